@@ -1,0 +1,182 @@
+"""How one chip turns a row-tile MAC into ADC conversions (DESIGN.md section 4).
+
+Shared by ``asimc chip show`` (derived facts) and by the kernels, so that both describe the same
+cycles, levels and full scales. Pure integer arithmetic, no torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from .spec import ChipSpec, NoiseSpec
+
+
+@dataclass(frozen=True)
+class InputCycle:
+    """One input cycle: which input bits drive the rows, and how strongly.
+
+    index:   c, counting from the least significant group (0) upwards.
+    low_bit: b_c, the lowest input bit of the group (its shift in the shift-add).
+    bits:    e', the number of bits in the group (the group value is in [0, 2^e' - 1]).
+    sign:    True for the sign cycle of signed inputs (weight -2^(bx-1) in two's complement).
+    """
+
+    index: int
+    low_bit: int
+    bits: int
+    sign: bool = False
+
+    @property
+    def max_group_value(self) -> int:
+        return (1 << self.bits) - 1
+
+
+def input_cycles(bits: int, signed: bool, bits_per_cycle: int) -> tuple[InputCycle, ...]:
+    """The input cycles of a ``bits``-bit input converted ``bits_per_cycle`` bits at a time."""
+    magnitude_bits = bits - 1 if signed else bits
+    cycles: list[InputCycle] = []
+    low = 0
+    while low < magnitude_bits:
+        width = min(bits_per_cycle, magnitude_bits - low)
+        cycles.append(InputCycle(len(cycles), low, width))
+        low += width
+    if signed:
+        cycles.append(InputCycle(len(cycles), bits - 1, 1, sign=True))
+    return tuple(cycles)
+
+
+@dataclass(frozen=True)
+class ConversionPlan:
+    """Everything the kernels need to know about one layer's conversions on one chip."""
+
+    chip: ChipSpec
+
+    @cached_property
+    def cycles(self) -> tuple[InputCycle, ...]:
+        i = self.chip.input
+        return input_cycles(i.bits, i.signed, i.bits_per_cycle)
+
+    @property
+    def weight_bits(self) -> int:
+        return self.chip.weight.bits
+
+    @property
+    def weight_parallel(self) -> bool:
+        return self.chip.weight.parallel
+
+    @property
+    def rows(self) -> int:
+        return self.chip.array.rows
+
+    @property
+    def adc_levels(self) -> int:
+        """L: the largest ADC code. Unsigned ADC: 2^adc - 1; weight-parallel's signed ADC:
+        2^(adc-1) - 1 per polarity."""
+        bits = self.chip.adc.bits
+        return (1 << (bits - 1)) - 1 if self.weight_parallel else (1 << bits) - 1
+
+    @property
+    def weight_levels(self) -> int:
+        """2^(bw-1) - 1: the largest quantised weight magnitude."""
+        return (1 << (self.weight_bits - 1)) - 1
+
+    @property
+    def input_levels(self) -> int:
+        """Lx: 2^bx - 1 (unsigned) or 2^(bx-1) - 1 (signed)."""
+        i = self.chip.input
+        return (1 << (i.bits - 1)) - 1 if i.signed else (1 << i.bits) - 1
+
+    @property
+    def num_levels(self) -> int:
+        """Levels i + c run from 0 to bw + C - 2."""
+        return self.weight_bits + len(self.cycles) - 1
+
+    def full_scale(self, cycle: InputCycle) -> int:
+        """F = (2^e' - 1) * rows for a bit-level conversion in this cycle."""
+        return cycle.max_group_value * self.rows
+
+    @property
+    def parallel_full_scale(self) -> int:
+        """F of a weight-parallel conversion: (2^bx - 1) * (2^(bw-1) - 1) * rows."""
+        return ((1 << self.chip.input.bits) - 1) * self.weight_levels * self.rows
+
+    def is_digital(self, weight_bit: int, cycle: InputCycle) -> bool:
+        """Hybrid CiM: level i + c above bw + C - L - 2 is computed digitally (no noise)."""
+        levels = self.chip.hybrid.digital_levels
+        return levels > 0 and weight_bit + cycle.index > self.num_levels - 1 - levels
+
+    def is_voted(self, weight_bit: int, cycle: InputCycle) -> bool:
+        levels = self.chip.voting.levels
+        return levels > 0 and weight_bit + cycle.index > self.num_levels - 1 - levels
+
+    def votes(self, weight_bit: int, cycle: InputCycle) -> int:
+        """How many times the chip converts this MAC (voted analog levels: ``samples``)."""
+        if self.is_voted(weight_bit, cycle) and not self.is_digital(weight_bit, cycle):
+            return self.chip.voting.samples
+        return 1
+
+    def sign(self, weight_bit: int, cycle: InputCycle) -> int:
+        """-1 when exactly one of (weight MSB, input sign cycle) holds, else +1."""
+        msb = weight_bit == self.weight_bits - 1
+        return -1 if msb != cycle.sign else 1
+
+    @property
+    def lsb_fraction(self) -> float:
+        """One ADC LSB as a fraction of full scale."""
+        return 1.0 / self.adc_levels
+
+    @property
+    def sigma_random(self) -> float:
+        """Random-noise sigma as a fraction of full scale."""
+        return NoiseSpec.as_fraction(self.chip.noise.random, self.lsb_fraction)
+
+    @property
+    def sigma_nonlinear(self) -> float:
+        """Non-linear noise sigma as a fraction of full scale (charge domain only)."""
+        if self.chip.domain.kind != "charge" or self.weight_parallel:
+            return 0.0
+        return NoiseSpec.as_fraction(self.chip.noise.nonlinear, self.lsb_fraction)
+
+    @property
+    def current_domain(self) -> bool:
+        return self.chip.domain.kind == "current"
+
+    @property
+    def cell_sigma(self) -> float:
+        return self.chip.domain.cell_variation.si() if self.current_domain else 0.0
+
+    @property
+    def alpha(self) -> float:
+        return self.chip.domain.alpha if self.current_domain else 0.0
+
+    @property
+    def has_noise(self) -> bool:
+        return self.sigma_random > 0 or self.sigma_nonlinear > 0
+
+    def is_lossless(self, cycle: InputCycle) -> bool:
+        """round(M*L/F)*F/L == M for every integer M in [0, F] exactly when F divides L."""
+        return self.adc_levels % self.full_scale(cycle) == 0 and self.alpha == 0.0
+
+    def is_exact(self, weight_bit: int, cycle: InputCycle) -> bool:
+        """A conversion whose result is the ideal integer MAC, always: lossless ADC, no gain
+        compression or cell mismatch, and no noise (digital level, or a noiseless chip)."""
+        if not self.is_lossless(cycle) or self.cell_sigma > 0:
+            return False
+        return self.is_digital(weight_bit, cycle) or not self.has_noise
+
+    @property
+    def conversions_per_tile_column(self) -> int:
+        """ADC conversions per row tile and output column (one output position); digital
+        levels are not converted by the ADC."""
+        if self.weight_parallel:
+            return 1
+        return sum(self.votes(i, c) for i in range(self.weight_bits) for c in self.cycles
+                   if not self.is_digital(i, c))
+
+    @property
+    def digital_per_tile_column(self) -> int:
+        """Digitally computed (hybrid) bit products per row tile and output column."""
+        if self.weight_parallel:
+            return 0
+        return sum(1 for i in range(self.weight_bits) for c in self.cycles
+                   if self.is_digital(i, c))

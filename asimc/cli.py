@@ -1,0 +1,58 @@
+"""The ``asimc`` command line.
+
+Each stage contributes its own sub-commands through a ``register(subparsers)`` function in its
+``cli`` module; this file only wires them together and turns errors into exit codes.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+
+from . import __version__
+from .errors import EXIT_INTERNAL, AsimcError
+
+# Modules that add sub-commands, in the order `asimc --help` lists them.
+COMMAND_MODULES = [
+    "asimc.chip.cli",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asimc",
+        description="Compile ONNX models onto SRAM analog compute-in-memory chips and simulate "
+                    "them bit by bit.")
+    parser.add_argument("--version", action="version", version=f"asimc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+    except AsimcError as error:
+        print(str(error), file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug in asimc, not in the user's input
+        if os.environ.get("ASIMC_DEBUG"):
+            traceback.print_exc()
+        print(f"asimc: internal error: {type(error).__name__}: {error}\n"
+              "This is a bug in asimc; rerun with ASIMC_DEBUG=1 for the traceback.",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
