@@ -1,0 +1,74 @@
+"""The built-in ``digits`` data set: scikit-learn's bundled 8x8 handwritten digits.
+
+It ships inside the scikit-learn wheel, so it needs no download. Pixels are 0..16 in the original;
+they are divided by 16 to lie in [0, 1], and each image is one channel: x has shape (N, 1, 8, 8).
+
+The train/test split is fixed and is the one every example model was trained with, so the test
+split is never trained on:
+
+    sklearn.model_selection.train_test_split(test_size=0.25, random_state=0, stratify=y)
+
+which gives 1347 training and 450 test images (1797 in all), each class in the same proportion.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .dataset import Dataset
+
+SPLITS = ("train", "test", "all")
+TEST_SIZE = 0.25
+RANDOM_STATE = 0
+TRAIN_COUNT = 1347
+TEST_COUNT = 450
+
+_SPLIT_TEXT = (f"train_test_split(test_size={TEST_SIZE}, random_state={RANDOM_STATE}, "
+               "stratify=y)")
+
+
+@lru_cache(maxsize=1)
+def _all_digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits   # imported late: scikit-learn is slow to import
+
+    bunch = load_digits()
+    x = (bunch.images / 16.0).astype(np.float32)[:, None, :, :]
+    y = bunch.target.astype(np.int64)
+    for array in (x, y):            # cached and shared: nobody may write into them
+        array.setflags(write=False)
+    return x, y
+
+
+@lru_cache(maxsize=1)
+def split_indices() -> tuple[np.ndarray, np.ndarray]:
+    """Indices (into the 1797 images) of the fixed train and test splits."""
+    from sklearn.model_selection import train_test_split
+
+    _, y = _all_digits()
+    train, test = train_test_split(
+        np.arange(len(y)), test_size=TEST_SIZE, random_state=RANDOM_STATE, stratify=y)
+    assert len(train) == TRAIN_COUNT and len(test) == TEST_COUNT
+    for array in (train, test):
+        array.setflags(write=False)
+    return train, test
+
+
+def load_digits_split(split: str) -> Dataset:
+    """One split of digits: ``train`` (1347 images), ``test`` (450) or ``all`` (1797)."""
+    x, y = _all_digits()
+    if split == "all":
+        picked = np.arange(len(y))
+        how = "all 1797 images"
+    else:
+        train, test = split_indices()
+        picked = train if split == "train" else test
+        how = f"{split} split, {len(picked)} of 1797 images, {_SPLIT_TEXT}"
+    return Dataset(
+        name=f"digits:{split}",
+        x=x[picked],          # fancy indexing copies, so the caller owns writable arrays
+        y=y[picked],
+        description=f"scikit-learn digits ({how}); 8x8 grayscale, x shape (N, 1, 8, 8), "
+                    "pixels / 16 in [0, 1]",
+        classes=tuple(str(digit) for digit in range(10)),
+    )
