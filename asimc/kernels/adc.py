@@ -1,0 +1,68 @@
+"""The analog front end and the ADC: one conversion of DESIGN.md section 4, steps 1-4.
+
+A conversion takes an ideal integer MAC value M (the sum over the rows of a row tile of input
+group value times weight bit), normalises it to the full scale F of the cycle, adds analog noise,
+clamps to the ADC range and rounds to a code. Step 4's way back to MAC units, D/(2^adc-1)*F, is
+left to the kernels' shift-add, which sums the integers D*F*2^k and divides by 2^adc-1 once at
+the end, so that the sum is exact and independent of summation order.
+
+Everything is float32 elementwise arithmetic in a fixed order, shared by the reference and the
+fast kernel, so both produce bit-identical codes for the same MACs and draws.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def analog_value(mac: torch.Tensor, full_scale: float | torch.Tensor,
+                 alpha: float = 0.0) -> torch.Tensor:
+    """Steps 1-2: m = clamp(M/F, 0, 1); the current domain first compresses M <- M/(1+alpha*M)."""
+    if alpha:
+        mac = mac / (1.0 + alpha * mac)
+    return torch.clamp(mac / full_scale, 0.0, 1.0)
+
+
+def add_noise(m: torch.Tensor, z: torch.Tensor, sigma_random: float | torch.Tensor,
+              sigma_nonlinear: float, rows: int) -> torch.Tensor:
+    """Step 3: m + z*sqrt(sr^2 + snl^2/(m*rows + 1)), clamped to [0, 1].
+
+    One Gaussian with the summed variance of the random and the non-linear term (the non-linear
+    term shrinks as the MAC value M_bin = m*rows grows). ``sigma_random`` may be a tensor that is
+    0 where a conversion is digital.
+    """
+    sigma = torch.as_tensor(sigma_random, dtype=torch.float32, device=m.device)
+    if sigma_nonlinear:
+        sigma = torch.sqrt(sigma * sigma + (sigma_nonlinear * sigma_nonlinear) / (m * rows + 1.0))
+    return torch.clamp(m + z * sigma, 0.0, 1.0)
+
+
+def adc_code(m: torch.Tensor, levels: int) -> torch.Tensor:
+    """Step 4: D = round(m * L), L = 2^adc - 1, round half to even."""
+    return torch.round(m * levels)
+
+
+def majority(codes: torch.Tensor) -> torch.Tensor:
+    """The most frequent code along dim 0 (the samples); ties go to the smallest code."""
+    counts = (codes.unsqueeze(0) == codes.unsqueeze(1)).sum(dim=1).to(codes.dtype)
+    # Codes are < 2^16 and counts <= samples, so count * 2^17 - code is exact in float32.
+    preference = counts * 131072.0 - codes
+    winner = preference.argmax(dim=0, keepdim=True)
+    return codes.gather(0, winner).squeeze(0)
+
+
+# Weight bit-parallel mode: one signed conversion of the whole tile product.
+
+def signed_analog_value(tile_product: torch.Tensor, full_scale: float) -> torch.Tensor:
+    """v = clamp(acc_t/F, -1, 1) with F = (2^bx-1)(2^(bw-1)-1)*rows.
+
+    ``tile_product`` is the exact float64 integer product of the tile; v is float32.
+    """
+    return torch.clamp(tile_product / full_scale, -1.0, 1.0).to(torch.float32)
+
+
+def signed_adc_code(v: torch.Tensor, z: torch.Tensor | None, sigma_random: float,
+                    levels: int) -> torch.Tensor:
+    """D = round(clamp(v + N(0, sr), -1, 1) * (2^(adc-1) - 1))."""
+    if z is not None and sigma_random:
+        v = torch.clamp(v + z * sigma_random, -1.0, 1.0)
+    return torch.round(v * levels)

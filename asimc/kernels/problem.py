@@ -1,0 +1,80 @@
+"""What a bit-level kernel is asked to compute: one quantised matrix product on one chip.
+
+Both kernels (``reference`` and ``fast``) take an ``AcimProblem`` and return the accumulated
+product in integer-product units (``sum_k x[k] * w[k]`` when every conversion is exact), as
+float64. Dequantisation (scales, bias) happens outside the kernels.
+
+Random draws: conversion (row tile t, weight bit i, cycle c, vote v) of output element e of a
+sample uses counter ``step * E + e`` in the sample's stream, with
+``step = ((t * bw + i) * C + c) * V + v`` (V = votes per conversion, E = output elements per
+sample). ``NoiseKeys`` gives each (group, row) its stream and the element index of its first
+column; column n adds ``n * col_stride``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..chip.conversions import ConversionPlan
+from . import rng
+
+# Salts that keep the streams of different kinds of draws apart.
+CONVERSION_SALT = 0x636F6E76   # "conv"
+CELL_SALT = 0x63656C6C         # "cell"
+
+
+@dataclass(frozen=True, eq=False)
+class NoiseKeys:
+    """Where every conversion's draws come from.
+
+    stream:     (G, R) int64 stream key per row (seed, layer and sample mixed).
+    offset:     (G, R) int64 output-element index (within its sample) of the row's column 0.
+    col_stride: element index step from one output column to the next.
+    elements:   E, output elements per sample (the counter space of one conversion step).
+    """
+
+    stream: torch.Tensor
+    offset: torch.Tensor
+    col_stride: int
+    elements: int
+
+    def counters(self, step: torch.Tensor | int, columns: torch.Tensor) -> torch.Tensor:
+        """Counters for (…, R, N) conversions of one step; ``columns`` holds column indices."""
+        return step * self.elements + self.offset.unsqueeze(-1) + columns * self.col_stride
+
+
+@dataclass(frozen=True, eq=False)
+class AcimProblem:
+    """One matrix product on the array.
+
+    x:     (G, R, K) quantised inputs (integer-valued float32).
+    w:     (Gw, K, N) quantised weights, Gw = 1 (static weights) or G (run-time operand).
+    plan:  the layer's chip and its conversion structure.
+    tiles: row tiles as [k0, k1) ranges covering 0..K.
+    noise: stream keys, or None when nothing is drawn (noiseless chip, no cell variation).
+    cells: (bw, K, N) static cell mismatch added to the weight bits (current domain) or None.
+    """
+
+    x: torch.Tensor
+    w: torch.Tensor
+    plan: ConversionPlan
+    tiles: tuple[tuple[int, int], ...]
+    noise: NoiseKeys | None = None
+    cells: torch.Tensor | None = None
+
+    @property
+    def num_votes(self) -> int:
+        return self.plan.chip.voting.samples if self.plan.chip.voting.levels else 1
+
+
+def cell_mismatch(plan: ConversionPlan, seed: int, layer_key: int, k: int, n: int,
+                  device: torch.device) -> torch.Tensor | None:
+    """The static N(0, cell_variation) offsets of every weight cell (bw, K, N), or None."""
+    if plan.cell_sigma <= 0 or plan.weight_parallel:
+        return None
+    stream = torch.tensor(rng.combine(seed, layer_key, CELL_SALT), dtype=torch.int64,
+                          device=device)
+    counter = torch.arange(plan.weight_bits * k * n, dtype=torch.int64, device=device)
+    z = rng.standard_normal(stream, counter).view(plan.weight_bits, k, n)
+    return z * plan.cell_sigma

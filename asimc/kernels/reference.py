@@ -1,0 +1,85 @@
+"""The reference kernel: DESIGN.md section 4 as a plain loop, written to be read.
+
+One loop iteration per conversion step: for every row tile, weight bit, input cycle (and vote),
+compute the ideal MAC of that bit plane, convert it like the chip does, and shift-add the code.
+Each step is vectorised over the rows and columns of the product only. Slow on purpose; every
+fast path is tested against it.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import adc, rng
+from .bitplanes import input_cycle_planes, weight_bit_planes
+from .problem import AcimProblem
+
+
+def run(problem: AcimProblem) -> torch.Tensor:
+    """The accumulated product (G, R, N) in integer-product units, float64."""
+    if problem.plan.weight_parallel:
+        return _run_weight_parallel(problem)
+    plan = problem.plan
+    chip = plan.chip
+    x, w = problem.x, problem.w
+    groups, rows_out, _ = x.shape
+    columns = w.shape[-1]
+    input_planes = input_cycle_planes(x, chip.input.bits, chip.input.signed, plan.cycles)
+    weight_planes = weight_bit_planes(w, plan.weight_bits)
+    if problem.cells is not None:
+        weight_planes = weight_planes + problem.cells.unsqueeze(1)
+    column_index = torch.arange(columns, device=x.device)
+    votes_per_step = problem.num_votes
+    levels = plan.adc_levels
+
+    # Sum of sign * D * F * 2^(i + b_c): an exact integer held in float64.
+    acc = torch.zeros(groups, rows_out, columns, dtype=torch.float64, device=x.device)
+    for t, (k0, k1) in enumerate(problem.tiles):
+        for i in range(plan.weight_bits):
+            for cycle in plan.cycles:
+                # 1. The ideal MAC of this tile, weight bit and input cycle.
+                mac = torch.matmul(input_planes[cycle.index, :, :, k0:k1],
+                                   weight_planes[i, :, k0:k1, :])
+                full_scale = plan.full_scale(cycle)
+                # 2. Normalise to the full scale (current domain: gain compression first).
+                m = adc.analog_value(mac, full_scale, plan.alpha)
+                # 3-4. Noise on analog conversions (several times when voted), then the ADC.
+                digital = plan.is_digital(i, cycle)
+                if problem.noise is None or digital:
+                    code = adc.adc_code(m, levels)
+                else:
+                    votes = votes_per_step if plan.is_voted(i, cycle) else 1
+                    codes = []
+                    for v in range(votes):
+                        step = ((t * plan.weight_bits + i) * len(plan.cycles)
+                                + cycle.index) * votes_per_step + v
+                        z = rng.standard_normal(problem.noise.stream.unsqueeze(-1),
+                                                problem.noise.counters(step, column_index))
+                        noisy = adc.add_noise(m, z, plan.sigma_random, plan.sigma_nonlinear,
+                                              plan.rows)
+                        codes.append(adc.adc_code(noisy, levels))
+                    code = adc.majority(torch.stack(codes))
+                # 5. Shift-add with the sign of the weight MSB / input sign cycle.
+                weight = plan.sign(i, cycle) * full_scale * 2 ** (i + cycle.low_bit)
+                acc += code.to(torch.float64) * weight
+    return acc / levels
+
+
+def _run_weight_parallel(problem: AcimProblem) -> torch.Tensor:
+    """Full bit-parallel: one signed conversion of each row tile's whole product."""
+    plan = problem.plan
+    x, w = problem.x, problem.w
+    groups, rows_out, _ = x.shape
+    columns = w.shape[-1]
+    column_index = torch.arange(columns, device=x.device)
+    full_scale = plan.parallel_full_scale
+    acc = torch.zeros(groups, rows_out, columns, dtype=torch.float64, device=x.device)
+    for t, (k0, k1) in enumerate(problem.tiles):
+        tile_product = torch.matmul(x[:, :, k0:k1].double(), w[:, k0:k1, :].double())
+        v = adc.signed_analog_value(tile_product, full_scale)
+        z = None
+        if problem.noise is not None:
+            z = rng.standard_normal(problem.noise.stream.unsqueeze(-1),
+                                    problem.noise.counters(t, column_index))
+        code = adc.signed_adc_code(v, z, plan.sigma_random, plan.adc_levels)
+        acc += code.to(torch.float64) * full_scale
+    return acc / plan.adc_levels

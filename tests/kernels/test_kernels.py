@@ -1,0 +1,193 @@
+"""The bit-level kernels against the literal model and against each other."""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import replace
+from fractions import Fraction
+
+import pytest
+import torch
+
+from asimc.chip.conversions import ConversionPlan
+from asimc.chip.spec import (AdcSpec, ArraySpec, ChipSpec, DomainSpec, HybridSpec, InputSpec,
+                             NoiseSpec, Quantity, VotingSpec, WeightSpec)
+from asimc.kernels import fast, reference
+from asimc.kernels.problem import AcimProblem, NoiseKeys, cell_mismatch
+
+from .literal_model import literal_acc
+
+BASE = ChipSpec("kernel-test")
+
+
+def chip(**blocks) -> ChipSpec:
+    return replace(BASE, **blocks)
+
+
+def random_problem(spec: ChipSpec, *, groups=1, rows_out=9, k=40, n=5, weight_groups=1,
+                   noise=False, seed=0) -> AcimProblem:
+    gen = torch.Generator().manual_seed(seed)
+    plan = ConversionPlan(spec)
+    bx, signed = spec.input.bits, spec.input.signed
+    if signed:
+        top = (1 << (bx - 1)) - 1
+        x = torch.randint(-top, top + 1, (groups, rows_out, k), generator=gen)
+    else:
+        x = torch.randint(0, 1 << bx, (groups, rows_out, k), generator=gen)
+    top_w = (1 << (spec.weight.bits - 1)) - 1
+    w = torch.randint(-top_w, top_w + 1, (weight_groups, k, n), generator=gen)
+    rows = spec.array.rows
+    tiles = tuple((k0, min(k, k0 + rows)) for k0 in range(0, k, rows))
+    keys = None
+    if noise:
+        stream = torch.randint(-2 ** 62, 2 ** 62, (groups, rows_out), generator=gen)
+        offset = torch.arange(groups * rows_out).view(groups, rows_out) * n
+        keys = NoiseKeys(stream, offset, 1, groups * rows_out * n)
+    cells = cell_mismatch(plan, seed, 11, k, n, torch.device("cpu"))
+    return AcimProblem(x.float(), w.float(), plan, tiles, keys, cells)
+
+
+LITERAL_CASES = [
+    dict(wbits=4, xbits=4, signed=False, per_cycle=1, rows=16, adc_bits=3),
+    dict(wbits=4, xbits=4, signed=False, per_cycle=1, rows=15, adc_bits=4),    # lossless
+    dict(wbits=3, xbits=5, signed=False, per_cycle=2, rows=16, adc_bits=5),    # uneven top group
+    dict(wbits=4, xbits=6, signed=False, per_cycle=4, rows=20, adc_bits=6),
+    dict(wbits=4, xbits=5, signed=True, per_cycle=1, rows=16, adc_bits=4),
+    dict(wbits=5, xbits=6, signed=True, per_cycle=2, rows=17, adc_bits=7),     # sign cycle apart
+    dict(wbits=4, xbits=4, signed=False, per_cycle=1, rows=16, adc_bits=3, digital_levels=2),
+]
+
+
+@pytest.mark.parametrize("case", LITERAL_CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_reference_kernel_equals_the_literal_model(case):
+    spec = chip(weight=WeightSpec(case["wbits"]),
+                input=InputSpec(case["xbits"], case["signed"], case["per_cycle"]),
+                adc=AdcSpec(case["adc_bits"]), array=ArraySpec(rows=case["rows"]),
+                hybrid=HybridSpec(case.get("digital_levels", 0)))
+    problem = random_problem(spec, rows_out=4, k=37, n=3, seed=3)
+    got = reference.run(problem)[0]
+    x = problem.x[0].long().tolist()
+    w = problem.w[0].long().tolist()
+    want = literal_acc(x, w, tiles=list(problem.tiles), **case)
+    for r, n in itertools.product(range(4), range(3)):
+        assert got[r, n].item() == float(want[r][n]), (r, n)
+
+
+KERNEL_CHIPS = {
+    "bit-serial": chip(),
+    "parallel-2": chip(input=InputSpec(8, False, 2)),
+    "parallel-3-uneven": chip(input=InputSpec(8, False, 3)),
+    "parallel-4": chip(input=InputSpec(8, False, 4), adc=AdcSpec(10)),
+    "signed-serial": chip(input=InputSpec(8, True, 1), adc=AdcSpec(6)),
+    "signed-parallel-3": chip(input=InputSpec(7, True, 3), adc=AdcSpec(9)),
+    "adc-3": chip(adc=AdcSpec(3)),
+    "adc-10-rows-16": chip(adc=AdcSpec(10), array=ArraySpec(rows=16)),
+    "rows-1152": chip(array=ArraySpec(rows=1152), input=InputSpec(5, False, 5)),
+    "hybrid-2": chip(hybrid=HybridSpec(2), noise=NoiseSpec(Quantity(1, "lsb"))),
+    "hybrid-3-lossless": chip(hybrid=HybridSpec(3), noise=NoiseSpec(Quantity(0.5, "%"))),
+    "voting": chip(voting=VotingSpec(2, 5), noise=NoiseSpec(Quantity(1, "lsb"))),
+    "nonlinear": chip(noise=NoiseSpec(Quantity(0.2, "%"), Quantity(2.0, "%")),
+                      hybrid=HybridSpec(1)),
+    "current": chip(domain=DomainSpec("current", 0.002, Quantity(1.0, "%"))),
+    "current-noisy": chip(domain=DomainSpec("current", 0.01, Quantity(0.0, "%")),
+                          noise=NoiseSpec(Quantity(1, "lsb"))),
+    "weight-parallel": chip(weight=WeightSpec(4, True), input=InputSpec(4), adc=AdcSpec(8)),
+    "weight-parallel-noisy": chip(weight=WeightSpec(4, True), input=InputSpec(4, True),
+                                  noise=NoiseSpec(Quantity(1, "lsb"))),
+}
+
+
+@pytest.mark.parametrize("name", KERNEL_CHIPS)
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
+def test_fast_kernel_is_bit_identical_to_reference(name, dynamic):
+    spec = KERNEL_CHIPS[name]
+    plan = ConversionPlan(spec)
+    problem = random_problem(spec, groups=3 if dynamic else 1, weight_groups=3 if dynamic else 1,
+                             rows_out=21, k=300, n=7, noise=plan.has_noise, seed=1)
+    want = reference.run(problem)
+    # A tiny memory budget forces many chunks; the result must not depend on it.
+    for budget in (1 << 12, 1 << 30):
+        assert torch.equal(fast.run(problem, memory_budget=budget), want)
+
+
+def test_lossless_noiseless_chip_equals_the_integer_product():
+    spec = chip(array=ArraySpec(rows=255), adc=AdcSpec(8))     # F = 255 = L: lossless
+    problem = random_problem(spec, rows_out=17, k=600, n=9)
+    exact = torch.matmul(problem.x.double(), problem.w.double())
+    assert torch.equal(reference.run(problem), exact)
+    assert torch.equal(fast.run(problem), exact)
+
+
+def test_lossy_adc_is_not_the_integer_product():
+    problem = random_problem(chip(adc=AdcSpec(4)), rows_out=17, k=600, n=9)
+    exact = torch.matmul(problem.x.double(), problem.w.double())
+    assert not torch.equal(fast.run(problem), exact)
+
+
+def _conversion_errors(spec: ChipSpec, mac_value: int, draws: int) -> torch.Tensor:
+    """Errors (in LSB) of ``draws`` independent conversions of one MAC value M.
+
+    1-bit unsigned input, 2-bit weights equal to 1: only weight bit 0 (level 0) sees the MAC;
+    level 1 (the idle MSB plane) is made digital so that it adds no noise.
+    """
+    spec = replace(spec, weight=WeightSpec(2), input=InputSpec(1), hybrid=HybridSpec(1))
+    rows = spec.array.rows
+    plan = ConversionPlan(spec)
+    # One row tile, one weight bit set, unsigned 1-bit input: M = number of active rows.
+    x = torch.zeros(1, draws, rows)
+    x[:, :, :mac_value] = 1
+    w = torch.zeros(1, rows, 1)
+    w[0, :, 0] = 1
+    keys = NoiseKeys(torch.full((1, draws), 12345, dtype=torch.int64),
+                     torch.arange(draws).view(1, draws), 1, draws)
+    problem = AcimProblem(x, w, plan, ((0, rows),), keys)
+    acc = fast.run(problem)[0, :, 0]
+    lsb = plan.full_scale(plan.cycles[0]) / plan.adc_levels
+    return (acc - mac_value) / lsb
+
+
+def rounded_normal_variance(sigma: float) -> float:
+    """Var(round(sigma * z)) for z ~ N(0, 1), the error of a lossless conversion of an integer M."""
+    def cdf(v):
+        return 0.5 * (1 + math.erf(v / math.sqrt(2)))
+    return sum(k * k * (cdf((k + 0.5) / sigma) - cdf((k - 0.5) / sigma))
+               for k in range(-60, 61))
+
+
+@pytest.mark.parametrize("mac_value", [64, 128])
+def test_random_noise_error_has_the_model_variance(mac_value):
+    # rows 255, adc 8: lossless, so the conversion error is round(z * sigma * L) in LSB with
+    # sigma = 1.5 LSB (M is far from the clamps at 0 and full scale).
+    spec = chip(adc=AdcSpec(8), array=ArraySpec(rows=255), noise=NoiseSpec(Quantity(1.5, "lsb")))
+    errors = _conversion_errors(spec, mac_value, 40000)
+    assert abs(errors.mean().item()) < 0.03
+    assert errors.var().item() == pytest.approx(rounded_normal_variance(1.5), rel=0.04)
+
+
+def test_nonlinear_noise_shrinks_with_the_mac_value():
+    spec = chip(adc=AdcSpec(8), array=ArraySpec(rows=255),
+                noise=NoiseSpec(Quantity(0, "%"), Quantity(2, "%")))
+    small = _conversion_errors(spec, 15, 20000).var().item()
+    large = _conversion_errors(spec, 200, 20000).var().item()
+    # sigma = sigma_nl / sqrt(M_bin + 1) of full scale, times L = 255 to get LSB; M_bin = M here.
+    assert small == pytest.approx(rounded_normal_variance(0.02 * 255 / 4), rel=0.06)
+    assert large == pytest.approx(rounded_normal_variance(0.02 * 255 / math.sqrt(201)), rel=0.06)
+
+
+def test_majority_voting_reduces_the_error():
+    noisy = chip(array=ArraySpec(rows=255), noise=NoiseSpec(Quantity(0.6, "lsb")))
+    voted = replace(noisy, voting=VotingSpec(levels=2, samples=5))
+    plain = _conversion_errors(noisy, 100, 20000)
+    majority = _conversion_errors(voted, 100, 20000)
+    # Codes are 0 or +-1 LSB off: voting keeps the most frequent code, which is the right one.
+    assert (majority != 0).double().mean() < 0.6 * (plain != 0).double().mean()
+
+
+def test_fast_and_reference_agree_in_distribution_with_noise():
+    spec = chip(noise=NoiseSpec(Quantity(2, "lsb"), Quantity(1, "%")), input=InputSpec(8, False, 2))
+    problem = random_problem(spec, rows_out=64, k=255, n=16, noise=True, seed=4)
+    exact = torch.matmul(problem.x.double(), problem.w.double())
+    err_fast = fast.run(problem) - exact
+    err_ref = reference.run(problem) - exact
+    assert err_fast.std().item() == pytest.approx(err_ref.std().item(), rel=0.05)
+    assert abs(err_fast.mean().item() - err_ref.mean().item()) < 0.1 * err_ref.std().item()
