@@ -17,6 +17,8 @@ from .errors import EXIT_INTERNAL, AsimcError
 # Modules that add sub-commands, in the order `asimc --help` lists them.
 COMMAND_MODULES = [
     "asimc.chip.cli",
+    "asimc.commands.compile",
+    "asimc.commands.run",
 ]
 
 

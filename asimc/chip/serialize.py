@@ -1,0 +1,49 @@
+"""ChipSpec <-> plain JSON-able dicts (for ``--json`` output and compiled artifacts).
+
+Quantities become ``{"value": v, "unit": u}``; layer overrides keep their settings as
+``{"block", "field", "value"}``. ``chip_from_dict(chip_to_dict(spec)) == spec``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .spec import (OVERRIDABLE_BLOCKS, ChipSpec, EnergySpec, LayerOverride, Quantity, Setting)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Quantity):
+        return {"value": value.value, "unit": value.unit}
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def chip_to_dict(spec: ChipSpec) -> dict[str, Any]:
+    return _plain(spec)
+
+
+def _quantity(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"value", "unit"}:
+        return Quantity(value["value"], value["unit"])
+    return value
+
+
+def _block(cls: type, data: dict[str, Any]):
+    return cls(**{k: _quantity(v) for k, v in data.items()})
+
+
+def chip_from_dict(data: dict[str, Any]) -> ChipSpec:
+    blocks = {name: _block(cls, data[name]) for name, cls in OVERRIDABLE_BLOCKS.items()
+              if name in data}
+    layers = tuple(
+        LayerOverride(pattern=o["pattern"], digital=o["digital"],
+                      settings=tuple(Setting(s["block"], s["field"], _quantity(s["value"]))
+                                     for s in o["settings"]))
+        for o in data.get("layers", ()))
+    return ChipSpec(name=data["name"], description=data.get("description", ""),
+                    source=data.get("source", ""), energy=_block(EnergySpec, data["energy"])
+                    if "energy" in data else EnergySpec(),
+                    attention=data.get("attention", "analog"), layers=layers, **blocks)

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``asimc`` CLI beyond ``asimc chip`` (which lives with the language)."""

@@ -1,0 +1,105 @@
+"""The compiled program: a graph whose matrix products are mapped onto the chip.
+
+``compile`` (asimc.compiler) produces a ``Program``: the imported graph (digital ops run as they
+are), one ``MatrixLayer`` per Conv/Gemm/MatMul saying where and how it runs, the quantised
+weights, and the cost report. ``Program.run`` executes it (asimc.runtime.executor);
+``Program.save``/``load_program`` write and read the artifact (asimc.artifact).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from .chip.spec import ChipSpec
+from .ir import Graph
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """Per inference (one sample) cost of one matrix product on the chip."""
+
+    positions: int            # output positions: conv pixels, or rows (tokens) of a MatMul
+    macs: int                 # full-precision multiply-accumulates
+    cell_ops: int             # one weight bit x one input cycle on one row
+    adc_conversions: int      # analog conversions, votes included
+    digital_bit_products: int  # hybrid levels computed digitally
+    accumulations: int        # digital additions of partial sums across row tiles
+    row_tiles: int
+    column_tiles: int
+    array_tiles: int          # row tiles x column tiles (x conv groups): macros to hold it
+    used_cells: int
+    allocated_cells: int
+    cycles: int               # clock cycles with the layer's tiles spread over the macros
+    weight_writes: int        # cells written at run time (activation x activation MatMuls)
+    energy_j: float | None    # where the chip gives energy figures
+    latency_s: float | None   # where the chip gives a clock
+
+    @property
+    def utilization(self) -> float:
+        return self.used_cells / self.allocated_cells if self.allocated_cells else 0.0
+
+
+@dataclass(frozen=True)
+class MatrixLayer:
+    """One Conv/Gemm/MatMul and how it runs.
+
+    kind:      ``static`` (constant weights stored in the array) or ``dynamic`` (both operands
+               are activations; the second is written into the array at run time).
+    placement: ``acim`` or ``digital`` (float on the host); ``reason`` says why digital.
+    k, n:      reduction length and output columns of one group's matrix product.
+    groups:    convolution groups (1 for Gemm/MatMul).
+    tiles:     row tiles of the reduction as [k0, k1) ranges.
+    weight_scale: static weights' quantisation scale(s): one per tensor or one per column.
+    input_scale:  static (calibrated) input scale, or None for dynamic scales.
+    operand_scale: static scale of a dynamic MatMul's second operand, or None.
+    """
+
+    node: str
+    op_type: str
+    kind: str
+    placement: str
+    chip: ChipSpec
+    k: int
+    n: int
+    groups: int = 1
+    tiles: tuple[tuple[int, int], ...] = ()
+    reason: str = ""
+    weight_scale: tuple[float, ...] = ()
+    input_scale: float | None = None
+    operand_scale: float | None = None
+    cost: LayerCost | None = None
+
+    @property
+    def on_chip(self) -> bool:
+        return self.placement == "acim"
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """A model compiled for one chip."""
+
+    graph: Graph
+    chip: ChipSpec
+    layers: Mapping[str, MatrixLayer]            # by node name, in graph order
+    quantized_weights: Mapping[str, np.ndarray]  # node name -> (groups, K, N) integer weights
+    report: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""                             # the model it came from
+
+    def run(self, inputs, *, mode: str = "acim", seed: int = 0, device: str = "cpu",
+            memory_budget: int | None = None, taps: bool = False, kernel: str = "fast",
+            progress: bool = False):
+        """Execute on ``inputs`` (an array for a single-input model, or a dict by input name).
+
+        mode: ``float`` (no quantisation), ``int`` (quantised, exact integer products) or
+        ``acim`` (the bit-level simulation of the chip). Returns a ``RunResult``.
+        """
+        from .runtime.executor import execute
+        return execute(self, inputs, mode=mode, seed=seed, device=device,
+                       memory_budget=memory_budget, taps=taps, kernel=kernel,
+                       progress=progress)
+
+    def save(self, path) -> None:
+        from .artifact import save_program
+        save_program(self, path)

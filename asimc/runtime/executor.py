@@ -1,0 +1,384 @@
+"""Executing a Program: digital ops on the host, matrix products on the simulated array.
+
+The graph interpreter runs every node; for each matrix product placed on the array, a hook
+quantises the operands (DESIGN.md section 4), lowers the product to a (groups, rows, K) x
+(groups, K, N) integer product, hands it to a kernel, and dequantises the result:
+
+* ``float``: no hook, the model in float32 (asimc's own float execution);
+* ``int``:   quantised operands, exact integer products (the ideal digital reference);
+* ``acim``:  the bit-level simulation of the chip, noise and all.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..chip.conversions import ConversionPlan
+from ..errors import DeviceError, InputDataError, ModelError, UsageError
+from ..ir import Node
+from ..kernels import fast, reference, rng
+from ..kernels.problem import AcimProblem, NoiseKeys, cell_mismatch
+from ..kernels.quantize import (EPSILON, input_levels, quantize_input, quantize_weight,
+                                scale_of, weight_levels)
+from ..program import MatrixLayer, Program
+from .feeds import prepare_feeds
+from .samples import SampleKeys, per_sample_peak, row_noise_keys
+
+MODES = ("float", "int", "acim")
+KERNELS = {"fast": fast.run, "reference": lambda problem, memory_budget: reference.run(problem)}
+
+
+@dataclass
+class RunResult:
+    """Outputs by name, and (with ``taps``) every on-chip layer's output by node name."""
+
+    outputs: dict[str, np.ndarray]
+    taps: dict[str, np.ndarray] = field(default_factory=dict)
+    mode: str = "acim"
+    seed: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def output(self) -> np.ndarray:
+        """The first (usually the only) output."""
+        return next(iter(self.outputs.values()))
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("CUDA was asked for (--device cuda) but torch sees no CUDA device "
+                          f"(torch {torch.__version__}, built "
+                          f"{'with' if torch.backends.cuda.is_built() else 'without'} CUDA). "
+                          "Use --device cpu.")
+    if dev.type not in ("cpu", "cuda"):
+        raise DeviceError(f"unknown device {device!r}: use cpu or cuda")
+    return dev
+
+
+class _MatrixHook:
+    """Runs the on-chip matrix products of one execution."""
+
+    def __init__(self, program: Program, mode: str, seed: int, keys: SampleKeys,
+                 kernel: str, memory_budget: int, device: torch.device, progress):
+        self.program = program
+        self.mode = mode
+        self.seed = seed
+        self.keys = keys
+        self.kernel = KERNELS[kernel]
+        self.memory_budget = memory_budget
+        self.device = device
+        self.progress = progress
+        self.warnings: list[str] = []
+        self._weights: dict[str, torch.Tensor] = {}
+        self._cells: dict[tuple, torch.Tensor | None] = {}
+
+    # -- the hook called by the interpreter --------------------------------------------------
+    def __call__(self, node: Node, inputs: list, layouts: list):
+        layer = self.program.layers.get(node.name)
+        if layer is None or not layer.on_chip:
+            return None
+        if node.op_type == "Conv":
+            out = self._conv(layer, node, inputs, layouts)
+        elif layer.kind == "static":
+            out = self._static_matmul(layer, node, inputs, layouts)
+        else:
+            out = self._dynamic_matmul(layer, node, inputs, layouts)
+        if self.progress is not None:
+            self.progress(node.name)
+        return [out]
+
+    # -- quantisation --------------------------------------------------------------------------
+    def _input_scale(self, layer: MatrixLayer, x: torch.Tensor, layout, node: Node,
+                     signed: bool, static: float | None):
+        """Scale of every element of x (a tensor that broadcasts against x)."""
+        how = layer.chip.quant.input
+        if how == "static":
+            return torch.tensor(static, dtype=torch.float32, device=x.device)
+        if how == "per_sample":
+            peak, ids = per_sample_peak(x, layout, self.keys.batch, signed, node.describe())
+            return (peak.to(torch.float32) + EPSILON)[ids]
+        return scale_of(x, signed)
+
+    def _static_weight(self, layer: MatrixLayer) -> torch.Tensor:
+        w = self._weights.get(layer.node)
+        if w is None:
+            w = torch.from_numpy(self.program.quantized_weights[layer.node].astype(np.float32))
+            self._weights[layer.node] = w = w.to(self.device)
+        return w
+
+    def _weight_scale(self, layer: MatrixLayer, groups: int, columns: int) -> torch.Tensor:
+        s = torch.tensor(layer.weight_scale, dtype=torch.float32, device=self.device)
+        return s.view(groups, 1, columns) if s.numel() > 1 else s
+
+    # -- the integer product, exact or on the array ---------------------------------------------
+    def _product(self, layer: MatrixLayer, node: Node, x: torch.Tensor, w: torch.Tensor,
+                 keys: tuple | None, tiles) -> torch.Tensor:
+        """(G, R, K) x (Gw, K, N) integer-valued -> (G, R, N) float64."""
+        if self.mode == "int":
+            return torch.matmul(x.double(), w.double())
+        plan = ConversionPlan(layer.chip)
+        noise = None
+        if plan.has_noise and keys is not None:
+            stream, offset, col_stride, elements = keys
+            noise = NoiseKeys(stream.view(x.shape[0], x.shape[1]),
+                              offset.view(x.shape[0], x.shape[1]), col_stride, elements)
+        cells = self._cell_mismatch(layer, plan, w.shape[1], w.shape[2])
+        problem = AcimProblem(x, w, plan, tiles, noise, cells)
+        return self.kernel(problem, memory_budget=self.memory_budget)
+
+    def _cell_mismatch(self, layer: MatrixLayer, plan: ConversionPlan, k: int, n: int):
+        key = (layer.node, k, n)
+        if key not in self._cells:
+            self._cells[key] = cell_mismatch(plan, self.seed, rng.name_key(layer.node), k, n,
+                                             self.device)
+        return self._cells[key]
+
+    def _tiles(self, layer: MatrixLayer, k: int):
+        if layer.tiles and layer.tiles[-1][1] == k:
+            return layer.tiles
+        rows = layer.chip.array.rows          # run-time K (dynamic operands): flat tiles
+        return tuple((k0, min(k, k0 + rows)) for k0 in range(0, k, rows))
+
+    def _noise_keys(self, layer, out_shape, layout, first_flat, col_stride, columns):
+        if self.mode != "acim" or not ConversionPlan(layer.chip).has_noise:
+            return None
+        stream, offset, elements = row_noise_keys(
+            out_shape, layout, first_flat, col_stride, columns, self.keys, self.seed,
+            rng.name_key(layer.node))
+        return stream, offset, col_stride, elements
+
+    def _dequantize(self, layer: MatrixLayer, acc: torch.Tensor, w_scale, x_scale
+                    ) -> torch.Tensor:
+        chip = layer.chip
+        levels = weight_levels(chip.weight.bits) * input_levels(chip.input.bits,
+                                                                chip.input.signed)
+        scale = (w_scale.double() * x_scale.double()) / levels
+        return (acc * scale).to(torch.float32)
+
+    # -- the three kinds of products -----------------------------------------------------------
+    def _conv(self, layer: MatrixLayer, node: Node, inputs: list, layouts: list) -> torch.Tensor:
+        from ..ops.conv import explicit_pads
+        x, bias = inputs[0], inputs[2] if len(inputs) > 2 else None
+        chip = layer.chip
+        weight_shape = self.program.graph.constants[node.inputs[1]].shape
+        kernel = list(weight_shape[2:])
+        one_d = x.dim() == 3
+        if one_d:
+            x = x.unsqueeze(2)
+            kernel = [1] + kernel
+        spatial = list(x.shape[2:])
+        nd = len(kernel)
+        strides = list(node.attr("strides", [1] * (nd - one_d)))
+        dilations = list(node.attr("dilations", [1] * (nd - one_d)))
+        if one_d:
+            strides, dilations = [1] + strides, [1] + dilations
+            begin, end = explicit_pads(node, spatial[1:], kernel[1:], strides[1:],
+                                       dilations[1:])
+            begin, end = [0] + begin, [0] + end
+        else:
+            begin, end = explicit_pads(node, spatial, kernel, strides, dilations)
+        signed = chip.input.signed
+        x_scale = self._input_scale(layer, x, layouts[0], node, signed, layer.input_scale)
+        xq = quantize_input(x, x_scale, chip.input.bits, signed)
+        xq = F.pad(xq, [p for pair in zip(begin[::-1], end[::-1]) for p in pair])
+        batch_rows, channels = xq.shape[0], xq.shape[1]
+        out_hw = [(xq.shape[2 + i] - (kernel[i] - 1) * dilations[i] - 1) // strides[i] + 1
+                  for i in range(2)]
+        positions = out_hw[0] * out_hw[1]
+        groups, k, n = layer.groups, layer.k, layer.n
+        w = self._static_weight(layer)                          # (G, K, N)
+        # Per-row input scale: a sample's elements share one scale (x_scale broadcasts).
+        row_scale = x_scale.reshape(-1)[
+            torch.arange(batch_rows, device=x.device) * (x_scale.numel() // batch_rows)] \
+            if x_scale.dim() > 0 and x_scale.numel() > 1 else x_scale
+        out = torch.empty(batch_rows, groups * n, positions, dtype=torch.float32,
+                          device=x.device)
+        cout = groups * n
+        # Chunk over the batch so that the unfolded input stays within the memory budget.
+        per_row_bytes = channels * math.prod(kernel) * positions * 4 * 3
+        step = max(1, self.memory_budget // max(1, per_row_bytes))
+        for b0 in range(0, batch_rows, step):
+            b1 = min(batch_rows, b0 + step)
+            cols = F.unfold(xq[b0:b1], kernel, dilation=dilations, stride=strides)
+            # (b, G*K, L) -> (G, b*L, K): group g's rows are (sample row, position)
+            xg = cols.view(b1 - b0, groups, k, positions).permute(1, 0, 3, 2) \
+                .reshape(groups, (b1 - b0) * positions, k)
+            row = torch.arange((b1 - b0) * positions, device=x.device)
+            b_index, p_index = row // positions + b0, row % positions
+            first = (b_index.unsqueeze(0) * cout
+                     + torch.arange(groups, device=x.device).unsqueeze(1) * n) * positions \
+                + p_index.unsqueeze(0)
+            keys = self._noise_keys(layer, (batch_rows, cout, positions), layouts[0], first,
+                                    positions, n)
+            acc = self._product(layer, node, xg, w, keys, self._tiles(layer, k))
+            rs = row_scale[b_index].view(1, -1, 1) if row_scale.dim() > 0 else row_scale
+            y = self._dequantize(layer, acc, self._weight_scale(layer, groups, n), rs)
+            out[b0:b1] = y.view(groups, b1 - b0, positions, n).permute(1, 0, 3, 2) \
+                .reshape(b1 - b0, cout, positions)
+        out = out.view(batch_rows, cout, *out_hw)
+        if bias is not None:
+            out = out + bias.view(1, -1, 1, 1)
+        return out.squeeze(2) if one_d else out
+
+    def _rows_of(self, x: torch.Tensor, x_scale) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1, R, K) rows of x (..., K) and the per-row scale (1, R, 1) or a scalar."""
+        k = x.shape[-1]
+        rows = x.reshape(1, -1, k)
+        if x_scale.dim() > 0 and x_scale.numel() > 1:
+            return rows, x_scale.expand_as(x).reshape(-1, k)[:, 0].view(1, -1, 1)
+        return rows, x_scale
+
+    def _static_matmul(self, layer: MatrixLayer, node: Node, inputs: list, layouts: list
+                       ) -> torch.Tensor:
+        chip = layer.chip
+        x, layout = inputs[0], layouts[0]
+        gemm = node.op_type == "Gemm"
+        if gemm and node.attr("transA", 0):
+            x, layout = x.t(), _transposed(layout)
+        squeeze = x.dim() == 1
+        if squeeze:
+            x = x.unsqueeze(0)
+            layout = None if layout is None else layout
+        signed = chip.input.signed
+        x_scale = self._input_scale(layer, x, layout, node, signed, layer.input_scale)
+        xq = quantize_input(x, x_scale, chip.input.bits, signed)
+        rows, row_scale = self._rows_of(xq, x_scale)
+        n = layer.n
+        out_shape = (*x.shape[:-1], n)
+        first = torch.arange(rows.shape[1], device=x.device) * n
+        keys = self._noise_keys(layer, out_shape, layout, first, 1, n)
+        acc = self._product(layer, node, rows, self._static_weight(layer), keys,
+                            self._tiles(layer, layer.k))
+        y = self._dequantize(layer, acc, self._weight_scale(layer, 1, n), row_scale)
+        y = y.view(out_shape)
+        if gemm:
+            alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
+            if alpha != 1.0:
+                y = y * alpha
+            if len(inputs) > 2 and inputs[2] is not None:
+                y = y + (inputs[2] * beta if beta != 1.0 else inputs[2])
+        return y.squeeze(0) if squeeze else y
+
+    def _dynamic_matmul(self, layer: MatrixLayer, node: Node, inputs: list, layouts: list
+                        ) -> torch.Tensor:
+        chip = layer.chip
+        a, b = inputs[0], inputs[1]
+        la, lb = layouts[0], layouts[1]
+        if node.op_type == "Gemm":
+            if node.attr("transA", 0):
+                a, la = a.t(), _transposed(la)
+            if node.attr("transB", 0):
+                b, lb = b.t(), _transposed(lb)
+        squeeze_a, squeeze_b = a.dim() == 1, b.dim() == 1
+        if squeeze_a:
+            a = a.unsqueeze(0)
+        if squeeze_b:
+            b = b.unsqueeze(1)
+        lead = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+        signed = chip.input.signed
+        a_scale = self._input_scale(layer, a, la, node, signed, layer.input_scale)
+        aq = quantize_input(a, a_scale, chip.input.bits, signed)
+        if chip.quant.input == "static":
+            b_scale = torch.tensor(layer.operand_scale, dtype=torch.float32, device=b.device)
+        elif chip.quant.input == "per_sample":
+            peak, ids = per_sample_peak(b, lb, self.keys.batch, True, node.describe())
+            b_scale = (peak.to(torch.float32) + EPSILON)[ids]
+        else:
+            b_scale = scale_of(b, True)
+        bq = quantize_weight(b, b_scale, chip.weight.bits)
+        groups = math.prod(lead)
+        xg = aq.expand(*lead, m, k).reshape(groups, m, k)
+        wg = bq.expand(*lead, k, n).reshape(groups, k, n)
+        out_shape = (*lead, m, n)
+        row_scale = a_scale.expand(a.shape).expand(*lead, m, k).reshape(groups, m, k)[..., :1] \
+            if a_scale.dim() > 0 and a_scale.numel() > 1 else a_scale
+        col_scale = b_scale.expand(b.shape).expand(*lead, k, n).reshape(groups, k, n)[:, :1, :1] \
+            if b_scale.dim() > 0 and b_scale.numel() > 1 else b_scale
+        layout = _output_layout(la, lb, a.dim(), b.dim(), len(out_shape))
+        first = torch.arange(groups * m, device=a.device) * n
+        keys = self._noise_keys(layer, out_shape, layout, first, 1, n)
+        acc = self._product(layer, node, xg, wg, keys, self._tiles(layer, k))
+        y = self._dequantize(layer, acc, col_scale, row_scale).view(out_shape)
+        if node.op_type == "Gemm":
+            alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
+            y = y * alpha if alpha != 1.0 else y
+            if len(inputs) > 2 and inputs[2] is not None:
+                y = y + (inputs[2] * beta if beta != 1.0 else inputs[2])
+        if squeeze_a:
+            y = y.squeeze(-2)
+        if squeeze_b:
+            y = y.squeeze(-1)
+        return y
+
+
+def _transposed(layout):
+    """The layout of a 2-D tensor after .t()."""
+    if layout is None or not hasattr(layout, "axis"):
+        return layout
+    return replace(layout, axis=1 - layout.axis)
+
+
+def _output_layout(la, lb, rank_a: int, rank_b: int, rank_out: int):
+    """Where the batch sits in a MatMul's output, from either operand's layout."""
+    if la is not None and hasattr(la, "axis") and la.axis != rank_a - 1:
+        return replace(la, axis=la.axis + rank_out - rank_a)
+    if lb is not None and hasattr(lb, "axis") and lb.axis < rank_b - 2:
+        return replace(lb, axis=lb.axis + rank_out - rank_b)
+    if la is None and lb is None:
+        return None
+    return la if la is not None else lb
+
+
+def execute(program: Program, inputs, *, mode: str = "acim", seed: int = 0,
+            device: str | torch.device = "cpu", memory_budget: int | None = None,
+            taps: bool = False, kernel: str = "fast", progress=None) -> RunResult:
+    """Run ``program`` on ``inputs``; see ``Program.run``."""
+    from .interpreter import run_graph
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    if kernel not in KERNELS:
+        raise UsageError(f"unknown kernel {kernel!r}: use one of {', '.join(KERNELS)}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise UsageError(f"the seed must be an integer, not {seed!r}")
+    dev = resolve_device(device)
+    budget = memory_budget or fast.DEFAULT_MEMORY_BUDGET
+    graph = program.graph
+    feeds, batch, per_sample = prepare_feeds(graph, inputs)
+    if per_sample:                       # a model exported with a fixed batch of 1
+        results = [execute(program, {k: v[b:b + 1] for k, v in feeds.items()}, mode=mode,
+                           seed=seed, device=dev, memory_budget=budget, taps=taps,
+                           kernel=kernel, progress=progress) for b in range(batch)]
+        return RunResult(
+            outputs={k: np.concatenate([r.outputs[k] for r in results]) for k in
+                     results[0].outputs},
+            taps={k: np.concatenate([r.taps[k] for r in results]) for k in results[0].taps},
+            mode=mode, seed=int(seed))
+    batched = [v for k, v in feeds.items() if _has_batch(graph, k, v, batch)]
+    keys = SampleKeys.from_inputs(batched, [v for v in feeds.values()])
+    hook = None
+    if mode != "float":
+        hook = _MatrixHook(program, mode, int(seed), keys, kernel, budget, dev, progress)
+    tapped = [l.node for l in program.layers.values() if l.on_chip] if taps else []
+    producer = {n.name: n for n in graph.nodes}
+    keep = [producer[name].outputs[0] for name in tapped]
+    tensors = {k: torch.from_numpy(v).to(dev) for k, v in feeds.items()}
+    with torch.inference_mode():
+        run = run_graph(graph, tensors, device=dev, hook=hook, keep=keep, batch_size=batch)
+    outputs = {k: v.detach().cpu().numpy() for k, v in run.outputs.items()}
+    tap_values = {name: run.values[producer[name].outputs[0]].detach().cpu().numpy()
+                  for name in tapped}
+    return RunResult(outputs, tap_values, mode, int(seed), hook.warnings if hook else [])
+
+
+def _has_batch(graph, name: str, value: np.ndarray, batch: int) -> bool:
+    info = next((i for i in graph.inputs if i.name == name), None)
+    if info is None or not info.shape or value.ndim == 0:
+        return False
+    return not isinstance(info.shape[0], int) or (value.shape[0] == batch and batch > 1)
