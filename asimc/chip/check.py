@@ -1,0 +1,197 @@
+"""The two tiers of chip checking, on typed values (no syntax, no locations).
+
+Tier 1, ``value_problem``: one field's value against its type and range (``rows >= 1``,
+``adc bits 1..16``, energies > 0...).
+Tier 2, ``cross_field_problems``: rules that relate several fields of a complete ``ChipSpec``
+(parallel input bits fit the input, hybrid/voting levels exist, weight-parallel restrictions...).
+Each problem names the fields involved, most relevant first; the resolver uses them to point at
+the token that set the field, and skips a rule when one of its fields already failed tier 1.
+
+``validate(spec)`` runs both tiers on a ChipSpec built in Python (for sweeps and tests).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .conversions import ConversionPlan, input_cycles
+from .schema import CHIP, RULE, RULES, FieldRule
+from .spec import ChipSpec, Quantity
+
+FieldKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A tier-2 problem: what is wrong, and the fields involved (most relevant first)."""
+
+    message: str
+    fields: tuple[FieldKey, ...]
+    help: str = ""
+
+
+# ---- tier 1 ------------------------------------------------------------------------------------
+
+def value_problem(rule: FieldRule, value) -> str | None:
+    """Why ``value`` is not valid for the field, or None. Values are already typed."""
+    if rule.kind == "choice":
+        return None if value in rule.choices else f"must be one of {', '.join(rule.choices)}"
+    if rule.kind in ("flag", "text"):
+        return None
+    number = value.value if isinstance(value, Quantity) else value
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        return "must be a number"
+    if math.isnan(number) or math.isinf(number):
+        return "must be a finite number"
+    if rule.kind == "int" and not float(number).is_integer():
+        return "must be a whole number"
+    if isinstance(value, Quantity) and value.unit not in rule.units:
+        return f"takes {', '.join(rule.units)}, not `{value.unit}`"
+    if rule.positive:
+        return None if number > 0 else "must be greater than 0"
+    if number < rule.low or number > rule.high:
+        return f"must be {rule.describe_range()}"
+    return None
+
+
+# ---- tier 2 ------------------------------------------------------------------------------------
+
+def cross_field_problems(spec: ChipSpec, written: set[FieldKey] | None = None) -> list[Problem]:
+    """Rules across fields. ``written``: the fields the author wrote (to tell a current-domain
+    field given with ``domain charge`` from a default); None treats non-default values as
+    written."""
+    problems: list[Problem] = []
+    w, i = spec.weight, spec.input
+
+    cycles_ok = True
+    if i.signed and i.bits < 2:
+        cycles_ok = False
+        problems.append(Problem(
+            f"a signed input needs at least 2 bits (a sign bit and a magnitude bit), not {i.bits}",
+            (("input", "bits"), ("input", "signed"))))
+    magnitude = i.bits - 1 if i.signed else i.bits
+    if cycles_ok and i.bits_per_cycle > magnitude:
+        cycles_ok = False
+        if i.signed:
+            detail = (f"the {magnitude} magnitude bits of a signed {i.bits}-bit input (the sign "
+                      "bit is converted in its own cycle)")
+        else:
+            detail = f"the {i.bits} input bits"
+        problems.append(Problem(
+            f"input `parallel {i.bits_per_cycle}` drives more bits per cycle than {detail}",
+            (("input", "bits_per_cycle"), ("input", "bits"), ("input", "signed")),
+            help=f"use at most `parallel {magnitude}`"))
+
+    if spec.voting.samples < 3 or spec.voting.samples % 2 == 0:
+        problems.append(Problem(
+            f"voting samples must be odd and at least 3 (a majority of an odd count always "
+            f"exists), not {spec.voting.samples}", (("voting", "samples"),)))
+
+    if w.parallel:
+        problems += _weight_parallel_problems(spec)
+    else:
+        if spec.array.cols < w.bits:
+            problems.append(Problem(
+                f"`cols {spec.array.cols}` cannot hold one output channel of {w.bits}-bit "
+                f"weights stored one bit per column: cols must be at least {w.bits}",
+                (("array", "cols"), ("weight", "bits"))))
+        if cycles_ok:
+            problems += _level_problems(spec)
+
+    problems += _domain_problems(spec, written)
+    return problems
+
+
+_LEVEL_FIELDS = (("weight", "bits"), ("input", "bits"), ("input", "bits_per_cycle"),
+                 ("input", "signed"))
+
+
+def _level_problems(spec: ChipSpec) -> list[Problem]:
+    i = spec.input
+    n_cycles = len(input_cycles(i.bits, i.signed, i.bits_per_cycle))
+    n_levels = ConversionPlan(spec).num_levels
+    why = (f"levels 0..{n_levels - 1}: weight bit + input cycle, with {spec.weight.bits} weight "
+           f"bits and {n_cycles} input cycles")
+    problems = []
+    for block, field, name in (("hybrid", "digital_levels", "hybrid digital_levels"),
+                               ("voting", "levels", "voting levels")):
+        value = getattr(getattr(spec, block), field)
+        if value > n_levels:
+            problems.append(Problem(
+                f"{name} {value} exceeds the {n_levels} conversion levels of this chip ({why})",
+                ((block, field),) + _LEVEL_FIELDS, help=f"use at most {n_levels}"))
+    return problems
+
+
+def _weight_parallel_problems(spec: ChipSpec) -> list[Problem]:
+    why = ("weight `parallel` converts all weight and input bits of a row tile at once (one "
+           "conversion per tile and column, charge domain, random noise only)")
+    parallel = ("weight", "parallel")
+    problems = []
+    if spec.hybrid.digital_levels > 0:
+        problems.append(Problem(
+            f"`hybrid` cannot be combined with weight `parallel`: {why}, so there are no "
+            "per-bit levels to compute digitally",
+            (("hybrid", "digital_levels"), parallel)))
+    if spec.voting.levels > 0:
+        problems.append(Problem(
+            f"`voting` cannot be combined with weight `parallel`: {why}, so there are no "
+            "per-bit levels to vote on", (("voting", "levels"), parallel)))
+    if spec.noise.nonlinear.value > 0:
+        problems.append(Problem(
+            f"`nonlinear` noise cannot be combined with weight `parallel`: {why}",
+            (("noise", "nonlinear"), parallel), help="use `random` noise, or bit-serial weights"))
+    if spec.domain.kind == "current":
+        problems.append(Problem(
+            f"`domain current` cannot be combined with weight `parallel`: {why}",
+            (("domain", "kind"), parallel)))
+    return problems
+
+
+def _domain_problems(spec: ChipSpec, written: set[FieldKey] | None) -> list[Problem]:
+    d = spec.domain
+    problems = []
+    if d.kind == "charge":
+        given = {"alpha": d.alpha != 0, "cell_variation": d.cell_variation.value != 0}
+        for field, nonzero in given.items():
+            if (("domain", field) in written) if written is not None else nonzero:
+                problems.append(Problem(
+                    f"`{field}` applies to the current domain only, but this chip is "
+                    "`domain charge`", (("domain", field), ("domain", "kind")),
+                    help=f"write `domain current {{ {field} ... }}`, or remove `{field}`"))
+    elif spec.noise.nonlinear.value > 0 and not spec.weight.parallel:
+        problems.append(Problem(
+            "`nonlinear` noise applies to the charge domain only (the current-domain model "
+            "uses the random term)", (("noise", "nonlinear"), ("domain", "kind")),
+            help="use `random` noise, or `domain charge`"))
+    return problems
+
+
+# ---- both tiers on a ChipSpec --------------------------------------------------------------------
+
+def validate(spec: ChipSpec) -> list[str]:
+    """Every problem of a ChipSpec built in Python, as ``"field: message"`` lines (empty when
+    valid). Files are checked with located errors by the resolver instead."""
+    messages = []
+    failed = set()
+    for rule in RULES:
+        value = getattr(spec if rule.block == CHIP else getattr(spec, rule.block), rule.field)
+        if rule.block == "energy" and value is None:
+            continue
+        problem = value_problem(rule, value)
+        if problem:
+            failed.add((rule.block, rule.field))
+            messages.append(f"{rule.label}: {problem}")
+    if not spec.name:
+        messages.append("name: must not be empty")
+    for problem in cross_field_problems(spec):
+        if not failed.intersection(problem.fields):
+            messages.append(problem.message)
+    for override in spec.layers:
+        for setting in override.settings:
+            rule = RULE.get((setting.block, setting.field))
+            problem = value_problem(rule, setting.value) if rule else "is not a field"
+            if problem:
+                messages.append(f'layer "{override.pattern}": {setting.block} {setting.field}: '
+                                f"{problem}")
+    return messages

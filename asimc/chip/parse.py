@@ -1,0 +1,358 @@
+"""Chip text -> syntax tree (``ChipFile``), or a ChipError listing every syntax error found.
+
+Parsing runs in two steps. A tolerant scan first checks what a parser handles badly: strings that
+never close and braces that do not balance (reported with the place of the culprit, not where the
+parser gave up). Then Lark parses with the grammar in grammar/acim.lark; on a syntax error the
+parser is repaired (a missing value is inserted, a stray token skipped) so that independent errors
+further on are reported too. Syntax errors are phrased for chip designers by ``syntax_errors``.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from lark import Lark, Token, Tree
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from ..errors import ChipError, Diagnostic
+from ..resources import grammar_path
+from .source import SourceText, Span
+from .syntax import Block, ChipDecl, ChipFile, Entry, Layer, Number, Statement, Text, Word
+from .syntax_errors import describe_unexpected_characters, describe_unexpected_token
+
+MAX_SYNTAX_ERRORS = 20
+
+
+@lru_cache(maxsize=1)
+def chip_parser() -> Lark:
+    return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="basic",
+                propagate_positions=True, maybe_placeholders=False)
+
+
+def parse_text(source: SourceText) -> ChipFile:
+    """The syntax tree of a chip file; raises ChipError with every syntax error found."""
+    problems = scan_strings_and_braces(source)
+    unterminated = [d for d in problems if d.message.startswith("unterminated string")]
+    if unterminated:
+        # An open string swallows the rest of its line (braces too): report only the string.
+        raise ChipError(unterminated)
+    if problems:
+        # Also show where the parser first stumbles: for a missing `{` that is the precise spot.
+        first = _lark_errors(source, limit=1)[1]
+        raise ChipError(sorted(first + problems, key=lambda d: (d.line, d.column)))
+    tree, problems = _lark_errors(source, limit=MAX_SYNTAX_ERRORS)
+    if problems or tree is None:
+        raise ChipError(problems or [source.diagnostic(Span(1, 1), "cannot parse this file")])
+    builder = _TreeToSyntax(source)
+    chips = tuple(builder.chip(c) for c in tree.children)
+    if builder.problems:
+        raise ChipError(builder.problems)
+    return ChipFile(source, chips)
+
+
+# ---- step 1: strings and braces -----------------------------------------------------------------
+
+_OPEN_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*("?)')
+
+
+def scan_strings_and_braces(source: SourceText) -> list[Diagnostic]:
+    """Unterminated strings and unbalanced braces, located where a person would fix them."""
+    text, problems = source.text, []
+    opened: list[tuple[int, int, int]] = []         # (line, column, offset) of each open `{`
+    unmatched_close: list[tuple[int, int]] = []
+    line, line_start, i = 1, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\n":
+            line, line_start = line + 1, i + 1
+        elif ch == "#":
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+            continue
+        elif ch == '"':
+            match = _OPEN_STRING.match(text, i)
+            if not match.group(1):
+                problems.append(source.diagnostic(
+                    Span(line, i - line_start + 1, match.end() - i),
+                    "unterminated string: the closing `\"` is missing",
+                    help="strings end on the line they start; write a line break as `\\n`"))
+            i = match.end()
+            continue
+        elif ch == "{":
+            opened.append((line, i - line_start + 1, i))
+        elif ch == "}":
+            if opened:
+                opened.pop()
+            else:
+                unmatched_close.append((line, i - line_start + 1))
+        i += 1
+    for ln, col in unmatched_close:
+        problems.append(source.diagnostic(
+            Span(ln, col), f"unbalanced braces: `}}` at {ln}:{col} has no matching `{{`",
+            help="remove it, or add the `{` it closes"))
+    for ln, col in _blame_unclosed(source, opened):
+        problems.append(source.diagnostic(
+            Span(ln, col), f"unbalanced braces: `{{` at {ln}:{col} is never closed",
+            help="add the matching `}`"))
+    return problems
+
+
+def _blame_unclosed(source: SourceText, still_open: list[tuple[int, int, int]]):
+    """Which `{` to blame when ``len(still_open)`` braces are left open at the end.
+
+    Matching braces by nesting blames the outermost ones (usually `chip {`), while the culprit is
+    usually a block whose `}` was forgotten: a `{` followed, while it is still open, by a line that
+    is indented no deeper than the line that opened it. Those are blamed first.
+    """
+    if not still_open:
+        return []
+    lines = source.text.split("\n")
+    text = source.text
+    suspects: list[tuple[int, int]] = []
+    depth_stack: list[tuple[int, int, int]] = []
+    line, line_start = 1, 0
+    # Replay the braces, this time watching indentation at the start of each line.
+    pos = 0
+    brace_re = re.compile(r'#[^\n]*|"(?:[^"\\\n]|\\.)*"?|[{}\n]')
+    for match in brace_re.finditer(text):
+        tok, pos = match.group(), match.start()
+        if tok == "\n":
+            line, line_start = line + 1, pos + 1
+            stripped = lines[line - 1].lstrip() if line - 1 < len(lines) else ""
+            if not stripped or stripped.startswith(("}", "#")):
+                continue
+            indent = len(lines[line - 1]) - len(stripped)
+            for entry in list(depth_stack):
+                o_line, o_col, _ = entry
+                opener = lines[o_line - 1]
+                o_indent = len(opener) - len(opener.lstrip())
+                if o_line < line and indent <= o_indent and (o_line, o_col) not in suspects:
+                    suspects.append((o_line, o_col))
+        elif tok == "{":
+            depth_stack.append((line, pos - line_start + 1, pos))
+        elif tok == "}":
+            if depth_stack:
+                depth_stack.pop()
+    blamed = suspects[: len(still_open)]
+    for o_line, o_col, _ in still_open:
+        if len(blamed) >= len(still_open):
+            break
+        if (o_line, o_col) not in blamed:
+            blamed.append((o_line, o_col))
+    return sorted(blamed)
+
+
+# ---- step 2: Lark, with repair after each error -------------------------------------------------
+
+# After skipping an unknown word, also skip the value written after it (`rowz 255`).
+_VALUE_AFTER = re.compile(
+    r'[ \t]*(?:[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?'
+    r'(?:[ \t]*(?:%|lsb|aJ|fJ|pJ|nJ|kHz|MHz|GHz|ps|ns|us)(?![A-Za-z0-9_]))?'
+    r'|"(?:[^"\\\n]|\\.)*")')
+_BLANK_OR_COMMENT = re.compile(r'(?:\s|#[^\n]*)*')
+
+# Placeholder tokens the repair may insert where a value is missing.
+_INSERTABLE = {"NUMBER": "0", "STRING": '""', "WORD": "_"}
+
+
+class _Recovery:
+    """Records each syntax error and repairs the parse so that later errors surface too."""
+
+    def __init__(self, source: SourceText, limit: int):
+        self.source, self.limit = source, limit
+        self.problems: list[Diagnostic] = []
+        self.resume_at = -1        # where parsing resumed after the last skipped token
+
+    def __call__(self, error: UnexpectedInput) -> bool:
+        start = _offset_of(error)
+        if not self._is_cascade(start):
+            self.problems.append(self._describe(error))
+        if len(self.problems) >= self.limit:
+            return False
+        if isinstance(error, UnexpectedCharacters):
+            self.resume_at = start + 1
+            return True
+        return self._repair(error)
+
+    def _describe(self, error: UnexpectedInput) -> Diagnostic:
+        if isinstance(error, UnexpectedToken):
+            return describe_unexpected_token(self.source, error)
+        return describe_unexpected_characters(self.source, error)
+
+    def _is_cascade(self, start: int) -> bool:
+        # An error right after a skipped token is usually a consequence of the first one.
+        if self.resume_at < 0 or start < self.resume_at:
+            return False
+        gap = _BLANK_OR_COMMENT.match(self.source.text, self.resume_at)
+        return gap.end() >= start
+
+    def _repair(self, error: UnexpectedToken) -> bool:
+        token, parser = error.token, error.interactive_parser
+        if token.type == "$END" or token.type == "RBRACE":
+            # The braces balance (step 1), so a `}` the parser did not want means a value is
+            # missing before it: insert one, or stop if that does not help.
+            return self._insert_before(parser, token)
+        if self._insert_before(parser, token):
+            return True
+        lexer_state = parser.lexer_thread.state
+        position = lexer_state.line_ctr.char_pos
+        if token.type == "LBRACE":
+            end = _matching_brace(self.source.text, position - 1)
+            lexer_state.line_ctr.feed(self.source.text[position:end])
+        elif token.type not in ("NUMBER", "STRING"):
+            value = _VALUE_AFTER.match(self.source.text, position)
+            if value and value.group():
+                lexer_state.line_ctr.feed(value.group())
+        self.resume_at = lexer_state.line_ctr.char_pos
+        return True
+
+    def _insert_before(self, parser, token: Token) -> bool:
+        for name in parser.accepts() & set(_INSERTABLE):
+            placeholder = Token.new_borrow_pos(name, _INSERTABLE[name], token)
+            trial = parser.copy()
+            try:
+                trial.feed_token(placeholder)
+                if token.type != "$END":
+                    trial.feed_token(token)
+            except UnexpectedInput:
+                continue
+            parser.feed_token(placeholder)
+            if token.type != "$END":
+                parser.feed_token(token)
+            return True
+        return False
+
+
+def _lark_errors(source: SourceText, limit: int) -> tuple[Tree | None, list[Diagnostic]]:
+    recovery = _Recovery(source, limit)
+    try:
+        tree = chip_parser().parse(source.text, on_error=recovery)
+    except UnexpectedInput as error:
+        if not recovery.problems:
+            recovery.problems.append(recovery._describe(error))
+        tree = None
+    except LarkError:
+        tree = None
+    problems = recovery.problems
+    if not problems and tree is None:
+        problems = [source.diagnostic(Span(1, 1), "cannot parse this file")]
+    return (None if problems else tree), problems
+
+
+def _offset_of(error: UnexpectedInput) -> int:
+    if isinstance(error, UnexpectedToken):
+        pos = getattr(error.token, "start_pos", None)
+        if pos is not None:
+            return pos
+    return getattr(error, "pos_in_stream", 0) or 0
+
+
+def _matching_brace(text: str, open_at: int) -> int:
+    """Offset just after the `}` matching the `{` at ``open_at`` (braces balance: step 1)."""
+    depth = 0
+    for match in re.compile(r'#[^\n]*|"(?:[^"\\\n]|\\.)*"?|[{}]').finditer(text, open_at):
+        if match.group() == "{":
+            depth += 1
+        elif match.group() == "}":
+            depth -= 1
+            if depth == 0:
+                return match.end()
+    return len(text)
+
+
+# ---- the Lark tree -> syntax dataclasses --------------------------------------------------------
+
+def _span(token: Token) -> Span:
+    return Span(token.line, token.column, max(1, len(token.value)))
+
+
+def _tokens(tree: Tree) -> list[Token]:
+    return [c for c in tree.children if isinstance(c, Token) and c.type not in ("LBRACE", "RBRACE")]
+
+
+def _subtrees(tree: Tree) -> list[Tree]:
+    return [c for c in tree.children if isinstance(c, Tree)]
+
+
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
+_ESCAPE_RE = re.compile(r"\\(u\{([0-9A-Fa-f]{1,6})\}|.)", re.S)
+
+
+class _TreeToSyntax:
+    """Builds the syntax dataclasses; collects string-escape errors on the way."""
+
+    def __init__(self, source: SourceText):
+        self.source = source
+        self.problems: list[Diagnostic] = []
+
+    def chip(self, tree: Tree) -> ChipDecl:
+        keyword, name = _tokens(tree)[:2]
+        extends, statements, blocks, layers = None, [], [], []
+        for child in _subtrees(tree):
+            if child.data == "extends":
+                extends = self.text(_tokens(child)[1])
+            elif child.data == "statement":
+                statements.append(self.statement(child))
+            elif child.data == "layer":
+                layers.append(self.layer(child))
+            else:
+                blocks.append(self.block(child))
+        return ChipDecl(self.text(name), _span(keyword), extends, tuple(statements),
+                        tuple(blocks), tuple(layers))
+
+    def statement(self, tree: Tree) -> Statement:
+        keyword, value = _tokens(tree)
+        node = self.text(value) if value.type == "STRING" else Word(value.value, _span(value))
+        return Statement(keyword.value, _span(keyword), node)
+
+    def layer(self, tree: Tree) -> Layer:
+        keyword, pattern = _tokens(tree)[:2]
+        blocks, digital = [], []
+        for child in _subtrees(tree):
+            if child.data == "digital":
+                digital.append(_span(_tokens(child)[0]))
+            else:
+                blocks.append(self.block(child))
+        return Layer(self.text(pattern), _span(keyword), tuple(blocks), tuple(digital))
+
+    def block(self, tree: Tree) -> Block:
+        tokens = _tokens(tree)
+        keyword = tokens[0]
+        kind = Word(tokens[1].value, _span(tokens[1])) if len(tokens) > 1 else None
+        entries = tuple(self.entry(field) for field in _subtrees(tree))
+        return Block(str(tree.data), _span(keyword), entries, kind)
+
+    def entry(self, tree: Tree) -> Entry:
+        keyword = _tokens(tree)[0]
+        value: Number | Word | None = None
+        rest = tree.children[1:]
+        if rest and isinstance(rest[0], Tree):           # a number
+            parts = rest[0].children
+            unit = parts[1] if len(parts) > 1 else None
+            value = Number(parts[0].value, _span(parts[0]), unit.value if unit else None,
+                           _span(unit) if unit else None)
+        elif rest:
+            value = Word(rest[0].value, _span(rest[0]))
+        return Entry(keyword.value, _span(keyword), value)
+
+    def text(self, token: Token) -> Text:
+        return Text(self.unescape(token), _span(token))
+
+    def unescape(self, token: Token) -> str:
+        body = token.value[1:-1]
+
+        def replace(match: re.Match) -> str:
+            if match.group(2) is not None:
+                code = int(match.group(2), 16)
+                if code <= 0x10FFFF:
+                    return chr(code)
+            elif match.group(1) in _ESCAPES:
+                return _ESCAPES[match.group(1)]
+            column = token.column + 1 + match.start()
+            self.problems.append(self.source.diagnostic(
+                Span(token.line, column, len(match.group())),
+                f"unknown escape `{match.group()}` in a string",
+                help='write `\\\\` for a backslash; escapes are \\" \\\\ \\n \\t \\r \\u{HEX}'))
+            return match.group()
+
+        return _ESCAPE_RE.sub(replace, body)
