@@ -1,0 +1,72 @@
+"""ONNX import: ``import_model(path_or_bytes) -> Graph``.
+
+The passes, in order, each in its own module:
+
+1. ``load``      read the file (path, bytes or ModelProto), external data, name every node
+2. ``check``     inline local functions, topological sort (``order``), the ONNX checker
+3. ``support``   one error listing every unsupported op (with node names) and the supported set
+4. ``shapes``    ONNX shape inference with data propagation (symbolic batch dims stay symbolic)
+5. ``convert``   proto -> IR: constants as numpy, attributes as Python values
+6. ``normalize`` older operator forms -> the one internal opset (opset 21 forms)
+7. ``simplify``  drop Identity and inference Dropout
+8. ``fold``      constant sub-graphs and shape sub-graphs -> constants (repeated with shapes
+                 re-inferred on the folded graph, ``shapes.refresh_shapes``, until it settles)
+9. ``bn_fold``   BatchNormalization -> the preceding Conv/ConvTranspose/Gemm/MatMul
+10. ``prune``/``order`` dead nodes and constants removed, nodes topologically sorted
+11. ``shapes``   shapes the compiler must know (Conv weights, matmul operand ranks) are known
+"""
+from __future__ import annotations
+
+import onnx
+
+from ..ir import Graph
+from . import check, load, order, shapes, support
+from .bn_fold import fold_batch_norms
+from .convert import to_graph
+from .fold import fold_constants
+from .normalize import INTERNAL_OPSET, normalize
+from .prune import prune
+from .simplify import drop_passthrough
+from .support import importable_ops
+
+MAX_REFOLDS = 3
+
+__all__ = ["INTERNAL_OPSET", "import_model", "import_proto", "supported_ops"]
+
+
+def supported_ops() -> list[str]:
+    """Every ONNX op type (default domain) a model may contain, sorted."""
+    return importable_ops()
+
+
+def import_proto(source) -> onnx.ModelProto:
+    """Steps 1-4: the checked, shape-inferred ONNX model (useful to compare with onnxruntime)."""
+    model = load.load_model(source)
+    model = check.inline_functions(model)
+    order.sort_proto(model.graph)
+    check.check_model(model)
+    support.check_supported(model.graph)
+    return shapes.infer_shapes(model)
+
+
+def import_model(source) -> Graph:
+    """Import an ONNX model (a path, bytes or an onnx.ModelProto) into asimc's graph IR.
+
+    Raises ModelError, naming the file, node, op, tensor or dimension, for anything that
+    cannot be imported.
+    """
+    graph = to_graph(import_proto(source))
+    graph = normalize(graph)
+    graph = order.sort_graph(graph)
+    graph = drop_passthrough(graph)
+    graph = fold_constants(graph)
+    for _ in range(MAX_REFOLDS):         # folded constants can let ONNX resolve more shapes
+        refolded = fold_constants(shapes.refresh_shapes(graph))
+        settled = len(refolded.nodes) == len(graph.nodes)
+        graph = refolded
+        if settled:
+            break
+    graph = fold_batch_norms(graph)
+    graph = order.sort_graph(prune(graph))
+    shapes.check_required_shapes(graph)
+    return graph

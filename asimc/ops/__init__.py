@@ -1,0 +1,11 @@
+"""Digital ops: one small module per op family, found through ``registry``.
+
+Importing this package registers every op. Use ``registry.get(op_type)`` to find an op,
+``registry.supported_ops()`` for the list, ``registry.run_op(node, inputs)`` to run one node.
+"""
+from . import registry
+from . import (activation, cast, conv, creation, elementwise, gather, logic, matmul,  # noqa: F401
+               normalization, pad, pool, reduce, resize, shape_ops, softmax, topk)
+from .registry import get, is_supported, op, run_op, supported_ops
+
+__all__ = ["get", "is_supported", "op", "registry", "run_op", "supported_ops"]

@@ -1,0 +1,109 @@
+"""Activations: Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Hard*, Gelu, Softplus, Elu, ..., Clip."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..ir import Node
+from .common import fail
+from .registry import op
+
+
+@op("Relu")
+def relu(node: Node, x: Tensor) -> Tensor:
+    return torch.relu(x)
+
+
+@op("LeakyRelu")
+def leaky_relu(node: Node, x: Tensor) -> Tensor:
+    alpha = float(node.attr("alpha", 0.01))
+    return torch.where(x >= 0, x, x * alpha)
+
+
+@op("PRelu")
+def prelu(node: Node, x: Tensor, slope: Tensor) -> Tensor:
+    return torch.where(x >= 0, x, x * slope)
+
+
+@op("Sigmoid")
+def sigmoid(node: Node, x: Tensor) -> Tensor:
+    return torch.sigmoid(x)
+
+
+@op("Tanh")
+def tanh(node: Node, x: Tensor) -> Tensor:
+    return torch.tanh(x)
+
+
+@op("HardSigmoid")
+def hard_sigmoid(node: Node, x: Tensor) -> Tensor:
+    alpha = float(node.attr("alpha", 0.2))
+    beta = float(node.attr("beta", 0.5))
+    return torch.clamp(x * alpha + beta, 0, 1)
+
+
+@op("HardSwish")
+def hard_swish(node: Node, x: Tensor) -> Tensor:
+    return x * torch.clamp(x * (1 / 6) + 0.5, 0, 1)
+
+
+@op("Gelu")
+def gelu(node: Node, x: Tensor) -> Tensor:
+    approximate = node.attr("approximate", "none")
+    if approximate not in ("none", "tanh"):
+        raise fail(node, f"unknown approximate={approximate!r}")
+    return F.gelu(x, approximate=approximate)
+
+
+@op("Softplus")
+def softplus(node: Node, x: Tensor) -> Tensor:
+    # log(1 + exp(x)) without overflow for large x
+    return torch.where(x > 20, x, torch.log1p(torch.exp(torch.clamp(x, max=20))))
+
+
+@op("Softsign")
+def softsign(node: Node, x: Tensor) -> Tensor:
+    return x / (1 + torch.abs(x))
+
+
+@op("Elu")
+def elu(node: Node, x: Tensor) -> Tensor:
+    alpha = float(node.attr("alpha", 1.0))
+    return torch.where(x > 0, x, alpha * torch.expm1(x))
+
+
+@op("Selu")
+def selu(node: Node, x: Tensor) -> Tensor:
+    alpha = float(node.attr("alpha", 1.67326319217681884765625))
+    gamma = float(node.attr("gamma", 1.05070102214813232421875))
+    return gamma * torch.where(x > 0, x, alpha * torch.expm1(x))
+
+
+@op("Celu")
+def celu(node: Node, x: Tensor) -> Tensor:
+    alpha = float(node.attr("alpha", 1.0))
+    return torch.clamp(x, min=0) + torch.clamp(alpha * torch.expm1(x / alpha), max=0)
+
+
+@op("ThresholdedRelu")
+def thresholded_relu(node: Node, x: Tensor) -> Tensor:
+    alpha = float(node.attr("alpha", 1.0))
+    return torch.where(x > alpha, x, torch.zeros_like(x))
+
+
+@op("Mish")
+def mish(node: Node, x: Tensor) -> Tensor:
+    return x * torch.tanh(softplus(node, x))
+
+
+@op("Clip")
+def clip(node: Node, x: Tensor, lo: Tensor | None = None, hi: Tensor | None = None) -> Tensor:
+    # ONNX Clip applies min then max: with min > max every element becomes max.
+    if lo is not None and lo.numel():
+        x = torch.maximum(x, lo.reshape(()).to(x.dtype))
+    if hi is not None and hi.numel():
+        x = torch.minimum(x, hi.reshape(()).to(x.dtype))
+    return x

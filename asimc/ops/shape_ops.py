@@ -1,0 +1,151 @@
+"""Ops that move data around without computing on it: Reshape, Flatten, Transpose, Squeeze,
+Unsqueeze, Concat, Split, Slice, Expand, Tile, Shape, Size, Identity, Dropout (inference)."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ..ir import Node
+from .common import axes_indices, axis_index, fail, ints
+from .registry import op
+
+
+@op("Reshape")
+def reshape(node: Node, x: Tensor, shape: Tensor) -> Tensor:
+    target = ints(shape)
+    allowzero = node.attr("allowzero", 0)
+    if not allowzero:          # 0 copies the input's dimension at that position
+        target = [x.shape[i] if d == 0 else d for i, d in enumerate(target)]
+    if target.count(-1) > 1:
+        raise fail(node, f"shape {ints(shape)} has more than one -1")
+    if -1 in target:
+        known = math.prod(d for d in target if d != -1)
+        if known == 0 or x.numel() % known:
+            raise fail(node, f"cannot reshape a tensor of shape {list(x.shape)} to {ints(shape)}")
+        target[target.index(-1)] = x.numel() // known
+    if math.prod(target) != x.numel():
+        raise fail(node, f"cannot reshape a tensor of shape {list(x.shape)} to {ints(shape)}")
+    return x.reshape(target)
+
+
+@op("Flatten")
+def flatten(node: Node, x: Tensor) -> Tensor:
+    axis = node.attr("axis", 1)
+    axis = axis + x.dim() if axis < 0 else axis
+    if not 0 <= axis <= x.dim():
+        raise fail(node, f"axis {node.attr('axis')} out of range for rank {x.dim()}")
+    return x.reshape(math.prod(x.shape[:axis]), math.prod(x.shape[axis:]))
+
+
+@op("Transpose")
+def transpose(node: Node, x: Tensor) -> Tensor:
+    perm = node.attr("perm")
+    perm = list(range(x.dim()))[::-1] if perm is None else [int(p) for p in perm]
+    return x.permute(*perm)
+
+
+@op("Squeeze")
+def squeeze(node: Node, x: Tensor, axes: Tensor | None = None) -> Tensor:
+    if axes is None or axes.numel() == 0:
+        return x.reshape([d for d in x.shape if d != 1])
+    dims = axes_indices(node, ints(axes), x.dim())
+    for d in dims:
+        if x.shape[d] != 1:
+            raise fail(node, f"cannot squeeze axis {d} of size {x.shape[d]}")
+    return x.reshape([s for i, s in enumerate(x.shape) if i not in dims])
+
+
+@op("Unsqueeze")
+def unsqueeze(node: Node, x: Tensor, axes: Tensor) -> Tensor:
+    rank = x.dim() + len(ints(axes))
+    dims = sorted(axes_indices(node, ints(axes), rank))
+    shape = list(x.shape)
+    for d in dims:
+        shape.insert(d, 1)
+    return x.reshape(shape)
+
+
+@op("Concat")
+def concat(node: Node, *inputs: Tensor) -> Tensor:
+    axis = axis_index(node, node.attr("axis", 0), inputs[0].dim())
+    return torch.cat(list(inputs), dim=axis)
+
+
+@op("Split")
+def split(node: Node, x: Tensor, sizes: Tensor | None = None) -> tuple[Tensor, ...]:
+    axis = axis_index(node, node.attr("axis", 0), x.dim())
+    length = x.shape[axis]
+    if sizes is not None and sizes.numel():
+        parts = ints(sizes)
+        if sum(parts) != length:
+            raise fail(node, f"split sizes {parts} do not add up to {length}")
+    else:
+        n = int(node.attr("num_outputs", len(node.outputs)))
+        chunk = -(-length // n)           # the last part may be smaller (opset 18)
+        parts = [min(chunk, length - i * chunk) for i in range(n)]
+    return tuple(torch.split(x, parts, dim=axis))
+
+
+def slice_axis(x: Tensor, axis: int, start: int, end: int, step: int) -> Tensor:
+    """``x[start:end:step]`` along one axis, with Python's clamping (what ONNX Slice does)."""
+    first, last, stride = slice(start, end, step).indices(x.shape[axis])
+    if stride > 0:
+        return x[(slice(None),) * axis + (slice(first, last, stride),)]
+    # torch has no negative-step slicing: gather the indices instead
+    index = torch.arange(first, last, stride, device=x.device)
+    return x.index_select(axis, index)
+
+
+@op("Slice")
+def slice_(node: Node, x: Tensor, starts: Tensor, ends: Tensor, axes: Tensor | None = None,
+           steps: Tensor | None = None) -> Tensor:
+    starts_, ends_ = ints(starts), ints(ends)
+    axes_ = ints(axes) if axes is not None and axes.numel() else list(range(len(starts_)))
+    steps_ = ints(steps) if steps is not None and steps.numel() else [1] * len(starts_)
+    if not len(starts_) == len(ends_) == len(axes_) == len(steps_):
+        raise fail(node, "starts, ends, axes and steps must have the same length")
+    for start, end, axis, step in zip(starts_, ends_, axes_indices(node, axes_, x.dim()), steps_):
+        if step == 0:
+            raise fail(node, "a step of 0 is not allowed")
+        x = slice_axis(x, axis, start, end, step)
+    return x
+
+
+@op("Expand")
+def expand(node: Node, x: Tensor, shape: Tensor) -> Tensor:
+    target = torch.broadcast_shapes(tuple(x.shape), tuple(ints(shape)))
+    return x.expand(target)
+
+
+@op("Tile")
+def tile(node: Node, x: Tensor, repeats: Tensor) -> Tensor:
+    reps = ints(repeats)
+    if len(reps) != x.dim():
+        raise fail(node, f"repeats has {len(reps)} values for an input of rank {x.dim()}")
+    return x.repeat(*reps) if reps else x.clone()
+
+
+@op("Shape")
+def shape(node: Node, x: Tensor) -> Tensor:
+    dims = list(x.shape)
+    start, end = node.attr("start", 0), node.attr("end")
+    return torch.tensor(dims[slice(start, end)], dtype=torch.int64, device=x.device)
+
+
+@op("Size")
+def size(node: Node, x: Tensor) -> Tensor:
+    return torch.tensor(x.numel(), dtype=torch.int64, device=x.device)
+
+
+@op("Identity")
+def identity(node: Node, x: Tensor) -> Tensor:
+    return x
+
+
+@op("Dropout")
+def dropout(node: Node, x: Tensor, ratio: Tensor | None = None,
+            training_mode: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Inference: the identity, and an all-true mask (asimc never trains)."""
+    return x, torch.ones_like(x, dtype=torch.bool)
