@@ -38,7 +38,9 @@ def parse_text(source: SourceText) -> ChipFile:
         raise ChipError(unterminated)
     if problems:
         # Also show where the parser first stumbles: for a missing `{` that is the precise spot.
-        first = _lark_errors(source, limit=1)[1]
+        # (Not when it only stumbles at the end of the file: that is the brace problem again.)
+        taken = {(p.line, p.column) for p in problems} | {_end_of(source)}
+        first = [d for d in _lark_errors(source, limit=1)[1] if (d.line, d.column) not in taken]
         raise ChipError(sorted(first + problems, key=lambda d: (d.line, d.column)))
     tree, problems = _lark_errors(source, limit=MAX_SYNTAX_ERRORS)
     if problems or tree is None:
@@ -48,6 +50,11 @@ def parse_text(source: SourceText) -> ChipFile:
     if builder.problems:
         raise ChipError(builder.problems)
     return ChipFile(source, chips)
+
+
+def _end_of(source: SourceText) -> tuple[int, int]:
+    lines = source.text.split("\n")
+    return len(lines), len(lines[-1]) + 1
 
 
 # ---- step 1: strings and braces -----------------------------------------------------------------

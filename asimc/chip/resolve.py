@@ -376,10 +376,12 @@ def _exact_integer(text: str) -> int | float | None:
         number = Decimal(text)
     except InvalidOperation:
         return None
+    if number.is_zero():
+        return 0
+    if number.adjusted() > 18:           # the exponent alone: no arithmetic that could overflow
+        return -math.inf if number.is_signed() else math.inf
     if number != number.to_integral_value():
         return None
-    if abs(number) > 10 ** 18:
-        return math.inf if number > 0 else -math.inf
     return int(number)
 
 
@@ -395,8 +397,7 @@ def _range_problem(rule: FieldRule, value) -> str | None:
 
 
 def _example_unit(rule: FieldRule) -> str:
-    return {"energy": "fJ", "noise": "%"}.get(rule.block, rule.units[0] if rule.field != "clock"
-                                              else "MHz")
+    return {"mac": "fJ", "adc": "fJ", "clock": "MHz"}.get(rule.field, rule.units[0])
 
 
 def _unit_kind(unit: str) -> str:

@@ -7,6 +7,7 @@ into "`rowz` is not a field of `array`" with "did you mean `rows`?", or "expecte
 from __future__ import annotations
 
 import difflib
+import re
 
 from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken
@@ -22,6 +23,7 @@ _TERMINAL_PHRASES = {
     "$END": "the end of the file",
 }
 _CHIP_WORDS = {"layer", "chip", *schema.STATEMENTS, *schema.BLOCK_ORDER}
+_NOT_A_NUMBER = re.compile(r"[+-](?:nan|inf(?:inity)?)(?![A-Za-z0-9_])", re.IGNORECASE)
 _NOT_NUMBERS = {"nan", "inf", "infinity", "infty"}
 _STATEMENT_BLOCKS = ("layer",) + schema.BLOCK_ORDER
 
@@ -50,6 +52,11 @@ def quoted_list(words, last="or") -> str:
 
 def describe_unexpected_characters(source: SourceText, error: UnexpectedCharacters) -> Diagnostic:
     char = error.char
+    spelled = _NOT_A_NUMBER.match(source.text, error.pos_in_stream)
+    if spelled:
+        return source.diagnostic(Span(error.line, error.column, len(spelled.group())),
+                                 f"`{spelled.group()}` is not a number: values must be finite "
+                                 "numbers", help="write a number such as `0.5`")
     shown = f"`{char}`" if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
     help = {
         "=": "write a field and its value side by side: `rows 255`",
@@ -111,24 +118,26 @@ class _Context:
                     if isinstance(before, Token) and before.type not in ("STRING", "WORD",
                                                                          "DIGITAL_WORD"):
                         return before.value, before
-                    if isinstance(before, Tree) and before.data != "extends":
+                    if isinstance(before, Tree) and str(before.data) not in ("extends", "_word"):
                         break
                 return "", None
         return "", None
 
     # ---- phrasing ----------------------------------------------------------------------------
 
-    def found(self) -> str:
+    def found(self, article: bool = True) -> str:
+        """What was found: "the number `4`" (or "number `4`" after "unexpected")."""
         t = self.token
+        the = "the " if article else ""
         if t.type == "$END":
-            return "the end of the file"
+            return f"{the}end of the file"
         if t.type == "NUMBER":
-            return f"the number `{t.value}`"
+            return f"{the}number `{t.value}`"
         if t.type == "STRING":
             value = t.value if len(t.value) <= 30 else t.value[:27] + '..."'
-            return f"the string {value}"
+            return f"{the}string {value}"
         if t.type == "UNIT":
-            return f"the unit `{t.value}`"
+            return f"{the}unit `{t.value}`"
         return f"`{t.value}`"
 
     def expected_phrases(self) -> list[str]:
@@ -153,13 +162,13 @@ class _Context:
             return self._after_keyword("a number", prev)
         if exp and exp <= {"STRING"}:
             return self._expected_string(prev)
-        if exp and exp <= {"WORD", "DIGITAL_WORD", "LBRACE"} and self.previous is not None:
-            return self._expected_word(prev)
         if exp == {"LBRACE"}:
             help = ""
             if self.word_like() and (prev, tok.value) in schema.KEYWORDS:
                 help = f"write the fields inside braces: `{prev} {{ {tok.value} ... }}`"
             return f"expected `{{` after `{prev}`, found {self.found()}", help
+        if exp and exp <= {"WORD", "DIGITAL_WORD", "LBRACE"} and self.previous is not None:
+            return self._expected_word(prev)
         if exp == {"EXTENDS", "LBRACE"}:
             return (f"expected `{{` or `extends \"file\"` after the chip name, found {self.found()}",
                     "")
@@ -211,7 +220,7 @@ class _Context:
             line = self.block_token.line if self.block_token is not None else "?"
             return (f"`{tok.value}` is not a field of `{block}`",
                     f"is the `}}` that closes `{block}` (line {line}) missing?")
-        if self.word_like():
+        if self.word_like() and tok.type != "UNIT":
             candidates = fields + (list(schema.ALL_UNITS) if "UNIT" in self.expected else [])
             help = did_you_mean(tok.value, candidates)
             if not help:
@@ -228,11 +237,15 @@ class _Context:
                         if (block, prev.value) == ("weight", "parallel") else "")
                 return f"`{prev.value}` in `{block}` takes no value, found {self.found()}", \
                     hint.lstrip("; ")
-            return (f"unexpected {self.found()[4:]} in `{block}`: `{prev.value}` already has "
+            return (f"unexpected {self.found(False)} in `{block}`: `{prev.value}` already has "
                     "its value", takes)
+        if tok.type == "NUMBER" and prev is not None and prev.type in ("NUMBER", "UNIT"):
+            return f"unexpected {self.found(False)} in `{block}`: a field takes one value", takes
         if tok.type == "LBRACE":
             return f"unexpected `{{` in `{block}`: blocks do not nest here", takes
-        return f"unexpected {self.found()} in `{block}`", takes
+        if tok.type == "UNIT" and prev is not None and prev.type == "UNIT":
+            return f"unexpected {self.found(False)} in `{block}`: the value already has a unit", ""
+        return f"unexpected {self.found(False)} in `{block}`", takes
 
     def _in_layer(self) -> tuple[str, str]:
         tok = self.token
@@ -247,7 +260,7 @@ class _Context:
                 help = f"write it inside its block: `{owner} {{ {tok.value} ... }}`"
             return (f"`{tok.value}` is not a block that a layer override can change",
                     help or f"a layer override may contain {quoted_list(allowed)}")
-        return (f"unexpected {self.found()} in a layer override",
+        return (f"unexpected {self.found(False)} in a layer override",
                 f"a layer override may contain {quoted_list(allowed)}")
 
     def _in_chip(self) -> tuple[str, str]:
@@ -261,15 +274,16 @@ class _Context:
             return f"`{tok.value}` is not a statement or block of a chip", \
                 help or f"a chip contains {quoted_list(allowed)}"
         if tok.type in ("STRING", "NUMBER"):
-            return (f"unexpected {self.found()}: each value follows its keyword",
+            return (f"unexpected {self.found(False)}: each value follows its keyword",
                     "a statement takes one value, e.g. `description \"...\"`")
-        return f"unexpected {self.found()} in the chip", f"a chip contains {quoted_list(allowed)}"
+        return (f"unexpected {self.found(False)} in the chip",
+                f"a chip contains {quoted_list(allowed)}")
 
     def _at_top(self) -> tuple[str, str]:
         tok = self.token
         help = did_you_mean(tok.value, ["chip"]) if self.word_like() else ""
         if "$END" in self.expected and not self.at_start:
-            return (f"unexpected {self.found()} after the end of the chip",
+            return (f"unexpected {self.found(False)} after the end of the chip",
                     help or "a chip file holds one `chip \"name\" { ... }`")
         return (f"expected `chip \"name\" {{ ... }}`, found {self.found()}",
                 help or "a chip file starts with `chip \"name\" {`")
