@@ -7,6 +7,7 @@ like as *inputs*, not attributes. A model importing an older opset gets, per nod
   Pad (<11), Clip (<11), TopK (<10): attributes -> constant inputs;
   Upsample (7..9) and Resize-10 -> Resize with coordinate_transformation_mode "asymmetric";
   Softmax/LogSoftmax/Hardmax (<13): "flatten to 2-D from axis" -> the per-axis form;
+  GroupNormalization (<21) per-group scale/bias -> per channel;
   Concat (<4) default axis; Cast (<6) type names; legacy broadcast/consumed_inputs/is_test/
   spatial attributes dropped.
 
@@ -185,6 +186,24 @@ def _batch_norm(ed, node, opset):
     return [drop_attrs(node, "spatial", "is_test", "momentum")]
 
 
+def _group_norm(ed, node, opset):
+    """GroupNormalization-18 took one scale/bias per group; 21 takes one per channel."""
+    if opset >= 21:
+        return [node]
+    shape = ed.shape_of(node.inputs[0])
+    channels = shape[1] if shape is not None and len(shape) > 1 else None
+    groups = int(node.attrs.get("num_groups", 0))
+    params = [ed.constants.get(n) for n in node.inputs[1:3]]
+    if not isinstance(channels, int) or groups <= 0 or any(p is None for p in params):
+        raise ModelError(f"{node.describe()}: opset-{opset} GroupNormalization needs constant "
+                         "scale/bias and a known channel count")
+    for index, value in zip((1, 2), params):
+        per_channel = np.repeat(np.asarray(value), channels // groups)
+        node = set_input(node, index, ed.add_constant(f"{node.inputs[index]}_per_channel",
+                                                      per_channel))
+    return [node]
+
+
 def _legacy_broadcast(ed, node, opset):
     if opset >= 7 or ("broadcast" not in node.attrs and "axis" not in node.attrs):
         return [node]
@@ -208,14 +227,14 @@ _RULES: dict[str, Rewrite] = {
     "Squeeze": _squeeze, "Unsqueeze": _squeeze, "Split": _split, "Slice": _slice,
     "Clip": _clip, "Pad": _pad, "TopK": _topk, "Upsample": _old_resize, "Resize": _old_resize,
     "Softmax": _softmax, "LogSoftmax": _softmax, "Hardmax": _softmax, "Concat": _concat,
-    "Cast": _cast, "BatchNormalization": _batch_norm,
+    "Cast": _cast, "BatchNormalization": _batch_norm, "GroupNormalization": _group_norm,
     **{op: _reduce for op in _REDUCE},
 }
 
 
 def normalize(graph: Graph) -> Graph:
-    """The graph with every node in its internal (opset 21) form; ``graph.opset`` is the
-    model's own default-domain opset before, INTERNAL_OPSET after."""
+    """The graph with every node in its internal (opset >= 21) form; ``graph.opset`` is the
+    model's own default-domain opset before, at least INTERNAL_OPSET after."""
     opset = graph.opset
     ed = GraphEditor(graph)
     nodes: list[Node] = []
@@ -228,4 +247,4 @@ def normalize(graph: Graph) -> Graph:
         rule = _RULES.get(node.op_type)
         nodes += rule(ed, node, opset) if rule else [node]
     ed.nodes = nodes
-    return ed.finish(opset=INTERNAL_OPSET)
+    return ed.finish(opset=max(INTERNAL_OPSET, opset))

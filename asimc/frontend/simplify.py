@@ -16,7 +16,9 @@ def _is_passthrough(ed: GraphEditor, node: Node, used: set[str]) -> bool:
     if node.op_type != "Dropout":
         return False
     training = node.inputs[2] if len(node.inputs) > 2 else ""
-    if training and training in ed.constants and bool(np.asarray(ed.constants[training]).any()):
+    if training and training not in ed.constants:
+        return False          # decided at run time: the op itself refuses training mode
+    if training and bool(np.asarray(ed.constants[training]).any()):
         ratio_name = node.inputs[1] if len(node.inputs) > 1 else ""
         ratio = float(np.asarray(ed.constants[ratio_name]).reshape(-1)[0]) \
             if ratio_name in ed.constants else 0.5

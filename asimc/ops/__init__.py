@@ -4,8 +4,9 @@ Importing this package registers every op. Use ``registry.get(op_type)`` to find
 ``registry.supported_ops()`` for the list, ``registry.run_op(node, inputs)`` to run one node.
 """
 from . import registry
-from . import (activation, cast, conv, creation, elementwise, gather, logic, matmul,  # noqa: F401
-               normalization, pad, pool, reduce, resize, shape_ops, softmax, topk)
+from . import (activation, bitwise, cast, conv, creation, elementwise, gather,  # noqa: F401
+               logic, matmul, normalization, pad, pool, quantize, reduce, resize, scatter,
+               shape_ops, softmax, topk)
 from .registry import get, is_supported, op, run_op, supported_ops
 
 __all__ = ["get", "is_supported", "op", "registry", "run_op", "supported_ops"]

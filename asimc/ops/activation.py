@@ -107,3 +107,18 @@ def clip(node: Node, x: Tensor, lo: Tensor | None = None, hi: Tensor | None = No
     if hi is not None and hi.numel():
         x = torch.minimum(x, hi.reshape(()).to(x.dtype))
     return x
+
+
+@op("Shrink")
+def shrink(node: Node, x: Tensor) -> Tensor:
+    lambd, bias = float(node.attr("lambd", 0.5)), float(node.attr("bias", 0.0))
+    zero = torch.zeros_like(x)
+    below = (x.double() < -lambd)
+    above = (x.double() > lambd)
+    return torch.where(below, (x.double() + bias).to(x.dtype),
+                       torch.where(above, (x.double() - bias).to(x.dtype), zero))
+
+
+@op("Swish")
+def swish(node: Node, x: Tensor) -> Tensor:
+    return x * torch.sigmoid(float(node.attr("alpha", 1.0)) * x)

@@ -100,3 +100,38 @@ def torch_to_numpy(t: Tensor):
 
         return t.view(torch.uint16).numpy().view(ml_dtypes.bfloat16)
     return t.resolve_conj().numpy()
+
+
+_NARROW_UNSIGNED = (torch.uint16, torch.uint32)
+_INT64_SIGN = -(2 ** 63)
+
+
+def unsigned_safe(kind: str):
+    """Decorate a binary/variadic op so that it also works on uint16/32/64, which torch holds
+    but barely computes on. uint16/uint32 are computed exactly in int64. uint64 is reinterpreted
+    as int64: bit-exact for "wrap" ops (add, sub, mul); for "order" ops (comparisons, max/min)
+    the sign bit is flipped so that signed order is unsigned order; "div" ops need values below
+    2**63."""
+
+    def decorate(fn):
+        def wrapper(node: Node, *inputs):
+            present = [t for t in inputs if t is not None]
+            dtype = present[0].dtype if present else None
+            if dtype in _NARROW_UNSIGNED:
+                out = fn(node, *(None if t is None else t.to(torch.int64) for t in inputs))
+                return out if out.dtype == torch.bool else out.to(dtype)
+            if dtype != torch.uint64:
+                return fn(node, *inputs)
+            signed = [None if t is None else t.view(torch.int64) for t in inputs]
+            if kind == "order":
+                flipped = [None if t is None else t ^ _INT64_SIGN for t in signed]
+                out = fn(node, *flipped)
+                return out if out.dtype == torch.bool else (out ^ _INT64_SIGN).view(torch.uint64)
+            if kind == "div" and any(t is not None and bool((t < 0).any()) for t in signed):
+                raise fail(node, "uint64 values of 2**63 and above are not supported")
+            return fn(node, *signed).view(torch.uint64)
+        wrapper.__name__ = fn.__name__
+        wrapper.__doc__ = fn.__doc__
+        return wrapper
+
+    return decorate

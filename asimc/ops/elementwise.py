@@ -9,26 +9,30 @@ import torch
 from torch import Tensor
 
 from ..ir import Node
-from .common import fail, is_float
+from .common import fail, is_float, unsigned_safe
 from .registry import op
 
 
 @op("Add")
+@unsigned_safe("wrap")
 def add(node: Node, a: Tensor, b: Tensor) -> Tensor:
     return a + b
 
 
 @op("Sub")
+@unsigned_safe("wrap")
 def sub(node: Node, a: Tensor, b: Tensor) -> Tensor:
     return a - b
 
 
 @op("Mul")
+@unsigned_safe("wrap")
 def mul(node: Node, a: Tensor, b: Tensor) -> Tensor:
     return a * b
 
 
 @op("Div")
+@unsigned_safe("div")
 def div(node: Node, a: Tensor, b: Tensor) -> Tensor:
     if is_float(a):
         return a / b
@@ -46,12 +50,19 @@ def pow_(node: Node, base: Tensor, exponent: Tensor) -> Tensor:
 
 
 @op("Mod")
+@unsigned_safe("div")
 def mod(node: Node, a: Tensor, b: Tensor) -> Tensor:
     if node.attr("fmod", 0):
-        return torch.fmod(a, b)
+        return torch.fmod(a, b)       # the sign of the dividend, as C's fmod
+    result = torch.remainder(a, b)    # the sign of the divisor, as Python's % and numpy's mod
     if is_float(a):
-        raise fail(node, "fmod=0 is not allowed for floating-point inputs")
-    return torch.remainder(a, b)      # the sign of the divisor, as Python's %
+        # numpy's conventions at the edges: x mod +-inf is x when the signs agree (else the
+        # divisor), and a zero result carries the divisor's sign
+        at_inf = torch.isinf(b) & torch.isfinite(a)
+        agree = (a == 0) | (torch.sign(a) == torch.sign(b))
+        result = torch.where(at_inf, torch.where(agree, a, b).to(result.dtype), result)
+        result = torch.where(result == 0, torch.copysign(torch.zeros_like(result), b), result)
+    return result
 
 
 def _variadic(node: Node, inputs: tuple[Tensor, ...], combine) -> Tensor:
@@ -66,6 +77,7 @@ def _variadic(node: Node, inputs: tuple[Tensor, ...], combine) -> Tensor:
 
 
 @op("Sum")
+@unsigned_safe("wrap")
 def sum_(node: Node, *inputs: Tensor) -> Tensor:
     return _variadic(node, inputs, torch.add)
 
@@ -76,11 +88,13 @@ def mean(node: Node, *inputs: Tensor) -> Tensor:
 
 
 @op("Max")
+@unsigned_safe("order")
 def max_(node: Node, *inputs: Tensor) -> Tensor:
     return _variadic(node, inputs, torch.maximum)
 
 
 @op("Min")
+@unsigned_safe("order")
 def min_(node: Node, *inputs: Tensor) -> Tensor:
     return _variadic(node, inputs, torch.minimum)
 

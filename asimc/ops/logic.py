@@ -5,6 +5,7 @@ import torch
 from torch import Tensor
 
 from ..ir import Node
+from .common import unsigned_safe
 from .registry import op
 
 _COMPARE = {"Equal": torch.eq, "Greater": torch.gt, "GreaterOrEqual": torch.ge,
@@ -18,7 +19,9 @@ def _binary(fn):
     return compare
 
 
-for _name, _fn in {**_COMPARE, **_LOGIC}.items():
+for _name, _fn in _COMPARE.items():
+    op(_name)(unsigned_safe("order")(_binary(_fn)))
+for _name, _fn in _LOGIC.items():
     op(_name)(_binary(_fn))
 
 

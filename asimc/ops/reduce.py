@@ -22,6 +22,8 @@ def _reduced_axes(node: Node, x: Tensor, axes: Tensor | None) -> list[int] | Non
 
 def _empty_value(kind: str, dtype: torch.dtype) -> float:
     """What a reduction over zero elements gives."""
+    if dtype == torch.bool:
+        return kind == "min"          # max over nothing is False, min True
     if kind == "max":
         return -math.inf if dtype.is_floating_point else torch.iinfo(dtype).min
     if kind == "min":
@@ -95,14 +97,23 @@ def arg_min(node: Node, x: Tensor) -> Tensor:
     return _arg(node, x, torch.argmin)
 
 
-@op("CumSum")
-def cum_sum(node: Node, x: Tensor, axis: Tensor) -> Tensor:
+def _cumulative(node: Node, x: Tensor, axis: Tensor, fn, identity: int) -> Tensor:
     dim = axis_index(node, int(scalar(axis)), x.dim())
     reverse, exclusive = node.attr("reverse", 0), node.attr("exclusive", 0)
     if reverse:
         x = x.flip(dim)
-    if exclusive:          # shift by one, starting from zero (exact, also for floats)
-        x = torch.cat([torch.zeros_like(x.narrow(dim, 0, 1)),
-                       x.narrow(dim, 0, x.shape[dim] - 1)], dim=dim) if x.shape[dim] else x
-    y = torch.cumsum(x, dim=dim, dtype=x.dtype)
+    if exclusive and x.shape[dim]:   # shift by one, starting from the identity (exact)
+        x = torch.cat([torch.full_like(x.narrow(dim, 0, 1), identity),
+                       x.narrow(dim, 0, x.shape[dim] - 1)], dim=dim)
+    y = fn(x, dim=dim, dtype=x.dtype)
     return y.flip(dim) if reverse else y
+
+
+@op("CumSum")
+def cum_sum(node: Node, x: Tensor, axis: Tensor) -> Tensor:
+    return _cumulative(node, x, axis, torch.cumsum, 0)
+
+
+@op("CumProd")
+def cum_prod(node: Node, x: Tensor, axis: Tensor) -> Tensor:
+    return _cumulative(node, x, axis, torch.cumprod, 1)

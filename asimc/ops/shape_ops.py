@@ -148,4 +148,35 @@ def identity(node: Node, x: Tensor) -> Tensor:
 def dropout(node: Node, x: Tensor, ratio: Tensor | None = None,
             training_mode: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Inference: the identity, and an all-true mask (asimc never trains)."""
+    if training_mode is not None and bool(training_mode.reshape(-1)[0]):
+        rate = 0.5 if ratio is None else float(ratio.reshape(-1)[0])
+        if rate > 0:
+            raise fail(node, "training_mode=true is not supported (asimc runs inference)")
     return x, torch.ones_like(x, dtype=torch.bool)
+
+
+@op("DepthToSpace")
+def depth_to_space(node: Node, x: Tensor) -> Tensor:
+    b = int(node.attr("blocksize"))
+    n, c, h, w = x.shape
+    if c % (b * b):
+        raise fail(node, f"{c} channels are not divisible by blocksize^2 = {b * b}")
+    if node.attr("mode", "DCR") == "CRD":
+        y = x.reshape(n, c // (b * b), b, b, h, w).permute(0, 1, 4, 2, 5, 3)
+    else:
+        y = x.reshape(n, b, b, c // (b * b), h, w).permute(0, 3, 4, 1, 5, 2)
+    return y.reshape(n, c // (b * b), h * b, w * b)
+
+
+@op("SpaceToDepth")
+def space_to_depth(node: Node, x: Tensor) -> Tensor:
+    b = int(node.attr("blocksize"))
+    n, c, h, w = x.shape
+    if h % b or w % b:
+        raise fail(node, f"spatial size {h}x{w} is not divisible by blocksize {b}")
+    y = x.reshape(n, c, h // b, b, w // b, b)
+    if node.attr("mode", "DCR") == "CRD":      # channel-major: c * b*b + row * b + col
+        y = y.permute(0, 1, 3, 5, 2, 4)
+    else:
+        y = y.permute(0, 3, 5, 1, 2, 4)
+    return y.reshape(n, c * b * b, h // b, w // b)
