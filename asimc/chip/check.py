@@ -12,7 +12,7 @@ the token that set the field, and skips a rule when one of its fields already fa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .conversions import ConversionPlan, input_cycles
 from .schema import CHIP, RULE, RULES, FieldRule
@@ -167,6 +167,19 @@ def _domain_problems(spec: ChipSpec, written: set[FieldKey] | None) -> list[Prob
     return problems
 
 
+def override_problems(base: ChipSpec, settings, base_problems: list[Problem],
+                      skip: set[FieldKey] = frozenset()) -> list[Problem]:
+    """Tier 2 for one layer override: the rules broken by its effective chip (``base`` with the
+    override's settings applied) that involve a field the override writes and that the base chip
+    does not break already; rules involving a field in ``skip`` (failed tier 1) are left out."""
+    written = {(s.block, s.field) for s in settings}
+    known = {p.message for p in base_problems}
+    effective = base.apply(tuple(settings))
+    return [p for p in cross_field_problems(effective, written=written)
+            if p.message not in known and written.intersection(p.fields)
+            and not skip.intersection(p.fields)]
+
+
 # ---- both tiers on a ChipSpec --------------------------------------------------------------------
 
 def validate(spec: ChipSpec) -> list[str]:
@@ -184,14 +197,23 @@ def validate(spec: ChipSpec) -> list[str]:
             messages.append(f"{rule.label}: {problem}")
     if not spec.name:
         messages.append("name: must not be empty")
-    for problem in cross_field_problems(spec):
-        if not failed.intersection(problem.fields):
-            messages.append(problem.message)
+    base = replace(spec, layers=())
+    base_problems = cross_field_problems(base)
+    messages += [p.message for p in base_problems if not failed.intersection(p.fields)]
     for override in spec.layers:
+        where = f'layer "{override.pattern}": '
+        if not override.pattern:
+            messages.append(where + "pattern: must not be empty")
+        if override.digital and override.settings:
+            messages.append(where + "a digital layer takes no other settings")
+        bad = set()
         for setting in override.settings:
             rule = RULE.get((setting.block, setting.field))
             problem = value_problem(rule, setting.value) if rule else "is not a field"
             if problem:
-                messages.append(f'layer "{override.pattern}": {setting.block} {setting.field}: '
-                                f"{problem}")
+                bad.add((setting.block, setting.field))
+                messages.append(f"{where}{setting.block} {setting.field}: {problem}")
+        if not override.digital and not bad:
+            messages += [where + p.message for p in
+                         override_problems(base, override.settings, base_problems, failed)]
     return messages

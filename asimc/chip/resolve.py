@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import ChipError, Diagnostic
 from . import schema
-from .check import Problem, cross_field_problems, value_problem
+from .check import Problem, cross_field_problems, override_problems, value_problem
 from .parse import parse_text
 from .schema import CHIP, KEYWORDS, RULE, FieldRule
 from .source import SourceText, Span, read_source
@@ -177,18 +177,12 @@ class _Resolver:
         for problem in problems:
             if not draft.failed.intersection(problem.fields):
                 self.report(problem, draft.values, draft.origin)
-        base_messages = {p.message for p in problems}
         base = replace(spec, layers=())
         for layer, override in zip(draft.layers, spec.layers):
             if layer.digital:
                 continue
-            effective = base.apply(override.settings)
-            skip = draft.failed | layer.failed
-            for problem in cross_field_problems(effective, written=set(layer.values)):
-                involved = set(problem.fields)
-                if (problem.message in base_messages or not involved & set(layer.values)
-                        or involved & skip):
-                    continue
+            for problem in override_problems(base, override.settings, problems,
+                                             skip=draft.failed | layer.failed):
                 self.report(problem, layer.values, layer.origin,
                             prefix=f"in layer \"{layer.pattern}\": ")
 
@@ -374,8 +368,13 @@ def _exact_integer(text: str) -> int | float | None:
     ``inf`` (out of every range) instead of an int with a million digits."""
     try:
         number = Decimal(text)
-    except InvalidOperation:
-        return None
+    except InvalidOperation:          # an exponent beyond what Decimal holds: decide by hand
+        mantissa, _, exponent = text.lower().partition("e")
+        if not mantissa.strip("+-.0"):
+            return 0
+        if exponent.startswith("-"):
+            return None
+        return -math.inf if mantissa.startswith("-") else math.inf
     if number.is_zero():
         return 0
     if number.adjusted() > 18:           # the exponent alone: no arithmetic that could overflow

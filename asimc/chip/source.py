@@ -34,7 +34,7 @@ class SourceText:
 
     def line_text(self, line: int) -> str:
         lines = self.text.split("\n")
-        return lines[line - 1] if 1 <= line <= len(lines) else ""
+        return lines[line - 1].rstrip("\r") if 1 <= line <= len(lines) else ""
 
     def diagnostic(self, span: Span, message: str, help: str = "") -> Diagnostic:
         source_line = self.line_text(span.line)
@@ -101,6 +101,6 @@ def _byte_error(data: bytes, offset: int, name: str, message: str) -> ChipError:
     # The column counts characters, so decode what precedes the byte; show the line with the
     # undecodable bytes replaced, so the caret still points at the right place.
     column = len(raw_line[: offset - line_start].decode("utf-8", "replace")) + 1
-    shown = raw_line.decode("utf-8", "replace").replace("\x00", "\ufffd")
+    shown = raw_line.decode("utf-8", "replace").replace("\x00", "\ufffd").rstrip("\r")
     return ChipError([Diagnostic(name, line, column, message, source_line=shown,
                                  help="chip files are UTF-8 text")])

@@ -17,6 +17,10 @@ TIER1 = [
     ("array { rows 255 fJ }", 18, "`array rows` is a plain number and takes no unit, found `fJ`",
      "remove `fJ`"),
     ("array { rows 1e400 }", 14, "`array rows` must be from 1 to 1,048,576, not 1e400", ""),
+    ("array { rows 1e99999999999999999999 }", 14, "must be from 1 to 1,048,576, not 1e9999", ""),
+    ("array { rows 1e-99999999999999999999 }", 14, "`array rows` must be a whole number", ""),
+    ("array { rows " + "9" * 5000 + " }", 14, "not 99999999999999999999...", ""),
+    ("noise { random " + "9" * 5000 + "% }", 16, "is too large a number", ""),
     ("array { cols 0 }", 14, "`array cols` must be from 1 to 1,048,576, not 0", ""),
     ("array { macros -1 }", 16, "`array macros` must be from 1 to 1,048,576, not -1", ""),
     ("array { mapping flatt }", 17, "unknown value `flatt` for `array mapping`: expected "
@@ -219,3 +223,14 @@ def test_validate_checks_python_built_specs():
     messages = validate(bad)
     assert "weight bits: must be from 2 to 16" in messages
     assert any("parallel 8" in m for m in messages)
+
+
+def test_validate_checks_layer_overrides():
+    from asimc.chip.spec import LayerOverride, Setting
+    spec = ChipSpec("x", layers=(LayerOverride("C", (Setting("input", "bits_per_cycle", 12),)),
+                                 LayerOverride("D", (Setting("adc", "bits", 0),)),
+                                 LayerOverride("E", (Setting("adc", "bits", 4),), digital=True)))
+    messages = validate(spec)
+    assert any(m.startswith('layer "C": input `parallel 12` drives more bits') for m in messages)
+    assert 'layer "D": adc bits: must be from 1 to 16' in messages
+    assert 'layer "E": a digital layer takes no other settings' in messages

@@ -194,3 +194,9 @@ def test_byte_order_mark_is_accepted(tmp_path):
     path = tmp_path / "bom.acim"
     path.write_bytes(b'\xef\xbb\xbfchip "x" {}')
     assert load_chip(path).name == "x"
+
+
+def test_windows_line_endings():
+    error = one_error('chip "x" {\r\n  adc { bits 0 }\r\n}\r\n')
+    assert (error.line, error.column) == (2, 14)
+    assert error.source_line == "  adc { bits 0 }"
