@@ -65,7 +65,8 @@ _OPEN_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*("?)')
 def scan_strings_and_braces(source: SourceText) -> list[Diagnostic]:
     """Unterminated strings and unbalanced braces, located where a person would fix them."""
     text, problems = source.text, []
-    opened: list[tuple[int, int, int]] = []         # (line, column, offset) of each open `{`
+    braces: list[list] = []                  # [line, column, line of the matching `}` or None]
+    open_stack: list[list] = []
     unmatched_close: list[tuple[int, int]] = []
     line, line_start, i = 1, 0, 0
     while i < len(text):
@@ -86,10 +87,11 @@ def scan_strings_and_braces(source: SourceText) -> list[Diagnostic]:
             i = match.end()
             continue
         elif ch == "{":
-            opened.append((line, i - line_start + 1, i))
+            braces.append([line, i - line_start + 1, None])
+            open_stack.append(braces[-1])
         elif ch == "}":
-            if opened:
-                opened.pop()
+            if open_stack:
+                open_stack.pop()[2] = line
             else:
                 unmatched_close.append((line, i - line_start + 1))
         i += 1
@@ -97,55 +99,51 @@ def scan_strings_and_braces(source: SourceText) -> list[Diagnostic]:
         problems.append(source.diagnostic(
             Span(ln, col), f"unbalanced braces: `}}` at {ln}:{col} has no matching `{{`",
             help="remove it, or add the `{` it closes"))
-    for ln, col in _blame_unclosed(source, opened):
+    for ln, col in _blame_unclosed(source.text.split("\n"), braces, len(open_stack)):
         problems.append(source.diagnostic(
             Span(ln, col), f"unbalanced braces: `{{` at {ln}:{col} is never closed",
             help="add the matching `}`"))
     return problems
 
 
-def _blame_unclosed(source: SourceText, still_open: list[tuple[int, int, int]]):
-    """Which `{` to blame when ``len(still_open)`` braces are left open at the end.
+def _blame_unclosed(lines: list[str], braces: list[list], count: int) -> list[tuple[int, int]]:
+    """Which ``count`` braces to report as never closed.
 
-    Matching braces by nesting blames the outermost ones (usually `chip {`), while the culprit is
-    usually a block whose `}` was forgotten: a `{` followed, while it is still open, by a line that
-    is indented no deeper than the line that opened it. Those are blamed first.
+    Matching by nesting leaves the outermost braces open (usually `chip {`), but the culprit is
+    usually an inner block whose `}` was forgotten, so that a later `}` closed it instead. A brace
+    looks forgotten when, before its (matched) `}`, a line starts at an indentation no deeper than
+    the brace's own line. For a brace at the end of its line this only counts when the author
+    indents (the next line is deeper); `array { rows 3` followed by a line at the same depth
+    always counts. Suspects are blamed first, then the braces left open by the matching.
     """
-    if not still_open:
-        return []
-    lines = source.text.split("\n")
-    text = source.text
-    suspects: list[tuple[int, int]] = []
-    depth_stack: list[tuple[int, int, int]] = []
-    line, line_start = 1, 0
-    # Replay the braces, this time watching indentation at the start of each line.
-    pos = 0
-    brace_re = re.compile(r'#[^\n]*|"(?:[^"\\\n]|\\.)*"?|[{}\n]')
-    for match in brace_re.finditer(text):
-        tok, pos = match.group(), match.start()
-        if tok == "\n":
-            line, line_start = line + 1, pos + 1
-            stripped = lines[line - 1].lstrip() if line - 1 < len(lines) else ""
-            if not stripped or stripped.startswith(("}", "#")):
-                continue
-            indent = len(lines[line - 1]) - len(stripped)
-            for entry in list(depth_stack):
-                o_line, o_col, _ = entry
-                opener = lines[o_line - 1]
-                o_indent = len(opener) - len(opener.lstrip())
-                if o_line < line and indent <= o_indent and (o_line, o_col) not in suspects:
-                    suspects.append((o_line, o_col))
-        elif tok == "{":
-            depth_stack.append((line, pos - line_start + 1, pos))
-        elif tok == "}":
-            if depth_stack:
-                depth_stack.pop()
-    blamed = suspects[: len(still_open)]
-    for o_line, o_col, _ in still_open:
-        if len(blamed) >= len(still_open):
+    def indent(text: str) -> int:
+        return len(text) - len(text.lstrip())
+
+    def content_lines(first: int, last: int):
+        for number in range(first, min(last, len(lines)) + 1):
+            stripped = lines[number - 1].strip()
+            if stripped and not stripped.startswith(("}", "#")):
+                yield number, indent(lines[number - 1])
+
+    suspects = []
+    for line, column, close_line in braces:
+        opener = lines[line - 1]
+        rest = opener[column:].split("#")[0].strip()
+        if close_line == line or rest.startswith("}"):
+            continue
+        following = list(content_lines(line + 1, close_line or len(lines)))
+        if not following:
+            continue
+        if not rest and following[0][1] <= indent(opener):
+            continue                         # an unindented file: indentation says nothing
+        if any(depth <= indent(opener) for _, depth in following):
+            suspects.append((line, column))
+    blamed = suspects[:count]
+    for line, column, close_line in reversed(braces):
+        if len(blamed) >= count:
             break
-        if (o_line, o_col) not in blamed:
-            blamed.append((o_line, o_col))
+        if close_line is None and (line, column) not in blamed:
+            blamed.append((line, column))
     return sorted(blamed)
 
 

@@ -200,3 +200,13 @@ def test_windows_line_endings():
     error = one_error('chip "x" {\r\n  adc { bits 0 }\r\n}\r\n')
     assert (error.line, error.column) == (2, 14)
     assert error.source_line == "  adc { bits 0 }"
+
+
+@pytest.mark.parametrize("text, blamed", [
+    ('chip "x" {\narray { rows 3\nadc { bits 8 }\n}\n', (2, 7)),                # unindented
+    ('chip "x" {\n    array {\n        rows 3\n    adc { bits 8 }\n}\n', (2, 11)),
+    ('chip "x" {\n    array {\n        rows 3\n    }\n', (1, 10)),              # the chip's
+])
+def test_the_forgotten_brace_is_blamed(text, blamed):
+    found = [d for d in errors(text) if "never closed" in d.message]
+    assert [(d.line, d.column) for d in found] == [blamed]
