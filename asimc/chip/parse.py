@@ -171,7 +171,7 @@ class _Recovery:
     def __call__(self, error: UnexpectedInput) -> bool:
         start = _offset_of(error)
         if not self._is_cascade(start):
-            self.problems.append(self._describe(error))
+            self.problems.append(self.describe(error))
         if len(self.problems) >= self.limit:
             return False
         if isinstance(error, UnexpectedCharacters):
@@ -179,7 +179,7 @@ class _Recovery:
             return True
         return self._repair(error)
 
-    def _describe(self, error: UnexpectedInput) -> Diagnostic:
+    def describe(self, error: UnexpectedInput) -> Diagnostic:
         if isinstance(error, UnexpectedToken):
             return describe_unexpected_token(self.source, error)
         return describe_unexpected_characters(self.source, error)
@@ -212,7 +212,8 @@ class _Recovery:
         return True
 
     def _insert_before(self, parser, token: Token) -> bool:
-        for name in parser.accepts() & set(_INSERTABLE):
+        accepted = parser.accepts()
+        for name in [n for n in _INSERTABLE if n in accepted]:
             placeholder = Token.new_borrow_pos(name, _INSERTABLE[name], token)
             trial = parser.copy()
             try:
@@ -234,7 +235,7 @@ def _lark_errors(source: SourceText, limit: int) -> tuple[Tree | None, list[Diag
         tree = chip_parser().parse(source.text, on_error=recovery)
     except UnexpectedInput as error:
         if not recovery.problems:
-            recovery.problems.append(recovery._describe(error))
+            recovery.problems.append(recovery.describe(error))
         tree = None
     except LarkError:
         tree = None
