@@ -89,11 +89,12 @@ class Program:
 
     def run(self, inputs, *, mode: str = "acim", seed: int = 0, device: str = "cpu",
             memory_budget: int | None = None, taps: bool = False, kernel: str = "fast",
-            progress: bool = False):
+            progress=None):
         """Execute on ``inputs`` (an array for a single-input model, or a dict by input name).
 
         mode: ``float`` (no quantisation), ``int`` (quantised, exact integer products) or
-        ``acim`` (the bit-level simulation of the chip). Returns a ``RunResult``.
+        ``acim`` (the bit-level simulation of the chip). ``progress``: called with the node name
+        after each on-chip layer. Returns a ``RunResult``.
         """
         from .runtime.executor import execute
         return execute(self, inputs, mode=mode, seed=seed, device=device,
