@@ -22,7 +22,7 @@ class Span:
     width: int = 1
 
 
-FILE_START = Span(1, 1, 1)
+MAX_FILE_BYTES = 1 << 20     # a chip description is a page of text; anything larger is a mistake
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,12 @@ def read_source(path: str | Path, display_name: str | None = None) -> SourceText
         if path.is_dir():
             raise file_error(name, "this is a directory, not a chip file",
                              help="give the path of a `.acim` file")
+        if path.exists() and not path.is_file():
+            raise file_error(name, "this is not a regular file (a device or a pipe?)")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise file_error(name, f"the file is too large for a chip description ({size:,} "
+                                   f"bytes; the limit is {MAX_FILE_BYTES:,})")
         data = path.read_bytes()
     except ChipError:
         raise

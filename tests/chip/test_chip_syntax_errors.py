@@ -210,3 +210,15 @@ def test_windows_line_endings():
 def test_the_forgotten_brace_is_blamed(text, blamed):
     found = [d for d in errors(text) if "never closed" in d.message]
     assert [(d.line, d.column) for d in found] == [blamed]
+
+
+def test_oversized_file(tmp_path):
+    path = tmp_path / "huge.acim"
+    path.write_bytes(b"#" * (2 << 20))
+    assert "too large for a chip description" in str(_load_error(path))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_device_instead_of_a_file():
+    error = _load_error("/dev/zero")
+    assert str(error) == "/dev/zero:1:1: error: this is not a regular file (a device or a pipe?)"
