@@ -10,7 +10,7 @@ import difflib
 import re
 
 from lark import Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedToken
 
 from ..errors import Diagnostic
 from . import schema
@@ -77,7 +77,7 @@ def describe_unexpected_token(source: SourceText, error: UnexpectedToken) -> Dia
     token = error.token
     try:
         expected = set(error.interactive_parser.accepts())
-    except Exception:  # accepts() replays the parser; fall back to Lark's own set
+    except LarkError:  # accepts() replays the parser; fall back to Lark's own set
         expected = set(error.expected)
     context = _Context(error, expected)
     message, help = context.explain()
