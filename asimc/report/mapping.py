@@ -25,6 +25,7 @@ def _layer_entry(layer: MatrixLayer, note: str) -> dict[str, Any]:
     }
     if layer.cost is not None:
         cost = asdict(layer.cost)
+        del cost["row_tiles"]                      # the sizes above say more than the count
         entry.update(cost)
         entry["utilization"] = layer.cost.utilization
     if note:
