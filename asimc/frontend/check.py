@@ -22,11 +22,45 @@ def inline_functions(model: onnx.ModelProto) -> onnx.ModelProto:
         raise ModelError(f"cannot inline the model's local functions: {error}") from None
 
 
+def _shapeless(values) -> list[onnx.ValueInfoProto]:
+    return [v for v in values if v.type.WhichOneof("value") == "tensor_type"
+            and not v.type.tensor_type.HasField("shape")]
+
+
+def fill_output_shapes(model: onnx.ModelProto) -> None:
+    """The checker insists that graph outputs declare a shape; many hand-written models leave
+    it out. Fill it in from shape inference where that can (the rank stays unknown else)."""
+    missing = _shapeless(model.graph.output)
+    if not missing:
+        return
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - the checker will report what is wrong
+        return
+    found = {v.name: v for v in inferred.graph.output}
+    for value in missing:
+        new = found.get(value.name)
+        if new is not None and new.type.tensor_type.HasField("shape"):
+            value.type.CopyFrom(new.type)
+
+
 def check_model(model: onnx.ModelProto) -> None:
     if model.ByteSize() >= _TWO_GIB:
         return      # the in-memory checker cannot take protos over 2 GiB; import still checks
+    fill_output_shapes(model)
+    for value in _shapeless(model.graph.input):
+        raise ModelError(f"graph input '{value.name}' declares no shape (not even its rank)")
+    checked = model
+    if _shapeless(model.graph.output):
+        # Outputs whose shape inference cannot find (a broken node upstream, which strict
+        # shape inference will then name): check the rest of the model without them.
+        checked = onnx.ModelProto()
+        checked.CopyFrom(model)
+        keep = [v for v in checked.graph.output if v not in _shapeless(checked.graph.output)]
+        del checked.graph.output[:]
+        checked.graph.output.extend(keep)
     try:
-        onnx.checker.check_model(model)
+        onnx.checker.check_model(checked)
     except onnx.checker.ValidationError as error:
         raise ModelError(describe_checker_error(str(error))) from None
 

@@ -35,7 +35,7 @@ def describe_inference_error(text: str) -> str:
         return f"shape inference failed: {text.strip()}"
     op_type, name, problem = found.groups()
     problem = re.sub(r"\[\w+Error\]\s*", "", problem).strip().splitlines()[0]
-    return f"node '{name}' ({op_type}): shapes do not fit: {problem}"
+    return f"node '{name}' ({op_type}): shape inference failed: {problem}"
 
 
 # op type -> which inputs must have a known rank, and which must be fully static
