@@ -101,6 +101,7 @@ class Program:
                        memory_budget=memory_budget, taps=taps, kernel=kernel,
                        progress=progress)
 
-    def save(self, path) -> None:
+    def save(self, path) -> str:
+        """Write the artifact; returns its content hash."""
         from .artifact import save_program
-        save_program(self, path)
+        return save_program(self, path)
