@@ -23,13 +23,15 @@ def inline_functions(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def _shapeless(values) -> list[onnx.ValueInfoProto]:
-    return [v for v in values if v.type.WhichOneof("value") == "tensor_type"
-            and not v.type.tensor_type.HasField("shape")]
+    """Values declared without a type, or as tensors without a shape."""
+    return [v for v in values if v.type.WhichOneof("value") is None or
+            (v.type.WhichOneof("value") == "tensor_type" and
+             not v.type.tensor_type.HasField("shape"))]
 
 
 def fill_output_shapes(model: onnx.ModelProto) -> None:
-    """The checker insists that graph outputs declare a shape; many hand-written models leave
-    it out. Fill it in from shape inference where that can (the rank stays unknown else)."""
+    """The checker insists that graph outputs declare a type and shape; many hand-written models
+    leave them out. Fill them in from shape inference where that can."""
     missing = _shapeless(model.graph.output)
     if not missing:
         return
@@ -40,7 +42,8 @@ def fill_output_shapes(model: onnx.ModelProto) -> None:
     found = {v.name: v for v in inferred.graph.output}
     for value in missing:
         new = found.get(value.name)
-        if new is not None and new.type.tensor_type.HasField("shape"):
+        if new is not None and new.type.WhichOneof("value") == "tensor_type" and \
+                new.type.tensor_type.HasField("shape"):
             value.type.CopyFrom(new.type)
 
 
@@ -49,7 +52,8 @@ def check_model(model: onnx.ModelProto) -> None:
         return      # the in-memory checker cannot take protos over 2 GiB; import still checks
     fill_output_shapes(model)
     for value in _shapeless(model.graph.input):
-        raise ModelError(f"graph input '{value.name}' declares no shape (not even its rank)")
+        raise ModelError(f"graph input '{value.name}' declares no type or shape (not even its "
+                         "rank)")
     checked = model
     if _shapeless(model.graph.output):
         # Outputs whose shape inference cannot find (a broken node upstream, which strict

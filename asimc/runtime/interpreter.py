@@ -165,6 +165,8 @@ def run_graph(graph: Graph, feeds: Mapping[str, Tensor], *, device="cpu",
 def _run_node(node: Node, inputs: list[Tensor | None]) -> list[Tensor]:
     try:
         return ops.run_op(node, inputs)
+    except ModelError as error:       # the op's own message names the node; add the inputs
+        raise ModelError(f"{error} (inputs: {_describe(inputs)})") from None
     except AsimcError:
         raise
     except Exception as error:  # noqa: BLE001 - an op failing on these inputs: say where

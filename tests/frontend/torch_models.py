@@ -105,10 +105,14 @@ def example(name: str, batch: int, seed: int = 0) -> np.ndarray:
     return MODELS[name][1](batch).numpy()
 
 
-@lru_cache(maxsize=None)
 def export(name: str, dynamo: bool, opset: int = 17) -> bytes:
     """ONNX bytes of model ``name`` with a symbolic batch dimension on its input (``opset``
     applies to the legacy exporter; the dynamo exporter picks its own, 18 or newer)."""
+    return _export(name, bool(dynamo), 17 if dynamo else int(opset))
+
+
+@lru_cache(maxsize=None)
+def _export(name: str, dynamo: bool, opset: int) -> bytes:
     model = build(name)
     args = (torch.from_numpy(example(name, 2)),)
     # (not under no_grad: nn.TransformerEncoderLayer would take its fused fast path, which
