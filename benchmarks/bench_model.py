@@ -1,0 +1,186 @@
+"""Whole-model benchmark: images per second of a CIFAR ResNet-18-shaped ONNX model.
+
+    python benchmarks/bench_model.py [--batch 16] [--device cpu|cuda] [--json OUT]
+                                     [--memory-budget 1G] [--repeats 3] [--acim-repeats 1]
+
+Builds a CIFAR ResNet-18 in torch (3x3 stem conv with 64 channels, four stages of two
+BasicBlocks with 64/128/256/512 channels and strides 1/2/2/2, BatchNorm, 1x1 downsample convs,
+global average pool, linear 10; random init, eval mode), exports it to ONNX in a temporary
+directory (``torch.onnx.export(..., dynamo=False, opset_version=17)`` with a dynamic batch),
+compiles it with ``asimc.compile`` for the ASiM reference chip with 1 LSB random noise (the chip
+of bench_kernels.py), and times ``Program.run`` on a batch of random 32x32 images:
+
+* ``acim``:  the bit-level simulation (fast kernel): the figure of interest;
+* ``int``:   quantised operands, exact integer products; ``float``: no quantisation (context).
+
+Each mode gets one warm-up run on a single image, then ``--repeats`` timed runs (float, int)
+or ``--acim-repeats`` (acim, default 1: it takes minutes on a small CPU); the median is
+reported as images/second. Also reported: export and compile times, the model's ADC
+conversions per image (from the compiler's cost report) and conversions per second.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_kernels import benchmark_chip, machine_info  # noqa: E402
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                          nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return torch.relu(y + self.shortcut(x))
+
+
+class CifarResNet18(nn.Module):
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64),
+                                  nn.ReLU())
+        blocks, cin = [], 64
+        for cout, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
+            blocks += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
+            cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, classes)
+
+    def forward(self, x):
+        y = self.pool(self.blocks(self.stem(x)))
+        return self.fc(torch.flatten(y, 1))
+
+
+def export_model(path: Path) -> None:
+    torch.manual_seed(0)
+    model = CifarResNet18().eval()
+    # Random BatchNorm statistics, so that the normalisation is not the identity.
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    torch.onnx.export(model, (torch.randn(1, 3, 32, 32),), str(path), dynamo=False,
+                      opset_version=17, input_names=["input"], output_names=["output"],
+                      dynamic_axes={"input": {0: "batch"}})
+
+
+def time_mode(program, images: np.ndarray, mode: str, repeats: int, device: str,
+              memory_budget: int) -> tuple[list[float], np.ndarray]:
+    def run(x):
+        return program.run(x, mode=mode, seed=0, device=device, memory_budget=memory_budget)
+
+    run(images[:1])                                                # warm-up
+    times, output = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        output = run(images).output
+        times.append(time.perf_counter() - start)
+    return times, output
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description="Images/second of a CIFAR ResNet-18-shaped ONNX model on the noisy "
+                    "ASiM reference chip (acim, int and float modes).")
+    parser.add_argument("--batch", type=int, default=16, help="images per run (default 16)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--json", metavar="OUT", help="write every number to this JSON file")
+    parser.add_argument("--memory-budget", default="1G",
+                        help="bytes of kernel temporaries, e.g. 512M or 2G (default 1G)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed runs in float and int mode (default 3)")
+    parser.add_argument("--acim-repeats", type=int, default=1,
+                        help="timed runs in acim mode (default 1)")
+    args = parser.parse_args(argv)
+    if min(args.batch, args.repeats, args.acim_repeats) < 1:
+        parser.error("--batch, --repeats and --acim-repeats must be at least 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no CUDA device")
+    from asimc.commands.common import parse_size
+    memory_budget = parse_size(args.memory_budget)
+
+    import asimc
+    info = machine_info(args.device)
+    print(f"# asimc model benchmark {info['date']}")
+    print(f"# machine: {info['cpu']} ({info['cpu_count']} CPUs), torch {info['torch']}, "
+          f"{info['threads']} threads, device {args.device}: {info['device_name']}, "
+          f"load average {info['load_average'][0]:.2f}", flush=True)
+
+    chip = benchmark_chip(signed=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cifar_resnet18.onnx"
+        start = time.perf_counter()
+        export_model(path)
+        export_s = time.perf_counter() - start
+        start = time.perf_counter()
+        program = asimc.compile(path, chip)
+        compile_s = time.perf_counter() - start
+
+    on_chip = [layer for layer in program.layers.values() if layer.on_chip]
+    conversions = sum(layer.cost.adc_conversions for layer in on_chip if layer.cost)
+    images = np.random.default_rng(0).standard_normal(
+        (args.batch, 3, 32, 32)).astype(np.float32)
+
+    results, outputs = {}, {}
+    for mode in ("float", "int", "acim"):
+        repeats = args.acim_repeats if mode == "acim" else args.repeats
+        print(f"  running {mode} ...", file=sys.stderr, flush=True)
+        times, outputs[mode] = time_mode(program, images, mode, repeats, args.device,
+                                         memory_budget)
+        median = statistics.median(times)
+        results[mode] = {"times_s": times, "median_s": median,
+                         "images_per_s": args.batch / median}
+    results["acim"]["conversions_per_s"] = conversions * args.batch / results["acim"]["median_s"]
+    agree = float(np.mean(outputs["acim"].argmax(1) == outputs["int"].argmax(1)))
+    info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+
+    print(f"# model: CIFAR ResNet-18 (random init), {len(on_chip)} matrix products on chip, "
+          f"{conversions / 1e6:.1f} M ADC conversions per image; batch {args.batch}")
+    print(f"# export {export_s:.1f} s, compile {compile_s:.2f} s")
+    print()
+    print(f"{'mode':>6}  {'runs':>4}  {'median s':>9}  {'images/s':>9}  {'vs float':>8}")
+    for mode in ("acim", "int", "float"):
+        r = results[mode]
+        slower = r["median_s"] / results["float"]["median_s"]
+        print(f"{mode:>6}  {len(r['times_s']):>4}  {r['median_s']:>9.3f}  "
+              f"{r['images_per_s']:>9.2f}  {slower:>7.0f}x")
+    print()
+    print(f"# acim: {results['acim']['conversions_per_s'] / 1e6:.1f} M conversions/s; top-1 "
+          f"agreement acim vs int on these random images: {agree:.0%}")
+    print(f"# load average after {info['load_average_after'][0]:.2f}")
+    if args.json:
+        report = {"benchmark": "model", "machine": info, "model": "CIFAR ResNet-18 (random)",
+                  "chip": "asim-bitserial-255 + noise random 1 lsb", "batch": args.batch,
+                  "memory_budget_bytes": memory_budget, "export_s": export_s,
+                  "compile_s": compile_s, "layers_on_chip": len(on_chip),
+                  "conversions_per_image": conversions, "modes": results,
+                  "top1_agreement_acim_vs_int": agree}
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"# wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
