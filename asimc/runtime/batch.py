@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -73,13 +73,13 @@ class _Lost:
 
 
 LOST = _Lost()
-Layout = "BatchLayout | _Lost | None"
+Layout = Union[BatchLayout, _Lost, None]    # a layout, LOST, or None (batch-free)
 
 
 # ---------------------------------------------------------------- using layouts
 
 
-def fits(layout, shape: Sequence[int], batch: int) -> bool:
+def fits(layout: Layout, shape: Sequence[int], batch: int) -> bool:
     """Whether ``layout`` is a valid description of a tensor of ``shape`` for ``batch``."""
     if not isinstance(layout, BatchLayout):
         return False
@@ -119,6 +119,7 @@ def sample_of_rows(layout: BatchLayout, shape: Sequence[int], batch: int,
 
 # ---------------------------------------------------------------- propagation rules
 
+# rule(node, inputs, outputs, input layouts, batch size) -> output layouts
 Rule = Callable[[Node, list, list, list, int], list]
 
 
@@ -451,7 +452,7 @@ _MULTI_INPUT = {"Concat", "Gather", "GatherElements", "MatMul", "Gemm", "Einsum"
 
 
 def propagate(node: Node, inputs: Sequence[Tensor | None], outputs: Sequence[Tensor],
-              layouts: Sequence, batch: int | None) -> list:
+              layouts: Sequence[Layout], batch: int | None) -> list[Layout]:
     """The layouts of ``node``'s outputs from its inputs' layouts and the concrete tensors."""
     layouts = list(layouts)
     if node.op_type in _BATCH_FREE_OPS or batch is None or \

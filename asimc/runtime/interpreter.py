@@ -22,7 +22,7 @@ from .. import ops
 from ..errors import AsimcError, InputDataError, ModelError, UsageError
 from ..ir import Graph, Node
 from ..ops.common import numpy_to_torch
-from .batch import LOST, BatchLayout, propagate
+from .batch import BatchLayout, Layout, propagate
 
 Hook = Callable[[Node, list, list], "list[Tensor] | None"]
 
@@ -38,8 +38,8 @@ class GraphRun:
 
     outputs: dict[str, Tensor]
     values: dict[str, Tensor] = field(default_factory=dict)
-    layouts: dict[str, object] = field(default_factory=dict)
-    batch_size: int | None = None
+    layouts: dict[str, Layout] = field(default_factory=dict)
+    batch_size: int | None = None       # B used for the layouts (None: no batched input)
 
 
 # (graph -> {device: {constant name: tensor}}): constants are copied to a device once.
@@ -73,9 +73,10 @@ def _frees_after(graph: Graph) -> list[list[str]]:
 
 
 def _input_layouts(graph: Graph, feeds: Mapping[str, Tensor], batch_size: int | None
-                   ) -> tuple[dict[str, object], int | None]:
-    """Model inputs whose first dim is the batch get BatchLayout(0, 1)."""
-    layouts: dict[str, object] = {}
+                   ) -> tuple[dict[str, Layout], int | None]:
+    """Model inputs whose first dim is the batch get BatchLayout(0, 1): a symbolic first dim
+    (B is then its size in the feeds), or one equal to ``batch_size`` when that is given."""
+    layouts: dict[str, Layout] = {}
     batch = batch_size
     for info in graph.inputs:
         value = feeds[info.name]
