@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "asimc.chip.cli",
     "asimc.commands.compile",
     "asimc.commands.run",
+    "asimc.commands.evaluate",
 ]
 
 

@@ -11,6 +11,7 @@ fast kernel, so both produce bit-identical codes for the same MACs and draws.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -28,12 +29,20 @@ def add_noise(m: torch.Tensor, z: torch.Tensor, sigma_random: float | torch.Tens
 
     One Gaussian with the summed variance of the random and the non-linear term (the non-linear
     term shrinks as the MAC value M_bin = m*rows grows). ``sigma_random`` may be a tensor that is
-    0 where a conversion is digital.
+    0 where a conversion is digital. Every step is one float32 operation in a fixed order (the
+    native kernel repeats them exactly).
     """
     sigma = torch.as_tensor(sigma_random, dtype=torch.float32, device=m.device)
     if sigma_nonlinear:
-        sigma = torch.sqrt(sigma * sigma + (sigma_nonlinear * sigma_nonlinear) / (m * rows + 1.0))
+        nonlinear2 = torch.tensor(nonlinear_square(sigma_nonlinear), device=m.device)
+        sigma = torch.sqrt(sigma * sigma + torch.div(nonlinear2, m * float(rows) + 1.0))
     return torch.clamp(m + z * sigma, 0.0, 1.0)
+
+
+def nonlinear_square(sigma_nonlinear: float) -> np.float32:
+    """snl^2 in float32, as both kernels use it."""
+    s = np.float32(sigma_nonlinear)
+    return s * s
 
 
 def adc_code(m: torch.Tensor, levels: int) -> torch.Tensor:

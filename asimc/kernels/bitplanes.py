@@ -11,8 +11,8 @@ from ..chip.conversions import InputCycle
 
 
 def twos_complement(values: torch.Tensor, bits: int) -> torch.Tensor:
-    """u = v mod 2^bits as int64 (values are integer-valued floats or ints)."""
-    v = values.to(torch.int64)
+    """u = v mod 2^bits as int32 (values are integer-valued floats or ints, |v| < 2^16)."""
+    v = values.to(torch.int32)
     return torch.remainder(v, 1 << bits)
 
 
@@ -24,11 +24,14 @@ def weight_bit_planes(weights: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 def input_cycle_planes(inputs: torch.Tensor, bits: int, signed: bool,
-                       cycles: tuple[InputCycle, ...]) -> torch.Tensor:
-    """(C, *inputs.shape) float32: the group value g in [0, 2^e'-1] each cycle drives.
-
-    The sign cycle of a signed input carries the two's-complement MSB (0 or 1).
-    """
-    u = twos_complement(inputs, bits) if signed else inputs.to(torch.int64)
-    planes = [((u >> c.low_bit) & c.max_group_value).to(torch.float32) for c in cycles]
-    return torch.stack(planes)
+                       cycles: tuple[InputCycle, ...], dim: int = 0) -> torch.Tensor:
+    """float32 planes stacked on a new axis ``dim`` (C of them): the group value g in
+    [0, 2^e'-1] each cycle drives. The sign cycle of a signed input carries the
+    two's-complement MSB (0 or 1)."""
+    u = twos_complement(inputs, bits) if signed else inputs.to(torch.int32)
+    shape = list(inputs.shape)
+    shape.insert(dim, len(cycles))
+    planes = torch.empty(shape, dtype=torch.float32, device=inputs.device)
+    for c in cycles:
+        planes.select(dim, c.index).copy_((u >> c.low_bit) & c.max_group_value)
+    return planes

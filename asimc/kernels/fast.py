@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from . import adc, rng
+from . import adc, native, rng
 from .bitplanes import input_cycle_planes, weight_bit_planes
 from .problem import AcimProblem
 
@@ -54,6 +54,11 @@ def _row_chunks(rows: int, conversions_per_row: int, memory_budget: int,
     return [(r, min(rows, r + step)) for r in range(0, rows, step)]
 
 
+def backend(device: torch.device | str = "cpu") -> str:
+    """Which implementation runs the conversion step: ``native`` (C) or ``torch``."""
+    return "native" if torch.device(device).type == "cpu" and native.available() else "torch"
+
+
 def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     plan = problem.plan
     chip = plan.chip
@@ -65,78 +70,102 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     num_cycles = len(cycles)
     levels = plan.adc_levels
     votes = problem.num_votes
+    noise = problem.noise
+    pairs = [(c, i) for c in cycles for i in range(bw)]       # p = c * bw + i
 
-    # Per (cycle, weight bit) constants, shaped to broadcast over (G, C, R, bw, N).
     def per_pair(values, dtype):
         return torch.tensor(values, dtype=dtype, device=device).view(1, num_cycles, 1, bw, 1)
 
     full_scale = torch.tensor([plan.full_scale(c) for c in cycles], dtype=torch.float32,
-                              device=device).view(1, num_cycles, 1, 1, 1)
-    shift_add = per_pair([[plan.sign(i, c) * plan.full_scale(c) * 2 ** (i + c.low_bit)
-                           for i in range(bw)] for c in cycles], torch.float64)
-    noisy = problem.noise is not None
-    if noisy:
-        sigma_random = per_pair([[0.0 if plan.is_digital(i, c) else plan.sigma_random
-                                  for i in range(bw)] for c in cycles], torch.float32)
-        # The non-linear term also vanishes on digital levels: scale z by an analog mask.
-        analog = per_pair([[0.0 if plan.is_digital(i, c) else 1.0 for i in range(bw)]
-                           for c in cycles], torch.float32)
-        step = per_pair([[((i * num_cycles) + c.index) * votes for i in range(bw)]
-                         for c in cycles], torch.int64)
-        steps_per_tile = bw * num_cycles * votes
-        voted = [(c, i) for c in cycles for i in range(bw)
-                 if plan.is_voted(i, c) and not plan.is_digital(i, c) and votes > 1]
-        column_index = torch.arange(columns, device=device).view(1, 1, 1, 1, columns)
+                              device=device)
+    shift_add = per_pair([plan.sign(i, c) * plan.full_scale(c) * 2 ** (i + c.low_bit)
+                          for c, i in pairs], torch.float64)
+    digital = [plan.is_digital(i, c) for c, i in pairs]
+    sigma_random = per_pair([0.0 if d else plan.sigma_random for d in digital], torch.float32)
+    pair_votes = [0 if d else votes if plan.is_voted(i, c) else 1
+                  for d, (c, i) in zip(digital, pairs)]
+    pair_step = per_pair([(i * num_cycles + c.index) * votes for c, i in pairs], torch.int64)
+    steps_per_tile = bw * num_cycles * votes
+    use_native = device.type == "cpu" and native.available() and votes <= native.MAX_VOTES
 
-    input_planes = input_cycle_planes(x, chip.input.bits, chip.input.signed, cycles)
     weight_planes = weight_bit_planes(w, bw)                    # (bw, Gw, K, N)
     if problem.cells is not None:
         weight_planes = weight_planes + problem.cells.unsqueeze(1)
+    # Weight bit planes side by side per tile: (Gw, Kt, bw*N), column block i holds bit i.
+    stacked_weights = [weight_planes[:, :, k0:k1, :].permute(1, 2, 0, 3)
+                       .reshape(weight_planes.shape[1], k1 - k0, bw * columns)
+                       for k0, k1 in problem.tiles]
 
-    acc = torch.zeros(groups, rows_out, columns, dtype=torch.float64, device=device)
-    chunks = _row_chunks(rows_out, groups * num_cycles * bw * columns, memory_budget, device)
-    for t, (k0, k1) in enumerate(problem.tiles):
-        # Weight bit planes side by side: (Gw, Kt, bw*N), column block i holds bit i.
-        stacked_weights = weight_planes[:, :, k0:k1, :].permute(1, 2, 0, 3) \
-            .reshape(weight_planes.shape[1], k1 - k0, bw * columns)
-        for r0, r1 in chunks:
-            rc = r1 - r0
-            # Input cycle planes on top of each other: (G, C*Rc, Kt), row block c = cycle c.
-            stacked_inputs = input_planes[:, :, r0:r1, k0:k1].transpose(0, 1) \
-                .reshape(groups, num_cycles * rc, k1 - k0)
-            mac = torch.matmul(stacked_inputs, stacked_weights) \
+    acc = torch.empty(groups, rows_out, columns, dtype=torch.float64, device=device)
+    for r0, r1 in _row_chunks(rows_out, groups * num_cycles * bw * columns, memory_budget,
+                              device):
+        rc = r1 - r0
+        chunk = torch.zeros(groups, rc, columns, dtype=torch.float64, device=device)
+        stream = offset = None
+        if noise is not None:
+            stream = noise.stream[:, r0:r1].contiguous()
+            offset = noise.offset[:, r0:r1].contiguous()
+        # The chunk's input cycle planes on top of each other: (G, C*Rc, K), block c = cycle c.
+        stacked_inputs = input_cycle_planes(x[:, r0:r1, :], chip.input.bits, chip.input.signed,
+                                            cycles, dim=1).view(groups, num_cycles * rc, -1)
+        for t, (k0, k1) in enumerate(problem.tiles):
+            mac = torch.matmul(stacked_inputs[:, :, k0:k1], stacked_weights[t]) \
                 .view(groups, num_cycles, rc, bw, columns)
-            m = adc.analog_value(mac, full_scale, plan.alpha)
-            if noisy:
-                stream = problem.noise.stream[:, r0:r1].view(groups, 1, rc, 1, 1)
-                offset = problem.noise.offset[:, r0:r1].view(groups, 1, rc, 1, 1)
-
-                def draw(vote: int, pair_step=None, pair_stream=stream, pair_offset=offset):
-                    s = (step if pair_step is None else pair_step) + (t * steps_per_tile + vote)
-                    counter = s * problem.noise.elements + pair_offset \
-                        + column_index * problem.noise.col_stride
-                    return rng.standard_normal(pair_stream, counter)
-
-                z = draw(0)
-                if plan.sigma_nonlinear:
-                    z = z * analog
-                noisy_m = adc.add_noise(m, z, sigma_random, plan.sigma_nonlinear, plan.rows)
-                code = adc.adc_code(noisy_m, levels)
-                for c, i in voted:
-                    pair_m = m[:, c.index:c.index + 1, :, i:i + 1, :]
-                    pair_step = ((i * num_cycles) + c.index) * votes
-                    codes = [code[:, c.index:c.index + 1, :, i:i + 1, :]]
-                    for v in range(1, votes):
-                        zv = draw(v, pair_step)
-                        codes.append(adc.adc_code(adc.add_noise(
-                            pair_m, zv, plan.sigma_random, plan.sigma_nonlinear, plan.rows),
-                            levels))
-                    code[:, c.index:c.index + 1, :, i:i + 1, :] = adc.majority(
-                        torch.stack(codes))
+            step = pair_step + t * steps_per_tile
+            if use_native:
+                native.convert_tile(
+                    mac, chunk, full_scale=full_scale, shift_add=shift_add.flatten(),
+                    sigma=sigma_random.flatten(), step=step.flatten(),
+                    votes=torch.tensor(pair_votes, dtype=torch.int32), stream=stream,
+                    offset=offset, elements=noise.elements if noise else 0,
+                    col_stride=noise.col_stride if noise else 0, alpha=plan.alpha,
+                    nonlinear2=float(adc.nonlinear_square(plan.sigma_nonlinear)),
+                    rows=plan.rows, levels=levels)
             else:
-                code = adc.adc_code(m, levels)
-            acc[:, r0:r1, :] += (code.to(torch.float64) * shift_add).sum(dim=(1, 3))
+                code = _codes(problem, mac, full_scale, sigma_random, step, pair_votes,
+                              stream, offset)
+                chunk += (code.to(torch.float64) * shift_add).sum(dim=(1, 3))
+        acc[:, r0:r1, :] = chunk
     return acc / levels
+
+
+def _codes(problem: AcimProblem, mac, full_scale, sigma_random, step, pair_votes, stream,
+           offset) -> torch.Tensor:
+    """ADC codes of every conversion of a chunk (torch path): (G, C, Rc, bw, N)."""
+    plan = problem.plan
+    groups, num_cycles, rc, bw, columns = mac.shape
+    levels = plan.adc_levels
+    m = adc.analog_value(mac, full_scale.view(1, num_cycles, 1, 1, 1), plan.alpha)
+    noise = problem.noise
+    if noise is None:
+        return adc.adc_code(m, levels)
+    stream = stream.view(groups, 1, rc, 1, 1)
+    offset = offset.view(groups, 1, rc, 1, 1)
+    column_index = torch.arange(columns, device=mac.device).view(1, 1, 1, 1, columns)
+
+    def draw(pair_step):
+        counter = pair_step * noise.elements + offset + column_index * noise.col_stride
+        return rng.standard_normal(stream, counter)
+
+    z = draw(step)
+    if plan.sigma_nonlinear:       # the non-linear term must vanish on digital levels too
+        analog = torch.tensor([v > 0 for v in pair_votes], dtype=torch.float32,
+                              device=mac.device).view(1, num_cycles, 1, bw, 1)
+        z = z * analog
+    code = adc.adc_code(adc.add_noise(m, z, sigma_random, plan.sigma_nonlinear, plan.rows),
+                        levels)
+    for p, count in enumerate(pair_votes):
+        if count <= 1:
+            continue
+        c, i = divmod(p, bw)
+        pair = (slice(None), slice(c, c + 1), slice(None), slice(i, i + 1))
+        codes = [code[pair]]
+        for v in range(1, count):
+            noisy = adc.add_noise(m[pair], draw(step[pair] + v), plan.sigma_random,
+                                  plan.sigma_nonlinear, plan.rows)
+            codes.append(adc.adc_code(noisy, levels))
+        code[pair] = adc.majority(torch.stack(codes))
+    return code
 
 
 def _run_weight_parallel(problem: AcimProblem, memory_budget: int) -> torch.Tensor:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import math
 from dataclasses import replace
 from fractions import Fraction
@@ -12,7 +13,7 @@ import torch
 from asimc.chip.conversions import ConversionPlan
 from asimc.chip.spec import (AdcSpec, ArraySpec, ChipSpec, DomainSpec, HybridSpec, InputSpec,
                              NoiseSpec, Quantity, VotingSpec, WeightSpec)
-from asimc.kernels import fast, reference
+from asimc.kernels import fast, native, reference
 from asimc.kernels.problem import AcimProblem, NoiseKeys, cell_mismatch
 
 from .literal_model import literal_acc
@@ -97,9 +98,20 @@ KERNEL_CHIPS = {
 }
 
 
+@pytest.fixture(params=["native", "torch"])
+def backend(request, monkeypatch):
+    """Run a test with the native conversion step (when it builds here) and without it."""
+    if request.param == "torch":
+        monkeypatch.setattr(native, "library", lambda: None)
+    elif not native.available() and os.environ.get("ASIMC_NATIVE") != "0":
+        pytest.fail("the native kernel does not build on this machine (is a C compiler "
+                    "installed?); set ASIMC_NATIVE=0 to test the torch path alone")
+    return request.param
+
+
 @pytest.mark.parametrize("name", KERNEL_CHIPS)
 @pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
-def test_fast_kernel_is_bit_identical_to_reference(name, dynamic):
+def test_fast_kernel_is_bit_identical_to_reference(name, dynamic, backend):
     spec = KERNEL_CHIPS[name]
     plan = ConversionPlan(spec)
     problem = random_problem(spec, groups=3 if dynamic else 1, weight_groups=3 if dynamic else 1,

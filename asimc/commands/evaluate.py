@@ -1,0 +1,161 @@
+"""``asimc golden`` and ``asimc compare``: the product's main job on real data."""
+from __future__ import annotations
+
+import csv
+import math
+import sys
+
+from ..errors import EXIT_FAILED_CHECK
+from ..report.table import render_table
+from .common import LayerProgress, print_json
+from .compile import add_compile_options, compile_from_args
+
+
+def _add_data_options(p) -> None:
+    p.add_argument("--data", required=True, metavar="DATA",
+                   help="digits (scikit-learn's 8x8 digits, test split), an .npz with x and y, "
+                        "an .npy, or an image folder with class sub-folders")
+    p.add_argument("--limit", type=int, metavar="N", help="use the first N samples")
+    p.add_argument("--batch-size", type=int, default=256, metavar="B",
+                   help="samples per run (the unit of per-tensor dynamic input scales; "
+                        "default 256)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+
+
+def _db(value) -> str:
+    if value is None:
+        return "-"
+    if math.isinf(value):
+        return "exact" if value > 0 else "-inf"
+    return f"{value:.1f} dB"
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def _golden(args) -> int:
+    from ..golden import golden_ladder
+    program = compile_from_args(args.model, args.chip, args)
+    with LayerProgress(5, "golden ladder") as bar:
+        result = golden_ladder(args.model, program, args.data, limit=args.limit,
+                               seed=args.seed, batch_size=args.batch_size,
+                               min_agreement=args.min_agreement, device=args.device,
+                               on_step=bar.callback())
+    if args.json:
+        print_json(result)
+    else:
+        print(f"golden ladder: {result['model']} on chip \"{result['chip']}\", "
+              f"{result['samples']} samples of {result['data']}, seed {result['seed']}")
+        rows = []
+        for r in result["rungs"]:
+            verdict = "PASS" if r["passed"] else ("FAIL" if r["must_hold"] else "fail")
+            numbers = [f"max|diff| {r['max_abs_diff']:.3g}", f"rel {r['max_rel_diff']:.3g}"] \
+                if r["name"].startswith("fp32") else \
+                [f"SQNR {_db(r['sqnr_db'])}", f"agreement {_pct(r['agreement'])}"]
+            if r.get("accuracy") is not None:
+                numbers.append(f"accuracy {_pct(r['reference_accuracy'])} -> "
+                               f"{_pct(r['accuracy'])}")
+            if r.get("bit_identical") is not None:
+                numbers.append("bit-identical" if r["bit_identical"] else "NOT bit-identical")
+            rows.append([verdict, r["name"], "; ".join(numbers), r["criterion"]
+                         + ("" if r["must_hold"] else " (measurement)")])
+        print(render_table(["", "rung", "numbers", "criterion"], rows))
+        print()
+        print("per-layer SQNR against int (which layer loses most):")
+        worst = min((l["sqnr_db"] for l in result["layers"]), default=None)
+        print(render_table(
+            ["layer", "op", "ideal acim", "noisy acim", ""],
+            [[l["name"], l["op_type"], _db(l["ideal_sqnr_db"]), _db(l["sqnr_db"]),
+              "<- worst" if l["sqnr_db"] == worst and len(result["layers"]) > 1 else ""]
+             for l in result["layers"]]))
+        print(f"\n{'PASS' if result['passed'] else 'FAIL'}: every rung that must hold "
+              f"{'holds' if result['passed'] else 'does not hold'}")
+    return 0 if result["passed"] else EXIT_FAILED_CHECK
+
+
+def _compare(args) -> int:
+    from ..compare import compare_chips, steps_for
+    with LayerProgress(steps_for(args.chips, args.seeds), "comparing chips") as bar:
+        rows = compare_chips(args.model, args.chips, args.data, seeds=args.seeds,
+                             limit=args.limit, batch_size=args.batch_size,
+                             digital=args.digital, mapping=args.mapping,
+                             calibrate=args.calibrate, device=args.device,
+                             on_step=bar.callback())
+    if args.json:
+        print_json(rows)
+    elif args.csv:
+        from ..compare import ROW_FIELDS
+        writer = csv.DictWriter(sys.stdout, fieldnames=ROW_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        print(render_compare(rows, args))
+    return 0
+
+
+def _eng(value, unit) -> str:
+    if value is None:
+        return "-"
+    for scale, prefix in ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m")):
+        if abs(value) < scale * 1000:
+            return f"{value / scale:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def _count(value) -> str:
+    if value is None:
+        return "-"
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return str(value)
+
+
+def render_compare(rows, args) -> str:
+    table = []
+    for r in rows:
+        acc = _pct(r["accuracy_mean"])
+        if r.get("seeds", 0) > 1 and r["accuracy_std"] is not None:
+            acc += f" ± {100 * r['accuracy_std']:.2f}"
+        table.append([r["chip"], r["precision"], acc, _pct(r["agreement"]), _db(r["sqnr_db"]),
+                      _count(r.get("adc_conversions")), _count(r.get("cycles")),
+                      _eng(r.get("energy_j"), "J"),
+                      "-" if r.get("tops_per_w") is None else f"{r['tops_per_w']:.3g}"])
+    head = (f"{args.model} on {len(args.chips)} chip(s), data {args.data}"
+            f"{f' (first {args.limit})' if args.limit else ''}, {args.seeds} noise seed(s); "
+            "costs per inference")
+    return head + "\n" + render_table(
+        ["chip", "precision", "accuracy", "agree w/ fp32", "SQNR", "ADC conv", "cycles",
+         "energy", "TOPS/W"], table)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("golden", help="the golden-model ladder: FP32 -> float -> int -> ideal "
+                                      "ACiM -> noisy ACiM",
+                       description="Check each step from the FP32 model to the noisy chip on "
+                                   "real data; exit 1 when a rung that must hold fails.")
+    p.add_argument("model", metavar="MODEL.onnx")
+    p.add_argument("--chip", required=True, metavar="CHIP.acim")
+    _add_data_options(p)
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--min-agreement", type=float, default=0.9, metavar="F",
+                   help="top-1 agreement a measured rung needs to pass (default 0.9)")
+    p.add_argument("--json", action="store_true")
+    add_compile_options(p)
+    p.set_defaults(func=_golden)
+
+    p = sub.add_parser("compare", help="compare chips on one model and data set",
+                       description="One row per chip: accuracy over noise seeds, agreement and "
+                                   "SQNR against FP32, conversions, cycles and energy per "
+                                   "inference; FP32 and int baselines as reference rows.")
+    p.add_argument("model", metavar="MODEL.onnx")
+    p.add_argument("--chips", required=True, nargs="+", metavar="CHIP.acim")
+    _add_data_options(p)
+    p.add_argument("--seeds", type=int, default=3, metavar="N",
+                   help="noise seeds per chip (default 3)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true")
+    out.add_argument("--csv", action="store_true")
+    add_compile_options(p)
+    p.set_defaults(func=_compare)

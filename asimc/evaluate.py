@@ -1,0 +1,154 @@
+"""Running a model over a data set and measuring how far two sets of outputs are apart.
+
+Shared by ``asimc golden`` and ``asimc compare``. Data go through the program in batches of
+``batch_size`` (the unit of ASiM's default per-tensor dynamic input scales; per-sample or static
+scales make results independent of it).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputDataError
+from .program import Program
+
+DEFAULT_BATCH = 256
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """Model-ready inputs (by input name) and optional labels."""
+
+    inputs: dict[str, np.ndarray]
+    labels: np.ndarray | None
+    description: str
+
+    @property
+    def size(self) -> int:
+        return len(next(iter(self.inputs.values())))
+
+    def batches(self, batch_size: int):
+        for start in range(0, self.size, batch_size):
+            yield {k: v[start:start + batch_size] for k, v in self.inputs.items()}
+
+
+def load_eval_data(program: Program, data, *, limit: int | None = None) -> EvalData:
+    """``data``: a data-set spec (``digits``, .npz/.npy, an image folder) or an array."""
+    from .data import fit_to_input, load_dataset
+    graph = program.graph
+    if isinstance(data, np.ndarray):
+        x, labels, description = data[:limit] if limit else data, None, "array"
+    else:
+        npz_inputs = _named_npz(graph, data)
+        if npz_inputs is not None:
+            inputs, labels = npz_inputs
+            if limit:
+                inputs = {k: v[:limit] for k, v in inputs.items()}
+                labels = None if labels is None else labels[:limit]
+            return EvalData(inputs, labels, str(data))
+        dataset = load_dataset(str(data), limit=limit)
+        x, labels, description = dataset.x, dataset.y, dataset.description
+    if len(graph.inputs) != 1:
+        raise InputDataError(
+            f"the model has {len(graph.inputs)} inputs ({', '.join(i.name for i in graph.inputs)}):"
+            " give an .npz file with one array per input name (and optional labels `y`)")
+    info = graph.inputs[0]
+    return EvalData({info.name: fit_to_input(x, info.shape, info.dtype, info.name)}, labels,
+                    description)
+
+
+def _named_npz(graph, data):
+    """An .npz whose arrays are named after the model's inputs: (inputs, labels) or None."""
+    path = Path(str(data))
+    if path.suffix != ".npz" or not path.is_file():
+        return None
+    names = [i.name for i in graph.inputs]
+    with np.load(path, allow_pickle=False) as npz:
+        if not all(n in npz.files for n in names):
+            return None
+        inputs = {n: npz[n] for n in names}
+        labels = npz["y"].astype(np.int64) if "y" in npz.files else None
+    return inputs, labels
+
+
+def run_program(program: Program, data: EvalData, *, mode: str, seed: int = 0,
+                batch_size: int = DEFAULT_BATCH, taps: bool = False, device: str = "cpu",
+                on_batch=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The first output over the whole data set (and the on-chip layers' outputs)."""
+    outputs, tapped = [], {}
+    for batch in data.batches(batch_size):
+        result = program.run(batch, mode=mode, seed=seed, taps=taps, device=device)
+        outputs.append(result.output)
+        for name, value in result.taps.items():
+            tapped.setdefault(name, []).append(value)
+        if on_batch is not None:
+            on_batch()
+    return np.concatenate(outputs), {k: np.concatenate(v) for k, v in tapped.items()}
+
+
+def run_onnxruntime(model, data: EvalData, batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+    """The first output of the original model under onnxruntime (the FP32 reference)."""
+    import onnxruntime as ort
+    source = model if isinstance(model, (bytes, str)) else str(model)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    outputs = [session.run(None, batch)[0] for batch in data.batches(batch_size)]
+    return np.concatenate(outputs)
+
+
+def without_noise(program: Program) -> Program:
+    """The same program on the chip with its noise switched off (the ideal ACiM rung):
+    no random or non-linear noise, no cell mismatch; the ADC and gain compression stay."""
+    from .chip.spec import DomainSpec, NoiseSpec, Quantity
+
+    def quiet(chip):
+        domain = dataclasses.replace(chip.domain, cell_variation=Quantity(0.0, "%"))
+        return dataclasses.replace(chip, noise=NoiseSpec(), domain=domain)
+
+    layers = {k: dataclasses.replace(l, chip=quiet(l.chip)) for k, l in program.layers.items()}
+    return dataclasses.replace(program, chip=quiet(program.chip), layers=layers)
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+def _flat_scores(outputs: np.ndarray) -> np.ndarray:
+    return outputs.reshape(len(outputs), -1)
+
+
+def top1(outputs: np.ndarray) -> np.ndarray:
+    return _flat_scores(outputs).argmax(axis=1)
+
+
+def accuracy(outputs: np.ndarray, labels: np.ndarray | None) -> float | None:
+    if labels is None:
+        return None
+    return float((top1(outputs) == labels).mean())
+
+
+def agreement(outputs: np.ndarray, reference: np.ndarray) -> float:
+    """Fraction of samples whose top-1 class equals the reference's."""
+    return float((top1(outputs) == top1(reference)).mean())
+
+
+def sqnr_db(values: np.ndarray, reference: np.ndarray) -> float:
+    """10 log10(signal power / error power) in dB; infinite when identical."""
+    ref = reference.astype(np.float64)
+    error = float(((values.astype(np.float64) - ref) ** 2).sum())
+    signal = float((ref ** 2).sum())
+    if error == 0.0:
+        return math.inf
+    if signal == 0.0:
+        return -math.inf
+    return 10.0 * math.log10(signal / error)
+
+
+def max_differences(values: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """(max |a - b|, max |a - b| / max |b|)."""
+    diff = float(np.abs(values.astype(np.float64) - reference).max(initial=0.0))
+    scale = float(np.abs(reference).max(initial=0.0))
+    return diff, diff / scale if scale else diff

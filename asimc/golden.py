@@ -1,0 +1,105 @@
+"""The golden-model ladder (DESIGN.md section 1): each rung proves one step before the next.
+
+1. FP32 ONNX (onnxruntime) vs asimc ``float``: the import and the digital ops are right.
+2. ``float`` vs ``int``: what quantisation costs.
+3. ``int`` vs ideal ACiM (the chip with its noise off): bit-identical when every conversion is
+   lossless, otherwise the measured ADC loss.
+4. ideal vs noisy ACiM: what the chip's noise costs.
+
+Rungs 1 and 3-when-lossless must hold (they are exact claims); the others are measurements that
+pass when top-1 agreement stays above ``min_agreement``. Then a per-layer table: the SQNR of
+every on-chip layer's output against ``int``, ideal and noisy, to show which layer loses most.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .chip.conversions import ConversionPlan
+from .evaluate import (DEFAULT_BATCH, accuracy, agreement, load_eval_data, max_differences,
+                       run_onnxruntime, run_program, sqnr_db, without_noise)
+from .program import Program
+
+FLOAT_TOLERANCE = 1e-4     # |float - onnxruntime| <= tol * (1 + max |onnxruntime|)
+
+
+def _lossless(program: Program) -> bool:
+    for layer in program.layers.values():
+        if not layer.on_chip:
+            continue
+        plan = ConversionPlan(layer.chip)
+        if plan.weight_parallel or not all(plan.is_lossless(c) for c in plan.cycles):
+            return False
+    return True
+
+
+def _compare(name: str, values, reference, labels, *, must_hold: bool, exact: bool,
+             min_agreement: float, reference_name: str) -> dict:
+    rung = {
+        "name": name, "reference": reference_name, "must_hold": must_hold,
+        "sqnr_db": sqnr_db(values, reference), "agreement": agreement(values, reference),
+        "accuracy": accuracy(values, labels), "reference_accuracy": accuracy(reference, labels),
+    }
+    rung["max_abs_diff"], rung["max_rel_diff"] = max_differences(values, reference)
+    if exact:
+        rung["bit_identical"] = bool(np.array_equal(values, reference))
+        rung["passed"] = rung["bit_identical"]
+        rung["criterion"] = "bit-identical"
+    else:
+        rung["passed"] = rung["agreement"] >= min_agreement
+        rung["criterion"] = f"top-1 agreement >= {min_agreement:g}"
+    return rung
+
+
+def golden_ladder(model, program: Program, data, *, limit: int | None = None, seed: int = 0,
+                  batch_size: int = DEFAULT_BATCH, min_agreement: float = 0.9,
+                  device: str = "cpu", on_step=None) -> dict:
+    """Run the ladder for ``program`` (compiled from ``model``) on ``data``."""
+    step = on_step or (lambda: None)
+    eval_data = load_eval_data(program, data, limit=limit)
+    labels = eval_data.labels
+    fp32 = run_onnxruntime(model, eval_data, batch_size)
+    step()
+    floats, _ = run_program(program, eval_data, mode="float", batch_size=batch_size,
+                            device=device)
+    step()
+    ints, int_taps = run_program(program, eval_data, mode="int", batch_size=batch_size,
+                                 taps=True, device=device)
+    step()
+    ideal_program = without_noise(program)
+    ideal, ideal_taps = run_program(ideal_program, eval_data, mode="acim", seed=seed,
+                                    batch_size=batch_size, taps=True, device=device)
+    step()
+    noisy, noisy_taps = run_program(program, eval_data, mode="acim", seed=seed,
+                                    batch_size=batch_size, taps=True, device=device)
+    step()
+
+    diff, rel = max_differences(floats, fp32)
+    tolerance = FLOAT_TOLERANCE * (1.0 + float(np.abs(fp32).max(initial=0.0)))
+    first = {"name": "fp32 onnxruntime vs float", "reference": "fp32", "must_hold": True,
+             "max_abs_diff": diff, "max_rel_diff": rel, "tolerance": tolerance,
+             "agreement": agreement(floats, fp32), "accuracy": accuracy(floats, labels),
+             "reference_accuracy": accuracy(fp32, labels), "sqnr_db": sqnr_db(floats, fp32),
+             "passed": diff <= tolerance, "criterion": f"max |diff| <= {tolerance:.3g}"}
+    lossless = _lossless(program)
+    rungs = [
+        first,
+        _compare("float vs int", ints, floats, labels, must_hold=False, exact=False,
+                 min_agreement=min_agreement, reference_name="float"),
+        _compare("int vs ideal acim", ideal, ints, labels, must_hold=lossless, exact=lossless,
+                 min_agreement=min_agreement, reference_name="int"),
+        _compare("ideal vs noisy acim", noisy, ideal, labels, must_hold=False, exact=False,
+                 min_agreement=min_agreement, reference_name="ideal acim"),
+    ]
+    rungs[2]["lossless_adc"] = lossless
+    layers = [{"name": name, "op_type": program.layers[name].op_type,
+               "sqnr_db": sqnr_db(noisy_taps[name], reference),
+               "ideal_sqnr_db": sqnr_db(ideal_taps[name], reference)}
+              for name, reference in int_taps.items()]
+    return {
+        "model": str(model) if not isinstance(model, bytes) else "(bytes)",
+        "chip": program.chip.name, "data": eval_data.description, "samples": eval_data.size,
+        "seed": seed, "batch_size": batch_size,
+        "passed": all(r["passed"] for r in rungs if r["must_hold"]),
+        "rungs": rungs, "layers": layers,
+        "fp32_accuracy": accuracy(fp32, labels),
+    }

@@ -1,0 +1,194 @@
+/* The noise / ADC / shift-add step of the fast kernel, fused into one pass (DESIGN.md sec. 4).
+ *
+ * Input: the MACs of one row tile for every (cycle, weight bit) pair, as the stacked matrix
+ * product leaves them: mac[g][c][r][i][n]. Output: acc[g][r][n] += sign * D * F * 2^(i+b_c).
+ *
+ * This file mirrors asimc/kernels/{adc,rng,fast}.py operation by operation in float32 (and
+ * exact integer float64 for the shift-add), with -ffp-contract=off, so that it produces the
+ * very same codes as the torch path, noise included. The @NAME@ constants are filled in from
+ * asimc/kernels/rng.py when the library is built.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+#include <stdlib.h>
+
+#define MAX_VOTES 64
+
+static inline uint64_t random_bits(uint64_t stream, uint64_t counter) {
+    uint64_t z = stream + counter * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static inline float log_unit(float u) {
+    int32_t bits;
+    memcpy(&bits, &u, 4);
+    int32_t exponent = ((bits >> 23) & 255) - 127;
+    int32_t mbits = (bits & 0x7FFFFF) | 0x3F800000;
+    float m;
+    memcpy(&m, &mbits, 4);
+    int big = m > @SQRT2@;
+    m = big ? m * 0.5f : m;
+    exponent += big;
+    float s = (m - 1.0f) / (m + 1.0f);
+    float x = s * s;
+    float p = @LN4@;
+    p = p * x + @LN3@;
+    p = p * x + @LN2C@;
+    p = p * x + @LN1@;
+    p = p * x + @LN0@;
+    return s * p + (float)exponent * @LN2@;
+}
+
+static inline float cos_turns(uint32_t k) {
+    uint32_t quadrant = k >> 22;
+    float a = (float)(k & 0x3FFFFF) * @QUARTER_STEP@;
+    float b = (quadrant & 1) ? @HALF_PI@ - a : a;
+    float x = b * b;
+    float c = @COS7@;
+    c = c * x + @COS6@;
+    c = c * x + @COS5@;
+    c = c * x + @COS4@;
+    c = c * x + @COS3@;
+    c = c * x + @COS2@;
+    c = c * x + @COS1@;
+    c = c * x + @COS0@;
+    return (quadrant == 1 || quadrant == 2) ? -c : c;
+}
+
+static inline float standard_normal(uint64_t stream, uint64_t counter) {
+    uint64_t z = random_bits(stream, counter);
+    float u1 = (float)((z >> 40) + 1) * @INV_2_24@;
+    uint32_t angle = (uint32_t)((z >> 16) & 0xFFFFFF);
+    return sqrtf(log_unit(u1) * -2.0f) * cos_turns(angle);
+}
+
+static inline float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
+
+static inline float noisy_value(float m, float z, float sigma, float nonlinear2, float rows) {
+    if (nonlinear2 != 0.0f) {
+        float denom = m * rows + 1.0f;
+        sigma = sqrtf(sigma * sigma + nonlinear2 / denom);
+    }
+    return clamp01(m + z * sigma);
+}
+
+static float majority(const float *codes, int n) {
+    float best = codes[0];
+    int best_count = 0;
+    for (int a = 0; a < n; a++) {
+        int count = 0;
+        for (int b = 0; b < n; b++) count += codes[b] == codes[a];
+        if (count > best_count || (count == best_count && codes[a] < best)) {
+            best = codes[a];
+            best_count = count;
+        }
+    }
+    return best;
+}
+
+/* One row tile of a chunk. Per (cycle, weight bit) pair p = c * bits + i:
+ *   step[p]:  the counter step of the pair's vote 0 (the tile's steps included);
+ *   votes[p]: 0 = digital (no noise), 1 = analog, > 1 = analog and majority-voted.
+ * For each (group, row, cycle) the inner loop runs over the bits * columns conversions of that
+ * cycle (contiguous in mac), so that it vectorises even for few columns. */
+void asimc_convert_tile(const float *mac, double *acc,
+                        int64_t groups, int64_t cycles, int64_t rows_out, int64_t bits,
+                        int64_t columns,
+                        const float *full_scale, const double *shift_add, const float *sigma,
+                        const int64_t *step, const int32_t *votes,
+                        const int64_t *stream, const int64_t *offset,
+                        int64_t elements, int64_t col_stride,
+                        float alpha, float nonlinear2, float rows, float levels, int32_t noisy,
+                        int32_t threads) {
+    int64_t width = bits * columns;               /* conversions of one (g, r, c) */
+    int64_t table_size = cycles * width;
+    /* Per-conversion tables, shared by all rows: counter offset, weight, sigma, analog mask. */
+    uint64_t *counter_of = malloc(sizeof(uint64_t) * table_size);
+    double *weight_of = malloc(sizeof(double) * table_size);
+    float *sigma_of = malloc(sizeof(float) * table_size);
+    float *analog_of = malloc(sizeof(float) * table_size);
+    int any_voted = 0;
+    for (int64_t c = 0; c < cycles; c++)
+        for (int64_t i = 0; i < bits; i++) {
+            int64_t p = c * bits + i;
+            any_voted |= votes[p] > 1;
+            for (int64_t n = 0; n < columns; n++) {
+                int64_t j = c * width + i * columns + n;
+                counter_of[j] = (uint64_t)step[p] * (uint64_t)elements
+                                + (uint64_t)n * (uint64_t)col_stride;
+                weight_of[j] = shift_add[p];
+                sigma_of[j] = votes[p] ? sigma[p] : 0.0f;
+                analog_of[j] = votes[p] ? 1.0f : 0.0f;
+            }
+        }
+    int64_t total_rows = groups * rows_out;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        double *value = malloc(sizeof(double) * width);
+#pragma omp for schedule(static)
+        for (int64_t gr = 0; gr < total_rows; gr++) {
+            int64_t g = gr / rows_out, r = gr % rows_out;
+            double *out = acc + gr * columns;
+            uint64_t row_stream = noisy ? (uint64_t)stream[gr] : 0;
+            uint64_t row_offset = noisy ? (uint64_t)offset[gr] : 0;
+            for (int64_t c = 0; c < cycles; c++) {
+                const float *in = mac + ((g * cycles + c) * rows_out + r) * width;
+                const float fs = full_scale[c];
+                const uint64_t *counters = counter_of + c * width;
+                const double *weights = weight_of + c * width;
+                const float *sigmas = sigma_of + c * width;
+                const float *analog = analog_of + c * width;
+                if (noisy) {
+                    for (int64_t j = 0; j < width; j++) {
+                        float v = in[j];
+                        if (alpha != 0.0f) v = v / (1.0f + alpha * v);
+                        float m = clamp01(v / fs);
+                        float z = standard_normal(row_stream, row_offset + counters[j]);
+                        /* as the torch path: the non-linear term is masked on digital levels */
+                        if (nonlinear2 != 0.0f) z = z * analog[j];
+                        value[j] = (double)nearbyintf(noisy_value(m, z, sigmas[j], nonlinear2,
+                                                                  rows) * levels) * weights[j];
+                    }
+                } else {
+                    for (int64_t j = 0; j < width; j++) {
+                        float v = in[j];
+                        if (alpha != 0.0f) v = v / (1.0f + alpha * v);
+                        value[j] = (double)nearbyintf(clamp01(v / fs) * levels) * weights[j];
+                    }
+                }
+                if (noisy && any_voted) {
+                    float codes[MAX_VOTES];
+                    for (int64_t i = 0; i < bits; i++) {
+                        int64_t p = c * bits + i;
+                        if (votes[p] <= 1) continue;
+                        for (int64_t n = 0; n < columns; n++) {
+                            int64_t j = i * columns + n;
+                            float v = in[j];
+                            if (alpha != 0.0f) v = v / (1.0f + alpha * v);
+                            float m = clamp01(v / fs);
+                            for (int k = 0; k < votes[p]; k++) {
+                                uint64_t counter = row_offset + counters[j]
+                                                   + (uint64_t)k * (uint64_t)elements;
+                                float z = standard_normal(row_stream, counter);
+                                codes[k] = nearbyintf(noisy_value(m, z, sigmas[j], nonlinear2,
+                                                                  rows) * levels);
+                            }
+                            value[j] = (double)majority(codes, votes[p]) * weights[j];
+                        }
+                    }
+                }
+                for (int64_t i = 0; i < bits; i++)
+                    for (int64_t n = 0; n < columns; n++)
+                        out[n] += value[i * columns + n];
+            }
+        }
+        free(value);
+    }
+    free(counter_of);
+    free(weight_of);
+    free(sigma_of);
+    free(analog_of);
+}
