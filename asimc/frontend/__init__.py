@@ -3,7 +3,9 @@
 The passes, in order, each in its own module:
 
 1. ``load``      read the file (path, bytes or ModelProto), external data, name every node
-2. ``check``     inline local functions, topological sort (``order``), the ONNX checker
+2. ``check``     inline local functions, topological sort (``order``); ``expand``: ops ONNX
+                 defines as functions (Attention, RotaryEmbedding, ...) -> their bodies when
+                 asimc runs the body's ops; then the ONNX checker
 3. ``support``   one error listing every unsupported op (with node names) and the supported set
 4. ``shapes``    ONNX shape inference with data propagation (symbolic batch dims stay symbolic)
 5. ``convert``   proto -> IR: constants as numpy, attributes as Python values
@@ -21,6 +23,7 @@ import onnx
 
 from ..ir import Graph
 from . import check, load, order, shapes, support
+from .expand import expand_functions
 from .bn_fold import fold_batch_norms
 from .convert import to_graph
 from .fold import fold_constants
@@ -44,6 +47,7 @@ def import_proto(source) -> onnx.ModelProto:
     model = load.load_model(source)
     model = check.inline_functions(model)
     order.sort_proto(model.graph)
+    model = expand_functions(model)
     check.check_model(model)
     support.check_supported(model.graph)
     return shapes.infer_shapes(model)

@@ -6,6 +6,7 @@ import onnx
 
 from .. import ops
 from ..errors import ModelError
+from .expand import EXPANDED_OPS
 from .normalize import REWRITTEN_OPS
 
 _DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -13,8 +14,9 @@ _MAX_NAMES = 8
 
 
 def importable_ops() -> list[str]:
-    """Every op type the importer accepts: the registry plus ops it rewrites into those."""
-    return sorted(set(ops.supported_ops()) | set(REWRITTEN_OPS))
+    """Every op type the importer accepts: the registry, plus ops it rewrites into those
+    (older forms) or expands into their ONNX function bodies."""
+    return sorted(set(ops.supported_ops()) | set(REWRITTEN_OPS) | set(EXPANDED_OPS))
 
 
 def check_supported(graph: onnx.GraphProto) -> None:

@@ -248,6 +248,8 @@ def _short(reason: str) -> str:
 
 def markdown(results: Sequence[Result]) -> str:
     from ..frontend import supported_ops
+    from ..frontend.expand import EXPANDED_OPS as expanded
+    from ..frontend.normalize import REWRITTEN_OPS as rewritten
     table = per_op(results)
     totals = Counter(r.status for r in results if r.op in set(supported_ops()))
     lines = [
@@ -261,6 +263,10 @@ def markdown(results: Sequence[Result]) -> str:
         notes += [f"skipped {n}: {reason}" for reason, n in row["skips"].most_common()]
         if not (row["passed"] or row["failed"] or row["skipped"]):
             notes.append("no ONNX node test")
+        if op in expanded:
+            notes.insert(0, "expanded into its ONNX function body at import")
+        elif op in rewritten:
+            notes.insert(0, "rewritten into Resize at import")
         lines.append(f"| {op} | {row['passed']} | {row['failed']} | {row['skipped']} | "
                      f"{'<br>'.join(notes).replace('|', '/')} |")
     lines.append(f"| **total** | **{totals['passed']}** | **{totals['failed']}** | "

@@ -39,8 +39,12 @@ def quantize_linear(node: Node, x: Tensor, scale: Tensor, zero_point: Tensor | N
     if dtype.is_floating_point:
         raise fail(node, f"quantizing to {dtype} is not supported")
     info = torch.iinfo(dtype)
-    s = _broadcast_param(node, scale, x).double()
-    y = torch.round(x.double() / s)
+    # the division happens in the inputs' (promoted) float type, or in `precision` (opset 28),
+    # as the spec's reference does: a double division would round some .5 cases differently
+    compute = torch.promote_types(x.dtype, scale.dtype)
+    if node.attr("precision", 0):
+        compute = torch_dtype(node, node.attr("precision"))
+    y = torch.round(x.to(compute) / _broadcast_param(node, scale, x).to(compute)).double()
     if zero_point is not None:
         y = y + _broadcast_param(node, zero_point, x).double()
     return torch.clamp(y, info.min, info.max).to(dtype)
@@ -50,9 +54,10 @@ def quantize_linear(node: Node, x: Tensor, scale: Tensor, zero_point: Tensor | N
 def dequantize_linear(node: Node, x: Tensor, scale: Tensor, zero_point: Tensor | None = None
                       ) -> Tensor:
     s = _broadcast_param(node, scale, x)
-    y = x.double()
+    compute = torch.float64 if scale.dtype == torch.float64 else torch.float32
+    y = x.to(compute)
     if zero_point is not None:
-        y = y - _broadcast_param(node, zero_point, x).double()
+        y = y - _broadcast_param(node, zero_point, x).to(compute)
     dtype = torch_dtype(node, node.attr("output_dtype")) if node.attr("output_dtype", 0) \
         else scale.dtype
-    return (y * s.double()).to(dtype)
+    return (y * s.to(compute)).to(dtype)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from asimc.errors import ModelError
 from asimc.frontend import import_model
 from asimc.frontend.fold import MAX_FOLDED_ELEMENTS
 from asimc.runtime.interpreter import run_graph
@@ -257,3 +258,25 @@ def test_graph_output_that_is_constant():
     model = model_of(nodes, [value("x", [2])], [value("y", [2]), value("c", [3], 7)])
     graph = run_both(model, {"x": f32(2)})
     assert "c" in graph.constants
+
+
+# --- function ops are expanded into their bodies ----------------------------------------------
+
+
+def test_attention_op_expands_into_matmuls():
+    """An opset-23 Attention node becomes plain MatMul/Softmax nodes that the compiler can map
+    (Q.K^T and A.V), and computes what onnxruntime computes."""
+    q, k, v = f32(2, 4, 5, 8), f32(2, 4, 6, 8), f32(2, 4, 6, 8)
+    model, feeds = one_node_model("Attention", [q, k, v], attrs={"is_causal": 1}, opset=23,
+                                  name="attn")
+    graph = run_both(model, feeds)
+    ops = [n.op_type for n in graph.nodes]
+    assert "Attention" not in ops
+    assert ops.count("MatMul") == 2 and "Softmax" in ops
+    assert all(n.name.startswith("attn/") for n in graph.nodes)
+
+
+def test_function_op_with_unsupported_body_is_reported_by_name():
+    model, _ = one_node_model("Bernoulli", [f32(3)], opset=22, name="coin")
+    with pytest.raises(ModelError, match="Bernoulli: node 'coin'"):
+        import_model(model)
