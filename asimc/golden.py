@@ -40,8 +40,8 @@ def _compare(name: str, values, reference, labels, *, must_hold: bool, exact: bo
         "accuracy": accuracy(values, labels), "reference_accuracy": accuracy(reference, labels),
     }
     rung["max_abs_diff"], rung["max_rel_diff"] = max_differences(values, reference)
+    rung["bit_identical"] = bool(np.array_equal(values, reference))
     if exact:
-        rung["bit_identical"] = bool(np.array_equal(values, reference))
         rung["passed"] = rung["bit_identical"]
         rung["criterion"] = "bit-identical"
     else:
