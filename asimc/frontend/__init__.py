@@ -27,6 +27,7 @@ from .expand import expand_functions
 from .bn_fold import fold_batch_norms
 from .convert import to_graph
 from .fold import fold_constants
+from .load import ModelSource
 from .normalize import INTERNAL_OPSET, normalize
 from .prune import prune
 from .simplify import drop_passthrough
@@ -42,7 +43,7 @@ def supported_ops() -> list[str]:
     return importable_ops()
 
 
-def import_proto(source) -> onnx.ModelProto:
+def import_proto(source: ModelSource) -> onnx.ModelProto:
     """Steps 1-4: the checked, shape-inferred ONNX model (useful to compare with onnxruntime)."""
     model = load.load_model(source)
     model = check.inline_functions(model)
@@ -53,7 +54,7 @@ def import_proto(source) -> onnx.ModelProto:
     return shapes.infer_shapes(model)
 
 
-def import_model(source) -> Graph:
+def import_model(source: ModelSource) -> Graph:
     """Import an ONNX model (a path, bytes or an onnx.ModelProto) into asimc's graph IR.
 
     Raises ModelError, naming the file, node, op, tensor or dimension, for anything that

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Union
 
 import onnx
 from google.protobuf.message import DecodeError
@@ -15,10 +16,10 @@ from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, uses_e
 
 from ..errors import ModelError
 
-ModelSource = "str | os.PathLike[str] | bytes | onnx.ModelProto"
+ModelSource = Union[str, "os.PathLike[str]", bytes, onnx.ModelProto]
 
 
-def load_model(source) -> onnx.ModelProto:
+def load_model(source: ModelSource) -> onnx.ModelProto:
     """The model with its external data loaded and every node named (see ``name_nodes``)."""
     if isinstance(source, onnx.ModelProto):
         model = onnx.ModelProto()

@@ -1,8 +1,6 @@
 """Activations: Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Hard*, Gelu, Softplus, Elu, ..., Clip."""
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor

@@ -2,7 +2,6 @@
 ConvTranspose, on 1-D, 2-D and 3-D inputs."""
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from ..ir import Node
-from .common import axis_index, fail, ints, scalar
+from .common import axis_index, fail, scalar
 from .registry import op
 
 _REDUCE = {"add": "sum", "mul": "prod", "max": "amax", "min": "amin"}

@@ -3,7 +3,6 @@ Dropout removal, topological order."""
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
 import torch
