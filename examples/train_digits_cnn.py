@@ -20,7 +20,7 @@ from common import digits_tensors, finish, make_deterministic, train
 
 
 class ConvBN(nn.Module):
-    """conv3x3 then BatchNorm; ONNX nodes come out as /stem/conv/Conv, /stem/bn/BatchNormalization."""
+    """conv3x3 then BatchNorm; exported as /stem/conv/Conv, /stem/bn/BatchNormalization."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__()

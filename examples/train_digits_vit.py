@@ -4,7 +4,8 @@ Input [batch, 1, 8, 8] (pixels in [0, 1]); output [batch, 10] logits.
 
     patch_embed  2x2 patches by a stride-2 conv 1->48: 16 patch tokens
     cls_token    a learned class token in front (17 tokens), plus a learned position embedding
-    blocks.0/1   pre-norm encoder blocks: LayerNorm, 4-head attention, LayerNorm, GELU MLP 48->96->48
+    blocks.0/1   pre-norm encoder blocks: LayerNorm, 4-head attention, LayerNorm,
+                 GELU MLP 48->96->48
     norm, head   LayerNorm, then linear 48->10 on the class token
 
 The attention is written out by hand (Linear q/k/v, q @ k^T * scale, softmax, attn @ v) so that
@@ -39,7 +40,9 @@ class Attention(nn.Module):
         return x.reshape(-1, TOKENS, self.heads, self.head_dim).transpose(1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.split_heads(self.q(x)), self.split_heads(self.k(x)), self.split_heads(self.v(x))
+        q = self.split_heads(self.q(x))
+        k = self.split_heads(self.k(x))
+        v = self.split_heads(self.v(x))
         attn = (q @ k.transpose(-2, -1)) * self.scale      # MatMul of two activations: Q.K^T
         attn = attn.softmax(dim=-1)
         out = attn @ v                                     # and A.V

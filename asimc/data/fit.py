@@ -11,11 +11,13 @@ from ..errors import InputDataError
 _ONNX_DTYPE_NAMES = {"float": "float32", "double": "float64", "half": "float16"}
 
 
-def fit_to_input(x: np.ndarray, shape: tuple, dtype: str, input_name: str) -> np.ndarray:
+def fit_to_input(x: np.ndarray, shape: tuple | None, dtype: str,
+                 input_name: str) -> np.ndarray:
     """``x`` (batch first) cast to ``dtype`` and reshaped to the input's ``shape``.
 
     ``shape`` lists the model input's dimensions: ints, symbolic names (str) or None (unknown);
-    the first is the batch and is not checked (the batch size is the caller's business). A
+    the first is the batch and is not checked (the batch size is the caller's business); a
+    ``shape`` of None (rank unknown) leaves the samples' shape as it is. A
     sample is reshaped when its element count matches (digits (N, 1, 8, 8) into an MLP input
     [batch, 64]); one symbolic dimension is inferred from the count when the sample's own shape
     does not already fit. ``dtype`` is a numpy name (``float32``, ``int64``...) or an ONNX one
@@ -24,8 +26,8 @@ def fit_to_input(x: np.ndarray, shape: tuple, dtype: str, input_name: str) -> np
     """
     x = np.asarray(x)
     target = _parse_dtype(dtype, input_name)
-    dims = tuple(shape)
-    if len(dims) == 0:
+    dims = None if shape is None else tuple(shape)
+    if dims is not None and len(dims) == 0:
         raise InputDataError(f"model input '{input_name}' is a scalar; it has no batch dimension "
                              "to feed samples along")
     if x.ndim == 0:
@@ -34,8 +36,9 @@ def fit_to_input(x: np.ndarray, shape: tuple, dtype: str, input_name: str) -> np
     if x.dtype.kind not in "biuf":
         raise InputDataError(f"data for model input '{input_name}' has dtype {x.dtype}; "
                              "expected numbers")
-    reshaped = x.reshape((len(x),) + _sample_shape(x, dims, input_name))
-    return np.ascontiguousarray(_cast(reshaped, target, input_name))
+    if dims is not None:
+        x = x.reshape((len(x),) + _sample_shape(x, dims, input_name))
+    return np.ascontiguousarray(_cast(x, target, input_name))
 
 
 def _parse_dtype(dtype, input_name: str) -> np.dtype:

@@ -34,6 +34,10 @@ def test_one_symbolic_dim_is_inferred_from_the_count(digits):
     assert fit_to_input(digits, ("batch", "tokens", 4), "float32", "x").shape == (5, 16, 4)
 
 
+def test_unknown_rank_keeps_the_sample_shape(digits):
+    assert fit_to_input(digits, None, "float16", "x").shape == (5, 1, 8, 8)
+
+
 def test_batch_dimension_is_not_checked(digits):
     assert fit_to_input(digits, (1, 64), "float32", "x").shape == (5, 64)
 
