@@ -209,6 +209,9 @@ def run_case(case: Case, supported: set[str]) -> Result:
     for i, (g, w) in enumerate(zip(got, case.outputs)):
         problem = _compare(g, np.asarray(w), case.rtol, case.atol)
         if problem:
+            half = {np.asarray(v).dtype.name for v in case.inputs} & {"float16", "bfloat16"}
+            if half and problem.startswith("max abs diff"):
+                problem += f" (computed in {'/'.join(sorted(half))}, op by op)"
             return result("failed", f"output {i}: {problem}")
     return result("passed")
 
@@ -246,6 +249,33 @@ def _short(reason: str) -> str:
     return reason if len(reason) <= 90 else reason[:87] + "..."
 
 
+def _failure_notes(failures: list[tuple[str, str]]) -> list[str]:
+    """Failures grouped by reason (numbers aside): count, one example, the first reason."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name, reason in failures:
+        groups.setdefault(re.sub(r"\d[\d.e+-]*", "#", _short(reason)), []).append((name, reason))
+    notes = []
+    for members in groups.values():
+        name, reason = members[0]
+        if len(members) == 1:
+            notes.append(f"`{name}`: {_short(reason)}")
+        else:
+            notes.append(f"{len(members)} cases, e.g. `{name}`: {_short(reason)}")
+    return notes
+
+
+def _skip_notes(skips: Counter) -> list[str]:
+    types = sorted(r.removeprefix("element type ") for r in skips if r.startswith("element type"))
+    notes = []
+    if types:
+        count = sum(n for r, n in skips.items() if r.startswith("element type"))
+        notes.append(f"skipped {count}: element type{'s' if len(types) > 1 else ''} "
+                     f"{', '.join(types)}")
+    notes += [f"skipped {n}: {reason}" for reason, n in skips.most_common()
+              if not reason.startswith("element type")]
+    return notes
+
+
 def markdown(results: Sequence[Result]) -> str:
     from ..frontend import supported_ops
     from ..frontend.expand import EXPANDED_OPS as expanded
@@ -259,8 +289,7 @@ def markdown(results: Sequence[Result]) -> str:
     for op in supported_ops():
         row = table.get(op, {"passed": 0, "failed": 0, "skipped": 0, "failures": [],
                              "skips": Counter()})
-        notes = [f"`{name}`: {_short(reason)}" for name, reason in row["failures"]]
-        notes += [f"skipped {n}: {reason}" for reason, n in row["skips"].most_common()]
+        notes = _failure_notes(row["failures"]) + _skip_notes(row["skips"])
         if not (row["passed"] or row["failed"] or row["skipped"]):
             notes.append("no ONNX node test")
         if op in expanded:
@@ -270,7 +299,7 @@ def markdown(results: Sequence[Result]) -> str:
         lines.append(f"| {op} | {row['passed']} | {row['failed']} | {row['skipped']} | "
                      f"{'<br>'.join(notes).replace('|', '/')} |")
     lines.append(f"| **total** | **{totals['passed']}** | **{totals['failed']}** | "
-                 f"**{totals['skipped']}** | onnx {onnx.__version__}, float32 on CPU |")
+                 f"**{totals['skipped']}** | onnx {onnx.__version__}, float mode on CPU |")
     return "\n".join(lines)
 
 
