@@ -50,3 +50,23 @@ def test_markdown_table_lists_every_supported_op(results):
     rows = [line.split("|")[1].strip() for line in table.splitlines()[2:]]
     assert set(supported_ops()) <= set(rows)
     assert "**total**" in rows
+
+
+def test_reads_onnx_test_directories(tmp_path):
+    """Installs of onnx that ship onnx/backend/test/data/node/* are read from disk."""
+    from onnx import helper, numpy_helper
+    import numpy as np
+
+    case = tmp_path / "test_relu_small"
+    (case / "test_data_set_0").mkdir(parents=True)
+    x = np.array([[-1.0, 2.0]], np.float32)
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", 1, [1, 2])],
+                              [helper.make_tensor_value_info("y", 1, [1, 2])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]),
+              case / "model.onnx")
+    for kind, value in (("input", x), ("output", np.maximum(x, 0))):
+        (case / "test_data_set_0" / f"{kind}_0.pb").write_bytes(
+            numpy_helper.from_array(value).SerializeToString())
+    (result,) = conformance.run_suite(data_dir=tmp_path)
+    assert (result.name, result.op, result.status) == ("test_relu_small", "Relu", "passed")
