@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
+from onnx import helper, numpy_helper
 
 from asimc.ops import conformance
 
@@ -54,9 +56,6 @@ def test_markdown_table_lists_every_supported_op(results):
 
 def test_reads_onnx_test_directories(tmp_path):
     """Installs of onnx that ship onnx/backend/test/data/node/* are read from disk."""
-    from onnx import helper, numpy_helper
-    import numpy as np
-
     case = tmp_path / "test_relu_small"
     (case / "test_data_set_0").mkdir(parents=True)
     x = np.array([[-1.0, 2.0]], np.float32)
