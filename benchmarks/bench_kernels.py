@@ -109,6 +109,25 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def git_commit() -> str:
+    """HEAD of the repository, with ``+dirty`` when asimc/ has uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
+                              capture_output=True, timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "asimc"], cwd=REPO,
+                               text=True, capture_output=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
+
+
+def fast_backend(device: str) -> str:
+    """Which implementation the fast kernel's conversion step uses (``native`` C or
+    ``torch``), where the kernel says so."""
+    from asimc.kernels import fast
+    return fast.backend(device) if hasattr(fast, "backend") else "torch"
+
+
 def machine_info(device: str) -> dict:
     info = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -120,6 +139,8 @@ def machine_info(device: str) -> dict:
         "device": device,
         "device_name": cpu_model(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "commit": git_commit(),
+        "fast_backend": fast_backend(device),
     }
     if device == "cuda":
         info["device_name"] = torch.cuda.get_device_name()
@@ -239,7 +260,8 @@ def measure_shape(shape: Shape, batch: int, device: torch.device, memory_budget:
         "row_tiles": len(problem.tiles), "tile_rows": [k1 - k0 for k0, k1 in problem.tiles],
         "input_cycles": len(plan.cycles), "weight_bits": plan.weight_bits,
         "conversions": conversions, "memory_budget_bytes": memory_budget,
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(), "commit": git_commit(),
+        "fast_backend": fast_backend(device.type),
     }
 
     # Warm-up call of the fast kernel, which also gives its peak memory.
@@ -435,6 +457,8 @@ def main(argv=None) -> None:
     print(f"# machine: {info['cpu']} ({info['cpu_count']} CPUs), torch {info['torch']}, "
           f"{info['threads']} threads, device {args.device}: {info['device_name']}, "
           f"load average {info['load_average'][0]:.2f}")
+    print(f"# asimc commit {info['commit']}, fast kernel conversion step: "
+          f"{info['fast_backend']}")
     print("# chip: asim-bitserial-255 + noise random 1 lsb (W8A8 bit-serial, 255 rows, "
           f"ADC 8), memory budget {args.memory_budget_bytes / 2 ** 20:.0f} MB, "
           f"median of {args.repeats} after a warm-up", flush=True)

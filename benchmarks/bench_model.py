@@ -127,7 +127,9 @@ def main(argv=None) -> None:
     print(f"# asimc model benchmark {info['date']}")
     print(f"# machine: {info['cpu']} ({info['cpu_count']} CPUs), torch {info['torch']}, "
           f"{info['threads']} threads, device {args.device}: {info['device_name']}, "
-          f"load average {info['load_average'][0]:.2f}", flush=True)
+          f"load average {info['load_average'][0]:.2f}")
+    print(f"# asimc commit {info['commit']}, fast kernel conversion step: "
+          f"{info['fast_backend']}", flush=True)
 
     chip = benchmark_chip(signed=False)
     with tempfile.TemporaryDirectory() as tmp:
