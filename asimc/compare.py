@@ -38,12 +38,12 @@ def _std(values):
 
 def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = None,
                   batch_size: int = DEFAULT_BATCH, digital=(), mapping=None, calibrate=None,
-                  device: str = "cpu", on_step=None) -> list[dict]:
+                  device: str = "cpu", on_step=None, dataset_options=None) -> list[dict]:
     """The comparison rows (see ROW_FIELDS). ``chips``: ChipSpecs or chip file paths."""
     step = on_step or (lambda: None)
     programs = [compile_model(model, chip, digital=digital, mapping=mapping,
                               calibrate=calibrate) for chip in chips]
-    eval_data = load_eval_data(programs[0], data, limit=limit)
+    eval_data = load_eval_data(programs[0], data, limit=limit, **(dataset_options or {}))
     labels = eval_data.labels
     fp32 = run_onnxruntime(model, eval_data, batch_size)
     step()
@@ -55,8 +55,8 @@ def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = Non
     for chip, program in zip(chips, programs):
         key = _quant_key(program)
         if key not in int_rows:
-            ints, _ = run_program(program, eval_data, mode="int", batch_size=batch_size,
-                                  device=device)
+            ints = run_program(program, eval_data, mode="int", batch_size=batch_size,
+                               device=device).output
             int_rows[key] = {"chip": "int", "precision": precision(program.chip),
                              "accuracy_mean": accuracy(ints, labels), "accuracy_std": 0.0,
                              "agreement": agreement(ints, fp32), "sqnr_db": sqnr_db(ints, fp32),
@@ -65,7 +65,7 @@ def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = Non
         runs = []
         for seed in range(seeds):
             runs.append(run_program(program, eval_data, mode="acim", seed=seed,
-                                    batch_size=batch_size, device=device)[0])
+                                    batch_size=batch_size, device=device).output)
             step()
         total = program.report["total"]
         chip_rows.append({

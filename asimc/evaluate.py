@@ -36,8 +36,10 @@ class EvalData:
             yield {k: v[start:start + batch_size] for k, v in self.inputs.items()}
 
 
-def load_eval_data(program: Program, data, *, limit: int | None = None) -> EvalData:
-    """``data``: a data-set spec (``digits``, .npz/.npy, an image folder) or an array."""
+def load_eval_data(program: Program, data, *, limit: int | None = None,
+                   **dataset_options) -> EvalData:
+    """``data``: a data-set spec (``digits``, .npz/.npy, an image folder) or an array.
+    ``dataset_options`` go to ``asimc.data.load_dataset`` (image_size, grayscale, mean, std)."""
     from .data import fit_to_input, load_dataset
     graph = program.graph
     if isinstance(data, np.ndarray):
@@ -50,7 +52,7 @@ def load_eval_data(program: Program, data, *, limit: int | None = None) -> EvalD
                 inputs = {k: v[:limit] for k, v in inputs.items()}
                 labels = None if labels is None else labels[:limit]
             return EvalData(inputs, labels, str(data))
-        dataset = load_dataset(str(data), limit=limit)
+        dataset = load_dataset(str(data), limit=limit, **dataset_options)
         x, labels, description = dataset.x, dataset.y, dataset.description
     if len(graph.inputs) != 1:
         raise InputDataError(
@@ -75,19 +77,30 @@ def _named_npz(graph, data):
     return inputs, labels
 
 
+@dataclass
+class ProgramRun:
+    """A program's first output over a data set, its on-chip layers' outputs (with taps) and
+    how many inputs each layer's quantiser clipped."""
+
+    output: np.ndarray
+    taps: dict[str, np.ndarray]
+    clipped: dict[str, tuple[int, int]]
+
+
 def run_program(program: Program, data: EvalData, *, mode: str, seed: int = 0,
-                batch_size: int = DEFAULT_BATCH, taps: bool = False, device: str = "cpu",
-                on_batch=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The first output over the whole data set (and the on-chip layers' outputs)."""
-    outputs, tapped = [], {}
+                batch_size: int = DEFAULT_BATCH, taps: bool = False,
+                device: str = "cpu") -> ProgramRun:
+    outputs, tapped, clipped = [], {}, {}
     for batch in data.batches(batch_size):
         result = program.run(batch, mode=mode, seed=seed, taps=taps, device=device)
         outputs.append(result.output)
         for name, value in result.taps.items():
             tapped.setdefault(name, []).append(value)
-        if on_batch is not None:
-            on_batch()
-    return np.concatenate(outputs), {k: np.concatenate(v) for k, v in tapped.items()}
+        for name, (count, total) in result.clipped.items():
+            before = clipped.get(name, (0, 0))
+            clipped[name] = (before[0] + count, before[1] + total)
+    return ProgramRun(np.concatenate(outputs), {k: np.concatenate(v) for k, v in tapped.items()},
+                      clipped)
 
 
 def run_onnxruntime(model, data: EvalData, batch_size: int = DEFAULT_BATCH) -> np.ndarray:

@@ -18,6 +18,7 @@ from .chip.conversions import ConversionPlan
 from .evaluate import (DEFAULT_BATCH, accuracy, agreement, load_eval_data, max_differences,
                        run_onnxruntime, run_program, sqnr_db, without_noise)
 from .program import Program
+from .runtime.executor import clipping_warnings
 
 FLOAT_TOLERANCE = 1e-4     # |float - onnxruntime| <= tol * (1 + max |onnxruntime|)
 
@@ -52,25 +53,27 @@ def _compare(name: str, values, reference, labels, *, must_hold: bool, exact: bo
 
 def golden_ladder(model, program: Program, data, *, limit: int | None = None, seed: int = 0,
                   batch_size: int = DEFAULT_BATCH, min_agreement: float = 0.9,
-                  device: str = "cpu", on_step=None) -> dict:
+                  device: str = "cpu", on_step=None, dataset_options=None) -> dict:
     """Run the ladder for ``program`` (compiled from ``model``) on ``data``."""
     step = on_step or (lambda: None)
-    eval_data = load_eval_data(program, data, limit=limit)
+    eval_data = load_eval_data(program, data, limit=limit, **(dataset_options or {}))
     labels = eval_data.labels
     fp32 = run_onnxruntime(model, eval_data, batch_size)
     step()
-    floats, _ = run_program(program, eval_data, mode="float", batch_size=batch_size,
-                            device=device)
+    floats = run_program(program, eval_data, mode="float", batch_size=batch_size,
+                         device=device).output
     step()
-    ints, int_taps = run_program(program, eval_data, mode="int", batch_size=batch_size,
-                                 taps=True, device=device)
+    int_run = run_program(program, eval_data, mode="int", batch_size=batch_size, taps=True,
+                          device=device)
+    ints, int_taps = int_run.output, int_run.taps
     step()
-    ideal_program = without_noise(program)
-    ideal, ideal_taps = run_program(ideal_program, eval_data, mode="acim", seed=seed,
-                                    batch_size=batch_size, taps=True, device=device)
+    ideal_run = run_program(without_noise(program), eval_data, mode="acim", seed=seed,
+                            batch_size=batch_size, taps=True, device=device)
+    ideal, ideal_taps = ideal_run.output, ideal_run.taps
     step()
-    noisy, noisy_taps = run_program(program, eval_data, mode="acim", seed=seed,
-                                    batch_size=batch_size, taps=True, device=device)
+    noisy_run = run_program(program, eval_data, mode="acim", seed=seed,
+                            batch_size=batch_size, taps=True, device=device)
+    noisy, noisy_taps = noisy_run.output, noisy_run.taps
     step()
 
     diff, rel = max_differences(floats, fp32)
@@ -91,10 +94,13 @@ def golden_ladder(model, program: Program, data, *, limit: int | None = None, se
                  min_agreement=min_agreement, reference_name="ideal acim"),
     ]
     rungs[2]["lossless_adc"] = lossless
-    layers = [{"name": name, "op_type": program.layers[name].op_type,
-               "sqnr_db": sqnr_db(noisy_taps[name], reference),
-               "ideal_sqnr_db": sqnr_db(ideal_taps[name], reference)}
-              for name, reference in int_taps.items()]
+    layers = []
+    for name, reference in int_taps.items():
+        count, total = int_run.clipped.get(name, (0, 0))
+        layers.append({"name": name, "op_type": program.layers[name].op_type,
+                       "sqnr_db": sqnr_db(noisy_taps[name], reference),
+                       "ideal_sqnr_db": sqnr_db(ideal_taps[name], reference),
+                       "clipped_inputs": count / total if total else 0.0})
     return {
         "model": str(model) if not isinstance(model, bytes) else "(bytes)",
         "chip": program.chip.name, "data": eval_data.description, "samples": eval_data.size,
@@ -102,4 +108,5 @@ def golden_ladder(model, program: Program, data, *, limit: int | None = None, se
         "passed": all(r["passed"] for r in rungs if r["must_hold"]),
         "rungs": rungs, "layers": layers,
         "fp32_accuracy": accuracy(fp32, labels),
+        "warnings": clipping_warnings(program, int_run.clipped),
     }

@@ -1,6 +1,7 @@
 """``asimc golden`` and ``asimc compare``: the product's main job on real data."""
 from __future__ import annotations
 
+import argparse
 import csv
 import math
 import sys
@@ -20,6 +21,40 @@ def _add_data_options(p) -> None:
                    help="samples per run (the unit of per-tensor dynamic input scales; "
                         "default 256)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    images = p.add_argument_group("image folders and normalisation")
+    images.add_argument("--image-size", type=_size, metavar="HxW",
+                        help="resize every image to H x W pixels (e.g. 32x32)")
+    images.add_argument("--grayscale", action=argparse.BooleanOptionalAction, default=None,
+                        help="convert images to one channel (default: when all are gray)")
+    images.add_argument("--mean", type=_floats, metavar="M[,M...]",
+                        help="subtract this mean (one value, or one per channel)")
+    images.add_argument("--std", type=_floats, metavar="S[,S...]",
+                        help="divide by this standard deviation (one value or per channel)")
+
+
+def _size(text: str) -> tuple[int, int]:
+    parts = text.lower().replace("*", "x").split("x")
+    if len(parts) == 1:
+        parts = parts * 2
+    try:
+        height, width = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 32x32") from None
+    return height, width
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
+                                         "numbers") from None
+
+
+def _dataset_options(args) -> dict:
+    options = {"image_size": args.image_size, "grayscale": args.grayscale,
+               "mean": args.mean, "std": args.std}
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _db(value) -> str:
@@ -41,7 +76,7 @@ def _golden(args) -> int:
         result = golden_ladder(args.model, program, args.data, limit=args.limit,
                                seed=args.seed, batch_size=args.batch_size,
                                min_agreement=args.min_agreement, device=args.device,
-                               on_step=bar.callback())
+                               on_step=bar.callback(), dataset_options=_dataset_options(args))
     if args.json:
         print_json(result)
     else:
@@ -63,12 +98,18 @@ def _golden(args) -> int:
         print(render_table(["", "rung", "numbers", "criterion"], rows))
         print()
         print("per-layer SQNR against int (which layer loses most):")
-        worst = min((l["sqnr_db"] for l in result["layers"]), default=None)
+        finite = [l["sqnr_db"] for l in result["layers"] if math.isfinite(l["sqnr_db"])]
+        worst = min(finite) if len(finite) > 1 else None
         print(render_table(
-            ["layer", "op", "ideal acim", "noisy acim", ""],
+            ["layer", "op", "ideal acim", "noisy acim", "inputs clipped", ""],
             [[l["name"], l["op_type"], _db(l["ideal_sqnr_db"]), _db(l["sqnr_db"]),
-              "<- worst" if l["sqnr_db"] == worst and len(result["layers"]) > 1 else ""]
+              _pct(l["clipped_inputs"]),
+              "<- worst" if l["sqnr_db"] == worst else ""]
              for l in result["layers"]]))
+        if result["warnings"]:
+            clipping = [l for l in result["layers"] if l["clipped_inputs"] > 0.01]
+            print(f"warning: {len(clipping)} layer(s) clip more than 1% of their inputs "
+                  f"(see the column): {result['warnings'][0].split(' (', 1)[1].rstrip(')')}")
         print(f"\n{'PASS' if result['passed'] else 'FAIL'}: every rung that must hold "
               f"{'holds' if result['passed'] else 'does not hold'}")
     return 0 if result["passed"] else EXIT_FAILED_CHECK
@@ -81,7 +122,7 @@ def _compare(args) -> int:
                              limit=args.limit, batch_size=args.batch_size,
                              digital=args.digital, mapping=args.mapping,
                              calibrate=args.calibrate, device=args.device,
-                             on_step=bar.callback())
+                             on_step=bar.callback(), dataset_options=_dataset_options(args))
     if args.json:
         print_json(rows)
     elif args.csv:

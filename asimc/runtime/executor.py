@@ -42,6 +42,9 @@ class RunResult:
     mode: str = "acim"
     seed: int = 0
     warnings: list[str] = field(default_factory=list)
+    # Per on-chip layer: (inputs clipped by the quantiser, inputs) - negative values on an
+    # unsigned-input chip, values above a static scale.
+    clipped: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def output(self) -> np.ndarray:
@@ -75,6 +78,7 @@ class _MatrixHook:
         self.device = device
         self.progress = progress
         self.warnings: list[str] = []
+        self.clipped: dict[str, tuple[int, int]] = {}
         self._weights: dict[str, torch.Tensor] = {}
         self._cells: dict[tuple, torch.Tensor | None] = {}
 
@@ -94,6 +98,20 @@ class _MatrixHook:
         return [out]
 
     # -- quantisation --------------------------------------------------------------------------
+    def _count_clipped(self, layer: MatrixLayer, x: torch.Tensor) -> None:
+        """Inputs the quantiser clips: negatives on an unsigned-input chip, and values beyond
+        a static scale. A designer needs to know (a layer after LayerNorm needs signed
+        inputs)."""
+        chip = layer.chip
+        clipped = x.new_zeros((), dtype=torch.int64)
+        if not chip.input.signed:
+            clipped = clipped + (x < 0).sum()
+        if chip.quant.input == "static" and layer.input_scale is not None:
+            peak = x.abs() if chip.input.signed else x
+            clipped = clipped + (peak > layer.input_scale).sum()
+        before = self.clipped.get(layer.node, (0, 0))
+        self.clipped[layer.node] = (before[0] + int(clipped), before[1] + x.numel())
+
     def _input_scale(self, layer: MatrixLayer, x: torch.Tensor, layout, node: Node,
                      signed: bool, static: float | None):
         """Scale of every element of x (a tensor that broadcasts against x)."""
@@ -184,6 +202,7 @@ class _MatrixHook:
         else:
             begin, end = explicit_pads(node, spatial, kernel, strides, dilations)
         signed = chip.input.signed
+        self._count_clipped(layer, x)
         x_scale = self._input_scale(layer, x, layouts[0], node, signed, layer.input_scale)
         xq = quantize_input(x, x_scale, chip.input.bits, signed)
         xq = F.pad(xq, [p for pair in zip(begin[::-1], end[::-1]) for p in pair])
@@ -246,6 +265,7 @@ class _MatrixHook:
             x = x.unsqueeze(0)
             layout = None if layout is None else layout
         signed = chip.input.signed
+        self._count_clipped(layer, x)
         x_scale = self._input_scale(layer, x, layout, node, signed, layer.input_scale)
         xq = quantize_input(x, x_scale, chip.input.bits, signed)
         rows, row_scale = self._rows_of(xq, x_scale)
@@ -283,6 +303,7 @@ class _MatrixHook:
         lead = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
         signed = chip.input.signed
+        self._count_clipped(layer, a)
         a_scale = self._input_scale(layer, a, la, node, signed, layer.input_scale)
         aq = quantize_input(a, a_scale, chip.input.bits, signed)
         if chip.quant.input == "static":
@@ -355,11 +376,14 @@ def execute(program: Program, inputs, *, mode: str = "acim", seed: int = 0,
         results = [execute(program, {k: v[b:b + 1] for k, v in feeds.items()}, mode=mode,
                            seed=seed, device=dev, memory_budget=budget, taps=taps,
                            kernel=kernel, progress=progress) for b in range(batch)]
+        clipped = {k: tuple(map(sum, zip(*[r.clipped[k] for r in results])))
+                   for k in results[0].clipped}
         return RunResult(
             outputs={k: np.concatenate([r.outputs[k] for r in results]) for k in
                      results[0].outputs},
             taps={k: np.concatenate([r.taps[k] for r in results]) for k in results[0].taps},
-            mode=mode, seed=int(seed))
+            mode=mode, seed=int(seed), warnings=clipping_warnings(program, clipped),
+            clipped=clipped)
     batched = [v for k, v in feeds.items() if _has_batch(graph, k, v, batch)]
     keys = SampleKeys.from_inputs(batched, [v for v in feeds.values()])
     hook = None
@@ -374,7 +398,24 @@ def execute(program: Program, inputs, *, mode: str = "acim", seed: int = 0,
     outputs = {k: v.detach().cpu().numpy() for k, v in run.outputs.items()}
     tap_values = {name: run.values[producer[name].outputs[0]].detach().cpu().numpy()
                   for name in tapped}
-    return RunResult(outputs, tap_values, mode, int(seed), hook.warnings if hook else [])
+    clipped = hook.clipped if hook else {}
+    return RunResult(outputs, tap_values, mode, int(seed), clipping_warnings(program, clipped),
+                     clipped)
+
+
+def clipping_warnings(program: Program, clipped: dict[str, tuple[int, int]],
+                      threshold: float = 0.01) -> list[str]:
+    """One warning per layer whose quantiser clips more than ``threshold`` of its inputs."""
+    warnings = []
+    for node, (count, total) in clipped.items():
+        if total and count / total > threshold:
+            layer = program.layers[node]
+            why = ("negative inputs clip to 0 on this unsigned-input chip; a `layer` override "
+                   "with `input { signed }` keeps them" if not layer.chip.input.signed else
+                   "inputs exceed the calibrated static scale")
+            warnings.append(f"{node}: {100 * count / total:.1f}% of the inputs are clipped "
+                            f"({why})")
+    return warnings
 
 
 def _has_batch(graph, name: str, value: np.ndarray, batch: int) -> bool:
