@@ -2,7 +2,8 @@
 
     python benchmarks/bench_kernels.py [--quick] [--device cpu|cuda] [--json OUT]
                                        [--shapes NAME ...] [--memory-budget 1G]
-                                       [--repeats 3] [--skip-reference] [--profile]
+                                       [--repeats 3] [--threads N] [--skip-reference]
+                                       [--profile]
 
 The chip is the ASiM reference chip (chips/asim-bitserial-255.acim: W8A8 bit-serial, 255 rows,
 8-bit ADC) with 1 LSB of random noise, so every conversion goes through the noisy ADC path.
@@ -33,6 +34,11 @@ Each shape is measured in a fresh Python process (so that peak memory is its own
              ``torch.matmul`` of a (C*R) x Kt matrix of 0/1 with a Kt x (bw*N) matrix of 0/1
              (C = 8 input cycles, bw = 8 weight bits); median of ``--repeats`` after a warm-up.
              GFLOP/s = 2*C*R*K*bw*N / time.
+
+``--threads N`` sets torch's thread count (which the native conversion step also uses) in every
+measuring process; the default is torch's own (one per core). On a machine shared with other
+busy processes, ``--threads 1`` gives far steadier numbers: a thread pool whose threads wait for
+a core that another process holds turns every small parallel op into a scheduler time slice.
 
 Targets (issue 4): reference/fast >= 5 on every shape; fast/matmul <= 2; peak <= budget.
 ``--profile`` runs ``torch.profiler`` over one fast call of each shape and prints the top ops.
@@ -326,6 +332,8 @@ def profile_fast(problem, memory_budget: int, device: torch.device) -> str:
 
 
 def child_main(args) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     shape = SHAPES[args.child]
     result = measure_shape(shape, args.batch, device, args.memory_budget_bytes, args.repeats,
@@ -341,12 +349,17 @@ def run_child(shape: Shape, batch: int, args) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--child", shape.name,
                "--batch", str(batch), "--device", args.device,
                "--memory-budget", str(args.memory_budget_bytes), "--repeats", str(args.repeats)]
+    env = dict(os.environ)
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.threads)
     if args.skip_reference:
         command.append("--skip-reference")
     if args.profile:
         command.append("--profile")
     start = time.perf_counter()
-    proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env)
     wall = time.perf_counter() - start
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_MARK):
@@ -426,6 +439,8 @@ def parse_args(argv=None):
                         help="bytes of kernel temporaries, e.g. 512M or 2G (default 1G)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed calls of the fast kernel and of the matmuls (default 3)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads in the measuring processes (default: torch's)")
     parser.add_argument("--skip-reference", action="store_true",
                         help="do not run the (slow) reference kernel")
     parser.add_argument("--profile", action="store_true",
@@ -434,8 +449,8 @@ def parse_args(argv=None):
     parser.add_argument("--child", choices=list(SHAPES), help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+    if args.repeats < 1 or args.threads < 0:
+        parser.error("--repeats must be at least 1 and --threads at least 0")
     if args.memory_budget.isdigit():
         args.memory_budget_bytes = int(args.memory_budget)
     else:
@@ -451,6 +466,8 @@ def main(argv=None) -> None:
     if args.child:
         child_main(args)
         return
+    if args.threads:
+        torch.set_num_threads(args.threads)
     info = machine_info(args.device)
     mode = "quick" if args.quick else "full"
     print(f"# asimc kernel benchmark ({mode}) {info['date']}")

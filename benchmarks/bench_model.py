@@ -2,6 +2,7 @@
 
     python benchmarks/bench_model.py [--batch 16] [--device cpu|cuda] [--json OUT]
                                      [--memory-budget 1G] [--repeats 3] [--acim-repeats 1]
+                                     [--threads N]
 
 Builds a CIFAR ResNet-18 in torch (3x3 stem conv with 64 channels, four stages of two
 BasicBlocks with 64/128/256/512 channels and strides 1/2/2/2, BatchNorm, 1x1 downsample convs,
@@ -114,7 +115,11 @@ def main(argv=None) -> None:
                         help="timed runs in float and int mode (default 3)")
     parser.add_argument("--acim-repeats", type=int, default=1,
                         help="timed runs in acim mode (default 1)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (default: torch's; 1 is steadier on a busy machine)")
     args = parser.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     if min(args.batch, args.repeats, args.acim_repeats) < 1:
         parser.error("--batch, --repeats and --acim-repeats must be at least 1")
     if args.device == "cuda" and not torch.cuda.is_available():
