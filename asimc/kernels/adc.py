@@ -16,9 +16,10 @@ import torch
 
 
 def analog_value(mac: torch.Tensor, full_scale: float | torch.Tensor,
-                 alpha: float = 0.0) -> torch.Tensor:
-    """Steps 1-2: m = clamp(M/F, 0, 1); the current domain first compresses M <- M/(1+alpha*M)."""
-    if alpha:
+                 alpha: float | torch.Tensor = 0.0) -> torch.Tensor:
+    """Steps 1-2: m = clamp(M/F, 0, 1); the current domain first compresses M <- M/(1+alpha*M)
+    (``alpha`` may be a tensor that is 0 where a conversion is digital)."""
+    if isinstance(alpha, torch.Tensor) or alpha:
         mac = mac / (1.0 + alpha * mac)
     return torch.clamp(mac / full_scale, 0.0, 1.0)
 

@@ -88,13 +88,20 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     steps_per_tile = bw * num_cycles * votes
     use_native = device.type == "cpu" and native.available() and votes <= native.MAX_VOTES
 
-    weight_planes = weight_bit_planes(w, bw)                    # (bw, Gw, K, N)
-    if problem.cells is not None:
-        weight_planes = weight_planes + problem.cells.unsqueeze(1)
+    exact_planes = weight_bit_planes(w, bw)                    # (bw, Gw, K, N)
     # Weight bit planes side by side per tile: (Gw, Kt, bw*N), column block i holds bit i.
-    stacked_weights = [weight_planes[:, :, k0:k1, :].permute(1, 2, 0, 3)
-                       .reshape(weight_planes.shape[1], k1 - k0, bw * columns)
-                       for k0, k1 in problem.tiles]
+    def side_by_side(planes):
+        return [planes[:, :, k0:k1, :].permute(1, 2, 0, 3)
+                .reshape(planes.shape[1], k1 - k0, bw * columns) for k0, k1 in problem.tiles]
+
+    stacked_weights = side_by_side(exact_planes if problem.cells is None
+                                   else exact_planes + problem.cells.unsqueeze(1))
+    # Digital (hybrid) conversions are exact even in the current domain: no cell mismatch.
+    digital_pairs = [(c.index, i) for c, i in pairs if plan.is_digital(i, c)]
+    exact_weights = side_by_side(exact_planes) \
+        if problem.cells is not None and digital_pairs else None
+    pair_alpha = torch.tensor([0.0 if d else plan.alpha for d in digital], dtype=torch.float32,
+                              device=device)
 
     acc = torch.empty(groups, rows_out, columns, dtype=torch.float64, device=device)
     for r0, r1 in _row_chunks(rows_out, groups * num_cycles * bw * columns, memory_budget,
@@ -111,6 +118,11 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
         for t, (k0, k1) in enumerate(problem.tiles):
             mac = torch.matmul(stacked_inputs[:, :, k0:k1], stacked_weights[t]) \
                 .view(groups, num_cycles, rc, bw, columns)
+            if exact_weights is not None:
+                exact = torch.matmul(stacked_inputs[:, :, k0:k1], exact_weights[t]) \
+                    .view(groups, num_cycles, rc, bw, columns)
+                for c, i in digital_pairs:
+                    mac[:, c, :, i, :] = exact[:, c, :, i, :]
             step = pair_step + t * steps_per_tile
             if use_native:
                 native.convert_tile(
@@ -118,24 +130,25 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
                     sigma=sigma_random.flatten(), step=step.flatten(),
                     votes=torch.tensor(pair_votes, dtype=torch.int32), stream=stream,
                     offset=offset, elements=noise.elements if noise else 0,
-                    col_stride=noise.col_stride if noise else 0, alpha=plan.alpha,
+                    col_stride=noise.col_stride if noise else 0, alpha=pair_alpha,
                     nonlinear2=float(adc.nonlinear_square(plan.sigma_nonlinear)),
                     rows=plan.rows, levels=levels)
             else:
-                code = _codes(problem, mac, full_scale, sigma_random, step, pair_votes,
-                              stream, offset)
+                code = _codes(problem, mac, full_scale, pair_alpha, sigma_random, step,
+                              pair_votes, stream, offset)
                 chunk += (code.to(torch.float64) * shift_add).sum(dim=(1, 3))
         acc[:, r0:r1, :] = chunk
     return acc / levels
 
 
-def _codes(problem: AcimProblem, mac, full_scale, sigma_random, step, pair_votes, stream,
-           offset) -> torch.Tensor:
+def _codes(problem: AcimProblem, mac, full_scale, pair_alpha, sigma_random, step, pair_votes,
+           stream, offset) -> torch.Tensor:
     """ADC codes of every conversion of a chunk (torch path): (G, C, Rc, bw, N)."""
     plan = problem.plan
     groups, num_cycles, rc, bw, columns = mac.shape
     levels = plan.adc_levels
-    m = adc.analog_value(mac, full_scale.view(1, num_cycles, 1, 1, 1), plan.alpha)
+    alpha = pair_alpha.view(1, num_cycles, 1, bw, 1) if plan.alpha else 0.0
+    m = adc.analog_value(mac, full_scale.view(1, num_cycles, 1, 1, 1), alpha)
     noise = problem.noise
     if noise is None:
         return adc.adc_code(m, levels)

@@ -24,9 +24,10 @@ def run(problem: AcimProblem) -> torch.Tensor:
     groups, rows_out, _ = x.shape
     columns = w.shape[-1]
     input_planes = input_cycle_planes(x, chip.input.bits, chip.input.signed, plan.cycles)
-    weight_planes = weight_bit_planes(w, plan.weight_bits)
-    if problem.cells is not None:
-        weight_planes = weight_planes + problem.cells.unsqueeze(1)
+    exact_planes = weight_bit_planes(w, plan.weight_bits)
+    # Analog conversions see the cells' static mismatch; digital ones the exact bits.
+    analog_planes = exact_planes if problem.cells is None \
+        else exact_planes + problem.cells.unsqueeze(1)
     column_index = torch.arange(columns, device=x.device)
     votes_per_step = problem.num_votes
     levels = plan.adc_levels
@@ -36,14 +37,16 @@ def run(problem: AcimProblem) -> torch.Tensor:
     for t, (k0, k1) in enumerate(problem.tiles):
         for i in range(plan.weight_bits):
             for cycle in plan.cycles:
-                # 1. The ideal MAC of this tile, weight bit and input cycle.
-                mac = torch.matmul(input_planes[cycle.index, :, :, k0:k1],
-                                   weight_planes[i, :, k0:k1, :])
-                full_scale = plan.full_scale(cycle)
-                # 2. Normalise to the full scale (current domain: gain compression first).
-                m = adc.analog_value(mac, full_scale, plan.alpha)
-                # 3-4. Noise on analog conversions (several times when voted), then the ADC.
                 digital = plan.is_digital(i, cycle)
+                # 1. The MAC of this tile, weight bit and input cycle.
+                planes = exact_planes if digital else analog_planes
+                mac = torch.matmul(input_planes[cycle.index, :, :, k0:k1],
+                                   planes[i, :, k0:k1, :])
+                full_scale = plan.full_scale(cycle)
+                # 2. Normalise to the full scale (current domain, analog conversions: gain
+                #    compression first).
+                m = adc.analog_value(mac, full_scale, 0.0 if digital else plan.alpha)
+                # 3-4. Noise on analog conversions (several times when voted), then the ADC.
                 if problem.noise is None or digital:
                     code = adc.adc_code(m, levels)
                 else:

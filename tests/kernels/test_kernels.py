@@ -92,6 +92,8 @@ KERNEL_CHIPS = {
     "current": chip(domain=DomainSpec("current", 0.002, Quantity(1.0, "%"))),
     "current-noisy": chip(domain=DomainSpec("current", 0.01, Quantity(0.0, "%")),
                           noise=NoiseSpec(Quantity(1, "lsb"))),
+    "current-hybrid": chip(domain=DomainSpec("current", 0.005, Quantity(2.0, "%")),
+                           noise=NoiseSpec(Quantity(1, "lsb")), hybrid=HybridSpec(2)),
     "weight-parallel": chip(weight=WeightSpec(4, True), input=InputSpec(4), adc=AdcSpec(8)),
     "weight-parallel-noisy": chip(weight=WeightSpec(4, True), input=InputSpec(4, True),
                                   noise=NoiseSpec(Quantity(1, "lsb"))),
@@ -203,3 +205,15 @@ def test_fast_and_reference_agree_in_distribution_with_noise():
     err_ref = reference.run(problem) - exact
     assert err_fast.std().item() == pytest.approx(err_ref.std().item(), rel=0.05)
     assert abs(err_fast.mean().item() - err_ref.mean().item()) < 0.1 * err_ref.std().item()
+
+
+def test_digital_levels_are_exact_in_the_current_domain():
+    """Hybrid levels are computed digitally: no cell mismatch and no gain compression there.
+    With every level digital, a lossless current-domain chip equals the integer product."""
+    spec = chip(domain=DomainSpec("current", 0.01, Quantity(3.0, "%")), input=InputSpec(1),
+                weight=WeightSpec(2), hybrid=HybridSpec(2), array=ArraySpec(rows=255))
+    problem = random_problem(spec, rows_out=9, k=200, n=4, seed=5)
+    assert problem.cells is not None
+    exact = torch.matmul(problem.x.double(), problem.w.double())
+    assert torch.equal(reference.run(problem), exact)
+    assert torch.equal(fast.run(problem), exact)

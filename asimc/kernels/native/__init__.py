@@ -26,7 +26,7 @@ import torch
 from .. import rng
 
 SOURCE = Path(__file__).with_name("convert.c")
-FLAGS = ["-O3", "-march=native", "-std=c99", "-ffp-contract=off", "-fno-math-errno",
+FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-std=c99", "-ffp-contract=off", "-fno-math-errno",
          "-fno-trapping-math", "-shared", "-fPIC"]
 MAX_VOTES = 64
 
@@ -105,7 +105,7 @@ def library():
         return None
     p, i64, i32, f32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_float
     lib.asimc_convert_tile.argtypes = [p, p, i64, i64, i64, i64, i64, p, p, p, p, p, p, p,
-                                       i64, i64, f32, f32, f32, f32, i32, i32]
+                                       i64, i64, p, f32, f32, f32, i32, i32]
     lib.asimc_convert_tile.restype = None
     return lib
 
@@ -117,16 +117,17 @@ def available() -> bool:
 def convert_tile(mac: torch.Tensor, acc: torch.Tensor, *, full_scale: torch.Tensor,
                  shift_add: torch.Tensor, sigma: torch.Tensor, step: torch.Tensor,
                  votes: torch.Tensor, stream: torch.Tensor | None, offset: torch.Tensor | None,
-                 elements: int, col_stride: int, alpha: float, nonlinear2: float, rows: int,
-                 levels: int) -> None:
+                 elements: int, col_stride: int, alpha: torch.Tensor, nonlinear2: float,
+                 rows: int, levels: int) -> None:
     """acc (G, R, N) float64 += the shift-added codes of mac (G, C, R, bw, N) float32.
 
     Per (cycle, bit) pair p = c * bw + i: full_scale[c], shift_add[p], sigma[p], step[p] (the
-    counter step of vote 0) and votes[p] (0 digital, 1 analog, >1 voted).
+    counter step of vote 0), votes[p] (0 digital, 1 analog, >1 voted) and alpha[p] (gain
+    compression, 0 for digital conversions).
     """
     groups, cycles, rows_out, bits, columns = mac.shape
     noisy = stream is not None
-    tensors = [mac, acc, full_scale, shift_add, sigma, step, votes]
+    tensors = [mac, acc, full_scale, shift_add, sigma, step, votes, alpha]
     if noisy:
         tensors += [stream, offset]
     assert all(t.is_contiguous() and t.device.type == "cpu" for t in tensors)
@@ -134,5 +135,5 @@ def convert_tile(mac: torch.Tensor, acc: torch.Tensor, *, full_scale: torch.Tens
         mac.data_ptr(), acc.data_ptr(), groups, cycles, rows_out, bits, columns,
         full_scale.data_ptr(), shift_add.data_ptr(), sigma.data_ptr(), step.data_ptr(),
         votes.data_ptr(), stream.data_ptr() if noisy else None,
-        offset.data_ptr() if noisy else None, elements, col_stride, alpha, nonlinear2,
+        offset.data_ptr() if noisy else None, elements, col_stride, alpha.data_ptr(), nonlinear2,
         float(rows), float(levels), int(noisy), torch.get_num_threads())

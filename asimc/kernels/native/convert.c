@@ -101,8 +101,8 @@ void asimc_convert_tile(const float *mac, double *acc,
                         const int64_t *step, const int32_t *votes,
                         const int64_t *stream, const int64_t *offset,
                         int64_t elements, int64_t col_stride,
-                        float alpha, float nonlinear2, float rows, float levels, int32_t noisy,
-                        int32_t threads) {
+                        const float *alpha, float nonlinear2, float rows, float levels,
+                        int32_t noisy, int32_t threads) {
     int64_t width = bits * columns;               /* conversions of one (g, r, c) */
     int64_t table_size = cycles * width;
     /* Per-conversion tables, shared by all rows: counter offset, weight, sigma, analog mask. */
@@ -110,11 +110,13 @@ void asimc_convert_tile(const float *mac, double *acc,
     double *weight_of = malloc(sizeof(double) * table_size);
     float *sigma_of = malloc(sizeof(float) * table_size);
     float *analog_of = malloc(sizeof(float) * table_size);
-    int any_voted = 0;
+    float *alpha_of = malloc(sizeof(float) * table_size);
+    int any_voted = 0, any_alpha = 0;
     for (int64_t c = 0; c < cycles; c++)
         for (int64_t i = 0; i < bits; i++) {
             int64_t p = c * bits + i;
             any_voted |= votes[p] > 1;
+            any_alpha |= alpha[p] != 0.0f;
             for (int64_t n = 0; n < columns; n++) {
                 int64_t j = c * width + i * columns + n;
                 counter_of[j] = (uint64_t)step[p] * (uint64_t)elements
@@ -122,6 +124,7 @@ void asimc_convert_tile(const float *mac, double *acc,
                 weight_of[j] = shift_add[p];
                 sigma_of[j] = votes[p] ? sigma[p] : 0.0f;
                 analog_of[j] = votes[p] ? 1.0f : 0.0f;
+                alpha_of[j] = alpha[p];
             }
         }
     int64_t total_rows = groups * rows_out;
@@ -141,10 +144,11 @@ void asimc_convert_tile(const float *mac, double *acc,
                 const double *weights = weight_of + c * width;
                 const float *sigmas = sigma_of + c * width;
                 const float *analog = analog_of + c * width;
+                const float *alphas = alpha_of + c * width;
                 if (noisy) {
                     for (int64_t j = 0; j < width; j++) {
                         float v = in[j];
-                        if (alpha != 0.0f) v = v / (1.0f + alpha * v);
+                        if (any_alpha) v = v / (1.0f + alphas[j] * v);
                         float m = clamp01(v / fs);
                         float z = standard_normal(row_stream, row_offset + counters[j]);
                         /* as the torch path: the non-linear term is masked on digital levels */
@@ -155,7 +159,7 @@ void asimc_convert_tile(const float *mac, double *acc,
                 } else {
                     for (int64_t j = 0; j < width; j++) {
                         float v = in[j];
-                        if (alpha != 0.0f) v = v / (1.0f + alpha * v);
+                        if (any_alpha) v = v / (1.0f + alphas[j] * v);
                         value[j] = (double)nearbyintf(clamp01(v / fs) * levels) * weights[j];
                     }
                 }
@@ -167,7 +171,7 @@ void asimc_convert_tile(const float *mac, double *acc,
                         for (int64_t n = 0; n < columns; n++) {
                             int64_t j = i * columns + n;
                             float v = in[j];
-                            if (alpha != 0.0f) v = v / (1.0f + alpha * v);
+                            if (any_alpha) v = v / (1.0f + alphas[j] * v);
                             float m = clamp01(v / fs);
                             for (int k = 0; k < votes[p]; k++) {
                                 uint64_t counter = row_offset + counters[j]
@@ -191,4 +195,5 @@ void asimc_convert_tile(const float *mac, double *acc,
     free(weight_of);
     free(sigma_of);
     free(analog_of);
+    free(alpha_of);
 }
