@@ -104,7 +104,8 @@ def render_mapping(report: dict[str, Any]) -> str:
     util = f"{100 * t['utilization']:.0f}%" if t["utilization"] is not None else "-"
     lines = [
         f"{t['on_chip']} of {t['matrix_products']} matrix products on the array; "
-        f"{t['array_tiles']} array tiles on {t['macros']} macros ({fits}); utilisation {util}",
+        f"{t['array_tiles']} array tiles on {t['macros']} macro{'s' if t['macros'] != 1 else ''}"
+        f" ({fits}); utilisation {util}",
         f"per inference: {_fmt(t['macs'])} MACs, {_fmt(t['adc_conversions'])} ADC conversions, "
         f"{_fmt(t['digital_bit_products'])} digital bit products, "
         f"{_fmt(t['accumulations'])} partial-sum additions, {_fmt(t['cycles'])} cycles",
