@@ -6,7 +6,7 @@ import csv
 import math
 import sys
 
-from ..errors import EXIT_FAILED_CHECK
+from ..errors import EXIT_FAILED_CHECK, UsageError
 from ..report.table import render_table
 from .common import LayerProgress, print_json
 from .compile import add_compile_options, compile_from_args
@@ -21,6 +21,8 @@ def _add_data_options(p) -> None:
                    help="samples per run (the unit of per-tensor dynamic input scales; "
                         "default 256)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--report", metavar="OUT.html",
+                   help="also write a self-contained HTML report with charts")
     images = p.add_argument_group("image folders and normalisation")
     images.add_argument("--image-size", type=_size, metavar="HxW",
                         help="resize every image to H x W pixels (e.g. 32x32)")
@@ -77,6 +79,9 @@ def _golden(args) -> int:
                                seed=args.seed, batch_size=args.batch_size,
                                min_agreement=args.min_agreement, device=args.device,
                                on_step=bar.callback(), dataset_options=_dataset_options(args))
+    if args.report:
+        from ..report.pages import golden_page
+        _write_report(args.report, golden_page(result))
     if args.json:
         print_json(result)
     else:
@@ -123,6 +128,10 @@ def _compare(args) -> int:
                              digital=args.digital, mapping=args.mapping,
                              calibrate=args.calibrate, device=args.device,
                              on_step=bar.callback(), dataset_options=_dataset_options(args))
+    if args.report:
+        from ..report.pages import compare_page
+        _write_report(args.report, compare_page(rows, model=args.model, data=args.data,
+                                                seeds=args.seeds))
     if args.json:
         print_json(rows)
     elif args.csv:
@@ -133,6 +142,15 @@ def _compare(args) -> int:
     else:
         print(render_compare(rows, args))
     return 0
+
+
+def _write_report(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as error:
+        raise UsageError(f"{path}: cannot write the report ({error.strerror})") from None
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def _eng(value, unit) -> str:

@@ -109,3 +109,19 @@ def test_data_that_does_not_fit_the_model_is_a_clear_error(files):
                "--data", files / "wrong.npy")
     assert done.returncode == 2
     assert "7 values per sample" in done.stderr or "expects" in done.stderr
+
+
+def test_html_reports_are_self_contained(files, tmp_path):
+    report = tmp_path / "compare.html"
+    done = run("compare", files / "model.onnx", "--chips", files / "ideal.acim",
+               files / "noisy.acim", "--data", files / "data.npz", "--seeds", "2",
+               "--limit", "24", "--report", report)
+    assert done.returncode == 0, done.stderr
+    text = report.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "<svg" in text
+    assert "ideal" in text and "noisy" in text
+    assert "<script" not in text and "src=" not in text and "href=" not in text   # no external files
+    ladder = tmp_path / "golden.html"
+    done = run("golden", files / "model.onnx", "--chip", files / "noisy.acim",
+               "--data", files / "data.npz", "--limit", "24", "--report", ladder)
+    assert "int vs ideal acim" in ladder.read_text()
