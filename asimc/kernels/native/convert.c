@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <string.h>
 #include <math.h>
-#include <stdlib.h>
 
 #define MAX_VOTES 64
 
@@ -91,9 +90,10 @@ static float majority(const float *codes, int n) {
 
 /* One row tile of a chunk. Per (cycle, weight bit) pair p = c * bits + i:
  *   step[p]:  the counter step of the pair's vote 0 (the tile's steps included);
- *   votes[p]: 0 = digital (no noise), 1 = analog, > 1 = analog and majority-voted.
- * For each (group, row, cycle) the inner loop runs over the bits * columns conversions of that
- * cycle (contiguous in mac), so that it vectorises even for few columns. */
+ *   votes[p]: 0 = digital (no noise), 1 = analog, > 1 = analog and majority-voted;
+ *   alpha[p]: gain compression (current domain), 0 for digital conversions.
+ * The inner loops run over the columns of one (group, row, pair), with every per-pair value
+ * hoisted out, and accumulate straight into the row's output. */
 void asimc_convert_tile(const float *mac, double *acc,
                         int64_t groups, int64_t cycles, int64_t rows_out, int64_t bits,
                         int64_t columns,
@@ -103,97 +103,61 @@ void asimc_convert_tile(const float *mac, double *acc,
                         int64_t elements, int64_t col_stride,
                         const float *alpha, float nonlinear2, float rows, float levels,
                         int32_t noisy, int32_t threads) {
-    int64_t width = bits * columns;               /* conversions of one (g, r, c) */
-    int64_t table_size = cycles * width;
-    /* Per-conversion tables, shared by all rows: counter offset, weight, sigma, analog mask. */
-    uint64_t *counter_of = malloc(sizeof(uint64_t) * table_size);
-    double *weight_of = malloc(sizeof(double) * table_size);
-    float *sigma_of = malloc(sizeof(float) * table_size);
-    float *analog_of = malloc(sizeof(float) * table_size);
-    float *alpha_of = malloc(sizeof(float) * table_size);
-    int any_voted = 0, any_alpha = 0;
-    for (int64_t c = 0; c < cycles; c++)
-        for (int64_t i = 0; i < bits; i++) {
-            int64_t p = c * bits + i;
-            any_voted |= votes[p] > 1;
-            any_alpha |= alpha[p] != 0.0f;
-            for (int64_t n = 0; n < columns; n++) {
-                int64_t j = c * width + i * columns + n;
-                counter_of[j] = (uint64_t)step[p] * (uint64_t)elements
-                                + (uint64_t)n * (uint64_t)col_stride;
-                weight_of[j] = shift_add[p];
-                sigma_of[j] = votes[p] ? sigma[p] : 0.0f;
-                analog_of[j] = votes[p] ? 1.0f : 0.0f;
-                alpha_of[j] = alpha[p];
-            }
-        }
     int64_t total_rows = groups * rows_out;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        double *value = malloc(sizeof(double) * width);
-#pragma omp for schedule(static)
-        for (int64_t gr = 0; gr < total_rows; gr++) {
-            int64_t g = gr / rows_out, r = gr % rows_out;
-            double *out = acc + gr * columns;
-            uint64_t row_stream = noisy ? (uint64_t)stream[gr] : 0;
-            uint64_t row_offset = noisy ? (uint64_t)offset[gr] : 0;
-            for (int64_t c = 0; c < cycles; c++) {
-                const float *in = mac + ((g * cycles + c) * rows_out + r) * width;
-                const float fs = full_scale[c];
-                const uint64_t *counters = counter_of + c * width;
-                const double *weights = weight_of + c * width;
-                const float *sigmas = sigma_of + c * width;
-                const float *analog = analog_of + c * width;
-                const float *alphas = alpha_of + c * width;
-                if (noisy) {
-                    for (int64_t j = 0; j < width; j++) {
-                        float v = in[j];
-                        if (any_alpha) v = v / (1.0f + alphas[j] * v);
+    const uint64_t stride = (uint64_t)col_stride;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int64_t gr = 0; gr < total_rows; gr++) {
+        int64_t g = gr / rows_out, r = gr % rows_out;
+        double *out = acc + gr * columns;
+        const uint64_t row_stream = noisy ? (uint64_t)stream[gr] : 0;
+        const uint64_t row_offset = noisy ? (uint64_t)offset[gr] : 0;
+        for (int64_t c = 0; c < cycles; c++) {
+            const float fs = full_scale[c];
+            for (int64_t i = 0; i < bits; i++) {
+                const int64_t p = c * bits + i;
+                const float *in = mac + (((g * cycles + c) * rows_out + r) * bits + i) * columns;
+                const double weight = shift_add[p];
+                const float a = alpha[p];
+                const int vote_count = noisy ? votes[p] : 0;
+                const float s = sigma[p];
+                const uint64_t base = row_offset + (uint64_t)step[p] * (uint64_t)elements;
+                if (vote_count == 0) {                          /* noiseless or digital */
+                    if (a != 0.0f) {
+                        for (int64_t n = 0; n < columns; n++) {
+                            float v = in[n];
+                            v = v / (1.0f + a * v);
+                            out[n] += (double)nearbyintf(clamp01(v / fs) * levels) * weight;
+                        }
+                    } else {
+                        for (int64_t n = 0; n < columns; n++)
+                            out[n] += (double)nearbyintf(clamp01(in[n] / fs) * levels) * weight;
+                    }
+                } else if (vote_count == 1) {
+                    for (int64_t n = 0; n < columns; n++) {
+                        float v = in[n];
+                        if (a != 0.0f) v = v / (1.0f + a * v);
                         float m = clamp01(v / fs);
-                        float z = standard_normal(row_stream, row_offset + counters[j]);
-                        /* as the torch path: the non-linear term is masked on digital levels */
-                        if (nonlinear2 != 0.0f) z = z * analog[j];
-                        value[j] = (double)nearbyintf(noisy_value(m, z, sigmas[j], nonlinear2,
-                                                                  rows) * levels) * weights[j];
+                        float z = standard_normal(row_stream, base + (uint64_t)n * stride);
+                        out[n] += (double)nearbyintf(noisy_value(m, z, s, nonlinear2, rows)
+                                                     * levels) * weight;
                     }
                 } else {
-                    for (int64_t j = 0; j < width; j++) {
-                        float v = in[j];
-                        if (any_alpha) v = v / (1.0f + alphas[j] * v);
-                        value[j] = (double)nearbyintf(clamp01(v / fs) * levels) * weights[j];
-                    }
-                }
-                if (noisy && any_voted) {
                     float codes[MAX_VOTES];
-                    for (int64_t i = 0; i < bits; i++) {
-                        int64_t p = c * bits + i;
-                        if (votes[p] <= 1) continue;
-                        for (int64_t n = 0; n < columns; n++) {
-                            int64_t j = i * columns + n;
-                            float v = in[j];
-                            if (any_alpha) v = v / (1.0f + alphas[j] * v);
-                            float m = clamp01(v / fs);
-                            for (int k = 0; k < votes[p]; k++) {
-                                uint64_t counter = row_offset + counters[j]
-                                                   + (uint64_t)k * (uint64_t)elements;
-                                float z = standard_normal(row_stream, counter);
-                                codes[k] = nearbyintf(noisy_value(m, z, sigmas[j], nonlinear2,
-                                                                  rows) * levels);
-                            }
-                            value[j] = (double)majority(codes, votes[p]) * weights[j];
+                    for (int64_t n = 0; n < columns; n++) {
+                        float v = in[n];
+                        if (a != 0.0f) v = v / (1.0f + a * v);
+                        float m = clamp01(v / fs);
+                        for (int k = 0; k < vote_count; k++) {
+                            uint64_t counter = base + (uint64_t)k * (uint64_t)elements
+                                               + (uint64_t)n * stride;
+                            float z = standard_normal(row_stream, counter);
+                            codes[k] = nearbyintf(noisy_value(m, z, s, nonlinear2, rows)
+                                                  * levels);
                         }
+                        out[n] += (double)majority(codes, vote_count) * weight;
                     }
                 }
-                for (int64_t i = 0; i < bits; i++)
-                    for (int64_t n = 0; n < columns; n++)
-                        out[n] += value[i * columns + n];
             }
         }
-        free(value);
     }
-    free(counter_of);
-    free(weight_of);
-    free(sigma_of);
-    free(analog_of);
-    free(alpha_of);
 }
