@@ -326,7 +326,8 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=None,
                         help="at most this many test images per model (quick runs)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="markdown file whose tables are updated (default examples/FINDINGS.md)")
+                        help="markdown file whose tables are updated "
+                             "(default examples/FINDINGS.md)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args(argv)
