@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import rng
+
 
 def analog_value(mac: torch.Tensor, full_scale: float | torch.Tensor,
                  alpha: float | torch.Tensor = 0.0) -> torch.Tensor:
@@ -36,7 +38,7 @@ def add_noise(m: torch.Tensor, z: torch.Tensor, sigma_random: float | torch.Tens
     sigma = torch.as_tensor(sigma_random, dtype=torch.float32, device=m.device)
     if sigma_nonlinear:
         nonlinear2 = torch.tensor(nonlinear_square(sigma_nonlinear), device=m.device)
-        sigma = torch.sqrt(sigma * sigma + torch.div(nonlinear2, m * float(rows) + 1.0))
+        sigma = rng.sqrt32(sigma * sigma + torch.div(nonlinear2, m * float(rows) + 1.0))
     return torch.clamp(m + z * sigma, 0.0, 1.0)
 
 

@@ -9,7 +9,8 @@ N(0, 1).
 
 The Box-Muller transform uses no library ``log``/``cos`` (whose last bit differs between CPU,
 CUDA and compilers): ln and cos(2 pi x) are evaluated with fixed polynomials in float32 basic
-arithmetic (+, -, *, /, sqrt, all correctly rounded by IEEE 754), in a fixed order. The torch code
+arithmetic (+, -, *, /, sqrt, all correctly rounded as IEEE 754 requires; see ``sqrt32``), in a
+fixed order. The torch code
 here and the native kernel (``native/convert.c``, generated with the same constants) therefore
 draw bit-identical numbers on every device. Accuracy: |error| < 1e-6 in ln, < 3e-7 in cos.
 
@@ -123,11 +124,18 @@ def cos_turns(k: torch.Tensor) -> torch.Tensor:
     return torch.where(negative, -c, c)
 
 
+def sqrt32(x: torch.Tensor) -> torch.Tensor:
+    """The correctly rounded float32 square root. torch's own float32 sqrt is off by an ulp
+    now and then on some CPUs (it is not IEEE's); one rounded from float64 is exact (double
+    rounding is harmless for sqrt), and so equals C's sqrtf and CUDA's."""
+    return torch.sqrt(x.double()).to(torch.float32)
+
+
 def normal_from_bits(z: torch.Tensor) -> torch.Tensor:
     """Box-Muller on 48 of 64 random bits: u1 in (0, 1] (24 bits), angle 24 bits."""
     u1 = (_shr(z, 40) + 1).to(torch.float32) * INV_2_24
     angle = (z >> 16) & 0xFFFFFF
-    return torch.sqrt(log_unit(u1) * -2.0) * cos_turns(angle)
+    return sqrt32(log_unit(u1) * -2.0) * cos_turns(angle)
 
 
 def standard_normal(stream: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch
 from asimc.chip.conversions import ConversionPlan
 from asimc.chip.spec import (AdcSpec, ArraySpec, ChipSpec, DomainSpec, HybridSpec, InputSpec,
                              NoiseSpec, Quantity, VotingSpec, WeightSpec)
-from asimc.kernels import fast, native, reference
+from asimc.kernels import fast, native, reference, rng
 from asimc.kernels.problem import AcimProblem, NoiseKeys, cell_mismatch
 
 from .literal_model import literal_acc
@@ -217,3 +217,18 @@ def test_digital_levels_are_exact_in_the_current_domain():
     exact = torch.matmul(problem.x.double(), problem.w.double())
     assert torch.equal(reference.run(problem), exact)
     assert torch.equal(fast.run(problem), exact)
+
+
+def test_torch_sqrt_used_by_the_noise_is_correctly_rounded():
+    x = torch.rand(2_000_000, generator=torch.Generator().manual_seed(3)) * 60
+    import numpy as np
+    assert np.array_equal(rng.sqrt32(x).numpy(), np.sqrt(x.numpy()))
+
+
+def test_native_and_torch_draw_the_same_normals():
+    if not native.available():
+        pytest.fail("the native kernel does not build here (no C compiler?)")
+    counters = torch.arange(0, 4_000_000 * 7, 7, dtype=torch.int64)
+    stream = rng.combine(1, 2, 3)
+    torch_draws = rng.standard_normal(torch.tensor(stream), counters)
+    assert torch.equal(native.standard_normals(stream, counters), torch_draws)

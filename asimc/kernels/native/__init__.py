@@ -107,11 +107,22 @@ def library():
     lib.asimc_convert_tile.argtypes = [p, p, i64, i64, i64, i64, i64, p, p, p, p, p, p, p,
                                        i64, i64, p, f32, f32, f32, i32, i32]
     lib.asimc_convert_tile.restype = None
+    lib.asimc_standard_normals.argtypes = [i64, p, i64, p]
+    lib.asimc_standard_normals.restype = None
     return lib
 
 
 def available() -> bool:
     return library() is not None
+
+
+def standard_normals(stream: int, counters: torch.Tensor) -> torch.Tensor:
+    """The native N(0, 1) draws of ``counters`` (int64, CPU) in ``stream``."""
+    counters = counters.contiguous()
+    out = torch.empty(counters.shape, dtype=torch.float32)
+    library().asimc_standard_normals(stream, counters.data_ptr(), counters.numel(),
+                                     out.data_ptr())
+    return out
 
 
 def convert_tile(mac: torch.Tensor, acc: torch.Tensor, *, full_scale: torch.Tensor,

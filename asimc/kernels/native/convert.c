@@ -161,3 +161,10 @@ void asimc_convert_tile(const float *mac, double *acc,
         }
     }
 }
+
+/* The normals of (stream, counters[k]), for tests that hold the torch path to the same bits. */
+void asimc_standard_normals(int64_t stream, const int64_t *counters, int64_t count,
+                            float *out) {
+    for (int64_t k = 0; k < count; k++)
+        out[k] = standard_normal((uint64_t)stream, (uint64_t)counters[k]);
+}
