@@ -333,7 +333,7 @@ def profile_fast(problem, memory_budget: int, device: torch.device) -> str:
         fast.run(problem, memory_budget)
         sync(device)
         wall = time.perf_counter() - start
-    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
     averages = prof.key_averages()
     text = averages.table(sort_by=key, row_limit=20)
     if device.type == "cpu":
