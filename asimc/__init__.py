@@ -6,7 +6,15 @@ bit.
     program = asimc.compile("examples/models/digits_cnn.onnx", chip)
     result = program.run(x, mode="acim", seed=0)
 """
+import os
+
 __version__ = "0.1.0"
+
+# OpenMP threads that spin while they wait (the default) stall badly as soon as another process
+# shares the cores: a 2-thread run became ten times slower than a 1-thread one on a busy machine.
+# Sleeping waiters cost next to nothing on an idle one. Set before torch loads its OpenMP runtime
+# (a user's own setting wins).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def __getattr__(name):
