@@ -17,12 +17,14 @@ from __future__ import annotations
 import torch
 
 from . import adc, native, rng
-from .bitplanes import input_cycle_planes, weight_bit_planes
-from .problem import AcimProblem
+from .bitplanes import input_cycle_planes, twos_complement
+from .problem import AcimProblem, pair_half
 
 DEFAULT_MEMORY_BUDGET = 1 << 30        # bytes of temporaries per kernel call
 # Chunks above this many conversions stop fitting in cache and run slower on CPU.
 CACHE_FRIENDLY_CONVERSIONS = 1 << 20
+# Fewer rows than this per chunk make the stacked matrix product inefficient (thin matrices).
+MIN_CHUNK_ROWS = 64
 # Bytes of temporaries per conversion: float32 MAC, m, z; int64 counters and random bits;
 # float64 shift-add term.
 BYTES_PER_CONVERSION = 48
@@ -59,6 +61,29 @@ def backend(device: torch.device | str = "cpu") -> str:
     return "native" if torch.device(device).type == "cpu" and native.available() else "torch"
 
 
+def _column_blocks(columns: int, per_column: int, device: torch.device) -> list[tuple[int, int]]:
+    """Blocks of output columns, so that wide layers still get chunks of many rows (a chunk of
+    a few rows would turn the stacked product into many thin matrix products)."""
+    if device.type != "cpu":
+        return [(0, columns)]
+    width = max(1, CACHE_FRIENDLY_CONVERSIONS // (MIN_CHUNK_ROWS * per_column))
+    return [(n0, min(columns, n0 + width)) for n0 in range(0, columns, width)]
+
+
+def _stacked_weights(bits_u: torch.Tensor, cells: torch.Tensor | None, bw: int,
+                     k0: int, k1: int) -> torch.Tensor:
+    """A tile's weight bit planes side by side, (Gw, Kt, bw*Nb): column block i holds bit i
+    (plus the cells' static mismatch, where given)."""
+    u = bits_u[:, k0:k1, :]
+    planes = torch.empty(u.shape[0], k1 - k0, bw, u.shape[2], dtype=torch.float32,
+                         device=u.device)
+    for i in range(bw):
+        planes[:, :, i, :] = (u >> i) & 1
+    if cells is not None:
+        planes += cells[:, k0:k1, :].permute(1, 0, 2).unsqueeze(0)
+    return planes.view(u.shape[0], k1 - k0, bw * u.shape[2])
+
+
 def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     plan = problem.plan
     chip = plan.chip
@@ -69,7 +94,6 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     bw, cycles = plan.weight_bits, plan.cycles
     num_cycles = len(cycles)
     levels = plan.adc_levels
-    votes = problem.num_votes
     noise = problem.noise
     pairs = [(c, i) for c in cycles for i in range(bw)]       # p = c * bw + i
 
@@ -82,68 +106,66 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
                           for c, i in pairs], torch.float64)
     digital = [plan.is_digital(i, c) for c, i in pairs]
     sigma_random = per_pair([0.0 if d else plan.sigma_random for d in digital], torch.float32)
-    pair_votes = [0 if d else votes if plan.is_voted(i, c) else 1
+    pair_votes = [0 if d else problem.num_votes if plan.is_voted(i, c) else 1
                   for d, (c, i) in zip(digital, pairs)]
-    pair_step = per_pair([(i * num_cycles + c.index) * votes for c, i in pairs], torch.int64)
-    steps_per_tile = bw * num_cycles * votes
-    use_native = device.type == "cpu" and native.available() and votes <= native.MAX_VOTES
-
-    exact_planes = weight_bit_planes(w, bw)                    # (bw, Gw, K, N)
-    # Weight bit planes side by side per tile: (Gw, Kt, bw*N), column block i holds bit i.
-    def side_by_side(planes):
-        return [planes[:, :, k0:k1, :].permute(1, 2, 0, 3)
-                .reshape(planes.shape[1], k1 - k0, bw * columns) for k0, k1 in problem.tiles]
-
-    stacked_weights = side_by_side(exact_planes if problem.cells is None
-                                   else exact_planes + problem.cells.unsqueeze(1))
-    # Digital (hybrid) conversions are exact even in the current domain: no cell mismatch.
-    digital_pairs = [(c.index, i) for c, i in pairs if plan.is_digital(i, c)]
-    exact_weights = side_by_side(exact_planes) \
-        if problem.cells is not None and digital_pairs else None
+    steps_per_tile = problem.step(1, 0, 0)
+    pair_step = per_pair([problem.step(0, i, c.index) for c, i in pairs], torch.int64)
     pair_alpha = torch.tensor([0.0 if d else plan.alpha for d in digital], dtype=torch.float32,
                               device=device)
+    # Digital (hybrid) conversions are exact even in the current domain: no cell mismatch.
+    digital_pairs = [(c.index, i) for d, (c, i) in zip(digital, pairs) if d]
+    use_native = device.type == "cpu" and native.available() \
+        and problem.num_votes <= native.MAX_VOTES
+    weight_bits = twos_complement(w, bw)                      # (Gw, K, N) int32
 
     acc = torch.empty(groups, rows_out, columns, dtype=torch.float64, device=device)
-    for r0, r1 in _row_chunks(rows_out, groups * num_cycles * bw * columns, memory_budget,
-                              device):
-        rc = r1 - r0
-        chunk = torch.zeros(groups, rc, columns, dtype=torch.float64, device=device)
-        stream = offset = None
-        if noise is not None:
-            stream = noise.stream[:, r0:r1].contiguous()
-            offset = noise.offset[:, r0:r1].contiguous()
-        # The chunk's input cycle planes on top of each other: (G, C*Rc, K), block c = cycle c.
-        stacked_inputs = input_cycle_planes(x[:, r0:r1, :], chip.input.bits, chip.input.signed,
-                                            cycles, dim=1).view(groups, num_cycles * rc, -1)
-        for t, (k0, k1) in enumerate(problem.tiles):
-            mac = torch.matmul(stacked_inputs[:, :, k0:k1], stacked_weights[t]) \
-                .view(groups, num_cycles, rc, bw, columns)
-            if exact_weights is not None:
-                exact = torch.matmul(stacked_inputs[:, :, k0:k1], exact_weights[t]) \
-                    .view(groups, num_cycles, rc, bw, columns)
-                for c, i in digital_pairs:
-                    mac[:, c, :, i, :] = exact[:, c, :, i, :]
-            step = pair_step + t * steps_per_tile
-            if use_native:
-                native.convert_tile(
-                    mac, chunk, full_scale=full_scale, shift_add=shift_add.flatten(),
-                    sigma=sigma_random.flatten(), step=step.flatten(),
-                    votes=torch.tensor(pair_votes, dtype=torch.int32), stream=stream,
-                    offset=offset, elements=noise.elements if noise else 0,
-                    col_stride=noise.col_stride if noise else 0, alpha=pair_alpha,
-                    nonlinear2=float(adc.nonlinear_square(plan.sigma_nonlinear)),
-                    rows=plan.rows, levels=levels)
-            else:
-                code = _codes(problem, mac, full_scale, pair_alpha, sigma_random, step,
-                              pair_votes, stream, offset)
-                chunk += (code.to(torch.float64) * shift_add).sum(dim=(1, 3))
-        acc[:, r0:r1, :] = chunk
+    for n0, n1 in _column_blocks(columns, num_cycles * bw, device):
+        block = weight_bits[:, :, n0:n1]
+        cells = None if problem.cells is None else problem.cells[:, :, n0:n1]
+        stacked = [_stacked_weights(block, cells, bw, k0, k1) for k0, k1 in problem.tiles]
+        exact = [_stacked_weights(block, None, bw, k0, k1) for k0, k1 in problem.tiles] \
+            if cells is not None and digital_pairs else None
+        for r0, r1 in _row_chunks(rows_out, groups * num_cycles * bw * (n1 - n0),
+                                  memory_budget, device):
+            rc = r1 - r0
+            chunk = torch.zeros(groups, rc, n1 - n0, dtype=torch.float64, device=device)
+            stream = offset = None
+            if noise is not None:
+                stream = noise.stream[:, r0:r1].contiguous()
+                offset = (noise.offset[:, r0:r1] + n0 * noise.col_stride).contiguous()
+            # The chunk's input cycle planes on top of each other: (G, C*Rc, K).
+            stacked_inputs = input_cycle_planes(x[:, r0:r1, :], chip.input.bits,
+                                                chip.input.signed, cycles, dim=1) \
+                .view(groups, num_cycles * rc, -1)
+            for t, (k0, k1) in enumerate(problem.tiles):
+                mac = torch.matmul(stacked_inputs[:, :, k0:k1], stacked[t]) \
+                    .view(groups, num_cycles, rc, bw, n1 - n0)
+                if exact is not None:
+                    ideal = torch.matmul(stacked_inputs[:, :, k0:k1], exact[t]) \
+                        .view(groups, num_cycles, rc, bw, n1 - n0)
+                    for c, i in digital_pairs:
+                        mac[:, c, :, i, :] = ideal[:, c, :, i, :]
+                step = pair_step + t * steps_per_tile
+                if use_native:
+                    native.convert_tile(
+                        mac, chunk, full_scale=full_scale, shift_add=shift_add.flatten(),
+                        sigma=sigma_random.flatten(), step=step.flatten(),
+                        votes=torch.tensor(pair_votes, dtype=torch.int32), stream=stream,
+                        offset=offset, elements=noise.elements if noise else 0,
+                        col_stride=noise.col_stride if noise else 0, alpha=pair_alpha,
+                        nonlinear2=float(adc.nonlinear_square(plan.sigma_nonlinear)),
+                        rows=plan.rows, levels=levels)
+                else:
+                    code = _codes(problem, mac, full_scale, pair_alpha, sigma_random, step,
+                                  pair_votes, stream, offset)
+                    chunk += (code.to(torch.float64) * shift_add).sum(dim=(1, 3))
+            acc[:, r0:r1, n0:n1] = chunk
     return acc / levels
 
 
 def _codes(problem: AcimProblem, mac, full_scale, pair_alpha, sigma_random, step, pair_votes,
            stream, offset) -> torch.Tensor:
-    """ADC codes of every conversion of a chunk (torch path): (G, C, Rc, bw, N)."""
+    """ADC codes of every conversion of a chunk (torch path): (G, C, Rc, bw, Nb)."""
     plan = problem.plan
     groups, num_cycles, rc, bw, columns = mac.shape
     levels = plan.adc_levels
@@ -156,11 +178,13 @@ def _codes(problem: AcimProblem, mac, full_scale, pair_alpha, sigma_random, step
     offset = offset.view(groups, 1, rc, 1, 1)
     column_index = torch.arange(columns, device=mac.device).view(1, 1, 1, 1, columns)
 
-    def draw(pair_step):
+    def draws(pair_step):
         counter = pair_step * noise.elements + offset + column_index * noise.col_stride
-        return rng.standard_normal(stream, counter)
+        return rng.standard_normal_pair(stream, counter)
 
-    z = draw(step)
+    # Weight bits 2j and 2j+1 share draw j: cosine half, then sine half.
+    cosine, sine = draws(step[:, :, :, 0::2, :])
+    z = torch.stack((cosine, sine), dim=4).flatten(3, 4)[:, :, :, :bw, :]
     if plan.sigma_nonlinear:       # the non-linear term must vanish on digital levels too
         analog = torch.tensor([v > 0 for v in pair_votes], dtype=torch.float32,
                               device=mac.device).view(1, num_cycles, 1, bw, 1)
@@ -174,8 +198,9 @@ def _codes(problem: AcimProblem, mac, full_scale, pair_alpha, sigma_random, step
         pair = (slice(None), slice(c, c + 1), slice(None), slice(i, i + 1))
         codes = [code[pair]]
         for v in range(1, count):
-            noisy = adc.add_noise(m[pair], draw(step[pair] + v), plan.sigma_random,
-                                  plan.sigma_nonlinear, plan.rows)
+            z_vote = pair_half(draws(step[pair] + v), i)
+            noisy = adc.add_noise(m[pair], z_vote, plan.sigma_random, plan.sigma_nonlinear,
+                                  plan.rows)
             codes.append(adc.adc_code(noisy, levels))
         code[pair] = adc.majority(torch.stack(codes))
     return code

@@ -11,7 +11,7 @@ import torch
 
 from . import adc, rng
 from .bitplanes import input_cycle_planes, weight_bit_planes
-from .problem import AcimProblem
+from .problem import AcimProblem, pair_half
 
 
 def run(problem: AcimProblem) -> torch.Tensor:
@@ -29,7 +29,6 @@ def run(problem: AcimProblem) -> torch.Tensor:
     analog_planes = exact_planes if problem.cells is None \
         else exact_planes + problem.cells.unsqueeze(1)
     column_index = torch.arange(columns, device=x.device)
-    votes_per_step = problem.num_votes
     levels = plan.adc_levels
 
     # Sum of sign * D * F * 2^(i + b_c): an exact integer held in float64.
@@ -50,13 +49,13 @@ def run(problem: AcimProblem) -> torch.Tensor:
                 if problem.noise is None or digital:
                     code = adc.adc_code(m, levels)
                 else:
-                    votes = votes_per_step if plan.is_voted(i, cycle) else 1
+                    votes = problem.num_votes if plan.is_voted(i, cycle) else 1
                     codes = []
                     for v in range(votes):
-                        step = ((t * plan.weight_bits + i) * len(plan.cycles)
-                                + cycle.index) * votes_per_step + v
-                        z = rng.standard_normal(problem.noise.stream.unsqueeze(-1),
-                                                problem.noise.counters(step, column_index))
+                        step = problem.step(t, i, cycle.index, v)
+                        z = pair_half(rng.standard_normal_pair(
+                            problem.noise.stream.unsqueeze(-1),
+                            problem.noise.counters(step, column_index)), i)
                         noisy = adc.add_noise(m, z, plan.sigma_random, plan.sigma_nonlinear,
                                               plan.rows)
                         codes.append(adc.adc_code(noisy, levels))

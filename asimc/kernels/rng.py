@@ -4,8 +4,8 @@ A run must not depend on how a batch is cut into chunks, on the batch size, or o
 which a kernel visits conversions. So no draw comes from a stateful generator: each conversion
 has coordinates (layer, sample, row tile, weight bit, cycle, vote, output element) that are mixed
 into a 64-bit stream key and a 64-bit counter, and the SplitMix64 finaliser turns
-``key + counter * golden_gamma`` into 64 random bits. Box-Muller turns 48 of them into one
-N(0, 1).
+``key + counter * golden_gamma`` into 64 random bits. Box-Muller turns 48 of them into two
+independent N(0, 1) (the kernels give them to two neighbouring weight bits).
 
 The Box-Muller transform uses no library ``log``/``cos`` (whose last bit differs between CPU,
 CUDA and compilers): ln and cos(2 pi x) are evaluated with fixed polynomials in float32 basic
@@ -131,13 +131,24 @@ def sqrt32(x: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(x.double()).to(torch.float32)
 
 
-def normal_from_bits(z: torch.Tensor) -> torch.Tensor:
-    """Box-Muller on 48 of 64 random bits: u1 in (0, 1] (24 bits), angle 24 bits."""
+QUARTER_TURN = 3 << 22      # sin(2 pi k / 2^24) = cos(2 pi (k + 3/4 * 2^24) / 2^24)
+
+
+def normals_from_bits(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Box-Muller on 48 of 64 random bits, u1 in (0, 1] (24 bits) and a 24-bit angle: the two
+    independent N(0, 1) of one draw, r cos(theta) and r sin(theta)."""
     u1 = (_shr(z, 40) + 1).to(torch.float32) * INV_2_24
     angle = (z >> 16) & 0xFFFFFF
-    return sqrt32(log_unit(u1) * -2.0) * cos_turns(angle)
+    radius = sqrt32(log_unit(u1) * -2.0)
+    return radius * cos_turns(angle), radius * cos_turns((angle + QUARTER_TURN) & 0xFFFFFF)
+
+
+def standard_normal_pair(stream: torch.Tensor, counter: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two independent N(0, 1) float32 per (stream key, counter); inputs broadcast."""
+    return normals_from_bits(random_bits(stream, counter))
 
 
 def standard_normal(stream: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:
-    """One N(0, 1) float32 per (stream key, counter) pair; inputs broadcast."""
-    return normal_from_bits(random_bits(stream, counter))
+    """One N(0, 1) float32 per (stream key, counter) (the cosine half of the pair)."""
+    return standard_normal_pair(stream, counter)[0]

@@ -39,6 +39,7 @@ def source_text() -> str:
     """convert.c with the Box-Muller constants of asimc.kernels.rng filled in."""
     constants = {"SQRT2": rng.SQRT2, "LN2": rng.LN2, "HALF_PI": rng.HALF_PI,
                  "QUARTER_STEP": rng.QUARTER_STEP, "INV_2_24": rng.INV_2_24}
+    integers = {"QUARTER_TURN": rng.QUARTER_TURN}
     for k, value in enumerate(rng.LN_SERIES):
         constants["LN2C" if k == 2 else f"LN{k}"] = value
     for k, value in enumerate(rng.COS_SERIES):
@@ -46,6 +47,8 @@ def source_text() -> str:
     text = SOURCE.read_text()
     for name, value in constants.items():
         text = text.replace(f"@{name}@", _hex(value))
+    for name, value in integers.items():
+        text = text.replace(f"@{name}@", str(value))
     return text
 
 
