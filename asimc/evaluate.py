@@ -117,7 +117,7 @@ def run_onnxruntime(model, data: EvalData, batch_size: int = DEFAULT_BATCH) -> n
 def without_noise(program: Program) -> Program:
     """The same program on the chip with its noise switched off (the ideal ACiM rung):
     no random or non-linear noise, no cell mismatch; the ADC and gain compression stay."""
-    from .chip.spec import DomainSpec, NoiseSpec, Quantity
+    from .chip.spec import NoiseSpec, Quantity
 
     def quiet(chip):
         domain = dataclasses.replace(chip.domain, cell_variation=Quantity(0.0, "%"))

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..chip.conversions import ConversionPlan
-from ..errors import DeviceError, InputDataError, ModelError, UsageError
+from ..errors import DeviceError, UsageError
 from ..ir import Node
 from ..kernels import fast, reference, rng
 from ..kernels.problem import AcimProblem, NoiseKeys, cell_mismatch
@@ -53,7 +52,10 @@ class RunResult:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"unknown device {device!r}: use cpu or cuda") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError("CUDA was asked for (--device cuda) but torch sees no CUDA device "
                           f"(torch {torch.__version__}, built "

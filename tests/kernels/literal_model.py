@@ -4,7 +4,6 @@ the kernels are measured against, not a kernel.
 """
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 
@@ -39,7 +38,6 @@ def literal_acc(x: list[list[int]], w: list[list[int]], *, wbits: int, xbits: in
     sign * D/L * F * 2^(i + b_c), D = round_half_even(f32(f32(M/F) * L))."""
     L = (1 << adc_bits) - 1
     cyc = cycles_of(xbits, signed, per_cycle)
-    C = len(cyc)
     R, N = len(x), len(w[0])
     out = [[Fraction(0) for _ in range(N)] for _ in range(R)]
     for r in range(R):

@@ -5,7 +5,6 @@ import itertools
 import os
 import math
 from dataclasses import replace
-from fractions import Fraction
 
 import pytest
 import torch

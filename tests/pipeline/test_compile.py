@@ -13,8 +13,8 @@ from torch import nn
 
 import asimc
 from asimc.artifact import load_program
-from asimc.chip.spec import (ArraySpec, ChipSpec, EnergySpec, HybridSpec, InputSpec,
-                             LayerOverride, Quantity, Setting, VotingSpec, WeightSpec)
+from asimc.chip.spec import (ArraySpec, ChipSpec, EnergySpec, InputSpec,
+                             LayerOverride, Quantity, Setting, WeightSpec)
 from asimc.errors import ArtifactError, UsageError
 from asimc.passes.tile import row_tiles
 
