@@ -137,3 +137,33 @@ def test_cuda_asked_for_but_absent_is_a_clear_error(monkeypatch):
     program = asimc.compile(export("mlp", dynamo=False), IDEAL)
     with pytest.raises(DeviceError, match="CUDA"):
         program.run(example("mlp", 1), device="cuda")
+
+
+def test_lsb_noise_is_one_step_of_the_adc_that_converts():
+    from asimc.chip.conversions import ConversionPlan
+    serial = replace(IDEAL, adc=AdcSpec(6), noise=NoiseSpec(Quantity(2, "lsb")))
+    assert ConversionPlan(serial).sigma_random == pytest.approx(2 / 63)
+    parallel = replace(serial, weight=WeightSpec(4, parallel=True), input=InputSpec(4))
+    assert ConversionPlan(parallel).sigma_random == pytest.approx(2 / 31)   # signed ADC
+
+
+def test_per_sample_scales_where_samples_cannot_be_told_apart_is_a_clear_error():
+    import io
+    import torch
+    from torch import nn
+
+    class MixesTheBatch(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc(x - x.mean(dim=0, keepdim=True))   # every sample sees the others
+
+    buffer = io.BytesIO()
+    torch.onnx.export(MixesTheBatch().eval(), (torch.randn(3, 4),), buffer, dynamo=False,
+                      input_names=["x"], dynamic_axes={"x": {0: "b"}})
+    program = asimc.compile(buffer.getvalue(), replace(IDEAL, quant=QuantSpec(input="per_sample")))
+    from asimc.errors import ModelError
+    with pytest.raises(ModelError, match="per-sample scales.*cannot be followed"):
+        program.run(np.random.rand(3, 4).astype(np.float32))
