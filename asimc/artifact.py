@@ -18,7 +18,7 @@ from . import __version__
 from .chip.serialize import chip_from_dict, chip_to_dict
 from .errors import ArtifactError
 from .ir import Graph, Node, TensorInfo
-from .program import LayerCost, MatrixLayer, Program
+from .program import Accumulate, ArrayTile, LayerCost, MatrixLayer, Program
 
 FORMAT = "asimc-program"
 FORMAT_VERSION = 1
@@ -64,6 +64,8 @@ def _layer(layer: MatrixLayer) -> dict[str, Any]:
     d["tiles"] = [list(t) for t in layer.tiles]
     d["weight_scale"] = list(layer.weight_scale)
     d["cost"] = None if layer.cost is None else dataclasses.asdict(layer.cost)
+    d["schedule"] = [dataclasses.astuple(t) for t in layer.schedule]
+    d["accumulate"] = None if layer.accumulate is None else dataclasses.asdict(layer.accumulate)
     return d
 
 
@@ -73,6 +75,9 @@ def _layer_back(d: dict[str, Any]) -> MatrixLayer:
     d["tiles"] = tuple(tuple(t) for t in d["tiles"])
     d["weight_scale"] = tuple(d["weight_scale"])
     d["cost"] = None if d["cost"] is None else LayerCost(**d["cost"])
+    d["schedule"] = tuple(ArrayTile(g, t, tuple(rows), tuple(channels), macro, wave)
+                          for g, t, rows, channels, macro, wave in d["schedule"])
+    d["accumulate"] = None if d["accumulate"] is None else Accumulate(**d["accumulate"])
     return MatrixLayer(**d)
 
 

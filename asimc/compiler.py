@@ -19,7 +19,7 @@ from .errors import UsageError
 from .ir import Graph
 from .passes.lower import Candidate, lower
 from .passes.quantize import quantize_static_weight
-from .passes.schedule import layer_cost
+from .passes.schedule import layer_cost, schedule
 from .passes.tile import Tiling, tile
 from .program import MatrixLayer, Program
 
@@ -80,6 +80,7 @@ def _layer(graph: Graph, cand: Candidate, mapping: str | None
     note = ""
     tiling: Tiling | None = None
     cost = None
+    tiles, accumulate = (), None
     if cand.k is not None:
         tiling = tile(cand.k, cand.n or 1, chip.array.rows, chip.array.cols, chip.weight.bits,
                       cand.kernel_area, chip.array.mapping)
@@ -87,12 +88,15 @@ def _layer(graph: Graph, cand: Candidate, mapping: str | None
         positions, dynamic_groups = _positions(graph, cand)
         cost = layer_cost(plan, tiling, k=cand.k, n=cand.n or 1, groups=cand.groups,
                           positions=positions, dynamic_groups=dynamic_groups)
+        tiles, accumulate = schedule(tiling, n=cand.n or 1, groups=cand.groups,
+                                     weight_bits=chip.weight.bits, cols=chip.array.cols,
+                                     macros=chip.array.macros)
     weights, scales = None, ()
     if cand.weight is not None:
         weights, scales = quantize_static_weight(cand.weight, chip.weight.bits,
                                                  chip.quant.weight == "per_channel")
     layer = MatrixLayer(**base, tiles=tiling.row_tiles if tiling else (),
-                        weight_scale=scales, cost=cost)
+                        weight_scale=scales, cost=cost, schedule=tiles, accumulate=accumulate)
     return layer, weights, note
 
 

@@ -42,6 +42,29 @@ class LayerCost:
 
 
 @dataclass(frozen=True)
+class ArrayTile:
+    """One load of a layer onto a macro: row tile ``row_tile`` of the reduction (rows [r0, r1))
+    times the output channels [c0, c1) of one group, on ``macro`` in ``wave`` (a wave after the
+    first reloads weights)."""
+
+    group: int
+    row_tile: int
+    rows: tuple[int, int]
+    channels: tuple[int, int]
+    macro: int
+    wave: int
+
+
+@dataclass(frozen=True)
+class Accumulate:
+    """The digital op after the array tiles: every output adds the partial sums of its
+    ``row_tiles`` row tiles (``row_tiles - 1`` additions per output)."""
+
+    row_tiles: int
+    outputs: int        # outputs per position: groups x output channels
+
+
+@dataclass(frozen=True)
 class MatrixLayer:
     """One Conv/Gemm/MatMul and how it runs.
 
@@ -54,6 +77,7 @@ class MatrixLayer:
     weight_scale: static weights' quantisation scale(s): one per tensor or one per column.
     input_scale:  static (calibrated) input scale, or None for dynamic scales.
     operand_scale: static scale of a dynamic MatMul's second operand, or None.
+    schedule:  the array tiles in the order they run; ``accumulate`` the partial-sum op after.
     """
 
     node: str
@@ -70,6 +94,8 @@ class MatrixLayer:
     input_scale: float | None = None
     operand_scale: float | None = None
     cost: LayerCost | None = None
+    schedule: tuple[ArrayTile, ...] = ()
+    accumulate: Accumulate | None = None
 
     @property
     def on_chip(self) -> bool:

@@ -8,8 +8,24 @@ conversion slot per vote); a weight-parallel chip converts all input bits in one
 from __future__ import annotations
 
 from ..chip.conversions import ConversionPlan
-from ..program import LayerCost
-from .tile import Tiling
+from ..program import Accumulate, ArrayTile, LayerCost
+from .tile import Tiling, channels_per_column_tile
+
+
+def schedule(tiling: Tiling, *, n: int, groups: int, weight_bits: int, cols: int,
+             macros: int) -> tuple[tuple[ArrayTile, ...], Accumulate]:
+    """The array tiles of one matrix product, group by group, row tile by row tile, spread
+    round-robin over the macros in waves; then the accumulation of the row tiles' partial sums."""
+    per_tile = channels_per_column_tile(weight_bits, cols)
+    tiles = []
+    for g in range(groups):
+        for t, rows in enumerate(tiling.row_tiles):
+            for c0 in range(0, n, per_tile):
+                index = len(tiles)
+                tiles.append(ArrayTile(group=g, row_tile=t, rows=rows,
+                                       channels=(c0, min(n, c0 + per_tile)),
+                                       macro=index % macros, wave=index // macros))
+    return tuple(tiles), Accumulate(row_tiles=len(tiling.row_tiles), outputs=groups * n)
 
 
 def cycles_per_position(plan: ConversionPlan) -> int:

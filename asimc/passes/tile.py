@@ -30,10 +30,14 @@ def row_tiles(k: int, rows: int, kernel_area: int = 1, mapping: str = "channels"
     return tuple((k0, min(k, k0 + step)) for k0 in range(0, k, step)), note
 
 
+def channels_per_column_tile(weight_bits: int, cols: int) -> int:
+    """Output channels one column tile holds: one column per weight bit."""
+    return max(1, cols // weight_bits)
+
+
 def column_tiles(n: int, weight_bits: int, cols: int) -> int:
     """Column tiles for n output channels of ``weight_bits`` columns each."""
-    channels_per_tile = max(1, cols // weight_bits)
-    return -(-n // channels_per_tile)
+    return -(-n // channels_per_column_tile(weight_bits, cols))
 
 
 def tile(k: int, n: int, rows: int, cols: int, weight_bits: int, kernel_area: int = 1,

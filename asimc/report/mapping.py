@@ -28,6 +28,10 @@ def _layer_entry(layer: MatrixLayer, note: str) -> dict[str, Any]:
         del cost["row_tiles"]                      # the sizes above say more than the count
         entry.update(cost)
         entry["utilization"] = layer.cost.utilization
+    if layer.schedule:
+        entry["waves"] = layer.schedule[-1].wave + 1
+        entry["accumulate"] = {"row_tiles": layer.accumulate.row_tiles,
+                               "outputs": layer.accumulate.outputs}
     if note:
         entry["note"] = note
     return entry

@@ -169,3 +169,21 @@ def test_artifact_integrity_checks(tmp_path):
         load_program(truncated)
     with pytest.raises(ArtifactError, match="no such file"):
         load_program(tmp_path / "missing.asimc")
+
+
+def test_schedule_places_every_tile_and_accumulates_the_row_tiles(tmp_path):
+    torch.manual_seed(0)
+    onnx_bytes = onnx_of(nn.Conv2d(64, 128, 3, padding=1), 1, 64, 16, 16)
+    program = asimc.compile(onnx_bytes, replace(CHIP, array=ArraySpec(rows=255, cols=256,
+                                                                        macros=5)))
+    (layer,) = program.layers.values()
+    assert len(layer.schedule) == 12                       # 3 row tiles x 4 column tiles
+    assert [t.macro for t in layer.schedule[:6]] == [0, 1, 2, 3, 4, 0]
+    assert layer.schedule[-1].wave == 2                     # 12 tiles on 5 macros: 3 waves
+    covered = {(t.row_tile, c) for t in layer.schedule for c in range(*t.channels)}
+    assert len(covered) == 3 * 128                          # every (row tile, channel) once
+    assert (layer.accumulate.row_tiles, layer.accumulate.outputs) == (3, 128)
+    assert program.report["layers"][0]["waves"] == 3
+    path = tmp_path / "conv.asimc"
+    program.save(path)
+    assert load_program(path).layers[layer.node] == layer
