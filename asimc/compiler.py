@@ -138,10 +138,4 @@ def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
         from .passes.calibrate import calibrate_program
         program = calibrate_program(program, calibrate, limit=calibration_limit)
     from .report.mapping import mapping_report
-    return replace_report(program, mapping_report(program, notes))
-
-
-def replace_report(program: Program, report: dict) -> Program:
-    return Program(graph=program.graph, chip=program.chip, layers=program.layers,
-                   quantized_weights=program.quantized_weights, report=report,
-                   source=program.source)
+    return replace(program, report=mapping_report(program, notes))
