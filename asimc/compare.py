@@ -29,8 +29,8 @@ def _quant_key(program) -> tuple:
 def _draws_random_numbers(program) -> bool:
     """Whether the seed changes anything: noise or cell mismatch on some on-chip layer."""
     from .chip.conversions import ConversionPlan
-    return any(ConversionPlan(l.chip).has_noise or ConversionPlan(l.chip).cell_sigma > 0
-               for l in program.layers.values() if l.on_chip)
+    plans = [ConversionPlan(l.chip) for l in program.layers.values() if l.on_chip]
+    return any(plan.has_noise or plan.cell_sigma > 0 for plan in plans)
 
 
 def _mean(values):

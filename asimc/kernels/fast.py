@@ -118,25 +118,37 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
         and problem.num_votes <= native.MAX_VOTES
     weight_bits = twos_complement(w, bw)                      # (Gw, K, N) int32
 
-    acc = torch.empty(groups, rows_out, columns, dtype=torch.float64, device=device)
+    blocks = []                                  # (n0, n1, stacked weights, exact weights)
     for n0, n1 in _column_blocks(columns, num_cycles * bw, device):
         block = weight_bits[:, :, n0:n1]
         cells = None if problem.cells is None else problem.cells[:, :, n0:n1]
         stacked = [_stacked_weights(block, cells, bw, k0, k1) for k0, k1 in problem.tiles]
         exact = [_stacked_weights(block, None, bw, k0, k1) for k0, k1 in problem.tiles] \
             if cells is not None and digital_pairs else None
-        for r0, r1 in _row_chunks(rows_out, groups * num_cycles * bw * (n1 - n0),
-                                  memory_budget, device):
-            rc = r1 - r0
+        blocks.append((n0, n1, stacked, exact))
+    widest = max(n1 - n0 for n0, n1, _, _ in blocks)
+    native_args = dict(
+        full_scale=full_scale, shift_add=shift_add.flatten(), sigma=sigma_random.flatten(),
+        votes=torch.tensor(pair_votes, dtype=torch.int32), alpha=pair_alpha,
+        elements=noise.elements if noise else 0, col_stride=noise.col_stride if noise else 0,
+        nonlinear2=float(adc.nonlinear_square(plan.sigma_nonlinear)), rows=plan.rows,
+        levels=levels) if use_native else None
+
+    acc = torch.empty(groups, rows_out, columns, dtype=torch.float64, device=device)
+    for r0, r1 in _row_chunks(rows_out, groups * num_cycles * bw * widest, memory_budget,
+                              device):
+        rc = r1 - r0
+        # The chunk's input cycle planes on top of each other: (G, C*Rc, K), built once for
+        # every column block.
+        stacked_inputs = input_cycle_planes(x[:, r0:r1, :], chip.input.bits,
+                                            chip.input.signed, cycles, dim=1) \
+            .view(groups, num_cycles * rc, -1)
+        for n0, n1, stacked, exact in blocks:
             chunk = torch.zeros(groups, rc, n1 - n0, dtype=torch.float64, device=device)
             stream = offset = None
             if noise is not None:
                 stream = noise.stream[:, r0:r1].contiguous()
                 offset = (noise.offset[:, r0:r1] + n0 * noise.col_stride).contiguous()
-            # The chunk's input cycle planes on top of each other: (G, C*Rc, K).
-            stacked_inputs = input_cycle_planes(x[:, r0:r1, :], chip.input.bits,
-                                                chip.input.signed, cycles, dim=1) \
-                .view(groups, num_cycles * rc, -1)
             for t, (k0, k1) in enumerate(problem.tiles):
                 mac = torch.matmul(stacked_inputs[:, :, k0:k1], stacked[t]) \
                     .view(groups, num_cycles, rc, bw, n1 - n0)
@@ -147,14 +159,8 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
                         mac[:, c, :, i, :] = ideal[:, c, :, i, :]
                 step = pair_step + t * steps_per_tile
                 if use_native:
-                    native.convert_tile(
-                        mac, chunk, full_scale=full_scale, shift_add=shift_add.flatten(),
-                        sigma=sigma_random.flatten(), step=step.flatten(),
-                        votes=torch.tensor(pair_votes, dtype=torch.int32), stream=stream,
-                        offset=offset, elements=noise.elements if noise else 0,
-                        col_stride=noise.col_stride if noise else 0, alpha=pair_alpha,
-                        nonlinear2=float(adc.nonlinear_square(plan.sigma_nonlinear)),
-                        rows=plan.rows, levels=levels)
+                    native.convert_tile(mac, chunk, step=step.flatten(), stream=stream,
+                                        offset=offset, **native_args)
                 else:
                     code = _codes(problem, mac, full_scale, pair_alpha, sigma_random, step,
                                   pair_votes, stream, offset)

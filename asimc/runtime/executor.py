@@ -79,10 +79,10 @@ class _MatrixHook:
         self.memory_budget = memory_budget
         self.device = device
         self.progress = progress
-        self.warnings: list[str] = []
         self.clipped: dict[str, tuple[int, int]] = {}
         self._weights: dict[str, torch.Tensor] = {}
         self._cells: dict[tuple, torch.Tensor | None] = {}
+        self._plans: dict[str, ConversionPlan] = {}
 
     # -- the hook called by the interpreter --------------------------------------------------
     def __call__(self, node: Node, inputs: list, layouts: list):
@@ -125,6 +125,11 @@ class _MatrixHook:
             return (peak.to(torch.float32) + EPSILON)[ids]
         return scale_of(x, signed)
 
+    def _plan(self, layer: MatrixLayer) -> ConversionPlan:
+        if layer.node not in self._plans:
+            self._plans[layer.node] = ConversionPlan(layer.chip)
+        return self._plans[layer.node]
+
     def _static_weight(self, layer: MatrixLayer) -> torch.Tensor:
         w = self._weights.get(layer.node)
         if w is None:
@@ -137,12 +142,12 @@ class _MatrixHook:
         return s.view(groups, 1, columns) if s.numel() > 1 else s
 
     # -- the integer product, exact or on the array ---------------------------------------------
-    def _product(self, layer: MatrixLayer, node: Node, x: torch.Tensor, w: torch.Tensor,
+    def _product(self, layer: MatrixLayer, x: torch.Tensor, w: torch.Tensor,
                  keys: tuple | None, tiles) -> torch.Tensor:
         """(G, R, K) x (Gw, K, N) integer-valued -> (G, R, N) float64."""
         if self.mode == "int":
             return torch.matmul(x.double(), w.double())
-        plan = ConversionPlan(layer.chip)
+        plan = self._plan(layer)
         noise = None
         if plan.has_noise and keys is not None:
             stream, offset, col_stride, elements = keys
@@ -166,7 +171,7 @@ class _MatrixHook:
         return tuple((k0, min(k, k0 + rows)) for k0 in range(0, k, rows))
 
     def _noise_keys(self, layer, out_shape, layout, first_flat, col_stride, columns):
-        if self.mode != "acim" or not ConversionPlan(layer.chip).has_noise:
+        if self.mode != "acim" or not self._plan(layer).has_noise:
             return None
         stream, offset, elements = row_noise_keys(
             out_shape, layout, first_flat, col_stride, columns, self.keys, self.seed,
@@ -237,7 +242,7 @@ class _MatrixHook:
                 + p_index.unsqueeze(0)
             keys = self._noise_keys(layer, (batch_rows, cout, positions), layouts[0], first,
                                     positions, n)
-            acc = self._product(layer, node, xg, w, keys, self._tiles(layer, k))
+            acc = self._product(layer, xg, w, keys, self._tiles(layer, k))
             rs = row_scale[b_index].view(1, -1, 1) if row_scale.dim() > 0 else row_scale
             y = self._dequantize(layer, acc, self._weight_scale(layer, groups, n), rs)
             out[b0:b1] = y.view(groups, b1 - b0, positions, n).permute(1, 0, 3, 2) \
@@ -265,7 +270,6 @@ class _MatrixHook:
         squeeze = x.dim() == 1
         if squeeze:
             x = x.unsqueeze(0)
-            layout = None if layout is None else layout
         signed = chip.input.signed
         self._count_clipped(layer, x)
         x_scale = self._input_scale(layer, x, layout, node, signed, layer.input_scale)
@@ -275,16 +279,10 @@ class _MatrixHook:
         out_shape = (*x.shape[:-1], n)
         first = torch.arange(rows.shape[1], device=x.device) * n
         keys = self._noise_keys(layer, out_shape, layout, first, 1, n)
-        acc = self._product(layer, node, rows, self._static_weight(layer), keys,
+        acc = self._product(layer, rows, self._static_weight(layer), keys,
                             self._tiles(layer, layer.k))
         y = self._dequantize(layer, acc, self._weight_scale(layer, 1, n), row_scale)
-        y = y.view(out_shape)
-        if gemm:
-            alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
-            if alpha != 1.0:
-                y = y * alpha
-            if len(inputs) > 2 and inputs[2] is not None:
-                y = y + (inputs[2] * beta if beta != 1.0 else inputs[2])
+        y = _gemm_epilogue(node, y.view(out_shape), inputs)
         return y.squeeze(0) if squeeze else y
 
     def _dynamic_matmul(self, layer: MatrixLayer, node: Node, inputs: list, layouts: list
@@ -308,13 +306,8 @@ class _MatrixHook:
         self._count_clipped(layer, a)
         a_scale = self._input_scale(layer, a, la, node, signed, layer.input_scale)
         aq = quantize_input(a, a_scale, chip.input.bits, signed)
-        if chip.quant.input == "static":
-            b_scale = torch.tensor(layer.operand_scale, dtype=torch.float32, device=b.device)
-        elif chip.quant.input == "per_sample":
-            peak, ids = per_sample_peak(b, lb, self.keys.batch, True, node.describe())
-            b_scale = (peak.to(torch.float32) + EPSILON)[ids]
-        else:
-            b_scale = scale_of(b, True)
+        # The second operand is quantised like a weight: signed, with its own scale.
+        b_scale = self._input_scale(layer, b, lb, node, True, layer.operand_scale)
         bq = quantize_weight(b, b_scale, chip.weight.bits)
         groups = math.prod(lead)
         xg = aq.expand(*lead, m, k).reshape(groups, m, k)
@@ -327,18 +320,26 @@ class _MatrixHook:
         layout = _output_layout(la, lb, a.dim(), b.dim(), len(out_shape))
         first = torch.arange(groups * m, device=a.device) * n
         keys = self._noise_keys(layer, out_shape, layout, first, 1, n)
-        acc = self._product(layer, node, xg, wg, keys, self._tiles(layer, k))
-        y = self._dequantize(layer, acc, col_scale, row_scale).view(out_shape)
-        if node.op_type == "Gemm":
-            alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
-            y = y * alpha if alpha != 1.0 else y
-            if len(inputs) > 2 and inputs[2] is not None:
-                y = y + (inputs[2] * beta if beta != 1.0 else inputs[2])
+        acc = self._product(layer, xg, wg, keys, self._tiles(layer, k))
+        y = _gemm_epilogue(node, self._dequantize(layer, acc, col_scale, row_scale)
+                           .view(out_shape), inputs)
         if squeeze_a:
             y = y.squeeze(-2)
         if squeeze_b:
             y = y.squeeze(-1)
         return y
+
+
+def _gemm_epilogue(node: Node, y: torch.Tensor, inputs: list) -> torch.Tensor:
+    """Gemm's alpha * (A B) + beta * C in float, after the product (MatMul: unchanged)."""
+    if node.op_type != "Gemm":
+        return y
+    alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
+    if alpha != 1.0:
+        y = y * alpha
+    if len(inputs) > 2 and inputs[2] is not None:
+        y = y + (inputs[2] * beta if beta != 1.0 else inputs[2])
+    return y
 
 
 def _transposed(layout):

@@ -19,36 +19,21 @@ import torch
 
 from ..errors import ModelError
 from ..kernels import rng
-
-
-def flat_stride(layout, shape: tuple[int, ...]) -> int:
-    """S: how many consecutive flat elements belong to one sample before the next begins."""
-    return layout.inner * math.prod(shape[layout.axis + 1:])
-
-
-def known(layout) -> bool:
-    """True for a real batch layout (not batch-free None, not lost)."""
-    return layout is not None and hasattr(layout, "axis")
-
-
-def sample_ids(shape: tuple[int, ...], layout, batch: int, device) -> torch.Tensor:
-    """(shape) int64 tensor: the sample of every element."""
-    numel = math.prod(shape)
-    if batch == 1:
-        return torch.zeros(shape, dtype=torch.int64, device=device)
-    stride = flat_stride(layout, shape)
-    return ((torch.arange(numel, device=device) // stride) % batch).view(shape)
+from .batch import BatchLayout, samples_of
 
 
 def per_sample_peak(values: torch.Tensor, layout, batch: int, signed: bool, node_desc: str
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """(peak per sample (B,), sample id of every element): max|v| or max(v) per sample."""
-    if batch > 1 and not known(layout):
+    if batch == 1:
+        ids = torch.zeros(values.shape, dtype=torch.int64, device=values.device)
+    elif isinstance(layout, BatchLayout):
+        ids = samples_of(layout, values.shape, batch, values.device)
+    else:
         raise ModelError(
             f"{node_desc}: per-sample scales need to know which sample each element belongs "
             f"to, but the batch axis cannot be followed to this node's input. Use "
             f"`quant {{ input per_tensor }}` or static scales (`--calibrate DATA`).")
-    ids = sample_ids(tuple(values.shape), layout, batch, values.device)
     source = values.abs() if signed else values
     peak = torch.full((batch,), -torch.inf, dtype=values.dtype, device=values.device)
     peak = peak.scatter_reduce(0, ids.flatten(), source.flatten(), reduce="amax")
@@ -95,8 +80,8 @@ def row_noise_keys(out_shape: tuple[int, ...], layout, first_column_flat: torch.
     device = first_column_flat.device
     batch = keys.batch
     numel = math.prod(out_shape)
-    if batch > 1 and known(layout):
-        stride = flat_stride(layout, out_shape)
+    if batch > 1 and isinstance(layout, BatchLayout):
+        stride = layout.flat_stride(out_shape)
         last = first_column_flat + (columns - 1) * col_stride
         samples = (first_column_flat // stride) % batch
         if torch.equal(samples, (last // stride) % batch):
