@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, replace
 
 from .conversions import ConversionPlan, input_cycles
-from .schema import CHIP, RULE, RULES, FieldRule
+from .schema import BLOCK, CHIP, RULE, RULES, FieldRule
 from .spec import ChipSpec, Quantity
 
 FieldKey = tuple[str, str]
@@ -152,7 +152,8 @@ def _domain_problems(spec: ChipSpec, written: set[FieldKey] | None) -> list[Prob
     d = spec.domain
     problems = []
     if d.kind == "charge":
-        given = {"alpha": d.alpha != 0, "cell_variation": d.cell_variation.value != 0}
+        given = {r.field: _magnitude(getattr(d, r.field)) != 0
+                 for r in BLOCK["domain"].fields if r.only_in == "current"}
         for field, nonzero in given.items():
             if (("domain", field) in written) if written is not None else nonzero:
                 problems.append(Problem(
@@ -165,6 +166,10 @@ def _domain_problems(spec: ChipSpec, written: set[FieldKey] | None) -> list[Prob
             "uses the random term)", (("noise", "nonlinear"), ("domain", "kind")),
             help="use `random` noise, or `domain charge`"))
     return problems
+
+
+def _magnitude(value) -> float:
+    return value.value if isinstance(value, Quantity) else value
 
 
 def override_problems(base: ChipSpec, settings, base_problems: list[Problem],
@@ -189,7 +194,7 @@ def validate(spec: ChipSpec) -> list[str]:
     failed = set()
     for rule in RULES:
         value = getattr(spec if rule.block == CHIP else getattr(spec, rule.block), rule.field)
-        if rule.block == "energy" and value is None:
+        if rule.default is None and value is None:      # an optional figure not given
             continue
         problem = value_problem(rule, value)
         if problem:

@@ -11,29 +11,31 @@ from __future__ import annotations
 import unicodedata
 
 from . import schema
+from .fields import BLOCK, CHIP, RULE, VALUE
 from .spec import ChipSpec, LayerOverride, Quantity, Setting
 
 INDENT = "    "
 MAX_LINE = 100      # a layer override longer than this is written one block per line
 
-# (block, field) -> the keyword that takes the field's value.
-_KEYWORD_OF = {(block, field): kw for (block, kw), (field, fixed) in schema.KEYWORDS.items()
-               if fixed is schema.NUMBER_FOLLOWS}
-
 
 def format_chip(spec: ChipSpec) -> str:
-    lines = [f"chip {quote(spec.name)} {{",
-             f"{INDENT}description {quote(spec.description)}",
-             f"{INDENT}source {quote(spec.source)}"]
+    statements = BLOCK[CHIP].fields
+    lines = [f"chip {quote(spec.name)} {{"]
+    lines += [INDENT + _statement(spec, rule) for rule in statements if not rule.last]
     for block in schema.BLOCK_ORDER:
         settings = _block_settings(spec, block)
         if settings:
             lines.append(INDENT + block_text(block, settings))
-    lines.append(f"{INDENT}attention {spec.attention}")
+    lines += [INDENT + _statement(spec, rule) for rule in statements if rule.last]
     for layer in spec.layers:
         lines += layer_lines(layer)
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _statement(spec: ChipSpec, rule) -> str:
+    value = getattr(spec, rule.field)
+    return f"{rule.keywords[0][0]} {quote(value) if rule.kind == 'text' else value}"
 
 
 def _block_settings(spec: ChipSpec, block: str) -> list[Setting]:
@@ -45,17 +47,18 @@ def _block_settings(spec: ChipSpec, block: str) -> list[Setting]:
 
 def block_text(block: str, settings: list[Setting] | tuple[Setting, ...]) -> str:
     """``array { rows 255 cols 256 }`` for the given settings of one block."""
-    words, kind = [], None
+    words, kind, kind_field = [], None, BLOCK[block].kind
     for s in settings:
-        if (s.block, s.field) == ("domain", "kind"):
+        if s.field == kind_field:
             kind = s.value
         else:
             words.append(setting_words(s))
-    if block == "domain":
-        head = f"domain {kind}" if kind is not None else "domain"
-        charge_defaults = kind == "charge" and all(_is_zero(s.value) for s in settings
-                                                   if s.field != "kind")
-        if kind is not None and (not words or charge_defaults):
+    if kind_field:     # `domain current { ... }`; `domain charge` alone when nothing applies
+        head = f"{block} {kind}" if kind is not None else block
+        others = [s for s in settings if s.field != kind_field]
+        unused = all(RULE[block, s.field].only_in not in ("", kind) and _is_zero(s.value)
+                     for s in others)
+        if kind is not None and (not words or unused):
             return head
         return f"{head} {{ {' '.join(words)} }}"
     return f"{block} {{ {' '.join(words)} }}" if words else f"{block} {{ }}"
@@ -63,13 +66,12 @@ def block_text(block: str, settings: list[Setting] | tuple[Setting, ...]) -> str
 
 def setting_words(s: Setting) -> str:
     """How one field is written inside its block."""
-    key = (s.block, s.field)
-    if key == ("weight", "parallel"):
-        return "parallel" if s.value else "serial"
-    if key == ("input", "signed"):
-        return "signed" if s.value else "unsigned"
-    if key == ("input", "bits_per_cycle"):
-        return "serial" if s.value == 1 else f"parallel {number(s.value)}"
+    rule = RULE[s.block, s.field]
+    for word, fixed in rule.keywords:     # a keyword that sets this value alone (`signed`)
+        if fixed is not VALUE and isinstance(fixed, bool) == isinstance(s.value, bool) \
+                and fixed == s.value:
+            return word
+    keyword = next(word for word, fixed in rule.keywords if fixed is VALUE)
     value = s.value
     if isinstance(value, Quantity):
         text = quantity(value)
@@ -77,7 +79,7 @@ def setting_words(s: Setting) -> str:
         text = value
     else:
         text = number(value)
-    return f"{_KEYWORD_OF[key]} {text}"
+    return f"{keyword} {text}"
 
 
 def layer_lines(layer: LayerOverride) -> list[str]:

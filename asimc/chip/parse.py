@@ -9,24 +9,16 @@ further on are reported too. Syntax errors are phrased for chip designers by ``s
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-
-from lark import Lark, Token, Tree
+from lark import Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from ..errors import ChipError, Diagnostic
-from ..resources import grammar_path
+from .grammar import UNIT_PATTERN, chip_parser
 from .source import SourceText, Span
 from .syntax import Block, ChipDecl, ChipFile, Entry, Layer, Number, Statement, Text, Word
 from .syntax_errors import describe_unexpected_characters, describe_unexpected_token
 
 MAX_SYNTAX_ERRORS = 20
-
-
-@lru_cache(maxsize=1)
-def chip_parser() -> Lark:
-    return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="basic",
-                propagate_positions=True, maybe_placeholders=False)
 
 
 def parse_text(source: SourceText) -> ChipFile:
@@ -152,7 +144,7 @@ def _blame_unclosed(lines: list[str], braces: list[list], count: int) -> list[tu
 # After skipping an unknown word, also skip the value written after it (`rowz 255`).
 _VALUE_AFTER = re.compile(
     r'[ \t]*(?:[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?'
-    r'(?:[ \t]*(?:%|lsb|aJ|fJ|pJ|nJ|kHz|MHz|GHz|ps|ns|us)(?![A-Za-z0-9_]))?'
+    r'(?:[ \t]*' + UNIT_PATTERN + ')?'
     r'|"(?:[^"\\\n]|\\.)*")')
 _BLANK_OR_COMMENT = re.compile(r'(?:\s|#[^\n]*)*')
 

@@ -26,9 +26,10 @@ from .check import Problem, cross_field_problems, override_problems, value_probl
 from .parse import parse_text
 from .schema import CHIP, KEYWORDS, RULE, FieldRule
 from .source import SourceText, Span, read_source
-from .spec import UNITS, ChipSpec, LayerOverride, Quantity, Setting
+from .spec import ChipSpec, LayerOverride, Quantity, Setting
 from .syntax import Block, ChipDecl, Entry, Number, Text, Word
 from .syntax_errors import did_you_mean, quoted_list
+from .units import UNIT_GROUPS, unit_group
 
 FieldKey = tuple[str, str]
 MAX_EXTENDS_DEPTH = 32
@@ -339,7 +340,7 @@ class _Converter:
             if number.unit is None:
                 self.error(number.span, f"`{label}` needs a unit: {quoted_list(rule.units)}",
                            help=f"e.g. `{label.split()[-1]} {number.text} "
-                                f"{_example_unit(rule)}`")
+                                f"{rule.example_unit}`")
                 return None
             if number.unit not in rule.units:
                 self.error(number.unit_span, f"`{label}` takes {quoted_list(rule.units)}, not "
@@ -395,17 +396,9 @@ def _range_problem(rule: FieldRule, value) -> str | None:
     return rule.describe_range()
 
 
-def _example_unit(rule: FieldRule) -> str:
-    return {"mac": "fJ", "adc": "fJ", "clock": "MHz"}.get(rule.field, rule.units[0])
-
-
 def _unit_kind(unit: str) -> str:
-    names = {"fraction": "a percentage", "lsb": "ADC LSBs", "energy": "an energy unit",
-             "frequency": "a frequency unit", "time": "a time unit"}
-    for kind, table in UNITS.items():
-        if unit in table:
-            return names[kind]
-    return "a unit"
+    group = unit_group(unit)
+    return UNIT_GROUPS[group].what if group else "a unit"
 
 
 def _value_span(value) -> Span:
@@ -423,16 +416,16 @@ def _joined(first: Span, last: Span) -> Span:
 
 # ---- merging and building ----------------------------------------------------------------------
 
-_CURRENT_ONLY = (("domain", "alpha"), ("domain", "cell_variation"))
-
-
 def _merge(parent: Draft, child: Draft) -> Draft:
     values = {k: v for k, v in parent.values.items()
               if k not in ((CHIP, "description"), (CHIP, "source"))}
-    kind = child.values.get(("domain", "kind"))
-    if kind is not None and kind.value == "charge":
-        for key in _CURRENT_ONLY:
-            values.pop(key, None)
+    # A child that sets a block's kind drops the parent's fields that apply to another kind.
+    for block in schema.BLOCKS:
+        kind = child.values.get((block.name, block.kind)) if block.kind else None
+        if kind is not None:
+            for rule in block.fields:
+                if rule.only_in and rule.only_in != kind.value:
+                    values.pop((block.name, rule.field), None)
     values.update(child.values)
     return Draft(child.name, child.origin, values, parent.layers + child.layers,
                  parent.failed | child.failed, parent.complete and child.complete)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .spec import (OVERRIDABLE_BLOCKS, ChipSpec, EnergySpec, LayerOverride, Quantity, Setting)
+from .fields import BLOCK, CHIP
+from .spec import BLOCK_CLASSES, ChipSpec, LayerOverride, Quantity, Setting
 
 
 def _plain(value: Any) -> Any:
@@ -36,14 +37,12 @@ def _block(cls: type, data: dict[str, Any]):
 
 
 def chip_from_dict(data: dict[str, Any]) -> ChipSpec:
-    blocks = {name: _block(cls, data[name]) for name, cls in OVERRIDABLE_BLOCKS.items()
+    blocks = {name: _block(cls, data[name]) for name, cls in BLOCK_CLASSES.items()
               if name in data}
+    statements = {r.field: data[r.field] for r in BLOCK[CHIP].fields if r.field in data}
     layers = tuple(
         LayerOverride(pattern=o["pattern"], digital=o["digital"],
                       settings=tuple(Setting(s["block"], s["field"], _quantity(s["value"]))
                                      for s in o["settings"]))
         for o in data.get("layers", ()))
-    return ChipSpec(name=data["name"], description=data.get("description", ""),
-                    source=data.get("source", ""), energy=_block(EnergySpec, data["energy"])
-                    if "energy" in data else EnergySpec(),
-                    attention=data.get("attention", "analog"), layers=layers, **blocks)
+    return ChipSpec(name=data["name"], layers=layers, **statements, **blocks)

@@ -1,9 +1,9 @@
 """ChipSpec: the resolved, checked description of one ACiM chip.
 
 These frozen dataclasses are the hand-off from the chip language (parse, resolve ``extends``,
-check) to everything downstream (compiler, kernels, reports). Every field has a default; the
-defaults describe the ASiM reference macro: charge domain, 255 rows, W8A8 bit-serial unsigned
-inputs, an 8-bit ADC and no noise. Numeric semantics are those of DESIGN.md section 4.
+check) to everything downstream (compiler, kernels, reports). Their fields, defaults and
+documentation come from the field registry (``fields.BLOCKS``); a class is written here only for
+the methods it adds. Numeric semantics are those of DESIGN.md section 4.
 
 Values that carry a unit keep the unit as written (``Quantity``) so that the canonical text
 round-trips exactly; use the accessor methods to get SI values or fractions of full scale.
@@ -14,114 +14,46 @@ import fnmatch
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-# Units, grouped by what they measure, with their factor to the SI base unit.
-UNITS: dict[str, dict[str, float]] = {
-    "fraction": {"%": 1e-2},             # fraction of full scale (noise), or of a unit cell
-    "lsb": {"lsb": 1.0},                 # ADC least significant bits (noise only)
-    "energy": {"aJ": 1e-18, "fJ": 1e-15, "pJ": 1e-12, "nJ": 1e-9},
-    "frequency": {"kHz": 1e3, "MHz": 1e6, "GHz": 1e9},
-    "time": {"ps": 1e-12, "ns": 1e-9, "us": 1e-6},
-}
+from .fields import BLOCK, BLOCKS, CHIP
+from .units import UNITS, Quantity
+
+__all__ = ["UNITS", "Quantity", "ArraySpec", "WeightSpec", "InputSpec", "AdcSpec", "DomainSpec",
+           "NoiseSpec", "HybridSpec", "VotingSpec", "EnergySpec", "QuantSpec", "BLOCK_CLASSES",
+           "OVERRIDABLE_BLOCKS", "Setting", "LayerOverride", "ChipSpec"]
 
 
-@dataclass(frozen=True)
-class Quantity:
-    """A number with the unit it was written in, e.g. ``Quantity(0.4, "%")``."""
-
-    value: float
-    unit: str
-
-    def si(self) -> float:
-        for table in UNITS.values():
-            if self.unit in table:
-                return self.value * table[self.unit]
-        raise ValueError(f"unknown unit {self.unit!r}")
+def _docstring(block) -> str:
+    lines = [block.doc, ""]
+    lines += [f"{rule.field}: {rule.doc or rule.meaning}" for rule in block.fields]
+    return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class ArraySpec:
-    """The SRAM array of one macro.
-
-    rows:    rows that accumulate into one column at once (the analog MAC length); also the
-             full-scale normaliser of every conversion, even for a last tile with fewer rows.
-    cols:    columns of one macro (output channels x weight bits when weights are bit-serial).
-    macros:  macros on the chip; tiles beyond ``macros`` cost weight reloads.
-    mapping: how a convolution's reduction (C*kh*kw) is cut into row tiles: ``channels`` puts
-             floor(rows / (kh*kw)) whole input channels in a tile (as ASiM does), ``flat`` cuts
-             C*kh*kw into chunks of ``rows``.
-    """
-
-    rows: int = 255
-    cols: int = 256
-    macros: int = 1
-    mapping: str = "channels"
+def _block_class(name: str, cls: type | None = None) -> type:
+    """The frozen dataclass of one block: the registry's fields on ``cls`` (for its methods)."""
+    block = BLOCK[name]
+    if cls is None:
+        cls = type(f"{name.capitalize()}Spec", (), {"__module__": __name__})
+    cls.__annotations__ = {rule.field: rule.python_type for rule in block.fields}
+    for rule in block.fields:
+        setattr(cls, rule.field, rule.default)
+    cls.__doc__ = _docstring(block)
+    return dataclass(frozen=True)(cls)
 
 
-@dataclass(frozen=True)
-class WeightSpec:
-    """Weights: ``bits`` two's-complement bits, quantised symmetric to +-(2^(bits-1)-1).
-
-    parallel: False (default) stores one weight bit per column and converts each bit
-              separately; True is ASiM's full bit-parallel mode (all weight and input bits in
-              one conversion per row tile and output column, signed ADC, random noise only).
-    """
-
-    bits: int = 8
-    parallel: bool = False
+def block_spec(name: str):
+    """Class decorator: a block's dataclass with its fields from the registry."""
+    return lambda cls: _block_class(name, cls)
 
 
-@dataclass(frozen=True)
-class InputSpec:
-    """Input activations.
-
-    bits:          input bits.
-    signed:        False: unsigned, quantised to [0, 2^bits-1]; True: two's complement,
-                   quantised to +-(2^(bits-1)-1), the sign bit converted in its own cycle.
-    bits_per_cycle: 1 is bit-serial (``serial``); e > 1 is bit-parallel (``parallel e``): the
-                   magnitude bits are grouped from the LSB in groups of e bits, the top group
-                   possibly shorter, one group per cycle.
-    """
-
-    bits: int = 8
-    signed: bool = False
-    bits_per_cycle: int = 1
+ArraySpec = _block_class("array")
+WeightSpec = _block_class("weight")
+InputSpec = _block_class("input")
+AdcSpec = _block_class("adc")
+DomainSpec = _block_class("domain")
 
 
-@dataclass(frozen=True)
-class AdcSpec:
-    """The column ADC: ``bits`` of resolution over the full scale of a conversion."""
-
-    bits: int = 8
-
-
-@dataclass(frozen=True)
-class DomainSpec:
-    """The analog domain of the MAC.
-
-    kind:           ``charge`` (default) or ``current``.
-    alpha:          current domain only: gain compression, a MAC value M becomes M/(1+alpha*M).
-    cell_variation: current domain only: static Gaussian mismatch of every weight cell, sigma
-                    relative to a unit cell (``1.0%`` adds N(0, 0.01) to each 0/1 cell), drawn
-                    once per chip instance (seed).
-    """
-
-    kind: str = "charge"
-    alpha: float = 0.0
-    cell_variation: Quantity = Quantity(0.0, "%")
-
-
-@dataclass(frozen=True)
+@block_spec("noise")
 class NoiseSpec:
-    """Analog noise added to every analog (non-digital) conversion before the ADC.
-
-    random:    sigma of Gaussian noise, in % of full scale or in ADC LSBs.
-    nonlinear: sigma (same units) of the MAC-dependent term N(0,1)*sigma/sqrt(M_bin+1)
-               (charge domain only).
-    """
-
-    random: Quantity = Quantity(0.0, "%")
-    nonlinear: Quantity = Quantity(0.0, "%")
-
     @staticmethod
     def as_fraction(q: Quantity, lsb_fraction: float) -> float:
         """Sigma as a fraction of full scale; ``lsb_fraction`` is one LSB in that unit."""
@@ -130,36 +62,12 @@ class NoiseSpec:
         return q.si()
 
 
-@dataclass(frozen=True)
-class HybridSpec:
-    """Hybrid CiM: the top ``digital_levels`` conversion levels (level = weight bit + input
-    cycle) are computed digitally, i.e. without noise (the ADC still rounds)."""
-
-    digital_levels: int = 0
+HybridSpec = _block_class("hybrid")
+VotingSpec = _block_class("voting")
 
 
-@dataclass(frozen=True)
-class VotingSpec:
-    """Majority voting: conversions in the top ``levels`` levels are converted ``samples``
-    times with independent noise; the most frequent code wins (ties: the smallest code)."""
-
-    levels: int = 0
-    samples: int = 3
-
-
-@dataclass(frozen=True)
+@block_spec("energy")
 class EnergySpec:
-    """Optional cost figures for estimates.
-
-    mac:   energy of one cell operation: one weight bit on one row in one input cycle.
-    adc:   energy of one ADC conversion.
-    clock: clock frequency (or period); one input cycle of one macro takes one clock.
-    """
-
-    mac: Quantity | None = None
-    adc: Quantity | None = None
-    clock: Quantity | None = None
-
     def clock_hz(self) -> float | None:
         if self.clock is None:
             return None
@@ -168,33 +76,18 @@ class EnergySpec:
         return self.clock.si()
 
 
-@dataclass(frozen=True)
-class QuantSpec:
-    """How tensors are quantised (DESIGN section 4).
+QuantSpec = _block_class("quant")
 
-    weight: ``per_tensor`` (ASiM default: one scale max|W|) or ``per_channel`` (one scale per
-            output channel).
-    input:  ``per_tensor`` (ASiM default: dynamic, max over the whole input tensor of the op),
-            ``per_sample`` (dynamic, one scale per sample) or ``static`` (calibrated on data at
-            compile time).
-    """
-
-    weight: str = "per_tensor"
-    input: str = "per_tensor"
-
+# Every block's dataclass; a block without methods needs no line above.
+_DECLARED = {c.__name__: c for c in (ArraySpec, WeightSpec, InputSpec, AdcSpec, DomainSpec,
+                                     NoiseSpec, HybridSpec, VotingSpec, EnergySpec, QuantSpec)}
+BLOCK_CLASSES: dict[str, type] = {
+    b.name: _DECLARED.get(f"{b.name.capitalize()}Spec") or _block_class(b.name)
+    for b in BLOCKS if b.name != CHIP}
 
 # Blocks that a `layer` override may change, with the dataclass of each.
-OVERRIDABLE_BLOCKS: dict[str, type] = {
-    "array": ArraySpec,
-    "weight": WeightSpec,
-    "input": InputSpec,
-    "adc": AdcSpec,
-    "domain": DomainSpec,
-    "noise": NoiseSpec,
-    "hybrid": HybridSpec,
-    "voting": VotingSpec,
-    "quant": QuantSpec,
-}
+OVERRIDABLE_BLOCKS: dict[str, type] = {name: cls for name, cls in BLOCK_CLASSES.items()
+                                       if BLOCK[name].overridable}
 
 
 @dataclass(frozen=True)
@@ -225,25 +118,31 @@ class LayerOverride:
         return op_type == self.pattern or fnmatch.fnmatchcase(node_name, self.pattern)
 
 
-@dataclass(frozen=True)
+def _chip_fields(cls: type) -> type:
+    """ChipSpec's fields: name, the chip statements, the blocks, the statements written after
+    the blocks, the layer overrides (the canonical order, also of positional arguments)."""
+    statements = BLOCK[CHIP].fields
+    annotations: dict[str, Any] = {"name": str}
+    order = ([r for r in statements if not r.last], [b for b in BLOCKS if b.name != CHIP],
+             [r for r in statements if r.last])
+    for rule in order[0]:
+        annotations[rule.field] = rule.python_type
+        setattr(cls, rule.field, rule.default)
+    for block in order[1]:
+        annotations[block.name] = BLOCK_CLASSES[block.name]
+        setattr(cls, block.name, field(default_factory=BLOCK_CLASSES[block.name]))
+    for rule in order[2]:
+        annotations[rule.field] = rule.python_type
+        setattr(cls, rule.field, rule.default)
+    annotations["layers"] = tuple[LayerOverride, ...]
+    cls.layers = ()
+    cls.__annotations__ = annotations
+    return dataclass(frozen=True)(cls)
+
+
+@_chip_fields
 class ChipSpec:
     """A complete chip. ``name`` is the only field without a default."""
-
-    name: str
-    description: str = ""
-    source: str = ""
-    array: ArraySpec = field(default_factory=ArraySpec)
-    weight: WeightSpec = field(default_factory=WeightSpec)
-    input: InputSpec = field(default_factory=InputSpec)
-    adc: AdcSpec = field(default_factory=AdcSpec)
-    domain: DomainSpec = field(default_factory=DomainSpec)
-    noise: NoiseSpec = field(default_factory=NoiseSpec)
-    hybrid: HybridSpec = field(default_factory=HybridSpec)
-    voting: VotingSpec = field(default_factory=VotingSpec)
-    energy: EnergySpec = field(default_factory=EnergySpec)
-    quant: QuantSpec = field(default_factory=QuantSpec)
-    attention: str = "analog"    # or "digital": keep activation x activation MatMuls off-chip
-    layers: tuple[LayerOverride, ...] = ()
 
     def apply(self, settings: tuple[Setting, ...]) -> "ChipSpec":
         """A copy with the given block settings applied."""

@@ -14,6 +14,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedToken
 
 from ..errors import Diagnostic
 from . import schema
+from .grammar import keyword_text as _keyword_text
 from .source import SourceText, Span
 
 # How a terminal the parser expected is named in a message.
@@ -187,7 +188,7 @@ class _Context:
             return f"expected {what}, found {self.found()}", ""
         help = ""
         if self.token.type == "$END" or self.token.type == "RBRACE":
-            help = f"give `{prev}` a value, e.g. `{prev} {_example(self.block, prev)}`"
+            help = f"give `{prev}` a value, e.g. `{prev} {schema.example(self.block, prev)}`"
         return f"expected {what} after `{prev}`, found {self.found()}", help
 
     def _expected_string(self, prev: str) -> tuple[str, str]:
@@ -289,15 +290,6 @@ class _Context:
                 help or "a chip file starts with `chip \"name\" {`")
 
 
-def _keyword_text(name: str) -> str:
-    from .parse import chip_parser   # late import: parse imports this module
-    try:
-        pattern = chip_parser().get_terminal(name).pattern
-        return pattern.value
-    except Exception:
-        return name.lower()
-
-
 _KEYWORD_ORDER = list(dict.fromkeys(
     ["chip", "extends", *schema.STATEMENTS, *_STATEMENT_BLOCKS, "digital"]
     + [kw for (_, kw) in schema.KEYWORDS]))
@@ -312,10 +304,3 @@ def _expected_order(name: str) -> tuple[int, int]:
     text = _keyword_text(name)
     return 0, _KEYWORD_ORDER.index(text) if text in _KEYWORD_ORDER else len(_KEYWORD_ORDER)
 
-
-def _example(block: str, keyword: str) -> str:
-    examples = {"rows": "255", "cols": "256", "macros": "1", "bits": "8", "parallel": "4",
-                "alpha": "0.002", "cell_variation": "1.0%", "random": "0.4%",
-                "nonlinear": "0.0%", "digital_levels": "1", "levels": "2", "samples": "5",
-                "mac": "2 fJ", "adc": "0.5 pJ", "clock": "200 MHz"}
-    return examples.get(keyword, "...")
