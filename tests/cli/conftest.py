@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -23,16 +24,36 @@ CHIP_TEXT = """chip "cli-small" {
 """
 
 
-def cli(*args) -> tuple[int, str]:
-    """Run `asimc ARGS...` in-process; stdout and stderr together."""
+def cli_streams(*args) -> tuple[int, str, str]:
+    """Run `asimc ARGS...` in-process: (exit code, stdout, stderr)."""
     from asimc.cli import main
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = main([str(a) for a in args])
         except SystemExit as stop:          # argparse's own usage errors
             code = stop.code if isinstance(stop.code, int) else 2
-    return code, out.getvalue()
+    return code, out.getvalue(), err.getvalue()
+
+
+def cli(*args) -> tuple[int, str]:
+    """Run `asimc ARGS...` in-process: (exit code, stdout and stderr together)."""
+    code, out, err = cli_streams(*args)
+    return code, out + err
+
+
+def cli_json(*args):
+    """Run `asimc ARGS... --json`-style commands: (exit code, stdout parsed strictly)."""
+    code, out, err = cli_streams(*args)
+    assert code == 0, out + err
+    return code, strict_loads(out)
+
+
+def strict_loads(text: str):
+    """json.loads that refuses Infinity and NaN, as strict parsers (JavaScript, jq) do."""
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+    return json.loads(text, parse_constant=refuse)
 
 
 def no_internal_error(code: int, text: str) -> None:
