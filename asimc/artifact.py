@@ -17,11 +17,13 @@ import numpy as np
 from . import __version__
 from .chip.serialize import chip_from_dict, chip_to_dict
 from .errors import ArtifactError
+from .jsonout import dumps
 from .ir import Graph, Node, TensorInfo
 from .program import Accumulate, ArrayTile, LayerCost, MatrixLayer, Program
 
 FORMAT = "asimc-program"
 FORMAT_VERSION = 1
+MEMBERS = ("program.json", "tensors.npz", "sha256")
 
 
 def _info(t: TensorInfo) -> dict[str, Any]:
@@ -110,7 +112,7 @@ def _encode(program: Program) -> tuple[bytes, bytes]:
     }
     buffer = io.BytesIO()
     np.savez(buffer, **tensors)
-    return json.dumps(doc, indent=1, sort_keys=True).encode(), buffer.getvalue()
+    return dumps(doc, indent=1, sort_keys=True).encode(), buffer.getvalue()
 
 
 def _digest(program_json: bytes, tensors: bytes) -> str:
@@ -145,9 +147,19 @@ def load_program(path) -> Program:
         raise ArtifactError(f"{path}: is a directory, not an .asimc artifact")
     try:
         with zipfile.ZipFile(path) as z:
-            program_json, tensors, digest = (z.read(m) for m in
-                                             ("program.json", "tensors.npz", "sha256"))
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError) as error:
+            members = sorted(z.namelist())
+            if members != sorted(MEMBERS):
+                extra = sorted(set(members) - set(MEMBERS))
+                missing = sorted(set(MEMBERS) - set(members))
+                what = "; ".join(filter(None, [
+                    extra and f"unexpected member(s) {', '.join(map(repr, extra))}",
+                    missing and f"missing member(s) {', '.join(map(repr, missing))}"]))
+                raise ArtifactError(f"{path}: not an artifact asimc wrote "
+                                    f"({what or 'duplicate members'}); compile the model again")
+            program_json, tensors, digest = (z.read(m) for m in MEMBERS)
+    except ArtifactError:
+        raise
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError, RuntimeError) as error:
         raise ArtifactError(f"{path}: not an asimc artifact or truncated ({error})") from None
     if _digest(program_json, tensors) != digest.decode(errors="replace"):
         raise ArtifactError(f"{path}: content hash mismatch: the artifact was modified or is "
@@ -156,15 +168,54 @@ def load_program(path) -> Program:
         doc = json.loads(program_json)
     except ValueError as error:
         raise ArtifactError(f"{path}: unreadable program.json ({error})") from None
-    if doc.get("format") != FORMAT:
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ArtifactError(f"{path}: not an asimc program artifact")
-    if doc.get("format_version", 0) > FORMAT_VERSION:
+    version = doc.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ArtifactError(f"{path}: malformed artifact: format_version is {version!r}, not a "
+                            "format number; compile the model again")
+    if version > FORMAT_VERSION:
         raise ArtifactError(
             f"{path}: written by asimc {doc.get('asimc_version')} in artifact format "
-            f"{doc['format_version']}; this asimc ({__version__}) reads format "
+            f"{version}; this asimc ({__version__}) reads format "
             f"{FORMAT_VERSION} and older. Upgrade asimc or compile the model again.")
-    with np.load(io.BytesIO(tensors), allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
+    try:
+        with np.load(io.BytesIO(tensors), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        program = _decode(doc, arrays)
+    except ArtifactError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError,
+            EOFError, zipfile.BadZipFile) as error:
+        raise ArtifactError(f"{path}: malformed artifact ({_what(error)}); compile the model "
+                            "again") from None
+    _check_chips(program, path)
+    return program
+
+
+def _what(error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"missing field {error}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _check_chips(program: Program, path) -> None:
+    """The chips inside an artifact are checked again: an edited artifact (hash recomputed)
+    must not run a chip that `asimc chip check` would refuse."""
+    from .chip.check import validate
+    chips = {"the chip": program.chip}
+    chips.update({f"layer {name}'s chip": l.chip for name, l in program.layers.items()})
+    for where, chip in chips.items():
+        try:
+            problems = validate(chip)
+        except (TypeError, ValueError, AttributeError, KeyError) as error:
+            problems = [f"unreadable ({type(error).__name__}: {error})"]
+        if problems:
+            raise ArtifactError(f"{path}: {where} in the artifact does not check: "
+                                f"{'; '.join(problems[:3])}; compile the model again")
+
+
+def _decode(doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> Program:
     g = doc["graph"]
     graph = Graph(
         name=g["name"], opset=g["opset"],
@@ -176,6 +227,10 @@ def load_program(path) -> Program:
                     for n in g["nodes"]),
         constants={name: arrays[key] for name, key in g["constants"].items()})
     layers = {d["node"]: _layer_back(d) for d in doc["layers"]}
+    report = doc["report"]
+    if not (isinstance(report, dict) and isinstance(report.get("layers"), list)
+            and isinstance(report.get("total"), dict)):
+        raise TypeError("the report is not a mapping report")
     return Program(graph=graph, chip=chip_from_dict(doc["chip"]), layers=layers,
                    quantized_weights={n: arrays[k] for n, k in doc["quantized_weights"].items()},
                    report=doc["report"], source=doc["source"])

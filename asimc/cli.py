@@ -12,7 +12,7 @@ import sys
 import traceback
 
 from . import __version__
-from .errors import EXIT_INTERNAL, AsimcError
+from .errors import EXIT_BROKEN_PIPE, EXIT_INTERNAL, AsimcError
 
 # Modules that add sub-commands, in the order `asimc --help` lists them.
 COMMAND_MODULES = [
@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "asimc.commands.compile",
     "asimc.commands.run",
     "asimc.commands.evaluate",
+    "asimc.commands.ops",
 ]
 
 
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code = args.func(args)
+        sys.stdout.flush()         # a closed pipe shows here, not at exit after main returned
+    except BrokenPipeError:
+        return _reader_went_away()
     except AsimcError as error:
         print(str(error), file=sys.stderr)
         return error.exit_code
@@ -55,6 +59,17 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return EXIT_INTERNAL
     return int(code or 0)
+
+
+def _reader_went_away() -> int:
+    """`asimc ... | head`: the reader closed the pipe. End quietly, as Unix tools do; point
+    stdout at /dev/null so that the interpreter's final flush cannot complain either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):      # stdout is not a real file (captured in-process)
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

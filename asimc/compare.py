@@ -12,11 +12,15 @@ from pathlib import Path
 
 from .compiler import compile as compile_model
 from .compiler import precision
-from .evaluate import (DEFAULT_BATCH, accuracy, agreement, load_eval_data, run_onnxruntime,
-                       run_program, sqnr_db)
+from .errors import UsageError
+from .evaluate import (DEFAULT_BATCH, accuracy, agreement, check_batch_size, check_labels,
+                       load_eval_data, run_onnxruntime, run_program, sqnr_db)
+from .runtime.executor import clipping_warnings
 
 ROW_FIELDS = ("chip", "precision", "accuracy_mean", "accuracy_std", "agreement", "sqnr_db",
               "adc_conversions", "cycles", "energy_j", "tops_per_w", "seeds", "source")
+# SQNR and agreement of every row are measured against the FP32 model's outputs (onnxruntime).
+REFERENCE = "fp32"
 
 
 def _quant_key(program) -> tuple:
@@ -45,30 +49,57 @@ def _std(values):
 
 def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = None,
                   batch_size: int = DEFAULT_BATCH, digital=(), mapping=None, calibrate=None,
-                  device: str = "cpu", on_step=None, dataset_options=None) -> list[dict]:
-    """The comparison rows (see ROW_FIELDS). ``chips``: ChipSpecs or chip file paths."""
-    step = on_step or (lambda: None)
-    programs = [compile_model(model, chip, digital=digital, mapping=mapping,
-                              calibrate=calibrate) for chip in chips]
+                  device: str = "cpu", on_step=None, dataset_options=None,
+                  input_shape=None) -> list[dict]:
+    """The comparison rows (see ROW_FIELDS). ``chips``: ChipSpecs or chip file paths.
+
+    Each ``int`` row lists the chips it is the baseline of (``chips``); each chip row carries
+    the warnings its runs raised (``warnings``, e.g. clipped negative inputs, as ``golden``
+    prints them). Costs come from real shapes: a model with symbolic dimensions is compiled
+    again with the data's sample shape (or ``input_shape``).
+    ``on_step(finished, upcoming)`` is called after each of ``steps_for(chips, seeds)`` steps.
+    """
+    step = on_step or (lambda finished, upcoming: None)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise UsageError(f"seeds is the number of noise seeds per chip, >= 1, not {seeds!r}")
+    check_batch_size(batch_size)
+    if not chips:
+        raise UsageError("give at least one chip to compare")
+
+    def build(chip, shape):
+        return compile_model(model, chip, digital=digital, mapping=mapping,
+                             calibrate=calibrate, input_shape=shape)
+
+    programs = [build(chip, input_shape) for chip in chips]
     eval_data = load_eval_data(programs[0], data, limit=limit, **(dataset_options or {}))
+    if not all(p.report["total"].get("costs_known", True) for p in programs):
+        shapes = {name: tuple(v.shape[1:]) for name, v in eval_data.inputs.items()}
+        programs = [build(chip, shapes) for chip in chips]
     labels = eval_data.labels
     fp32 = run_onnxruntime(model, eval_data, batch_size)
-    step()
+    check_labels(labels, fp32, eval_data.description)
+    names = [p.chip.name for p in programs]
+    step("compile, data and fp32 onnxruntime", f"{names[0]}: int")
     rows = [{"chip": "fp32", "precision": "float32", "accuracy_mean": accuracy(fp32, labels),
              "accuracy_std": 0.0, "agreement": 1.0, "sqnr_db": math.inf, "seeds": 0,
              "source": "onnxruntime"}]
     int_rows: dict[tuple, dict] = {}
+    int_clipped: dict[tuple, dict] = {}
     chip_rows = []
-    for chip, program in zip(chips, programs):
+    for index, (chip, program) in enumerate(zip(chips, programs)):
+        name = program.chip.name
         key = _quant_key(program)
         if key not in int_rows:
-            ints = run_program(program, eval_data, mode="int", batch_size=batch_size,
-                               device=device).output
+            run = run_program(program, eval_data, mode="int", batch_size=batch_size,
+                              device=device)
+            ints = run.output
+            int_clipped[key] = run.clipped
             int_rows[key] = {"chip": "int", "precision": precision(program.chip),
                              "accuracy_mean": accuracy(ints, labels), "accuracy_std": 0.0,
                              "agreement": agreement(ints, fp32), "sqnr_db": sqnr_db(ints, fp32),
-                             "seeds": 0, "source": f"quantised like {program.chip.name}"}
-        step()
+                             "seeds": 0, "source": f"quantised like {name}", "chips": []}
+        int_rows[key]["chips"].append(name)
+        step(f"{name}: int", f"{name}: seed 0")
         runs = []
         for seed in range(seeds):
             if seed and not _draws_random_numbers(program):
@@ -76,10 +107,12 @@ def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = Non
             else:
                 runs.append(run_program(program, eval_data, mode="acim", seed=seed,
                                         batch_size=batch_size, device=device).output)
-            step()
+            upcoming = f"{name}: seed {seed + 1}" if seed + 1 < seeds else \
+                (f"{names[index + 1]}: int" if index + 1 < len(names) else None)
+            step(f"{name}: seed {seed}", upcoming)
         total = program.report["total"]
         chip_rows.append({
-            "chip": program.chip.name, "precision": precision(program.chip),
+            "chip": name, "precision": precision(program.chip),
             "accuracy_mean": _mean([accuracy(r, labels) for r in runs]),
             "accuracy_std": _std([accuracy(r, labels) for r in runs]),
             "agreement": _mean([agreement(r, fp32) for r in runs]),
@@ -88,6 +121,8 @@ def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = Non
             "energy_j": total["energy_j"], "tops_per_w": total.get("tops_per_w"),
             "seeds": seeds,
             "source": str(chip) if isinstance(chip, (str, Path)) else "",
+            "energy_figures": program.chip.energy.mac is not None,
+            "warnings": clipping_warnings(program, int_clipped[key]),
         })
     return rows + list(int_rows.values()) + chip_rows
 

@@ -39,23 +39,32 @@ def _batch_dim(graph: Graph) -> int:
     return 1
 
 
-def _known(dims: Iterable) -> int:
-    """Product of the known dims; symbolic or unknown dims (the batch) count as 1."""
-    return math.prod(d for d in dims if isinstance(d, int) and d > 0)
+def _is_int(dim) -> bool:
+    return isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0
 
 
-def _positions(graph: Graph, cand: Candidate) -> tuple[int, int]:
-    """(output positions per sample, run-time operand groups per sample)."""
+def _positions(graph: Graph, cand: Candidate) -> tuple[int, int] | None:
+    """(output positions per sample, run-time operand groups per sample), or None when the
+    output shape has a symbolic or unknown dimension besides the batch (then the cost would be
+    a guess: give the input shape)."""
     info = graph.info(cand.node.outputs[0])
-    shape = info.shape if info is not None and info.shape is not None else ()
+    if info is None or info.shape is None or not info.shape:
+        return None
+    shape = tuple(info.shape)
     batch = _batch_dim(graph)
+    if not all(_is_int(d) for d in shape[1:]):
+        return None
+    if len(shape) == 1:                                  # a vector times a matrix
+        return (1, 0) if cand.kind != "dynamic" else None
+    lead = shape[0] if _is_int(shape[0]) else batch     # a symbolic batch: per sample
     if cand.node.op_type == "Conv":
-        return max(1, _known(shape[2:])), 0
+        return max(1, math.prod(shape[2:])), 0
     if cand.kind == "dynamic":
-        groups = max(1, _known(shape[:-2]) // batch)
-        rows = shape[-2] if len(shape) >= 2 and isinstance(shape[-2], int) else 1
-        return groups * rows, groups
-    return max(1, _known(shape[:-1]) // batch), 0
+        if len(shape) < 2:
+            return None
+        groups = max(1, lead * math.prod(shape[1:-2]) // batch) if len(shape) > 2 else 1
+        return groups * shape[-2], groups
+    return max(1, lead * math.prod(shape[1:-1]) // batch), 0
 
 
 def precision(chip: ChipSpec) -> str:
@@ -85,9 +94,12 @@ def _layer(graph: Graph, cand: Candidate, mapping: str | None
         tiling = tile(cand.k, cand.n or 1, chip.array.rows, chip.array.cols, chip.weight.bits,
                       cand.kernel_area, chip.array.mapping)
         note = tiling.note
-        positions, dynamic_groups = _positions(graph, cand)
+        known = _positions(graph, cand)
+        positions, dynamic_groups = known or (1, 1 if cand.kind == "dynamic" else 0)
         cost = layer_cost(plan, tiling, k=cand.k, n=cand.n or 1, groups=cand.groups,
                           positions=positions, dynamic_groups=dynamic_groups)
+        if known is None:
+            cost = cost.without_positions()
         tiles, accumulate = schedule(tiling, n=cand.n or 1, groups=cand.groups,
                                      weight_bits=chip.weight.bits, cols=chip.array.cols,
                                      macros=chip.array.macros)
@@ -100,15 +112,52 @@ def _layer(graph: Graph, cand: Candidate, mapping: str | None
     return layer, weights, note
 
 
+def _with_input_shapes(model, input_shapes):
+    """The ONNX model with its inputs' per-sample dimensions fixed (the batch stays as it is),
+    so that every layer's cost is computed from real shapes."""
+    from .frontend.load import load_model
+    proto = load_model(model)
+    declared = {i.name: i for i in proto.graph.input}
+    initializers = {t.name for t in proto.graph.initializer}
+    real = [name for name in declared if name not in initializers]
+    if not isinstance(input_shapes, dict):
+        if len(real) != 1:
+            raise UsageError(f"the model has {len(real)} inputs ({', '.join(real)}): give each "
+                             "input's shape by name, NAME=1x8x8")
+        input_shapes = {real[0]: input_shapes}
+    for name, sample_shape in input_shapes.items():
+        if name not in declared:
+            raise UsageError(f"--input-shape names input {name!r}, but the model's inputs are "
+                             f"{', '.join(real)}")
+        dims = declared[name].type.tensor_type.shape.dim
+        sample_shape = tuple(int(d) for d in sample_shape)
+        if len(dims) != len(sample_shape) + 1:
+            raise UsageError(f"input {name!r} has {len(dims)} dimensions (the batch first), so "
+                             f"its per-sample shape has {len(dims) - 1}, not "
+                             f"{len(sample_shape)} ({'x'.join(map(str, sample_shape))})")
+        for axis, (dim, size) in enumerate(zip(list(dims)[1:], sample_shape), start=1):
+            if size < 1:
+                raise UsageError(f"input {name!r}: dimension {axis} must be >= 1, not {size}")
+            if dim.HasField("dim_value") and dim.dim_value != size:
+                raise UsageError(f"input {name!r}: dimension {axis} is {dim.dim_value} in the "
+                                 f"model, not {size}")
+            dim.Clear()
+            dim.dim_value = size
+    return proto
+
+
 def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
-            mapping: str | None = None, calibrate=None, calibration_limit: int = 256
-            ) -> Program:
+            mapping: str | None = None, calibrate=None, calibration_limit: int = 256,
+            input_shape=None) -> Program:
     """Compile an ONNX model (path, bytes or ModelProto) for ``chip`` (a ChipSpec or a path).
 
     digital:   node-name globs to keep off the array.
     mapping:   override the chip's convolution mapping (``channels`` or ``flat``).
     calibrate: data (anything ``asimc.data.load_dataset`` takes, or an array) to calibrate
                static input scales; switches the chip's ``quant input`` to ``static``.
+    input_shape: the per-sample shape of the input (e.g. ``(1, 8, 8)``), or a dict of them by
+               input name: fixes symbolic dimensions so costs come from real shapes. Without
+               it, layers whose output shape is symbolic get no cost (``None``), never a guess.
     """
     from .frontend import import_model
     if mapping not in (None, "channels", "flat"):
@@ -116,6 +165,9 @@ def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
     spec = _chip(chip)
     if calibrate is not None and spec.quant.input != "static":
         spec = replace(spec, quant=replace(spec.quant, input="static"))
+    source = str(model) if isinstance(model, (str, Path)) else ""
+    if input_shape is not None:
+        model = _with_input_shapes(model, input_shape)
     graph = import_model(model)
     layers: dict[str, MatrixLayer] = {}
     weights: dict[str, np.ndarray] = {}
@@ -127,7 +179,6 @@ def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
             weights[layer.node] = w
         if note:
             notes[layer.node] = note
-    source = str(model) if isinstance(model, (str, Path)) else ""
     program = Program(graph=graph, chip=spec, layers=layers, quantized_weights=weights,
                       source=source)
     static_inputs = any(l.on_chip and l.chip.quant.input == "static" for l in layers.values())

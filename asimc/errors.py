@@ -13,6 +13,11 @@ EXIT_OK = 0
 EXIT_FAILED_CHECK = 1   # the command ran, but a check it performs failed (e.g. a golden rung)
 EXIT_BAD_INPUT = 2      # a chip file, model, data file or flag is invalid
 EXIT_INTERNAL = 3       # a bug in asimc
+EXIT_BROKEN_PIPE = 141  # the reader of our output went away (`asimc ... | head`): 128 + SIGPIPE
+
+# An echoed source line is cut to this many characters around the caret (a generated chip file
+# can hold one 80 KB line; the message must stay readable).
+MAX_ECHO = 100
 
 
 class AsimcError(Exception):
@@ -39,12 +44,30 @@ class Diagnostic:
         if not self.source_line:
             return head + (f"\n  help: {self.help}" if self.help else "")
         text = self.source_line.expandtabs(1).rstrip("\n")
+        text, column, width = _cut(text, self.column, max(1, self.width))
         gutter = f"{self.line:>4} | "
-        caret = " " * (len(gutter) + self.column - 1) + "^" * max(1, self.width)
+        caret = " " * (len(gutter) + column - 1) + "^" * width
         out = [head, gutter + text, caret]
         if self.help:
             out.append(f"  help: {self.help}")
         return "\n".join(out)
+
+
+def _cut(text: str, column: int, width: int) -> tuple[str, int, int]:
+    """The part of ``text`` around the caret (at most MAX_ECHO characters, with ``...`` where
+    it was cut), and the caret's column and width in that part."""
+    if len(text) <= MAX_ECHO:
+        return text, column, width
+    width = min(width, MAX_ECHO // 2)
+    start = max(0, min(column - 1 - MAX_ECHO // 3, len(text) - MAX_ECHO))
+    end = start + MAX_ECHO
+    shown = text[start:end]
+    column -= start
+    if start > 0:
+        shown, column = "..." + shown, column + 3
+    if end < len(text):
+        shown += "..."
+    return shown, column, width
 
 
 class ChipError(AsimcError):

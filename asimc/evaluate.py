@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputDataError
+from .errors import InputDataError, UsageError
 from .program import Program
 
 DEFAULT_BATCH = 256
@@ -87,9 +87,32 @@ class ProgramRun:
     clipped: dict[str, tuple[int, int]]
 
 
+def check_batch_size(batch_size) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise UsageError(f"the batch size must be a whole number >= 1, not {batch_size!r}")
+    return int(batch_size)
+
+
+def check_labels(labels: np.ndarray | None, outputs: np.ndarray, data: str) -> None:
+    """Labels must name one of the model's classes: an out-of-range label would silently count
+    as a miss and print a wrong accuracy."""
+    if labels is None or not len(labels):
+        return
+    classes = _flat_scores(outputs).shape[1]
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= classes:
+        bad = int(((labels < 0) | (labels >= classes)).sum())
+        raise InputDataError(
+            f"{data}: labels range from {low} to {high}, but the model's output has {classes} "
+            f"class{'es' if classes != 1 else ''} (labels 0..{classes - 1}); {bad} label(s) "
+            "are out of range: check that the labels belong to this model")
+
+
 def run_program(program: Program, data: EvalData, *, mode: str, seed: int = 0,
                 batch_size: int = DEFAULT_BATCH, taps: bool = False,
                 device: str = "cpu") -> ProgramRun:
+    batch_size = check_batch_size(batch_size)
     outputs, tapped, clipped = [], {}, {}
     for batch in data.batches(batch_size):
         result = program.run(batch, mode=mode, seed=seed, taps=taps, device=device)
@@ -109,6 +132,7 @@ def run_onnxruntime(model, data: EvalData, batch_size: int = DEFAULT_BATCH) -> n
     source = model if isinstance(model, (bytes, str)) else str(model)
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    batch_size = check_batch_size(batch_size)
     session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     outputs = [session.run(None, batch)[0] for batch in data.batches(batch_size)]
     return np.concatenate(outputs)

@@ -15,8 +15,10 @@ from __future__ import annotations
 import numpy as np
 
 from .chip.conversions import ConversionPlan
-from .evaluate import (DEFAULT_BATCH, accuracy, agreement, load_eval_data, max_differences,
-                       run_onnxruntime, run_program, sqnr_db, without_noise)
+from .errors import UsageError
+from .evaluate import (DEFAULT_BATCH, accuracy, agreement, check_batch_size, check_labels,
+                       load_eval_data, max_differences, run_onnxruntime, run_program, sqnr_db,
+                       without_noise)
 from .program import Program
 from .runtime.executor import clipping_warnings
 
@@ -55,26 +57,31 @@ def golden_ladder(model, program: Program, data, *, limit: int | None = None, se
                   batch_size: int = DEFAULT_BATCH, min_agreement: float = 0.9,
                   device: str = "cpu", on_step=None, dataset_options=None) -> dict:
     """Run the ladder for ``program`` (compiled from ``model``) on ``data``."""
-    step = on_step or (lambda: None)
+    step = on_step or (lambda finished, upcoming: None)
+    check_batch_size(batch_size)
+    if isinstance(min_agreement, bool) or not isinstance(min_agreement, (int, float)) \
+            or not 0.0 <= min_agreement <= 1.0:
+        raise UsageError(f"min_agreement is a fraction from 0 to 1, not {min_agreement!r}")
     eval_data = load_eval_data(program, data, limit=limit, **(dataset_options or {}))
     labels = eval_data.labels
     fp32 = run_onnxruntime(model, eval_data, batch_size)
-    step()
+    check_labels(labels, fp32, eval_data.description)
+    step("fp32 onnxruntime", "float")
     floats = run_program(program, eval_data, mode="float", batch_size=batch_size,
                          device=device).output
-    step()
+    step("float", "int")
     int_run = run_program(program, eval_data, mode="int", batch_size=batch_size, taps=True,
                           device=device)
     ints, int_taps = int_run.output, int_run.taps
-    step()
+    step("int", "ideal acim")
     ideal_run = run_program(without_noise(program), eval_data, mode="acim", seed=seed,
                             batch_size=batch_size, taps=True, device=device)
     ideal, ideal_taps = ideal_run.output, ideal_run.taps
-    step()
+    step("ideal acim", "noisy acim")
     noisy_run = run_program(program, eval_data, mode="acim", seed=seed,
                             batch_size=batch_size, taps=True, device=device)
     noisy, noisy_taps = noisy_run.output, noisy_run.taps
-    step()
+    step("noisy acim", None)
 
     diff, rel = max_differences(floats, fp32)
     tolerance = FLOAT_TOLERANCE * (1.0 + float(np.abs(fp32).max(initial=0.0)))

@@ -7,7 +7,7 @@ weights, and the cost report. ``Program.run`` executes it (asimc.runtime.executo
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -16,9 +16,17 @@ from .chip.spec import ChipSpec
 from .ir import Graph
 
 
+# LayerCost fields that scale with the output positions of a sample: unknown (None) when the
+# model leaves spatial or sequence dimensions symbolic and no input shape was given.
+PER_POSITION = ("positions", "macs", "cell_ops", "adc_conversions", "digital_bit_products",
+                "accumulations", "cycles", "weight_writes", "energy_j", "latency_s")
+
+
 @dataclass(frozen=True)
 class LayerCost:
-    """Per inference (one sample) cost of one matrix product on the chip."""
+    """Per inference (one sample) cost of one matrix product on the chip. The PER_POSITION
+    fields are None when the output shape is not known at compile time: a cost is computed from
+    real shapes or not at all, never guessed."""
 
     positions: int            # output positions: conv pixels, or rows (tokens) of a MatMul
     macs: int                 # full-precision multiply-accumulates
@@ -39,6 +47,14 @@ class LayerCost:
     @property
     def utilization(self) -> float:
         return self.used_cells / self.allocated_cells if self.allocated_cells else 0.0
+
+    @property
+    def known(self) -> bool:
+        return self.positions is not None
+
+    def without_positions(self) -> "LayerCost":
+        """This cost with every field that depends on the output positions unknown."""
+        return replace(self, **{name: None for name in PER_POSITION})
 
 
 @dataclass(frozen=True)

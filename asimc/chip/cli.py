@@ -81,8 +81,9 @@ def run_show(args: argparse.Namespace) -> int:
     spec = load_chip(args.file)
     facts = chip_facts(spec)
     if args.json:
-        print(json.dumps({"chip": spec_to_json(spec), "facts": facts}, indent=2,
-                         ensure_ascii=False))
+        from ..jsonout import dumps
+        print(dumps({"chip": spec_to_json(spec), "facts": facts}, indent=2,
+                    ensure_ascii=False))
     else:
         sys.stdout.write(format_chip(spec))
         sys.stdout.write("\n")

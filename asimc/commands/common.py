@@ -1,14 +1,17 @@
 """Pieces shared by several sub-commands: sizes, input files, progress."""
 from __future__ import annotations
 
-import json
+import argparse
+import math
 import re
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputDataError, UsageError
+from ..jsonout import dumps
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 
@@ -25,6 +28,47 @@ def parse_size(text: str) -> int:
     return size
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not positive: give 1 or more")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0..1 (a fraction: 0.9 = 90%)")
+    return value
+
+
+def writable_path(path: str | None, what: str) -> Path | None:
+    """Check before any work starts that ``path`` can be written: its folder exists."""
+    if path is None:
+        return None
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise UsageError(f"{path}: is a folder; give the name of the {what} to write")
+    if not folder.is_dir():
+        raise UsageError(f"{path}: the folder {str(folder)!r} does not exist; create it first "
+                         f"(the {what} is written there)")
+    return p
+
+
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK"
+_EXPECTED_INPUT = ("expected a NumPy array saved with np.save (.npy), or arrays saved with "
+                   "np.savez (.npz, one per model input name, or `x`)")
+
+
 def load_input_file(path: str):
     """An .npy array or an .npz file (a dict of arrays by name)."""
     p = Path(path)
@@ -32,13 +76,26 @@ def load_input_file(path: str):
         raise InputDataError(f"{path}: no such file" if not p.exists() else
                              f"{path}: is not a file")
     try:
-        if p.suffix == ".npz":
+        with open(p, "rb") as handle:
+            head = handle.read(6)
+    except OSError as error:
+        raise InputDataError(f"{path}: cannot read it ({error.strerror})") from None
+    if not head.startswith((_NPY_MAGIC, _ZIP_MAGIC)):
+        raise InputDataError(f"{path}: not a NumPy .npy or .npz file; {_EXPECTED_INPUT}")
+    try:
+        if head.startswith(_ZIP_MAGIC):
             with np.load(p, allow_pickle=False) as npz:
                 return {k: npz[k] for k in npz.files}
         return np.load(p, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise InputDataError(f"{path}: cannot read it as a NumPy .npy/.npz file ({error})") \
-            from None
+    except ValueError as error:
+        if "pickle" in str(error):
+            raise InputDataError(f"{path}: holds Python objects (dtype object), which asimc "
+                                 "never loads (loading them could run code); save numeric "
+                                 "arrays") from None
+        raise InputDataError(f"{path}: cannot read it as a NumPy file ({error})") from None
+    except (OSError, EOFError, Exception) as error:   # zipfile.BadZipFile and friends
+        raise InputDataError(f"{path}: a damaged NumPy file ({type(error).__name__}: "
+                             f"{error}); {_EXPECTED_INPUT}") from None
 
 
 def inputs_for(graph, data):
@@ -52,44 +109,78 @@ def inputs_for(graph, data):
 
 
 def print_json(value) -> None:
-    json.dump(value, sys.stdout, indent=2, default=_jsonable)
-    sys.stdout.write("\n")
+    """Strict JSON on stdout (no Infinity/NaN; see asimc.jsonout)."""
+    sys.stdout.write(dumps(value, indent=2) + "\n")
 
 
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+def print_warnings(warnings, stream=None) -> None:
+    """The same `warning: ...` lines in every command (run, golden, compare); on stderr where
+    stdout carries JSON or CSV."""
+    for warning in warnings:
+        print(f"warning: {warning}", file=stream or sys.stdout)
 
 
-class LayerProgress:
-    """A progress bar over on-chip layer executions (shown on a terminal only)."""
+class Progress:
+    """Progress of a long command, on stderr.
 
-    def __init__(self, total: int, description: str, enabled: bool | None = None):
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self._progress = None
-        if self.enabled and total > 0:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn)
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                      MofNCompleteColumn(), TimeElapsedColumn(),
-                                      transient=True)
-            self._task = self._progress.add_task(description, total=total)
+    On a terminal: a bar with the step now running (e.g. the chip), the count, the time spent
+    and an estimate of the time left. Anywhere else (a log, a pipe): one line per finished
+    step, ``description [i/N] step done in T s``, so a long job in a log is never silent.
+    Call it with ``(finished, upcoming)`` after each step; ``upcoming`` may be None.
+    """
+
+    def __init__(self, total: int, description: str, terminal: bool | None = None,
+                 stream=None):
+        self.total, self.description = total, description
+        self.stream = stream or sys.stderr
+        self.terminal = _isatty(self.stream) if terminal is None else terminal
+        self.done = 0
+        self._last = self._start = time.monotonic()
+        self._bar = None
+        if self.terminal and total > 0:
+            from rich.console import Console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bar,
+                                       TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+            self._bar = Bar(TextColumn("{task.description}"), BarColumn(),
+                            MofNCompleteColumn(), TimeElapsedColumn(),
+                            TextColumn("ETA"), TimeRemainingColumn(),
+                            transient=True, console=Console(file=self.stream))
+            self._task = self._bar.add_task(description, total=total)
 
     def __enter__(self):
-        if self._progress:
-            self._progress.start()
+        if self._bar:
+            self._bar.start()
         return self
 
     def __exit__(self, *exc):
-        if self._progress:
-            self._progress.stop()
+        if self._bar:
+            self._bar.stop()
 
-    def __call__(self, _name: str = "") -> None:
-        if self._progress:
-            self._progress.advance(self._task)
+    def __call__(self, finished: str = "", upcoming: str | None = None) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if self._bar:
+            text = f"{self.description}: {upcoming}" if upcoming else self.description
+            self._bar.update(self._task, advance=1, description=text)
+        elif self.total > 0:
+            step = f" {finished}" if finished else ""
+            print(f"{self.description} [{self.done}/{self.total}]{step} done in "
+                  f"{now - self._last:.1f} s", file=self.stream, flush=True)
+        self._last = now
 
     def callback(self):
-        return self if self._progress else None
+        return self
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class LayerProgress(Progress):
+    """Progress over on-chip layer executions: called with the node name after each."""
+
+    def __call__(self, name: str = "", upcoming: str | None = None) -> None:
+        super().__call__(name, upcoming)

@@ -1,10 +1,12 @@
 """``asimc compile`` and ``asimc inspect``."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from ..report.mapping import render_mapping
-from .common import print_json
+from ..errors import ArtifactError, UsageError
+from .common import print_json, writable_path
 
 
 def add_compile_options(parser) -> None:
@@ -17,17 +19,46 @@ def add_compile_options(parser) -> None:
     parser.add_argument("--calibrate", metavar="DATA",
                         help="calibrate static input scales on DATA (digits, .npz, .npy, an "
                              "image folder); implies quant { input static }")
+    parser.add_argument("--input-shape", action="append", type=_input_shape, default=[],
+                        metavar="[NAME=]CxHxW",
+                        help="per-sample shape of a model input whose dimensions are symbolic "
+                             "(e.g. 1x8x8; NAME= for a model with several inputs), so that "
+                             "costs are counted on real shapes (repeatable)")
+
+
+def _input_shape(text: str) -> tuple[str | None, tuple[int, ...]]:
+    name, _, dims = text.rpartition("=")
+    try:
+        shape = tuple(int(d) for d in dims.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a shape like 1x8x8 or NAME=1x8x8") from None
+    if not shape or any(d < 1 for d in shape):
+        raise argparse.ArgumentTypeError(f"{text!r}: every dimension must be >= 1")
+    return name or None, shape
+
+
+def input_shapes(args):
+    """--input-shape values as compile()'s ``input_shape``: one shape, a dict, or None."""
+    given = getattr(args, "input_shape", None) or []
+    if not given:
+        return None
+    if len(given) == 1 and given[0][0] is None:
+        return given[0][1]
+    if any(name is None for name, _ in given):
+        raise UsageError("with several --input-shape options, name each input: NAME=1x8x8")
+    return dict(given)
 
 
 def compile_from_args(model: str, chip: str, args):
     from ..compiler import compile as compile_model
     return compile_model(model, chip, digital=args.digital, mapping=args.mapping,
-                         calibrate=args.calibrate)
+                         calibrate=args.calibrate, input_shape=input_shapes(args))
 
 
 def _compile(args) -> int:
+    out = writable_path(args.output, "artifact") or Path(Path(args.model).stem + ".asimc")
     program = compile_from_args(args.model, args.chip, args)
-    out = Path(args.output) if args.output else Path(Path(args.model).stem + ".asimc")
     digest = program.save(out)
     if args.json:
         print_json({**program.report, "artifact": str(out), "sha256": digest})
@@ -42,8 +73,14 @@ def _inspect(args) -> int:
     program = load_program(args.artifact)
     if args.json:
         print_json(program.report)
-    else:
-        print(render_mapping(program.report))
+        return 0
+    try:
+        text = render_mapping(program.report)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ArtifactError(f"{args.artifact}: malformed mapping report in the artifact "
+                            f"({type(error).__name__}: {error}); compile the model again") \
+            from None
+    print(text)
     return 0
 
 

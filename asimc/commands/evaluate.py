@@ -8,7 +8,8 @@ import sys
 
 from ..errors import EXIT_FAILED_CHECK, UsageError
 from ..report.table import render_table
-from .common import LayerProgress, print_json
+from .common import (Progress, fraction, positive_int, print_json, print_warnings,
+                     writable_path)
 from .compile import add_compile_options, compile_from_args
 
 
@@ -16,8 +17,8 @@ def _add_data_options(p) -> None:
     p.add_argument("--data", required=True, metavar="DATA",
                    help="digits (scikit-learn's 8x8 digits, test split), an .npz with x and y, "
                         "an .npy, or an image folder with class sub-folders")
-    p.add_argument("--limit", type=int, metavar="N", help="use the first N samples")
-    p.add_argument("--batch-size", type=int, default=256, metavar="B",
+    p.add_argument("--limit", type=positive_int, metavar="N", help="use the first N samples")
+    p.add_argument("--batch-size", type=positive_int, default=256, metavar="B",
                    help="samples per run (the unit of per-tensor dynamic input scales; "
                         "default 256)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
@@ -73,8 +74,9 @@ def _pct(value) -> str:
 
 def _golden(args) -> int:
     from ..golden import golden_ladder
+    writable_path(args.report, "report")
     program = compile_from_args(args.model, args.chip, args)
-    with LayerProgress(5, "golden ladder") as bar:
+    with Progress(5, "golden ladder") as bar:
         result = golden_ladder(args.model, program, args.data, limit=args.limit,
                                seed=args.seed, batch_size=args.batch_size,
                                min_agreement=args.min_agreement, device=args.device,
@@ -111,10 +113,7 @@ def _golden(args) -> int:
               _pct(l["clipped_inputs"]),
               "<- worst" if l["sqnr_db"] == worst else ""]
              for l in result["layers"]]))
-        if result["warnings"]:
-            clipping = [l for l in result["layers"] if l["clipped_inputs"] > 0.01]
-            print(f"warning: {len(clipping)} layer(s) clip more than 1% of their inputs "
-                  f"(see the column): {result['warnings'][0].split(' (', 1)[1].rstrip(')')}")
+        print_warnings(result["warnings"])
         print(f"\n{'PASS' if result['passed'] else 'FAIL'}: every rung that must hold "
               f"{'holds' if result['passed'] else 'does not hold'}")
     return 0 if result["passed"] else EXIT_FAILED_CHECK
@@ -122,12 +121,15 @@ def _golden(args) -> int:
 
 def _compare(args) -> int:
     from ..compare import compare_chips, steps_for
-    with LayerProgress(steps_for(args.chips, args.seeds), "comparing chips") as bar:
+    from .compile import input_shapes
+    writable_path(args.report, "report")
+    with Progress(steps_for(args.chips, args.seeds), "comparing chips") as bar:
         rows = compare_chips(args.model, args.chips, args.data, seeds=args.seeds,
                              limit=args.limit, batch_size=args.batch_size,
                              digital=args.digital, mapping=args.mapping,
                              calibrate=args.calibrate, device=args.device,
-                             on_step=bar.callback(), dataset_options=_dataset_options(args))
+                             on_step=bar.callback(), dataset_options=_dataset_options(args),
+                             input_shape=input_shapes(args))
     if args.report:
         from ..report.pages import compare_page
         _write_report(args.report, compare_page(rows, model=args.model, data=args.data,
@@ -139,9 +141,16 @@ def _compare(args) -> int:
         writer = csv.DictWriter(sys.stdout, fieldnames=ROW_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+        print_warnings(_chip_warnings(rows), sys.stderr)
     else:
         print(render_compare(rows, args))
+        print_warnings(_chip_warnings(rows))
     return 0
+
+
+def _chip_warnings(rows) -> list[str]:
+    return [f"{r['chip']}: {w}" for r in rows for w in r.get("warnings", ())]
+
 
 
 def _write_report(path: str, text: str) -> None:
@@ -173,20 +182,36 @@ def _count(value) -> str:
 
 def render_compare(rows, args) -> str:
     table = []
+    int_rows = [r for r in rows if r["chip"] == "int"]
+    no_energy = False
     for r in rows:
         acc = _pct(r["accuracy_mean"])
         if r.get("seeds", 0) > 1 and r["accuracy_std"] is not None:
             acc += f" ± {100 * r['accuracy_std']:.2f}"
-        table.append([r["chip"], r["precision"], acc, _pct(r["agreement"]), _db(r["sqnr_db"]),
+        name = r["chip"]
+        if name == "int":
+            name = f"int [{int_rows.index(r) + 1}]"
+        elif r["chip"] != "fp32" and r.get("energy_j") is None and not r.get("energy_figures"):
+            no_energy = True
+        table.append([name, r["precision"], acc, _pct(r["agreement"]), _db(r["sqnr_db"]),
                       _count(r.get("adc_conversions")), _count(r.get("cycles")),
                       _eng(r.get("energy_j"), "J"),
                       "-" if r.get("tops_per_w") is None else f"{r['tops_per_w']:.3g}"])
     head = (f"{args.model} on {len(args.chips)} chip(s), data {args.data}"
             f"{f' (first {args.limit})' if args.limit else ''}, {args.seeds} noise seed(s); "
             "costs per inference")
-    return head + "\n" + render_table(
-        ["chip", "precision", "accuracy", "agree w/ fp32", "SQNR", "ADC conv", "cycles",
-         "energy", "TOPS/W"], table)
+    legend = ["agreement and SQNR are measured against the fp32 model's outputs (onnxruntime); "
+              "fp32 and int rows are baselines without costs"]
+    for i, r in enumerate(int_rows, 1):
+        chips = r.get("chips") or [r["source"].removeprefix("quantised like ")]
+        legend.append(f"int [{i}]: the quantised model with exact integer products (no ADC, no "
+                      f"noise), the baseline of {', '.join(chips)}")
+    if no_energy:
+        legend.append("energy and TOPS/W '-' on a chip row: its chip file gives no energy "
+                      "figures (energy { mac ... adc ... })")
+    return "\n".join([head, render_table(
+        ["chip", "precision", "accuracy", "agree w/ fp32", "SQNR vs fp32", "ADC conv", "cycles",
+         "energy", "TOPS/W"], table)] + legend)
 
 
 def register(sub) -> None:
@@ -198,7 +223,7 @@ def register(sub) -> None:
     p.add_argument("--chip", required=True, metavar="CHIP.acim")
     _add_data_options(p)
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    p.add_argument("--min-agreement", type=float, default=0.9, metavar="F",
+    p.add_argument("--min-agreement", type=fraction, default=0.9, metavar="F",
                    help="top-1 agreement a measured rung needs to pass (default 0.9)")
     p.add_argument("--json", action="store_true")
     add_compile_options(p)
@@ -211,7 +236,7 @@ def register(sub) -> None:
     p.add_argument("model", metavar="MODEL.onnx")
     p.add_argument("--chips", required=True, nargs="+", metavar="CHIP.acim")
     _add_data_options(p)
-    p.add_argument("--seeds", type=int, default=3, metavar="N",
+    p.add_argument("--seeds", type=positive_int, default=3, metavar="N",
                    help="noise seeds per chip (default 3)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true")

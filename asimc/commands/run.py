@@ -1,17 +1,25 @@
 """``asimc run``: execute a compiled artifact on inputs."""
 from __future__ import annotations
 
-from pathlib import Path
+import sys
 
 import numpy as np
 
 from ..errors import UsageError
-from .common import LayerProgress, inputs_for, load_input_file, parse_size, print_json
+from .common import (LayerProgress, inputs_for, load_input_file, parse_size, print_json,
+                     print_warnings, writable_path)
 
 
 def _run(args) -> int:
     from ..artifact import load_program
+    out = writable_path(args.output, "output file")
+    if out is not None and out.suffix not in (".npy", ".npz"):
+        raise UsageError(f"{args.output}: write the outputs to an .npy file (one output) or an "
+                         ".npz file (one array per output name)")
     program = load_program(args.artifact)
+    if out is not None and out.suffix == ".npy" and len(program.graph.outputs) != 1:
+        raise UsageError(f"the model has {len(program.graph.outputs)} outputs: write them to "
+                         "an .npz file (-o OUT.npz)")
     inputs = inputs_for(program.graph, load_input_file(args.input))
     on_chip = sum(1 for l in program.layers.values() if l.on_chip)
     budget = parse_size(args.memory_budget) if args.memory_budget else None
@@ -19,15 +27,14 @@ def _run(args) -> int:
         result = program.run(inputs, mode=args.mode, seed=args.seed, device=args.device,
                              memory_budget=budget, kernel=args.kernel,
                              progress=bar.callback())
-    if args.output:
-        out = Path(args.output)
-        if out.suffix == ".npz":
-            np.savez(out, **result.outputs)
-        elif len(result.outputs) == 1:
-            np.save(out, result.output)
-        else:
-            raise UsageError(f"the model has {len(result.outputs)} outputs: write them to an "
-                             ".npz file (-o OUT.npz)")
+    if out is not None:
+        try:
+            if out.suffix == ".npz":
+                np.savez(out, **result.outputs)
+            else:
+                np.save(out, result.output)
+        except OSError as error:
+            raise UsageError(f"{out}: cannot write the outputs ({error.strerror})") from None
     summary = {name: {"shape": list(v.shape), "dtype": str(v.dtype),
                       "mean": float(np.mean(v)) if v.size else None,
                       "argmax_first": v.reshape(v.shape[0], -1).argmax(1)[:16].tolist()
@@ -35,17 +42,17 @@ def _run(args) -> int:
                for name, v in result.outputs.items()}
     if args.json:
         print_json({"mode": args.mode, "seed": args.seed, "outputs": summary,
-                    "written": args.output})
+                    "written": args.output, "warnings": result.warnings})
     else:
         for name, s in summary.items():
-            line = f"{name}: shape {tuple(s['shape'])} {s['dtype']}, mean {s['mean']:.6g}"
+            mean = "-" if s["mean"] is None else f"{s['mean']:.6g}"
+            line = f"{name}: shape {tuple(s['shape'])} {s['dtype']}, mean {mean}"
             if s["argmax_first"] is not None:
                 line += f", argmax of the first rows {s['argmax_first']}"
             print(line)
         if args.output:
             print(f"wrote {args.output}")
-    for warning in result.warnings:
-        print(f"warning: {warning}")
+    print_warnings(result.warnings, sys.stderr if args.json else None)
     return 0
 
 

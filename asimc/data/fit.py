@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from ..errors import InputDataError
+from .cast import cast_to_input
 
 # ONNX element-type names that numpy spells differently (numpy's "float" is float64!).
 _ONNX_DTYPE_NAMES = {"float": "float32", "double": "float64", "half": "float16"}
@@ -21,8 +22,8 @@ def fit_to_input(x: np.ndarray, shape: tuple | None, dtype: str,
     sample is reshaped when its element count matches (digits (N, 1, 8, 8) into an MLP input
     [batch, 64]); one symbolic dimension is inferred from the count when the sample's own shape
     does not already fit. ``dtype`` is a numpy name (``float32``, ``int64``...) or an ONNX one
-    (``float``, ``tensor(float)``...). Casts that would change a value are refused: floats with a
-    fraction or out of range into an integer type, values into float16 that overflow it.
+    (``float``, ``tensor(float)``...). Casts follow the one rule of ``asimc.data.cast``: a value that
+    would change is refused.
     """
     x = np.asarray(x)
     target = _parse_dtype(dtype, input_name)
@@ -33,9 +34,8 @@ def fit_to_input(x: np.ndarray, shape: tuple | None, dtype: str,
     if x.ndim == 0:
         raise InputDataError(f"data for model input '{input_name}' is a scalar; expected a "
                              "batch of samples, batch first")
-    if x.dtype.kind not in "biuf":
-        raise InputDataError(f"data for model input '{input_name}' has dtype {x.dtype}; "
-                             "expected numbers")
+    if x.dtype.kind not in "biuf":     # before reshaping: the message is about the dtype
+        _cast(x, target, input_name)
     if dims is not None:
         x = x.reshape((len(x),) + _sample_shape(x, dims, input_name))
     return np.ascontiguousarray(_cast(x, target, input_name))
@@ -106,35 +106,4 @@ def _show_dim(dim) -> str:
 
 
 def _cast(x: np.ndarray, target: np.dtype, input_name: str) -> np.ndarray:
-    if x.dtype == target:
-        return x
-    where = f"data for model input '{input_name}' ({target})"
-    if target.kind in "iu" or target.kind == "b":
-        _require_exact_integers(x, target, where)
-        return x.astype(target)
-    with np.errstate(over="ignore"):    # reported just below, in the user's terms
-        cast = x.astype(target)
-    overflowed = ~np.isfinite(cast)
-    if x.dtype.kind == "f":
-        overflowed &= np.isfinite(x)       # NaN/Inf already in the data are not the cast's doing
-    if overflowed.any():
-        raise InputDataError(f"{where}: values beyond +-{np.finfo(target).max:g} overflow {target}")
-    return cast
-
-
-def _require_exact_integers(x: np.ndarray, target: np.dtype, where: str) -> None:
-    """Refuse casts into an integer (or bool) type that would change a value."""
-    if x.dtype.kind == "f":
-        finite = np.isfinite(x)
-        if not finite.all() or np.any(x != np.round(x)):
-            raise InputDataError(
-                f"{where}: the data holds non-integer values (dtype {x.dtype}); converting them "
-                f"to {target} would lose information. Feed integer data, or check that this is "
-                "the right input")
-    if x.size == 0:
-        return
-    low, high = (0, 1) if target.kind == "b" else (np.iinfo(target).min, np.iinfo(target).max)
-    smallest, largest = x.min(), x.max()
-    if smallest < low or largest > high:
-        raise InputDataError(f"{where}: values range from {smallest} to {largest}, outside "
-                             f"{target}'s range {low}..{high}")
+    return cast_to_input(x, target, f"data for model input '{input_name}' ({target})")

@@ -11,6 +11,8 @@ from .normalize import REWRITTEN_OPS
 
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 _MAX_NAMES = 8
+# Ops whose attributes are sub-graphs: asimc runs straight-line graphs only.
+_CONTROL_FLOW = ("If", "Loop", "Scan", "SequenceMap")
 
 
 def importable_ops() -> list[str]:
@@ -35,7 +37,13 @@ def check_supported(graph: onnx.GraphProto) -> None:
         shown = ", ".join(f"'{n}'" for n in names[:_MAX_NAMES])
         more = f" and {len(names) - _MAX_NAMES} more" if len(names) > _MAX_NAMES else ""
         lines.append(f"  {op_type}: node{'s' if len(names) > 1 else ''} {shown}{more}")
+    control = sorted(op for op in missing if op in _CONTROL_FLOW)
+    hint = ""
+    if control:
+        hint = (f"\n{', '.join(control)} {'is' if len(control) == 1 else 'are'} control flow "
+                "(sub-graphs), which asimc does not run: export the model with fixed shapes and "
+                "the control flow unrolled (e.g. torch.onnx.export of a traced model)")
     raise ModelError(
         f"the model uses {len(missing)} op type{'s' if len(missing) > 1 else ''} that asimc "
-        f"does not support:\n" + "\n".join(lines) +
-        f"\nSupported ops: {', '.join(importable_ops())}")
+        f"does not support:\n" + "\n".join(lines) + hint +
+        "\nSupported ops: run `asimc ops`, or see the Supported ops table in the README")

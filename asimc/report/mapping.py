@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from ..program import MatrixLayer, Program
+from ..program import PER_POSITION, MatrixLayer, Program
 
 COST_FIELDS = ("macs", "cell_ops", "adc_conversions", "digital_bit_products", "accumulations",
                "cycles", "weight_writes", "energy_j", "latency_s")
@@ -28,6 +28,7 @@ def _layer_entry(layer: MatrixLayer, note: str) -> dict[str, Any]:
         del cost["row_tiles"]                      # the sizes above say more than the count
         entry.update(cost)
         entry["utilization"] = layer.cost.utilization
+        entry["cost_known"] = layer.cost.known
     if layer.schedule:
         entry["waves"] = layer.schedule[-1].wave + 1
         entry["accumulate"] = {"row_tiles": layer.accumulate.row_tiles,
@@ -38,6 +39,8 @@ def _layer_entry(layer: MatrixLayer, note: str) -> dict[str, Any]:
 
 
 def _sum(layers: list[dict[str, Any]], key: str) -> Any:
+    if key in PER_POSITION and any(not l.get("cost_known", True) for l in layers):
+        return None            # a total over layers of unknown cost would be a guess
     values = [l[key] for l in layers if l.get(key) is not None]
     return sum(values) if values else None
 
@@ -60,11 +63,25 @@ def mapping_report(program: Program, notes: dict[str, str] | None = None) -> dic
         "fits_on_chip": static_tiles <= macros,
         "weight_reloads": max(0, static_tiles - macros),
         "utilization": used / allocated if allocated else None,
+        "costs_known": all(e.get("cost_known", True) for e in on_chip),
     })
+    if not total["costs_known"]:
+        symbolic = [f"{i.name} {_shape(i.shape)}" for i in program.graph.inputs
+                    if i.shape is None or not all(isinstance(d, int) for d in i.shape[1:])]
+        total["costs_unknown_why"] = (
+            "the output shape of some layers is not known at compile time (symbolic "
+            f"dimensions in {', '.join(symbolic) or 'the graph'}); give the input's shape "
+            "(--input-shape, e.g. 1x8x8) to count their conversions, cycles and energy")
     if total.get("energy_j") and total.get("macs"):
         total["tops_per_w"] = 2 * total["macs"] / total["energy_j"] / 1e12
     return {"model": program.source, "chip": program.chip.name, "layers": entries,
             "total": total}
+
+
+def _shape(shape) -> str:
+    if shape is None:
+        return "[?]"
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -91,13 +108,15 @@ def render_mapping(report: dict[str, Any]) -> str:
         rows.append([
             e["node"], e["op_type"] + ("*" if e["kind"] == "dynamic" else ""), where,
             e["precision"], f"{e['k']}x{e['n']}" + (f" g{e['groups']}" if e["groups"] > 1 else ""),
-            "+".join(str(t) for t in e["row_tiles"]) or "-",
+            _fmt(len(e["row_tiles"]) or None), "+".join(str(t) for t in e["row_tiles"]) or "-",
             _fmt(e.get("column_tiles")), _fmt(e.get("utilization") and
                                               f"{100 * e['utilization']:.0f}%"),
             _fmt(e.get("macs")), _fmt(e.get("adc_conversions")), _fmt(e.get("cycles")),
             _fmt(e.get("energy_j"), "J"),
         ])
-    headers = ["node", "op", "runs on", "precision", "KxN", "row tiles", "col tiles", "util",
+    # Both tile columns count tiles; the rows each row tile fills come in their own column.
+    headers = ["node", "op", "runs on", "precision", "KxN", "row tiles", "rows per tile",
+               "col tiles", "util",
                "MACs", "ADC conv", "cycles", "energy"]
     out = [f"model {report['model'] or '(in memory)'} on chip \"{report['chip']}\"  "
            f"(* = activation x activation, second operand written at run time)",
@@ -117,5 +136,10 @@ def render_mapping(report: dict[str, Any]) -> str:
     if t.get("energy_j") is not None:
         lines.append(f"energy {_fmt(t['energy_j'], 'J')}, latency {_fmt(t['latency_s'], 's')}"
                      + (f", {t['tops_per_w']:.3g} TOPS/W" if t.get("tops_per_w") else ""))
+    if t.get("energy_j") is None and t.get("costs_known", True) and t["on_chip"]:
+        lines.append(f"energy '-': chip \"{report['chip']}\" gives no energy figures (add "
+                     "`energy { mac ... fJ  adc ... pJ  clock ... MHz }` to its file)")
+    if t.get("costs_unknown_why"):
+        lines.append(f"costs '-': {t['costs_unknown_why']}")
     notes = [f"note: {e['node']}: {e['note']}" for e in report["layers"] if e.get("note")]
     return "\n".join(out + lines + notes)

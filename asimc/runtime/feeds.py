@@ -11,30 +11,22 @@ import numpy as np
 from ..errors import InputDataError
 from ..ir import Graph, TensorInfo
 
-_KINDS = {"f": "floating-point", "i": "integer", "u": "integer", "b": "boolean"}
-
-
 def _describe_shape(shape) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def _cast(name: str, value, info: TensorInfo) -> np.ndarray:
+    """The input as its declared element type, under the one rule of asimc.data.cast."""
+    from ..data.cast import cast_to_input
     try:
         array = np.asarray(value)
     except Exception as error:        # ragged lists and the like
         raise InputDataError(f"input '{name}': cannot be read as an array ({error})") from None
-    want = np.dtype(info.dtype)
-    got_kind, want_kind = array.dtype.kind, want.kind
-    if got_kind not in _KINDS:
-        raise InputDataError(f"input '{name}': expected {want.name} values, got an array of "
-                             f"{array.dtype} ({array.dtype.kind!r} kind)")
-    if _KINDS[got_kind] != _KINDS.get(want_kind) and not (want_kind == "f" and got_kind in "iub"):
-        raise InputDataError(f"input '{name}': expected {want.name} ({_KINDS.get(want_kind)}) "
-                             f"values, got {array.dtype}")
-    if got_kind == "f" and not np.isfinite(array).all():
+    array = cast_to_input(array, np.dtype(info.dtype), f"input '{name}' ({info.dtype})")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
         bad = int((~np.isfinite(array)).sum())
         raise InputDataError(f"input '{name}': {bad} value(s) are NaN or infinite")
-    return np.ascontiguousarray(array.astype(want, copy=False))
+    return np.ascontiguousarray(array)
 
 
 def prepare_feeds(graph: Graph, inputs) -> tuple[dict[str, np.ndarray], int, bool]:
@@ -60,6 +52,9 @@ def prepare_feeds(graph: Graph, inputs) -> tuple[dict[str, np.ndarray], int, boo
     batch, per_sample = 1, False
     for name, array in feeds.items():
         shape = declared[name].shape
+        if array.ndim and array.shape[0] == 0:
+            raise InputDataError(f"input '{name}' holds no samples (shape "
+                                 f"{tuple(array.shape)}); give at least one")
         if shape is None:
             continue
         if array.ndim != len(shape):
