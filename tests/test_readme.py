@@ -1,15 +1,204 @@
-"""The README stays true: its supported-ops table lists exactly the ops asimc supports, its
-commands exist, and CI runs its test command."""
+"""The README and docs/numeric-model.md stay true.
+
+Every fenced code block of the README is run: ``sh`` blocks command by command through the CLI
+(in a temporary folder holding the repository's chips and example models), ``console`` blocks
+too, with what they show compared to what the command prints today; ``python`` blocks are
+executed, ``acim`` blocks checked as chip files, ``text`` blocks compared (the main job's table)
+or checked (the layout's paths). The install commands ``make demo`` and ``make test`` are not run
+here (CI runs ``make test``): they must be the Makefile's targets, and the command the README
+says ``make demo`` runs must be the Makefile's. The main job itself (19 chips, 41 s) is rerun
+on a sample of its chips whose rows are compared with the README's table.
+"""
 from __future__ import annotations
 
+import contextlib
+import glob
+import io
+import math
 import re
+import shlex
 from pathlib import Path
 
-from asimc.cli import build_parser
+import pytest
+
+from asimc.cli import build_parser, main
 from asimc.frontend import supported_ops
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
+DOC = (ROOT / "docs" / "numeric-model.md").read_text()
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+BLOCKS = [(m.group(1), m.group(2), README.count("\n", 0, m.start()) + 1)
+          for m in FENCE.finditer(README)]
+INSTALL = {"make demo", "make test"}
+# Rows of the main job's table rerun by the test: the lossless reference chip and a noisy one
+# with energy figures; with them come the fp32 row and the int rows of their precisions.
+MAIN_JOB_SAMPLE = ("asim-bitserial-255", "chen-jssc2021-capram-65nm")
+
+
+def _blocks(kind: str) -> list[tuple[str, int]]:
+    return [(text, line) for info, text, line in BLOCKS if info == kind]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A folder with the repository's chips and example models, as a user's checkout has."""
+    folder = tmp_path_factory.mktemp("readme")
+    for name in ("chips", "examples"):
+        (folder / name).symlink_to(ROOT / name, target_is_directory=True)
+    return folder
+
+
+@contextlib.contextmanager
+def _inside(folder: Path):
+    import os
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+_RUNS: dict[str, tuple[int, str]] = {}
+
+
+def _asimc(command: str, folder: Path) -> tuple[int, str]:
+    """Run one ``asimc ...`` command line as a shell would (globs expanded, sorted), in-process;
+    (exit code, stdout). Each distinct command runs once per session."""
+    if command not in _RUNS:
+        with _inside(folder):
+            words = []
+            for word in shlex.split(command)[1:]:
+                words += sorted(glob.glob(word)) if any(c in word for c in "*?[") else [word]
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                code = main(words)
+        _RUNS[command] = (code, out.getvalue())
+    return _RUNS[command]
+
+
+def _commands() -> list[tuple[str, int]]:
+    lines = []
+    for text, line in _blocks("sh"):
+        lines += [(cmd.strip(), line) for cmd in text.splitlines() if cmd.strip()]
+    return lines
+
+
+def _makefile_demo_command() -> str:
+    recipe = (ROOT / "Makefile").read_text().split("\ndemo:", 1)[1].splitlines()[1]
+    return recipe.strip().replace("$(BIN)/", "")
+
+
+def test_every_code_block_is_one_the_test_runs():
+    assert BLOCKS
+    kinds = {info for info, _, _ in BLOCKS}
+    assert kinds <= {"sh", "console", "python", "acim", "text"}, kinds
+    # No indented code blocks left, which this test would not see.
+    outside = FENCE.sub("", README)
+    assert not re.search(r"\n\n    \S", outside), "an indented code block: fence it"
+
+
+def test_shell_blocks_are_asimc_commands_or_the_install_targets():
+    makefile = (ROOT / "Makefile").read_text()
+    for command, line in _commands():
+        if command.startswith("make "):
+            assert command in INSTALL, f"README.md:{line}: {command}"
+            assert f"\n{command.split()[1]}:" in makefile
+        else:
+            assert command.startswith("asimc "), f"README.md:{line}: {command}"
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_command_make_demo_runs_is_the_makefiles():
+    demo = _makefile_demo_command()
+    assert demo in [c for c, _ in _commands()]
+
+
+def test_every_shell_command_runs(workdir):
+    demo = _makefile_demo_command()
+    ran = 0
+    for command, line in _commands():
+        if command.startswith("make ") or command == demo:
+            continue               # make demo is compared through its table below
+        code, _ = _asimc(command, workdir)
+        assert code == 0, f"README.md:{line}: {command} exited with {code}"
+        ran += 1
+    assert ran
+
+
+def test_console_blocks_print_what_the_readme_shows(workdir):
+    blocks = _blocks("console")
+    assert blocks
+    for text, line in blocks:
+        first, *shown = text.rstrip("\n").split("\n")
+        assert first.startswith("$ asimc "), f"README.md:{line}"
+        code, printed = _asimc(first[2:], workdir)
+        assert code == 0
+        printed_lines = [l.rstrip() for l in printed.rstrip("\n").split("\n")]
+        assert [l.rstrip() for l in shown] == printed_lines, f"README.md:{line}: regenerate"
+
+
+def _table_rows(text: str) -> dict[tuple[str, str], str]:
+    """{(chip, precision): the other cells} of a table printed by asimc compare, its columns
+    found from the rule line under the header."""
+    lines = text.splitlines()
+    rule = next(k for k, l in enumerate(lines) if l.startswith("---"))
+    spans = [m.span() for m in re.finditer(r"-+", lines[rule])]
+    rows = {}
+    for row in lines[rule + 1:]:
+        cells = [row[a:b + 1].strip() if k < len(spans) - 1 else row[a:].strip()
+                 for k, (a, b) in enumerate(spans)]
+        rows[(cells[0], cells[1])] = " | ".join(cells[2:])
+    return rows
+
+
+def test_the_main_job_table_matches_a_rerun_of_its_rows(workdir):
+    table = next(text for text, _ in _blocks("text") if " chip(s), data " in text)
+    demo = _makefile_demo_command()
+    assert table.startswith(demo.split()[2])
+    readme_rows = _table_rows(table)
+    chips = " ".join(f"chips/{name}.acim" for name in MAIN_JOB_SAMPLE)
+    command = demo.replace("chips/*.acim", chips)
+    code, printed = _asimc(command, workdir)
+    assert code == 0
+    printed_rows = _table_rows(printed)
+    compared = 0
+    for key, numbers in printed_rows.items():
+        assert key in readme_rows, f"{key} is not in the README's table"
+        assert readme_rows[key] == numbers, f"{key}: README {readme_rows[key]!r}, now {numbers!r}"
+        compared += 1
+    assert compared >= len(MAIN_JOB_SAMPLE) + 2                    # chips, fp32, int rows
+
+
+def test_python_blocks_run(workdir):
+    blocks = _blocks("python")
+    assert blocks
+    for text, line in blocks:
+        with _inside(workdir):
+            exec(compile(text, f"README.md:{line}", "exec"), {"__name__": "readme"})
+
+
+def test_chip_blocks_check(workdir, tmp_path):
+    blocks = _blocks("acim")
+    assert blocks
+    for text, line in blocks:
+        # One chip per file: split at each top-level `chip`, named as the others `extends` it.
+        files = []
+        for chunk in re.split(r"^(?=chip )", text, flags=re.MULTILINE):
+            if chunk.strip():
+                name = re.match(r'chip "([^"]+)"', chunk).group(1)
+                (tmp_path / f"{name}.acim").write_text(chunk)
+                files.append(tmp_path / f"{name}.acim")
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["chip", "check", *map(str, files)]) == 0, f"README.md:{line}"
+
+
+def test_layout_lists_paths_that_exist():
+    layout = next(text for text, _ in _blocks("text") if text.startswith("asimc/"))
+    for row in layout.splitlines():
+        path = row.split()[0]
+        assert (ROOT / path).exists(), path
 
 
 def test_supported_ops_table_matches_the_registry():
@@ -24,6 +213,54 @@ def test_every_documented_command_exists():
     assert commands and commands <= known
 
 
-def test_ci_runs_the_readme_test_command():
-    assert "make test" in README
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
+# -- docs/numeric-model.md --------------------------------------------------------------------
+
+def _code_value(expression: str):
+    module, _, name = expression.rpartition(".")
+    import importlib
+    if name.endswith("(*())"):
+        return getattr(importlib.import_module(module), name[:-5])()
+    return getattr(importlib.import_module(module), name)
+
+
+def test_numeric_model_constants_are_the_codes():
+    rows = re.findall(r"^\| [^|]+ \| `([^`]+)` \| `(asimc\.[\w.]+(?:\(\*\(\)\))?)` \|$", DOC,
+                      flags=re.MULTILINE)
+    assert len(rows) >= 8
+    for written, expression in rows:
+        stated = eval(written.replace("^", "**"), {})           # the doc's own literals
+        actual = _code_value(expression)
+        if isinstance(stated, int):
+            assert int(actual) % (1 << 64) == stated % (1 << 64), expression
+        else:
+            assert math.isclose(float(actual), stated, rel_tol=1e-6), expression
+
+
+def test_numeric_model_names_modules_that_exist():
+    paths = set(re.findall(r"asimc/[\w/]+\.(?:py|c)", DOC))
+    assert len(paths) >= 8
+    for path in paths:
+        assert (ROOT / path).is_file(), path
+
+
+def test_numeric_model_formulas_match_the_code():
+    """The counter step and the convolution tiling, as the doc writes them."""
+    import torch
+
+    from asimc.chip import load_chip
+    from asimc.chip.conversions import ConversionPlan
+    from asimc.kernels.problem import AcimProblem
+    from asimc.passes.tile import row_tiles
+
+    plan = ConversionPlan(load_chip(ROOT / "chips" / "asim-voting.acim"))
+    problem = AcimProblem(torch.zeros(1, 1, 4), torch.zeros(1, 4, 1), plan, ((0, 4),))
+    bw, cycles, votes = plan.weight_bits, len(plan.cycles), problem.num_votes
+    assert votes > 1
+    for t, i, c, v in [(0, 0, 0, 0), (2, 5, 3, 1), (1, 7, cycles - 1, votes - 1)]:
+        assert problem.step(t, i, c, v) == \
+            ((t * math.ceil(bw / 2) + i // 2) * cycles + c) * votes + v
+    # "asimc makes as many tiles as the channels need", e.g. 256 and 512 channels, 3x3, 256 rows.
+    for channels in (256, 512):
+        tiles, _ = row_tiles(channels * 9, 256, kernel_area=9)
+        assert len(tiles) == math.ceil(channels / (256 // 9))
+        assert tiles[-1][1] == channels * 9

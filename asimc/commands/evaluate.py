@@ -8,6 +8,7 @@ import sys
 
 from ..errors import EXIT_FAILED_CHECK, UsageError
 from ..report.table import render_table
+from ..report.units import count as _count, decibels as _db, engineering as _eng, percent as _pct
 from .common import (Progress, fraction, positive_int, print_json, print_warnings,
                      writable_path)
 from .compile import add_compile_options, compile_from_args
@@ -23,7 +24,9 @@ def _add_data_options(p) -> None:
                         "default 256)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--report", metavar="OUT.html",
-                   help="also write a self-contained HTML report with charts")
+                   help="also write a self-contained HTML report with tables and figures")
+    p.add_argument("--plot", type=_plot_path, metavar="FILE.{png,svg,pdf}",
+                   help="also write the figures to FILE (format from the extension)")
     images = p.add_argument_group("image folders and normalisation")
     images.add_argument("--image-size", type=_size, metavar="HxW",
                         help="resize every image to H x W pixels (e.g. 32x32)")
@@ -54,22 +57,18 @@ def _floats(text: str) -> tuple[float, ...]:
                                          "numbers") from None
 
 
+def _plot_path(text: str) -> str:
+    from ..report.figures import plot_path
+    try:
+        return plot_path(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _dataset_options(args) -> dict:
     options = {"image_size": args.image_size, "grayscale": args.grayscale,
                "mean": args.mean, "std": args.std}
     return {k: v for k, v in options.items() if v is not None}
-
-
-def _db(value) -> str:
-    if value is None:
-        return "-"
-    if math.isinf(value):
-        return "exact" if value > 0 else "-inf"
-    return f"{value:.1f} dB"
-
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 def _golden(args) -> int:
@@ -84,6 +83,9 @@ def _golden(args) -> int:
     if args.report:
         from ..report.pages import golden_page
         _write_report(args.report, golden_page(result))
+    if args.plot:
+        from ..report.figures import golden_figure
+        _write_plot(args.plot, golden_figure(result))
     if args.json:
         print_json(result)
     else:
@@ -134,6 +136,10 @@ def _compare(args) -> int:
         from ..report.pages import compare_page
         _write_report(args.report, compare_page(rows, model=args.model, data=args.data,
                                                 seeds=args.seeds))
+    if args.plot:
+        from ..report.figures import compare_figure
+        _write_plot(args.plot, compare_figure(
+            rows, title=f"{args.model}, data {args.data}, {args.seeds} noise seed(s)"))
     if args.json:
         print_json(rows)
     elif args.csv:
@@ -162,22 +168,13 @@ def _write_report(path: str, text: str) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
-def _eng(value, unit) -> str:
-    if value is None:
-        return "-"
-    for scale, prefix in ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m")):
-        if abs(value) < scale * 1000:
-            return f"{value / scale:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}"
-
-
-def _count(value) -> str:
-    if value is None:
-        return "-"
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if value >= scale:
-            return f"{value / scale:.3g}{suffix}"
-    return str(value)
+def _write_plot(path: str, figure) -> None:
+    from ..report.figures import save
+    try:
+        save(figure, path)
+    except OSError as error:
+        raise UsageError(f"{path}: cannot write the figure ({error.strerror})") from None
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def render_compare(rows, args) -> str:

@@ -1,84 +1,81 @@
-"""The HTML pages of ``asimc compare --report`` and ``asimc golden --report``."""
+"""The HTML pages of ``asimc compare --report`` and ``asimc golden --report``.
+
+Table cells use the terminal's units (asimc.report.units); the figures are those of
+``--plot`` (asimc.report.figures), inlined as SVG.
+"""
 from __future__ import annotations
 
-import math
-
-from .html import bar_chart, page, scatter, table
-
-
-def _pct(v) -> str:
-    return "-" if v is None else f"{100 * v:.2f}%"
+from .html import escape, figure, note, page, table
+from .units import count, decibels, engineering, percent
 
 
-def _db(v) -> str:
-    if v is None:
-        return "-"
-    return "exact" if v == math.inf else f"{v:.1f} dB"
+def _tops(value) -> str:
+    return "-" if value is None else f"{value:.3g}"
 
 
-def _num(v, unit="") -> str:
-    return "-" if v is None else f"{v:.4g}{unit}"
+def _baseline_of(row: dict) -> str:
+    """Which chip an ``int`` row is quantised like (its source says)."""
+    source = row.get("source") or ""
+    return source.removeprefix("quantised like ") if source.startswith("quantised like ") \
+        else source
 
 
 def compare_page(rows: list[dict], *, model: str, data: str, seeds: int) -> str:
+    from .figures import compare_figure
     chips = [r for r in rows if r["chip"] not in ("fp32", "int")]
     fp32 = next((r for r in rows if r["chip"] == "fp32"), None)
     headers = ["chip", "precision", "accuracy", "± (std over seeds)", "agreement w/ FP32",
-               "SQNR", "ADC conversions", "cycles", "energy / inference", "TOPS/W"]
-    body = [[r["chip"], r["precision"], _pct(r["accuracy_mean"]), _pct(r["accuracy_std"]),
-             _pct(r["agreement"]), _db(r["sqnr_db"]), _num(r.get("adc_conversions")),
-             _num(r.get("cycles")), _num(r.get("energy_j"), " J"), _num(r.get("tops_per_w"))]
-            for r in rows]
-    classes = ["reference" if r["chip"] in ("fp32", "int") else "" for r in rows]
-    sections = [("Comparison", table(headers, body, classes))]
-    has_accuracy = any(r["accuracy_mean"] is not None for r in chips)
-    references = [(r["chip"] + (" " + r["precision"] if r["chip"] == "int" else ""),
-                   100 * r["accuracy_mean"]) for r in rows
-                  if r["chip"] in ("fp32", "int") and r["accuracy_mean"] is not None]
-    if has_accuracy:
-        sections.append(("Accuracy (mean and std over noise seeds)", bar_chart(
-            [r["chip"] for r in chips], [100 * r["accuracy_mean"] for r in chips],
-            [100 * (r["accuracy_std"] or 0) for r in chips], unit="%",
-            reference_lines=references, lower=0.0)))
-    sections.append(("Agreement with the FP32 model", bar_chart(
-        [r["chip"] for r in chips], [100 * r["agreement"] for r in chips], unit="%",
-        lower=0.0)))
-    metric = "accuracy_mean" if has_accuracy else "agreement"
-    energy = scatter([(r["chip"], r.get("energy_j"), 100 * r[metric]) for r in chips],
-                     x_label="energy per inference (J)", y_label=f"{metric} (%)", log_x=True)
-    if energy:
-        sections.append(("Accuracy against energy", energy))
-    conversions = scatter([(r["chip"], r.get("adc_conversions"), 100 * r[metric])
-                           for r in chips], x_label="ADC conversions per inference",
-                          y_label=f"{metric} (%)", log_x=True)
-    if conversions:
-        sections.append(("Accuracy against ADC conversions", conversions))
+               "SQNR vs FP32", "ADC conversions", "cycles", "energy / inference", "TOPS/W"]
+    body, classes = [], []
+    for r in rows:
+        name = escape(r["chip"])
+        if r["chip"] == "int":
+            name += f"<br><span class='meta'>quantised like {escape(_baseline_of(r))}</span>"
+        body.append([name, escape(r["precision"]), percent(r["accuracy_mean"]),
+                     percent(r["accuracy_std"]) if r["chip"] not in ("fp32", "int") else "",
+                     percent(r["agreement"]), decibels(r["sqnr_db"]),
+                     count(r.get("adc_conversions")), count(r.get("cycles")),
+                     engineering(r.get("energy_j"), "J"), _tops(r.get("tops_per_w"))])
+        classes.append("reference" if r["chip"] in ("fp32", "int") else "")
+    no_energy = [r["chip"] for r in chips if r.get("energy_j") is None]
+    notes = ["Costs are per inference. SQNR: of the model output against the FP32 model's. "
+             "<i>int</i> rows: the model quantised like the named chip, with exact integer "
+             "products (no ADC, no noise)."]
+    if no_energy:
+        notes.append("No energy figures (the chip file has no <code>energy</code> block), so "
+                     "no energy or TOPS/W: " + ", ".join(escape(n) for n in no_energy) + ".")
+    sections = [("Comparison", table(headers, body, classes) + "".join(map(note, notes)))]
+    title = f"{model}, data {data}, {seeds} noise seed(s)"
+    sections.append(("Figures", figure(compare_figure(rows, title=title))))
     meta = f"{model}, data {data}, {seeds} noise seed(s)"
     if fp32 is not None and fp32["accuracy_mean"] is not None:
-        meta += f", FP32 accuracy {_pct(fp32['accuracy_mean'])}"
+        meta += f", FP32 accuracy {percent(fp32['accuracy_mean'])}"
     return page("asimc chip comparison", sections, meta)
 
 
 def golden_page(result: dict) -> str:
+    from .figures import golden_figure
     rung_rows = []
     for r in result["rungs"]:
-        verdict = "PASS" if r["passed"] else "FAIL"
-        rung_rows.append([f"<span class='{verdict.lower()}'>{verdict}</span>", r["name"],
-                          _db(r.get("sqnr_db")), _pct(r.get("agreement")),
-                          _pct(r.get("accuracy")), _num(r.get("max_abs_diff")),
-                          r["criterion"] + ("" if r["must_hold"] else " (measurement)")])
+        verdict = "PASS" if r["passed"] else ("FAIL" if r["must_hold"] else "fail")
+        diff = r.get("max_abs_diff")
+        rung_rows.append([f"<span class='{verdict.lower()}'>{verdict}</span>",
+                          escape(r["name"]), decibels(r.get("sqnr_db")),
+                          percent(r.get("agreement")), percent(r.get("accuracy")),
+                          "-" if diff is None else f"{diff:.3g}",
+                          escape(r["criterion"]) + ("" if r["must_hold"] else " (measurement)")])
     layers = result["layers"]
     sections = [
         ("Ladder", table(["", "rung", "SQNR", "agreement", "accuracy", "max |diff|",
                           "criterion"], rung_rows)),
-        ("Per-layer SQNR against int (noisy ACiM)", bar_chart(
-            [l["name"] for l in layers], [l["sqnr_db"] for l in layers], unit=" dB")),
-        ("Per-layer SQNR against int (ideal ACiM: the ADC alone)", bar_chart(
-            [l["name"] for l in layers], [l["ideal_sqnr_db"] for l in layers], unit=" dB")),
-        ("Inputs clipped by the quantiser", table(
-            ["layer", "op", "clipped"], [[l["name"], l["op_type"], _pct(l["clipped_inputs"])]
-                                         for l in layers])),
+        ("Per-layer SQNR against int, and inputs clipped", figure(golden_figure(result))),
+        ("Per-layer numbers", table(
+            ["layer", "op", "SQNR ideal ACiM", "SQNR noisy ACiM", "inputs clipped"],
+            [[escape(l["name"]), escape(l["op_type"]), decibels(l["ideal_sqnr_db"]),
+              decibels(l["sqnr_db"]), percent(l["clipped_inputs"])] for l in layers])),
     ]
+    sections[-1] = (sections[-1][0], sections[-1][1] + "".join(
+        note(escape(w)) for w in result.get("warnings", [])))
     meta = (f"{result['model']} on chip {result['chip']}, {result['samples']} samples of "
             f"{result['data']}, seed {result['seed']}")
     return page("asimc golden-model ladder", sections, meta)

@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -120,7 +121,8 @@ def test_html_reports_are_self_contained(files, tmp_path):
     text = report.read_text()
     assert text.startswith("<!DOCTYPE html>") and "<svg" in text
     assert "ideal" in text and "noisy" in text
-    assert "<script" not in text and "src=" not in text and "href=" not in text   # no external files
+    assert "<script" not in text and "src=" not in text   # no external files
+    assert all(ref.startswith("#") for ref in re.findall(r'href="([^"]*)"', text))
     ladder = tmp_path / "golden.html"
     done = run("golden", files / "model.onnx", "--chip", files / "noisy.acim",
                "--data", files / "data.npz", "--limit", "24", "--report", ladder)

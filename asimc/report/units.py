@@ -1,0 +1,47 @@
+"""Numbers in human units, the same in the terminal tables, the HTML pages and the figures."""
+from __future__ import annotations
+
+import math
+
+_PREFIXES = ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"))
+
+
+def percent(value) -> str:
+    """0.9956 -> '99.56%'."""
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def decibels(value) -> str:
+    """An SQNR: '39.1 dB', or 'exact' when the signal has no error at all."""
+    if value is None:
+        return "-"
+    if math.isinf(value):
+        return "exact" if value > 0 else "-inf"
+    return f"{value:.1f} dB"
+
+
+def prefix_for(value: float) -> tuple[float, str]:
+    """The SI scale and prefix that print ``value`` (a positive SI quantity) as 1 to 999."""
+    for scale, prefix in _PREFIXES:
+        if abs(value) < scale * 1000:
+            return scale, prefix
+    return 1.0, ""
+
+
+def engineering(value, unit: str) -> str:
+    """2.79e-7, 'J' -> '279 nJ'."""
+    if value is None:
+        return "-"
+    scale, prefix = prefix_for(value)
+    return f"{value / scale:.3g} {prefix}{unit}"
+
+
+def count(value) -> str:
+    """361152 -> '361k', 1350 -> '1.35k'."""
+    if value is None:
+        return "-"
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}" if isinstance(value, float) and not value.is_integer() else \
+        str(int(value))
