@@ -39,6 +39,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+MAX_SEEDS = 1000
+
+
+def seed_count(text: str) -> int:
+    """An argparse type: how many noise seeds, 1..MAX_SEEDS (each seed is a full run)."""
+    value = positive_int(text)
+    if value > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"{value} seeds would run the data {value} times per "
+                                         f"chip; give at most {MAX_SEEDS}")
+    return value
+
+
 def fraction(text: str) -> float:
     """An argparse type: a number from 0 to 1."""
     try:

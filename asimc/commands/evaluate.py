@@ -9,7 +9,7 @@ import sys
 from ..errors import EXIT_FAILED_CHECK, UsageError
 from ..report.table import render_table
 from ..report.units import count as _count, decibels as _db, engineering as _eng, percent as _pct
-from .common import (Progress, fraction, positive_int, print_json, print_warnings,
+from .common import (Progress, fraction, positive_int, print_json, print_warnings, seed_count,
                      writable_path)
 from .compile import add_compile_options, compile_from_args
 
@@ -233,7 +233,7 @@ def register(sub) -> None:
     p.add_argument("model", metavar="MODEL.onnx")
     p.add_argument("--chips", required=True, nargs="+", metavar="CHIP.acim")
     _add_data_options(p)
-    p.add_argument("--seeds", type=positive_int, default=3, metavar="N",
+    p.add_argument("--seeds", type=seed_count, default=3, metavar="N",
                    help="noise seeds per chip (default 3)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true")
