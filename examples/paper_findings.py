@@ -141,7 +141,7 @@ class Progress:
     def __init__(self, label: str, total: int):
         self.label, self.total, self.done, self.start = label, total, 0, time.time()
 
-    def __call__(self):
+    def __call__(self, finished: str = "", upcoming: str | None = None):
         self.done += 1
         print(f"\r  {self.label}: {self.done}/{self.total} runs, {time.time() - self.start:.0f} s",
               end="", file=sys.stderr, flush=True)

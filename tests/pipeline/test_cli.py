@@ -60,7 +60,7 @@ def test_compile_inspect_run(files):
 
 @pytest.mark.parametrize("args, message", [
     (["run", "{a}", "--input", "{f}/missing.npy"], "missing.npy: no such file"),
-    (["run", "{a}", "--input", "{f}/chip.acim"], "cannot read it as a NumPy"),
+    (["run", "{a}", "--input", "{f}/chip.acim"], "not a NumPy .npy or .npz file"),
     (["run", "{f}/chip.acim", "--input", "{f}/x.npy"], "not an asimc artifact"),
     (["run", "{a}", "--input", "{f}/x.npy", "--device", "cuda"], "CUDA"),
     (["run", "{a}", "--input", "{f}/x.npy", "--memory-budget", "lots"], "cannot read the size"),
