@@ -67,7 +67,8 @@ def _int_baseline(chip: dict, rows: list[dict]) -> dict | None:
     """The ``int`` row quantised like ``chip``: the one that names it, else the only one of
     its precision (several of one precision that do not name it: none, rather than a guess)."""
     ints = [r for r in rows if r["chip"] == "int"]
-    named = [r for r in ints if r.get("source") == f"quantised like {chip['chip']}"]
+    named = [r for r in ints if chip["chip"] in (r.get("chips") or ())
+             or r.get("source") == f"quantised like {chip['chip']}"]
     if named:
         return named[0]
     same = [r for r in ints if r["precision"] == chip["precision"]]
@@ -177,8 +178,13 @@ def _energy_scatter(ax, chips: list[dict], key: str, metric_label: str) -> None:
     ax.set_ylabel(metric_label)
     ax.set_title("Accuracy against energy" if key == "accuracy_mean"
                  else "Agreement against energy")
-    if missing:
-        _note(ax, f"Not shown (no energy figures in the chip file): {', '.join(missing)}.")
+    unknown = [r["chip"] for r in chips if r not in measured and r.get("energy_figures")]
+    no_figures = [name for name in missing if name not in unknown]
+    if no_figures:
+        _note(ax, f"Not shown (no energy figures in the chip file): {', '.join(no_figures)}.")
+    if unknown:
+        _note(ax, f"Not shown (energy not known for this model): {', '.join(unknown)}.",
+              slot="unknown")
 
 
 def _conversions_scatter(ax, chips: list[dict], key: str, metric_label: str) -> None:
