@@ -42,8 +42,8 @@ def compare_page(rows: list[dict], *, model: str, data: str, seeds: int) -> str:
                  if r.get("energy_j") is None and not r.get("energy_figures")]
     unknown = [r["chip"] for r in chips if r.get("energy_j") is None and r.get("energy_figures")]
     notes = ["Costs are per inference. SQNR: of the model output against the FP32 model's. "
-             "<i>int</i> rows: the model quantised like the named chip, with exact integer "
-             "products (no ADC, no noise)."]
+             "<i>int</i> rows: the model quantised like the chips they are the baseline of, with "
+             "exact integer products (no ADC, no noise)."]
     if no_energy:
         notes.append("No energy figures (the chip file has no <code>energy</code> block), so "
                      "no energy or TOPS/W: " + ", ".join(escape(n) for n in no_energy) + ".")
