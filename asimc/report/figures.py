@@ -67,7 +67,8 @@ def _int_baseline(chip: dict, rows: list[dict]) -> dict | None:
     """The ``int`` row quantised like ``chip``: the one that names it, else the only one of
     its precision (several of one precision that do not name it: none, rather than a guess)."""
     ints = [r for r in rows if r["chip"] == "int"]
-    named = [r for r in ints if r.get("source") == f"quantised like {chip['chip']}"]
+    named = [r for r in ints if chip["chip"] in (r.get("chips") or ())
+             or r.get("source") == f"quantised like {chip['chip']}"]
     if named:
         return named[0]
     same = [r for r in ints if r["precision"] == chip["precision"]]
@@ -117,14 +118,18 @@ def _compare_figure(rows: list[dict], title: str) -> Figure:
 def _accuracy_bars(subfigure, rows: list[dict]) -> None:
     chips = _chips(rows)
     key, label = _metric(rows)
-    ax_metric, ax_agree = subfigure.subplots(1, 2, sharey=True,
-                                             gridspec_kw={"width_ratios": [3, 2]})
+    # Without labels the metric is the agreement: one panel, not the same one twice.
+    if key == "accuracy_mean":
+        ax_metric, ax_agree = subfigure.subplots(1, 2, sharey=True,
+                                                 gridspec_kw={"width_ratios": [3, 2]})
+    else:
+        ax_metric, ax_agree = subfigure.subplots(1, 1), None
     names = [r["chip"] for r in chips]
     ys = list(range(len(chips)))
     values = [100 * r[key] if r[key] is not None else math.nan for r in chips]
     spread = [100 * (r.get("accuracy_std") or 0.0) if key == "accuracy_mean" else 0.0
               for r in chips]
-    ax_metric.barh(ys, values, xerr=spread, color=_CHIP, height=0.65,
+    ax_metric.barh(ys, values, xerr=spread if any(spread) else None, color=_CHIP, height=0.65,
                    error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#222"},
                    label="chip (mean ± std over noise seeds)" if key == "accuracy_mean"
                    else "chip")
@@ -135,7 +140,7 @@ def _accuracy_bars(subfigure, rows: list[dict]) -> None:
                           color="#f0a030", edgecolor="#222", linewidth=0.5, zorder=3,
                           label="int baseline of the chip's precision (no ADC, no noise)")
     fp32 = next((r for r in rows if r["chip"] == "fp32"), None)
-    if fp32 is not None and fp32[key] is not None:
+    if key == "accuracy_mean" and fp32 is not None and fp32[key] is not None:
         ax_metric.axvline(100 * fp32[key], color="#b00020", linestyle="--", linewidth=1,
                           label=f"FP32 model (onnxruntime): {100 * fp32[key]:.2f}%")
     ax_metric.set_xlim(0, 100)
@@ -144,12 +149,13 @@ def _accuracy_bars(subfigure, rows: list[dict]) -> None:
     ax_metric.invert_yaxis()
     subfigure.legend(*ax_metric.get_legend_handles_labels(), loc="outside upper center",
                      ncol=3, frameon=False)
-    ax_agree.barh(ys, [100 * r["agreement"] if r["agreement"] is not None else math.nan
-                       for r in chips], color="#8a8a8a", height=0.65)
-    ax_agree.set_xlim(0, 100)
-    ax_agree.set_xlabel("Agreement with FP32 (%)")
-    ax_agree.tick_params(axis="y", left=False)
-    for ax in (ax_metric, ax_agree):
+    if ax_agree is not None:
+        ax_agree.barh(ys, [100 * r["agreement"] if r["agreement"] is not None else math.nan
+                           for r in chips], color="#8a8a8a", height=0.65)
+        ax_agree.set_xlim(0, 100)
+        ax_agree.set_xlabel("Agreement with FP32 (%)")
+        ax_agree.tick_params(axis="y", left=False)
+    for ax in (ax_metric, ax_agree)[:2 if ax_agree is not None else 1]:
         ax.grid(axis="x", color="#e4e4e4", linewidth=0.7)
         ax.set_axisbelow(True)
 
@@ -172,8 +178,13 @@ def _energy_scatter(ax, chips: list[dict], key: str, metric_label: str) -> None:
     ax.set_ylabel(metric_label)
     ax.set_title("Accuracy against energy" if key == "accuracy_mean"
                  else "Agreement against energy")
-    if missing:
-        _note(ax, f"Not shown (no energy figures in the chip file): {', '.join(missing)}.")
+    unknown = [r["chip"] for r in chips if r not in measured and r.get("energy_figures")]
+    no_figures = [name for name in missing if name not in unknown]
+    if no_figures:
+        _note(ax, f"Not shown (no energy figures in the chip file): {', '.join(no_figures)}.")
+    if unknown:
+        _note(ax, f"Not shown (energy not known for this model): {', '.join(unknown)}.",
+              slot="unknown")
 
 
 def _conversions_scatter(ax, chips: list[dict], key: str, metric_label: str) -> None:
@@ -213,18 +224,14 @@ def _scatter(ax, points: list[tuple[str, float, float]], formatter) -> None:
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.xaxis.set_major_formatter(FuncFormatter(formatter))
-    # Room for labels: a quarter of the span on each side, and the whole 0-100 % range.
+    # Room for labels: a quarter of the span on each side, some above and below (within 0-104).
     ax.margins(x=0.25, y=0.12)
     low, high = min(ys), max(ys)
     ax.set_ylim(max(0.0, low - 0.15 * (high - low + 10)),
                 min(104.0, high + 0.15 * (high - low + 10)))
     ax.grid(color="#eeeeee", linewidth=0.7)
     ax.set_axisbelow(True)
-    # Points on the same spot share one label.
-    labels: dict[tuple[float, float], list[str]] = {}
-    for name, x, y in points:
-        labels.setdefault((x, y), []).append(name)
-    ax._asimc_labels = [(", ".join(names), x, y) for (x, y), names in labels.items()]
+    ax._asimc_labels = list(points)         # placed by _plan_labels once the layout is final
 
 
 def _fix_layout(figure: Figure) -> None:

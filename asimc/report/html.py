@@ -19,6 +19,7 @@ table { border-collapse: collapse; font-size: 0.85em; }
 th, td { padding: 0.25em 0.6em; border-bottom: 1px solid #ddd; text-align: right;
          white-space: nowrap; vertical-align: top; }
 th { white-space: normal; vertical-align: bottom; }
+td .meta { display: block; white-space: normal; max-width: 24em; }
 th:first-child, td:first-child { text-align: left; }
 th:nth-child(2), td:nth-child(2) { text-align: left; }
 tr.reference td { color: #666; font-style: italic; }

@@ -14,10 +14,11 @@ def _tops(value) -> str:
 
 
 def _baseline_of(row: dict) -> str:
-    """Which chip an ``int`` row is quantised like (its source says)."""
+    """The chips an ``int`` row is the baseline of."""
+    if row.get("chips"):
+        return ", ".join(row["chips"])
     source = row.get("source") or ""
-    return source.removeprefix("quantised like ") if source.startswith("quantised like ") \
-        else source
+    return source.removeprefix("quantised like ")
 
 
 def compare_page(rows: list[dict], *, model: str, data: str, seeds: int) -> str:
@@ -30,20 +31,25 @@ def compare_page(rows: list[dict], *, model: str, data: str, seeds: int) -> str:
     for r in rows:
         name = escape(r["chip"])
         if r["chip"] == "int":
-            name += f"<br><span class='meta'>quantised like {escape(_baseline_of(r))}</span>"
+            name += f"<br><span class='meta'>baseline of {escape(_baseline_of(r))}</span>"
         body.append([name, escape(r["precision"]), percent(r["accuracy_mean"]),
                      percent(r["accuracy_std"]) if r["chip"] not in ("fp32", "int") else "",
                      percent(r["agreement"]), decibels(r["sqnr_db"]),
                      count(r.get("adc_conversions")), count(r.get("cycles")),
                      engineering(r.get("energy_j"), "J"), _tops(r.get("tops_per_w"))])
         classes.append("reference" if r["chip"] in ("fp32", "int") else "")
-    no_energy = [r["chip"] for r in chips if r.get("energy_j") is None]
+    no_energy = [r["chip"] for r in chips
+                 if r.get("energy_j") is None and not r.get("energy_figures")]
+    unknown = [r["chip"] for r in chips if r.get("energy_j") is None and r.get("energy_figures")]
     notes = ["Costs are per inference. SQNR: of the model output against the FP32 model's. "
-             "<i>int</i> rows: the model quantised like the named chip, with exact integer "
-             "products (no ADC, no noise)."]
+             "<i>int</i> rows: the model quantised like the chips they are the baseline of, with "
+             "exact integer products (no ADC, no noise)."]
     if no_energy:
         notes.append("No energy figures (the chip file has no <code>energy</code> block), so "
                      "no energy or TOPS/W: " + ", ".join(escape(n) for n in no_energy) + ".")
+    if unknown:
+        notes.append("Energy not known for this model (its costs need real shapes): "
+                     + ", ".join(escape(n) for n in unknown) + ".")
     sections = [("Comparison", table(headers, body, classes) + "".join(map(note, notes)))]
     title = f"{model}, data {data}, {seeds} noise seed(s)"
     sections.append(("Figures", figure(compare_figure(rows, title=title))))

@@ -64,7 +64,7 @@ def test_compare_report_embeds_the_figure_and_nothing_external(compared):
     # Table cells in the terminal's units.
     assert re.search(r"<td>\d+(\.\d+)?k</td>", page)                      # conversions
     assert re.search(r"<td>\d+(\.\d+)? [pnu]J</td>", page)               # energy
-    assert "quantised like" in page                                       # int rows say whose
+    assert "baseline of chen-jssc2021-capram-65nm" in page                # int rows say whose
 
 
 def test_golden_plot_png_and_report(tmp_path):
