@@ -25,6 +25,7 @@ from ..kernels.problem import AcimProblem, NoiseKeys, cell_mismatch
 from ..kernels.quantize import (EPSILON, input_levels, quantize_input, quantize_weight,
                                 scale_of, weight_levels)
 from ..program import MatrixLayer, Program
+from .batch import LOST
 from .feeds import prepare_feeds
 from .samples import SampleKeys, per_sample_peak, row_noise_keys
 
@@ -83,6 +84,9 @@ class _MatrixHook:
         self._weights: dict[str, torch.Tensor] = {}
         self._cells: dict[tuple, torch.Tensor | None] = {}
         self._plans: dict[str, ConversionPlan] = {}
+        # On-chip layers whose noise had to be keyed on the whole batch: node -> the inputs
+        # whose batch axis was lost.
+        self.keyed_on_batch: dict[str, list[str]] = {}
 
     # -- the hook called by the interpreter --------------------------------------------------
     def __call__(self, node: Node, inputs: list, layouts: list):
@@ -170,9 +174,13 @@ class _MatrixHook:
         rows = layer.chip.array.rows          # run-time K (dynamic operands): flat tiles
         return tuple((k0, min(k, k0 + rows)) for k0 in range(0, k, rows))
 
-    def _noise_keys(self, layer, out_shape, layout, first_flat, col_stride, columns):
+    def _noise_keys(self, layer, node, layouts, out_shape, layout, first_flat, col_stride,
+                    columns):
         if self.mode != "acim" or not self._plan(layer).has_noise:
             return None
+        if layout is LOST and self.keys.batch > 1:
+            self.keyed_on_batch[node.name] = [name for name, l in zip(node.inputs, layouts)
+                                              if l is LOST]
         stream, offset, elements = row_noise_keys(
             out_shape, layout, first_flat, col_stride, columns, self.keys, self.seed,
             rng.name_key(layer.node))
@@ -240,8 +248,8 @@ class _MatrixHook:
             first = (b_index.unsqueeze(0) * cout
                      + torch.arange(groups, device=x.device).unsqueeze(1) * n) * positions \
                 + p_index.unsqueeze(0)
-            keys = self._noise_keys(layer, (batch_rows, cout, positions), layouts[0], first,
-                                    positions, n)
+            keys = self._noise_keys(layer, node, layouts, (batch_rows, cout, positions),
+                                    layouts[0], first, positions, n)
             acc = self._product(layer, xg, w, keys, self._tiles(layer, k))
             rs = row_scale[b_index].view(1, -1, 1) if row_scale.dim() > 0 else row_scale
             y = self._dequantize(layer, acc, self._weight_scale(layer, groups, n), rs)
@@ -278,7 +286,7 @@ class _MatrixHook:
         n = layer.n
         out_shape = (*x.shape[:-1], n)
         first = torch.arange(rows.shape[1], device=x.device) * n
-        keys = self._noise_keys(layer, out_shape, layout, first, 1, n)
+        keys = self._noise_keys(layer, node, layouts, out_shape, layout, first, 1, n)
         acc = self._product(layer, rows, self._static_weight(layer), keys,
                             self._tiles(layer, layer.k))
         y = self._dequantize(layer, acc, self._weight_scale(layer, 1, n), row_scale)
@@ -319,7 +327,7 @@ class _MatrixHook:
             if b_scale.dim() > 0 and b_scale.numel() > 1 else b_scale
         layout = _output_layout(la, lb, a.dim(), b.dim(), len(out_shape))
         first = torch.arange(groups * m, device=a.device) * n
-        keys = self._noise_keys(layer, out_shape, layout, first, 1, n)
+        keys = self._noise_keys(layer, node, layouts, out_shape, layout, first, 1, n)
         acc = self._product(layer, xg, wg, keys, self._tiles(layer, k))
         y = _gemm_epilogue(node, self._dequantize(layer, acc, col_scale, row_scale)
                            .view(out_shape), inputs)
@@ -402,8 +410,10 @@ def execute(program: Program, inputs, *, mode: str = "acim", seed: int = 0,
     tap_values = {name: run.values[producer[name].outputs[0]].detach().cpu().numpy()
                   for name in tapped}
     clipped = hook.clipped if hook else {}
-    return RunResult(outputs, tap_values, mode, int(seed), clipping_warnings(program, clipped),
-                     clipped)
+    warnings = clipping_warnings(program, clipped)
+    if hook is not None:
+        warnings += lost_batch_warnings(hook.keyed_on_batch, run.lost)
+    return RunResult(outputs, tap_values, mode, int(seed), warnings, clipped)
 
 
 def clipping_warnings(program: Program, clipped: dict[str, tuple[int, int]],
@@ -418,6 +428,18 @@ def clipping_warnings(program: Program, clipped: dict[str, tuple[int, int]],
                    "inputs exceed the calibrated static scale")
             warnings.append(f"{node}: {100 * count / total:.1f}% of the inputs are clipped "
                             f"({why})")
+    return warnings
+
+
+def lost_batch_warnings(keyed_on_batch: dict[str, list[str]], lost: dict[str, str]
+                        ) -> list[str]:
+    """One warning per noisy on-chip layer whose noise could not be keyed per sample."""
+    warnings = []
+    for node, inputs in keyed_on_batch.items():
+        why = next((lost[name] for name in inputs if name in lost), "the batch axis was lost")
+        warnings.append(f"{node}: per-sample reproducibility is lost: {why}, so this layer's "
+                        "noise is drawn for the batch as a whole and a sample's result depends "
+                        "on the other samples in its batch")
     return warnings
 
 
