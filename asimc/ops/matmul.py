@@ -31,8 +31,12 @@ def gemm(node: Node, a: Tensor, b: Tensor, c: Tensor | None = None) -> Tensor:
         a = a.t()
     if node.attr("transB", 0):
         b = b.t()
+    return gemm_epilogue(node, _product(torch.matmul, a, b), c)
+
+
+def gemm_epilogue(node: Node, y: Tensor, c: Tensor | None) -> Tensor:
+    """Gemm's alpha * (A B) + beta * C, given y = A B (also the on-chip Gemm's last step)."""
     alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
-    y = _product(torch.matmul, a, b)
     if alpha != 1.0:
         y = y * alpha
     if c is not None and c.numel():
