@@ -55,6 +55,14 @@ def input_cycles(bits: int, signed: bool, bits_per_cycle: int) -> tuple[InputCyc
     return tuple(cycles)
 
 
+def precision(chip: ChipSpec) -> str:
+    """A short description like ``W8 A8u serial ADC8``."""
+    i = chip.input
+    encoding = "serial" if i.bits_per_cycle == 1 else f"parallel{i.bits_per_cycle}"
+    weights = f"W{chip.weight.bits}" + ("(parallel)" if chip.weight.parallel else "")
+    return f"{weights} A{i.bits}{'s' if i.signed else 'u'} {encoding} ADC{chip.adc.bits}"
+
+
 @dataclass(frozen=True)
 class ConversionPlan:
     """Everything the kernels need to know about one layer's conversions on one chip."""
