@@ -13,7 +13,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .chip.conversions import ConversionPlan
+from .chip.conversions import ConversionPlan, precision  # noqa: F401 - precision: public here
 from .chip.spec import ChipSpec
 from .errors import UsageError
 from .ir import Graph
@@ -22,6 +22,7 @@ from .passes.quantize import quantize_static_weight
 from .passes.schedule import layer_cost, schedule
 from .passes.tile import Tiling, tile
 from .program import MatrixLayer, Program
+from .report.mapping import mapping_report
 
 
 def _chip(chip: ChipSpec | str | Path) -> ChipSpec:
@@ -65,14 +66,6 @@ def _positions(graph: Graph, cand: Candidate) -> tuple[int, int] | None:
         groups = max(1, lead * math.prod(shape[1:-2]) // batch) if len(shape) > 2 else 1
         return groups * shape[-2], groups
     return max(1, lead * math.prod(shape[1:-1]) // batch), 0
-
-
-def precision(chip: ChipSpec) -> str:
-    """A short description like ``W8 A8u serial ADC8``."""
-    i = chip.input
-    encoding = "serial" if i.bits_per_cycle == 1 else f"parallel{i.bits_per_cycle}"
-    weights = f"W{chip.weight.bits}" + ("(parallel)" if chip.weight.parallel else "")
-    return f"{weights} A{i.bits}{'s' if i.signed else 'u'} {encoding} ADC{chip.adc.bits}"
 
 
 def _layer(graph: Graph, cand: Candidate, mapping: str | None
@@ -188,5 +181,4 @@ def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
                              "static }): give calibration data with --calibrate DATA")
         from .passes.calibrate import calibrate_program
         program = calibrate_program(program, calibrate, limit=calibration_limit)
-    from .report.mapping import mapping_report
     return replace(program, report=mapping_report(program, notes))

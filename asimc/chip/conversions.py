@@ -11,6 +11,16 @@ from functools import cached_property
 from .spec import ChipSpec, NoiseSpec
 
 
+def weight_levels(bits: int) -> int:
+    """2^(bw-1) - 1: the largest quantised weight magnitude (symmetric, two's complement)."""
+    return (1 << (bits - 1)) - 1
+
+
+def input_levels(bits: int, signed: bool) -> int:
+    """Lx: 2^bx - 1 (unsigned) or 2^(bx-1) - 1 (signed)."""
+    return weight_levels(bits) if signed else (1 << bits) - 1
+
+
 @dataclass(frozen=True)
 class InputCycle:
     """One input cycle: which input bits drive the rows, and how strongly.
@@ -43,6 +53,14 @@ def input_cycles(bits: int, signed: bool, bits_per_cycle: int) -> tuple[InputCyc
     if signed:
         cycles.append(InputCycle(len(cycles), bits - 1, 1, sign=True))
     return tuple(cycles)
+
+
+def precision(chip: ChipSpec) -> str:
+    """A short description like ``W8 A8u serial ADC8``."""
+    i = chip.input
+    encoding = "serial" if i.bits_per_cycle == 1 else f"parallel{i.bits_per_cycle}"
+    weights = f"W{chip.weight.bits}" + ("(parallel)" if chip.weight.parallel else "")
+    return f"{weights} A{i.bits}{'s' if i.signed else 'u'} {encoding} ADC{chip.adc.bits}"
 
 
 @dataclass(frozen=True)
@@ -78,13 +96,12 @@ class ConversionPlan:
     @property
     def weight_levels(self) -> int:
         """2^(bw-1) - 1: the largest quantised weight magnitude."""
-        return (1 << (self.weight_bits - 1)) - 1
+        return weight_levels(self.weight_bits)
 
     @property
     def input_levels(self) -> int:
         """Lx: 2^bx - 1 (unsigned) or 2^(bx-1) - 1 (signed)."""
-        i = self.chip.input
-        return (1 << (i.bits - 1)) - 1 if i.signed else (1 << i.bits) - 1
+        return input_levels(self.chip.input.bits, self.chip.input.signed)
 
     @property
     def num_levels(self) -> int:

@@ -9,15 +9,9 @@ from __future__ import annotations
 
 import torch
 
+from ..chip.conversions import input_levels, weight_levels  # noqa: F401 - the one definition
+
 EPSILON = 1e-7
-
-
-def weight_levels(bits: int) -> int:
-    return (1 << (bits - 1)) - 1
-
-
-def input_levels(bits: int, signed: bool) -> int:
-    return (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
 
 
 def scale_of(values: torch.Tensor, signed: bool) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Digital ops: one small module per op family, found through ``registry``.
 
-Importing this package registers every op. Use ``registry.get(op_type)`` to find an op,
+Importing this package registers every op, each with its batch-layout rule
+(``asimc.ops.layout``). Use ``registry.get(op_type)`` to find an op,
 ``registry.supported_ops()`` for the list, ``registry.run_op(node, inputs)`` to run one node.
 """
 from . import registry

@@ -7,48 +7,49 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import fail
+from .layout import BROADCAST, SAME
 from .registry import op
 
 
-@op("Relu")
+@op("Relu", layout=SAME)
 def relu(node: Node, x: Tensor) -> Tensor:
     return torch.relu(x)
 
 
-@op("LeakyRelu")
+@op("LeakyRelu", layout=SAME)
 def leaky_relu(node: Node, x: Tensor) -> Tensor:
     alpha = float(node.attr("alpha", 0.01))
     return torch.where(x >= 0, x, x * alpha)
 
 
-@op("PRelu")
+@op("PRelu", layout=BROADCAST)
 def prelu(node: Node, x: Tensor, slope: Tensor) -> Tensor:
     return torch.where(x >= 0, x, x * slope)
 
 
-@op("Sigmoid")
+@op("Sigmoid", layout=SAME)
 def sigmoid(node: Node, x: Tensor) -> Tensor:
     return torch.sigmoid(x)
 
 
-@op("Tanh")
+@op("Tanh", layout=SAME)
 def tanh(node: Node, x: Tensor) -> Tensor:
     return torch.tanh(x)
 
 
-@op("HardSigmoid")
+@op("HardSigmoid", layout=SAME)
 def hard_sigmoid(node: Node, x: Tensor) -> Tensor:
     alpha = float(node.attr("alpha", 0.2))
     beta = float(node.attr("beta", 0.5))
     return torch.clamp(x * alpha + beta, 0, 1)
 
 
-@op("HardSwish")
+@op("HardSwish", layout=SAME)
 def hard_swish(node: Node, x: Tensor) -> Tensor:
     return x * torch.clamp(x * (1 / 6) + 0.5, 0, 1)
 
 
-@op("Gelu")
+@op("Gelu", layout=SAME)
 def gelu(node: Node, x: Tensor) -> Tensor:
     approximate = node.attr("approximate", "none")
     if approximate not in ("none", "tanh"):
@@ -56,48 +57,48 @@ def gelu(node: Node, x: Tensor) -> Tensor:
     return F.gelu(x, approximate=approximate)
 
 
-@op("Softplus")
+@op("Softplus", layout=SAME)
 def softplus(node: Node, x: Tensor) -> Tensor:
     # log(1 + exp(x)) without overflow for large x
     return torch.where(x > 20, x, torch.log1p(torch.exp(torch.clamp(x, max=20))))
 
 
-@op("Softsign")
+@op("Softsign", layout=SAME)
 def softsign(node: Node, x: Tensor) -> Tensor:
     return x / (1 + torch.abs(x))
 
 
-@op("Elu")
+@op("Elu", layout=SAME)
 def elu(node: Node, x: Tensor) -> Tensor:
     alpha = float(node.attr("alpha", 1.0))
     return torch.where(x > 0, x, alpha * torch.expm1(x))
 
 
-@op("Selu")
+@op("Selu", layout=SAME)
 def selu(node: Node, x: Tensor) -> Tensor:
     alpha = float(node.attr("alpha", 1.67326319217681884765625))
     gamma = float(node.attr("gamma", 1.05070102214813232421875))
     return gamma * torch.where(x > 0, x, alpha * torch.expm1(x))
 
 
-@op("Celu")
+@op("Celu", layout=SAME)
 def celu(node: Node, x: Tensor) -> Tensor:
     alpha = float(node.attr("alpha", 1.0))
     return torch.clamp(x, min=0) + torch.clamp(alpha * torch.expm1(x / alpha), max=0)
 
 
-@op("ThresholdedRelu")
+@op("ThresholdedRelu", layout=SAME)
 def thresholded_relu(node: Node, x: Tensor) -> Tensor:
     alpha = float(node.attr("alpha", 1.0))
     return torch.where(x > alpha, x, torch.zeros_like(x))
 
 
-@op("Mish")
+@op("Mish", layout=SAME)
 def mish(node: Node, x: Tensor) -> Tensor:
     return x * torch.tanh(softplus(node, x))
 
 
-@op("Clip")
+@op("Clip", layout=BROADCAST)
 def clip(node: Node, x: Tensor, lo: Tensor | None = None, hi: Tensor | None = None) -> Tensor:
     # ONNX Clip applies min then max: with min > max every element becomes max.
     if lo is not None and lo.numel():
@@ -107,7 +108,7 @@ def clip(node: Node, x: Tensor, lo: Tensor | None = None, hi: Tensor | None = No
     return x
 
 
-@op("Shrink")
+@op("Shrink", layout=SAME)
 def shrink(node: Node, x: Tensor) -> Tensor:
     lambd, bias = float(node.attr("lambd", 0.5)), float(node.attr("bias", 0.0))
     zero = torch.zeros_like(x)
@@ -117,6 +118,6 @@ def shrink(node: Node, x: Tensor) -> Tensor:
                        torch.where(above, (x.double() - bias).to(x.dtype), zero))
 
 
-@op("Swish")
+@op("Swish", layout=SAME)
 def swish(node: Node, x: Tensor) -> Tensor:
     return x * torch.sigmoid(float(node.attr("alpha", 1.0)) * x)

@@ -7,6 +7,7 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import fail
+from .layout import BROADCAST, SAME
 from .registry import op
 
 _SAME_WIDTH = {torch.uint16: torch.int16, torch.uint32: torch.int32, torch.uint64: torch.int64}
@@ -24,15 +25,15 @@ def _binary(fn):
 
 for _name, _fn in {"BitwiseAnd": torch.bitwise_and, "BitwiseOr": torch.bitwise_or,
                    "BitwiseXor": torch.bitwise_xor}.items():
-    op(_name)(_binary(_fn))
+    op(_name, layout=BROADCAST)(_binary(_fn))
 
 
-@op("BitwiseNot")
+@op("BitwiseNot", layout=SAME)
 def bitwise_not(node: Node, x: Tensor) -> Tensor:
     return torch.bitwise_not(_signed_view(x)).view(x.dtype)
 
 
-@op("BitShift")
+@op("BitShift", layout=BROADCAST)
 def bit_shift(node: Node, x: Tensor, amount: Tensor) -> Tensor:
     direction = node.attr("direction")
     if direction not in ("LEFT", "RIGHT"):

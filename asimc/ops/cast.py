@@ -6,6 +6,7 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import torch_dtype
+from .layout import SAME
 from .registry import op
 
 
@@ -15,11 +16,11 @@ def cast_to(x: Tensor, dtype: torch.dtype) -> Tensor:
     return x.to(dtype)
 
 
-@op("Cast")
+@op("Cast", layout=SAME)
 def cast(node: Node, x: Tensor) -> Tensor:
     return cast_to(x, torch_dtype(node, node.attr("to")))
 
 
-@op("CastLike")
+@op("CastLike", layout=SAME)
 def cast_like(node: Node, x: Tensor, like: Tensor) -> Tensor:
     return cast_to(x, like.dtype)

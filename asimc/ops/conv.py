@@ -7,6 +7,7 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import fail, spatial_attr
+from .layout import spatial
 from .registry import op
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -60,7 +61,7 @@ def _check_rank(node: Node, x: Tensor, w: Tensor) -> int:
     return n
 
 
-@op("Conv")
+@op("Conv", layout=spatial((0,)))
 def conv(node: Node, x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
     n = _check_rank(node, x, w)
     kernel = list(w.shape[2:])
@@ -76,7 +77,7 @@ def conv(node: Node, x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
     return _CONV[n](x, w, b, stride=strides, padding=padding, dilation=dilations, groups=group)
 
 
-@op("ConvTranspose")
+@op("ConvTranspose", layout=spatial((0,)))
 def conv_transpose(node: Node, x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
     n = _check_rank(node, x, w)
     sizes, kernel = list(x.shape[2:]), list(w.shape[2:])

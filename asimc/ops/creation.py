@@ -9,6 +9,7 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import fail, ints, scalar, torch_dtype
+from .layout import ANY_AXIS, BATCH_FREE
 from .registry import op
 
 _CONSTANT_ATTRS = ("value", "value_float", "value_floats", "value_int", "value_ints",
@@ -34,19 +35,19 @@ def constant_value(node: Node) -> np.ndarray:
     raise fail(node, "has no value attribute")
 
 
-@op("Constant")
+@op("Constant", layout=BATCH_FREE)
 def constant(node: Node) -> Tensor:
     return torch.from_numpy(np.array(constant_value(node)))
 
 
-@op("ConstantOfShape")
+@op("ConstantOfShape", layout=BATCH_FREE)
 def constant_of_shape(node: Node, shape: Tensor) -> Tensor:
     value = node.attr("value")
     fill = torch.zeros(1) if value is None else torch.from_numpy(np.array(value).reshape(-1))
     return torch.full(ints(shape), fill[0].item(), dtype=fill.dtype, device=shape.device)
 
 
-@op("Range")
+@op("Range", layout=BATCH_FREE)
 def range_(node: Node, start: Tensor, limit: Tensor, delta: Tensor) -> Tensor:
     s, l, d = scalar(start), scalar(limit), scalar(delta)
     if d == 0:
@@ -57,7 +58,7 @@ def range_(node: Node, start: Tensor, limit: Tensor, delta: Tensor) -> Tensor:
     return (start.reshape(()).to(steps.dtype) + steps * delta.reshape(()).to(steps.dtype)).to(start.dtype)
 
 
-@op("EyeLike")
+@op("EyeLike", layout=BATCH_FREE)
 def eye_like(node: Node, x: Tensor) -> Tensor:
     dtype = torch_dtype(node, node.attr("dtype")) if node.attr("dtype") is not None else x.dtype
     k = int(node.attr("k", 0))
@@ -67,7 +68,7 @@ def eye_like(node: Node, x: Tensor) -> Tensor:
     return (j - i == k).to(dtype)
 
 
-@op("Trilu")
+@op("Trilu", layout=ANY_AXIS)
 def trilu(node: Node, x: Tensor, k: Tensor | None = None) -> Tensor:
     diagonal = int(scalar(k)) if k is not None and k.numel() else 0
     if x.numel() == 0:

@@ -10,28 +10,29 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import fail, is_float, unsigned_safe
+from .layout import BROADCAST, SAME
 from .registry import op
 
 
-@op("Add")
+@op("Add", layout=BROADCAST)
 @unsigned_safe("wrap")
 def add(node: Node, a: Tensor, b: Tensor) -> Tensor:
     return a + b
 
 
-@op("Sub")
+@op("Sub", layout=BROADCAST)
 @unsigned_safe("wrap")
 def sub(node: Node, a: Tensor, b: Tensor) -> Tensor:
     return a - b
 
 
-@op("Mul")
+@op("Mul", layout=BROADCAST)
 @unsigned_safe("wrap")
 def mul(node: Node, a: Tensor, b: Tensor) -> Tensor:
     return a * b
 
 
-@op("Div")
+@op("Div", layout=BROADCAST)
 @unsigned_safe("div")
 def div(node: Node, a: Tensor, b: Tensor) -> Tensor:
     if is_float(a):
@@ -39,7 +40,7 @@ def div(node: Node, a: Tensor, b: Tensor) -> Tensor:
     return torch.div(a, b, rounding_mode="trunc")
 
 
-@op("Pow")
+@op("Pow", layout=BROADCAST)
 def pow_(node: Node, base: Tensor, exponent: Tensor) -> Tensor:
     if is_float(base):
         return torch.pow(base, exponent.to(base.dtype))
@@ -49,7 +50,7 @@ def pow_(node: Node, base: Tensor, exponent: Tensor) -> Tensor:
     return torch.pow(base.double(), exponent.double()).to(base.dtype)
 
 
-@op("Mod")
+@op("Mod", layout=BROADCAST)
 @unsigned_safe("div")
 def mod(node: Node, a: Tensor, b: Tensor) -> Tensor:
     if node.attr("fmod", 0):
@@ -76,24 +77,24 @@ def _variadic(node: Node, inputs: tuple[Tensor, ...], combine) -> Tensor:
     return result
 
 
-@op("Sum")
+@op("Sum", layout=BROADCAST)
 @unsigned_safe("wrap")
 def sum_(node: Node, *inputs: Tensor) -> Tensor:
     return _variadic(node, inputs, torch.add)
 
 
-@op("Mean")
+@op("Mean", layout=BROADCAST)
 def mean(node: Node, *inputs: Tensor) -> Tensor:
     return _variadic(node, inputs, torch.add) / len(inputs)
 
 
-@op("Max")
+@op("Max", layout=BROADCAST)
 @unsigned_safe("order")
 def max_(node: Node, *inputs: Tensor) -> Tensor:
     return _variadic(node, inputs, torch.maximum)
 
 
-@op("Min")
+@op("Min", layout=BROADCAST)
 @unsigned_safe("order")
 def min_(node: Node, *inputs: Tensor) -> Tensor:
     return _variadic(node, inputs, torch.minimum)
@@ -118,4 +119,4 @@ def _make_unary(fn):
 
 
 for _name, _fn in _UNARY.items():
-    op(_name)(_make_unary(_fn))
+    op(_name, layout=SAME)(_make_unary(_fn))

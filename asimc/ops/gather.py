@@ -6,6 +6,7 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import axis_index, fail
+from .layout import GATHER, GATHER_ELEMENTS, GATHER_ND
 from .registry import op
 
 
@@ -14,7 +15,7 @@ def _wrap(indices: Tensor, size: int) -> Tensor:
     return torch.where(indices < 0, indices + size, indices)
 
 
-@op("Gather")
+@op("Gather", layout=GATHER)
 def gather(node: Node, data: Tensor, indices: Tensor) -> Tensor:
     axis = axis_index(node, node.attr("axis", 0), data.dim())
     idx = _wrap(indices, data.shape[axis])
@@ -24,13 +25,13 @@ def gather(node: Node, data: Tensor, indices: Tensor) -> Tensor:
     return picked.reshape((*data.shape[:axis], *indices.shape, *data.shape[axis + 1:]))
 
 
-@op("GatherElements")
+@op("GatherElements", layout=GATHER_ELEMENTS)
 def gather_elements(node: Node, data: Tensor, indices: Tensor) -> Tensor:
     axis = axis_index(node, node.attr("axis", 0), data.dim())
     return torch.gather(data, axis, _wrap(indices, data.shape[axis]))
 
 
-@op("GatherND")
+@op("GatherND", layout=GATHER_ND)
 def gather_nd(node: Node, data: Tensor, indices: Tensor) -> Tensor:
     b = int(node.attr("batch_dims", 0))
     depth = indices.shape[-1]

@@ -6,6 +6,7 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import unsigned_safe
+from .layout import BROADCAST, SAME
 from .registry import op
 
 _COMPARE = {"Equal": torch.eq, "Greater": torch.gt, "GreaterOrEqual": torch.ge,
@@ -20,27 +21,27 @@ def _binary(fn):
 
 
 for _name, _fn in _COMPARE.items():
-    op(_name)(unsigned_safe("order")(_binary(_fn)))
+    op(_name, layout=BROADCAST)(unsigned_safe("order")(_binary(_fn)))
 for _name, _fn in _LOGIC.items():
-    op(_name)(_binary(_fn))
+    op(_name, layout=BROADCAST)(_binary(_fn))
 
 
-@op("Not")
+@op("Not", layout=SAME)
 def not_(node: Node, x: Tensor) -> Tensor:
     return torch.logical_not(x)
 
 
-@op("Where")
+@op("Where", layout=BROADCAST)
 def where(node: Node, condition: Tensor, x: Tensor, y: Tensor) -> Tensor:
     return torch.where(condition.to(torch.bool), x, y)
 
 
-@op("IsNaN")
+@op("IsNaN", layout=SAME)
 def is_nan(node: Node, x: Tensor) -> Tensor:
     return torch.isnan(x)
 
 
-@op("IsInf")
+@op("IsInf", layout=SAME)
 def is_inf(node: Node, x: Tensor) -> Tensor:
     detect_negative = node.attr("detect_negative", 1)
     detect_positive = node.attr("detect_positive", 1)

@@ -6,6 +6,7 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import fail
+from .layout import EINSUM, GEMM, MATMUL
 from .registry import op
 
 
@@ -16,12 +17,12 @@ def _product(fn, *tensors: Tensor) -> Tensor:
     return fn(*tensors)
 
 
-@op("MatMul")
+@op("MatMul", layout=MATMUL)
 def matmul(node: Node, a: Tensor, b: Tensor) -> Tensor:
     return _product(torch.matmul, a, b)
 
 
-@op("Gemm")
+@op("Gemm", layout=GEMM)
 def gemm(node: Node, a: Tensor, b: Tensor, c: Tensor | None = None) -> Tensor:
     if a.dim() != 2 or b.dim() != 2:
         raise fail(node, f"A and B must be matrices, got shapes {list(a.shape)} and "
@@ -30,8 +31,12 @@ def gemm(node: Node, a: Tensor, b: Tensor, c: Tensor | None = None) -> Tensor:
         a = a.t()
     if node.attr("transB", 0):
         b = b.t()
+    return gemm_epilogue(node, _product(torch.matmul, a, b), c)
+
+
+def gemm_epilogue(node: Node, y: Tensor, c: Tensor | None) -> Tensor:
+    """Gemm's alpha * (A B) + beta * C, given y = A B (also the on-chip Gemm's last step)."""
     alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
-    y = _product(torch.matmul, a, b)
     if alpha != 1.0:
         y = y * alpha
     if c is not None and c.numel():
@@ -39,7 +44,7 @@ def gemm(node: Node, a: Tensor, b: Tensor, c: Tensor | None = None) -> Tensor:
     return y
 
 
-@op("Einsum")
+@op("Einsum", layout=EINSUM)
 def einsum(node: Node, *inputs: Tensor) -> Tensor:
     equation = node.attr("equation")
     if not equation:

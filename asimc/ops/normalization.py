@@ -6,6 +6,8 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import axis_index, fail
+from .layout import (ANY_AXIS, GROUP_NORM, LAYER_NORM, LRN, MEAN_VARIANCE, along_axis,
+                     spatial)
 from .registry import op
 
 
@@ -13,7 +15,7 @@ def _channel_shape(x: Tensor) -> list[int]:
     return [1, -1] + [1] * (x.dim() - 2)
 
 
-@op("BatchNormalization")
+@op("BatchNormalization", layout=ANY_AXIS)
 def batch_normalization(node: Node, x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor,
                         var: Tensor) -> Tensor:
     if node.attr("training_mode", 0):
@@ -24,7 +26,7 @@ def batch_normalization(node: Node, x: Tensor, scale: Tensor, bias: Tensor, mean
     return (x - mean.reshape(shape)) * factor + bias.reshape(shape)
 
 
-@op("LayerNormalization")
+@op("LayerNormalization", layout=LAYER_NORM)
 def layer_normalization(node: Node, x: Tensor, scale: Tensor, bias: Tensor | None = None
                         ) -> Tensor | tuple[Tensor, ...]:
     axis = axis_index(node, node.attr("axis", -1), x.dim())
@@ -45,7 +47,7 @@ def layer_normalization(node: Node, x: Tensor, scale: Tensor, bias: Tensor | Non
     return y
 
 
-@op("InstanceNormalization")
+@op("InstanceNormalization", layout=spatial((0, 1)))
 def instance_normalization(node: Node, x: Tensor, scale: Tensor, bias: Tensor) -> Tensor:
     if x.dim() < 3:
         raise fail(node, f"input must have rank >= 3, got shape {list(x.shape)}")
@@ -57,7 +59,7 @@ def instance_normalization(node: Node, x: Tensor, scale: Tensor, bias: Tensor) -
     return (x - mean) / torch.sqrt(var + eps) * scale.reshape(shape) + bias.reshape(shape)
 
 
-@op("LpNormalization")
+@op("LpNormalization", layout=along_axis(-1))
 def lp_normalization(node: Node, x: Tensor) -> Tensor:
     axis = axis_index(node, node.attr("axis", -1), x.dim())
     p = int(node.attr("p", 2))
@@ -73,7 +75,7 @@ def _stash_dtype(node: Node, x: Tensor) -> torch.dtype:
         else torch.float32
 
 
-@op("RMSNormalization")
+@op("RMSNormalization", layout=LAYER_NORM)
 def rms_normalization(node: Node, x: Tensor, scale: Tensor) -> Tensor:
     axis = axis_index(node, node.attr("axis", -1), x.dim())
     eps = float(node.attr("epsilon", 1e-5))
@@ -83,7 +85,7 @@ def rms_normalization(node: Node, x: Tensor, scale: Tensor) -> Tensor:
     return (xc / rms).to(x.dtype) * scale
 
 
-@op("GroupNormalization")
+@op("GroupNormalization", layout=GROUP_NORM)
 def group_normalization(node: Node, x: Tensor, scale: Tensor, bias: Tensor) -> Tensor:
     """Opset 21 form: per-channel scale and bias (the importer expands opset-18 per-group)."""
     groups = int(node.attr("num_groups"))
@@ -98,7 +100,7 @@ def group_normalization(node: Node, x: Tensor, scale: Tensor, bias: Tensor) -> T
     return y * scale.reshape(_channel_shape(x)) + bias.reshape(_channel_shape(x))
 
 
-@op("MeanVarianceNormalization")
+@op("MeanVarianceNormalization", layout=MEAN_VARIANCE)
 def mean_variance_normalization(node: Node, x: Tensor) -> Tensor:
     axes = node.attr("axes", [0, 2, 3])
     dims = tuple(a % x.dim() for a in axes)
@@ -107,7 +109,7 @@ def mean_variance_normalization(node: Node, x: Tensor) -> Tensor:
     return (x - mean) / torch.sqrt(var + 1e-9)
 
 
-@op("LRN")
+@op("LRN", layout=LRN)
 def lrn(node: Node, x: Tensor) -> Tensor:
     size = int(node.attr("size"))
     alpha, beta = float(node.attr("alpha", 1e-4)), float(node.attr("beta", 0.75))

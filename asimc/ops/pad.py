@@ -7,6 +7,7 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import axes_indices, fail, ints
+from .layout import PAD
 from .registry import op
 
 
@@ -26,7 +27,7 @@ def _source_index(mode: str, length: int, before: int, after: int, device) -> Te
     return torch.where(pos >= length, period - pos, pos)
 
 
-@op("Pad")
+@op("Pad", layout=PAD)
 def pad(node: Node, x: Tensor, pads: Tensor, value: Tensor | None = None,
         axes: Tensor | None = None) -> Tensor:
     mode = node.attr("mode", "constant")

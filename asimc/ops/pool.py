@@ -15,6 +15,7 @@ from torch import Tensor
 from ..ir import Node
 from .common import fail, spatial_attr
 from .conv import explicit_pads, torch_pad_list
+from .layout import spatial
 from .registry import op
 
 _MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
@@ -54,7 +55,7 @@ class Geometry:
         return F.pad(x, torch_pad_list(self.begin, end), value=value)
 
 
-@op("MaxPool")
+@op("MaxPool", layout=spatial((0, 1)))
 def max_pool(node: Node, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
     g = Geometry(node, x)
     dtype = x.dtype
@@ -108,7 +109,7 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
     return x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
 
 
-@op("AveragePool")
+@op("AveragePool", layout=spatial((0, 1)))
 def average_pool(node: Node, x: Tensor) -> Tensor:
     g = Geometry(node, x)
     dtype = x.dtype
@@ -126,7 +127,7 @@ def average_pool(node: Node, x: Tensor) -> Tensor:
     return (total / count).to(dtype)
 
 
-@op("LpPool")
+@op("LpPool", layout=spatial((0, 1)))
 def lp_pool(node: Node, x: Tensor) -> Tensor:
     g = Geometry(node, x)
     p = float(node.attr("p", 2))
@@ -136,17 +137,17 @@ def lp_pool(node: Node, x: Tensor) -> Tensor:
     return (total ** (1.0 / p)).to(dtype)
 
 
-@op("GlobalAveragePool")
+@op("GlobalAveragePool", layout=spatial((0, 1)))
 def global_average_pool(node: Node, x: Tensor) -> Tensor:
     return x.mean(dim=tuple(range(2, x.dim())), keepdim=True)
 
 
-@op("GlobalMaxPool")
+@op("GlobalMaxPool", layout=spatial((0, 1)))
 def global_max_pool(node: Node, x: Tensor) -> Tensor:
     return x.amax(dim=tuple(range(2, x.dim())), keepdim=True)
 
 
-@op("GlobalLpPool")
+@op("GlobalLpPool", layout=spatial((0, 1)))
 def global_lp_pool(node: Node, x: Tensor) -> Tensor:
     p = float(node.attr("p", 2))
     return (x.abs() ** p).sum(dim=tuple(range(2, x.dim())), keepdim=True) ** (1.0 / p)

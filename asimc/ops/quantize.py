@@ -10,6 +10,7 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import axis_index, fail, torch_dtype
+from .layout import ANY_AXIS
 from .registry import op
 
 
@@ -29,7 +30,7 @@ def _broadcast_param(node: Node, param: Tensor, x: Tensor) -> Tensor:
     return param.reshape(shape)
 
 
-@op("QuantizeLinear")
+@op("QuantizeLinear", layout=ANY_AXIS)
 def quantize_linear(node: Node, x: Tensor, scale: Tensor, zero_point: Tensor | None = None
                     ) -> Tensor:
     if node.attr("output_dtype", 0):
@@ -50,7 +51,7 @@ def quantize_linear(node: Node, x: Tensor, scale: Tensor, zero_point: Tensor | N
     return torch.clamp(y, info.min, info.max).to(dtype)
 
 
-@op("DequantizeLinear")
+@op("DequantizeLinear", layout=ANY_AXIS)
 def dequantize_linear(node: Node, x: Tensor, scale: Tensor, zero_point: Tensor | None = None
                       ) -> Tensor:
     s = _broadcast_param(node, scale, x)

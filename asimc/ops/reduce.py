@@ -9,6 +9,7 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import axes_indices, axis_index, ints, scalar
+from .layout import ARG_REDUCE, CUMULATIVE, REDUCE
 from .registry import op
 
 
@@ -75,7 +76,7 @@ def _make_reduce(kind: str, reduce):
 
 
 for _name, (_kind, _fn) in _REDUCERS.items():
-    op(_name)(_make_reduce(_kind, _fn))
+    op(_name, layout=REDUCE)(_make_reduce(_kind, _fn))
 
 
 def _arg(node: Node, x: Tensor, fn) -> Tensor:
@@ -87,12 +88,12 @@ def _arg(node: Node, x: Tensor, fn) -> Tensor:
     return fn(x, dim=axis, keepdim=keepdims)
 
 
-@op("ArgMax")
+@op("ArgMax", layout=ARG_REDUCE)
 def arg_max(node: Node, x: Tensor) -> Tensor:
     return _arg(node, x, torch.argmax)
 
 
-@op("ArgMin")
+@op("ArgMin", layout=ARG_REDUCE)
 def arg_min(node: Node, x: Tensor) -> Tensor:
     return _arg(node, x, torch.argmin)
 
@@ -109,11 +110,11 @@ def _cumulative(node: Node, x: Tensor, axis: Tensor, fn, identity: int) -> Tenso
     return y.flip(dim) if reverse else y
 
 
-@op("CumSum")
+@op("CumSum", layout=CUMULATIVE)
 def cum_sum(node: Node, x: Tensor, axis: Tensor) -> Tensor:
     return _cumulative(node, x, axis, torch.cumsum, 0)
 
 
-@op("CumProd")
+@op("CumProd", layout=CUMULATIVE)
 def cum_prod(node: Node, x: Tensor, axis: Tensor) -> Tensor:
     return _cumulative(node, x, axis, torch.cumprod, 1)

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import axes_indices, fail, ints
+from .layout import RESIZE
 from .registry import op
 
 
@@ -126,7 +127,7 @@ def resize_axis(x: Tensor, axis: int, out_size: int, scale: float, roi: tuple[fl
     return y
 
 
-@op("Resize")
+@op("Resize", layout=RESIZE)
 def resize(node: Node, x: Tensor, roi: Tensor | None = None, scales: Tensor | None = None,
            sizes: Tensor | None = None) -> Tensor:
     rank = x.dim()

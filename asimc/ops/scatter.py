@@ -8,6 +8,7 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import axis_index, fail, scalar
+from .layout import COMPRESS, ONE_HOT, SCATTER_ELEMENTS, lost
 from .registry import op
 
 _REDUCE = {"add": "sum", "mul": "prod", "max": "amax", "min": "amin"}
@@ -20,7 +21,7 @@ def _reduction(node: Node) -> str | None:
     return None if name == "none" else _REDUCE[name]
 
 
-@op("ScatterElements")
+@op("ScatterElements", layout=SCATTER_ELEMENTS)
 def scatter_elements(node: Node, data: Tensor, indices: Tensor, updates: Tensor) -> Tensor:
     axis = axis_index(node, node.attr("axis", 0), data.dim())
     idx = indices.long()
@@ -31,7 +32,7 @@ def scatter_elements(node: Node, data: Tensor, indices: Tensor, updates: Tensor)
     return data.scatter_reduce(axis, idx, updates, reduce, include_self=True)
 
 
-@op("ScatterND")
+@op("ScatterND", layout=lost("ScatterND writes updates at computed coordinates, which the batch rules do not follow"))
 def scatter_nd(node: Node, data: Tensor, indices: Tensor, updates: Tensor) -> Tensor:
     depth = indices.shape[-1]
     lead = data.shape[:depth]
@@ -51,7 +52,7 @@ def scatter_nd(node: Node, data: Tensor, indices: Tensor, updates: Tensor) -> Te
     return flat.reshape(data.shape)
 
 
-@op("OneHot")
+@op("OneHot", layout=ONE_HOT)
 def one_hot(node: Node, indices: Tensor, depth: Tensor, values: Tensor) -> Tensor:
     size = int(scalar(depth))
     idx = indices.to(torch.float64).floor().long() if indices.dtype.is_floating_point \
@@ -66,7 +67,7 @@ def one_hot(node: Node, indices: Tensor, depth: Tensor, values: Tensor) -> Tenso
     return torch.where(hot, on, off)
 
 
-@op("Compress")
+@op("Compress", layout=COMPRESS)
 def compress(node: Node, x: Tensor, condition: Tensor) -> Tensor:
     axis = node.attr("axis")
     if axis is None:
@@ -78,7 +79,7 @@ def compress(node: Node, x: Tensor, condition: Tensor) -> Tensor:
     return x.index_select(axis, keep)
 
 
-@op("NonZero")
+@op("NonZero", layout=lost("NonZero lists the coordinates of every sample together"))
 def non_zero(node: Node, x: Tensor) -> Tensor:
     if x.dim() == 0:
         return torch.zeros((0, int(bool(x))), dtype=torch.int64, device=x.device)

@@ -9,10 +9,12 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import axes_indices, axis_index, fail, ints
+from .layout import (ANY_AXIS, BATCH_FREE, CONCAT, EXPAND, FLATTEN, RESHAPE, SAME, SLICE, SPLIT,
+                     TRANSPOSE, spatial)
 from .registry import op
 
 
-@op("Reshape")
+@op("Reshape", layout=RESHAPE)
 def reshape(node: Node, x: Tensor, shape: Tensor) -> Tensor:
     target = ints(shape)
     allowzero = node.attr("allowzero", 0)
@@ -30,7 +32,7 @@ def reshape(node: Node, x: Tensor, shape: Tensor) -> Tensor:
     return x.reshape(target)
 
 
-@op("Flatten")
+@op("Flatten", layout=FLATTEN)
 def flatten(node: Node, x: Tensor) -> Tensor:
     axis = node.attr("axis", 1)
     axis = axis + x.dim() if axis < 0 else axis
@@ -39,14 +41,14 @@ def flatten(node: Node, x: Tensor) -> Tensor:
     return x.reshape(math.prod(x.shape[:axis]), math.prod(x.shape[axis:]))
 
 
-@op("Transpose")
+@op("Transpose", layout=TRANSPOSE)
 def transpose(node: Node, x: Tensor) -> Tensor:
     perm = node.attr("perm")
     perm = list(range(x.dim()))[::-1] if perm is None else [int(p) for p in perm]
     return x.permute(*perm)
 
 
-@op("Squeeze")
+@op("Squeeze", layout=RESHAPE)
 def squeeze(node: Node, x: Tensor, axes: Tensor | None = None) -> Tensor:
     if axes is None or axes.numel() == 0:
         return x.reshape([d for d in x.shape if d != 1])
@@ -57,7 +59,7 @@ def squeeze(node: Node, x: Tensor, axes: Tensor | None = None) -> Tensor:
     return x.reshape([s for i, s in enumerate(x.shape) if i not in dims])
 
 
-@op("Unsqueeze")
+@op("Unsqueeze", layout=RESHAPE)
 def unsqueeze(node: Node, x: Tensor, axes: Tensor) -> Tensor:
     rank = x.dim() + len(ints(axes))
     dims = sorted(axes_indices(node, ints(axes), rank))
@@ -67,13 +69,13 @@ def unsqueeze(node: Node, x: Tensor, axes: Tensor) -> Tensor:
     return x.reshape(shape)
 
 
-@op("Concat")
+@op("Concat", layout=CONCAT)
 def concat(node: Node, *inputs: Tensor) -> Tensor:
     axis = axis_index(node, node.attr("axis", 0), inputs[0].dim())
     return torch.cat(list(inputs), dim=axis)
 
 
-@op("Split")
+@op("Split", layout=SPLIT)
 def split(node: Node, x: Tensor, sizes: Tensor | None = None) -> tuple[Tensor, ...]:
     axis = axis_index(node, node.attr("axis", 0), x.dim())
     length = x.shape[axis]
@@ -98,7 +100,7 @@ def slice_axis(x: Tensor, axis: int, start: int, end: int, step: int) -> Tensor:
     return x.index_select(axis, index)
 
 
-@op("Slice")
+@op("Slice", layout=SLICE)
 def slice_(node: Node, x: Tensor, starts: Tensor, ends: Tensor, axes: Tensor | None = None,
            steps: Tensor | None = None) -> Tensor:
     starts_, ends_ = ints(starts), ints(ends)
@@ -113,13 +115,13 @@ def slice_(node: Node, x: Tensor, starts: Tensor, ends: Tensor, axes: Tensor | N
     return x
 
 
-@op("Expand")
+@op("Expand", layout=EXPAND)
 def expand(node: Node, x: Tensor, shape: Tensor) -> Tensor:
     target = torch.broadcast_shapes(tuple(x.shape), tuple(ints(shape)))
     return x.expand(target)
 
 
-@op("Tile")
+@op("Tile", layout=ANY_AXIS)
 def tile(node: Node, x: Tensor, repeats: Tensor) -> Tensor:
     reps = ints(repeats)
     if len(reps) != x.dim():
@@ -127,24 +129,24 @@ def tile(node: Node, x: Tensor, repeats: Tensor) -> Tensor:
     return x.repeat(*reps) if reps else x.clone()
 
 
-@op("Shape")
+@op("Shape", layout=BATCH_FREE)
 def shape(node: Node, x: Tensor) -> Tensor:
     dims = list(x.shape)
     start, end = node.attr("start", 0), node.attr("end")
     return torch.tensor(dims[slice(start, end)], dtype=torch.int64, device=x.device)
 
 
-@op("Size")
+@op("Size", layout=BATCH_FREE)
 def size(node: Node, x: Tensor) -> Tensor:
     return torch.tensor(x.numel(), dtype=torch.int64, device=x.device)
 
 
-@op("Identity")
+@op("Identity", layout=SAME)
 def identity(node: Node, x: Tensor) -> Tensor:
     return x
 
 
-@op("Dropout")
+@op("Dropout", layout=SAME)
 def dropout(node: Node, x: Tensor, ratio: Tensor | None = None,
             training_mode: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Inference: the identity, and an all-true mask (asimc never trains)."""
@@ -155,7 +157,7 @@ def dropout(node: Node, x: Tensor, ratio: Tensor | None = None,
     return x, torch.ones_like(x, dtype=torch.bool)
 
 
-@op("DepthToSpace")
+@op("DepthToSpace", layout=spatial((0,)))
 def depth_to_space(node: Node, x: Tensor) -> Tensor:
     b = int(node.attr("blocksize"))
     n, c, h, w = x.shape
@@ -168,7 +170,7 @@ def depth_to_space(node: Node, x: Tensor) -> Tensor:
     return y.reshape(n, c // (b * b), h * b, w * b)
 
 
-@op("SpaceToDepth")
+@op("SpaceToDepth", layout=spatial((0,)))
 def space_to_depth(node: Node, x: Tensor) -> Tensor:
     b = int(node.attr("blocksize"))
     n, c, h, w = x.shape

@@ -7,20 +7,21 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import axis_index
+from .layout import along_axis
 from .registry import op
 
 
-@op("Softmax")
+@op("Softmax", layout=along_axis(-1))
 def softmax(node: Node, x: Tensor) -> Tensor:
     return torch.softmax(x, dim=axis_index(node, node.attr("axis", -1), x.dim()))
 
 
-@op("LogSoftmax")
+@op("LogSoftmax", layout=along_axis(-1))
 def log_softmax(node: Node, x: Tensor) -> Tensor:
     return torch.log_softmax(x, dim=axis_index(node, node.attr("axis", -1), x.dim()))
 
 
-@op("Hardmax")
+@op("Hardmax", layout=along_axis(-1))
 def hardmax(node: Node, x: Tensor) -> Tensor:
     axis = axis_index(node, node.attr("axis", -1), x.dim())
     first = torch.argmax(x, dim=axis, keepdim=True)       # the first maximum wins

@@ -6,10 +6,11 @@ from torch import Tensor
 
 from ..ir import Node
 from .common import axis_index, fail, scalar
+from .layout import TOPK
 from .registry import op
 
 
-@op("TopK")
+@op("TopK", layout=TOPK)
 def top_k(node: Node, x: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
     axis = axis_index(node, node.attr("axis", -1), x.dim())
     count = int(scalar(k))

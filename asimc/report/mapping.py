@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from ..chip.conversions import precision
 from ..program import PER_POSITION, MatrixLayer, Program
 
 COST_FIELDS = ("macs", "cell_ops", "adc_conversions", "digital_bit_products", "accumulations",
@@ -15,7 +16,6 @@ COST_FIELDS = ("macs", "cell_ops", "adc_conversions", "digital_bit_products", "a
 
 
 def _layer_entry(layer: MatrixLayer, note: str) -> dict[str, Any]:
-    from ..compiler import precision
     entry: dict[str, Any] = {
         "node": layer.node, "op_type": layer.op_type, "kind": layer.kind,
         "placement": layer.placement, "reason": layer.reason,

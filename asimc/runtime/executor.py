@@ -15,18 +15,21 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..chip.conversions import ConversionPlan
 from ..errors import DeviceError, UsageError
 from ..ir import Node
 from ..kernels import fast, reference, rng
 from ..kernels.problem import AcimProblem, NoiseKeys, cell_mismatch
-from ..kernels.quantize import (EPSILON, input_levels, quantize_input, quantize_weight,
-                                scale_of, weight_levels)
+from ..kernels.quantize import quantize_input, quantize_weight
+from ..ops.matmul import gemm_epilogue
+from ..passes.tile import row_tiles
 from ..program import MatrixLayer, Program
+from . import quantizer
+from .batch import LOST
 from .feeds import prepare_feeds
-from .samples import SampleKeys, per_sample_peak, row_noise_keys
+from .im2col import Conv2d, output_first_columns
+from .samples import SampleKeys, row_noise_keys
 
 MODES = ("float", "int", "acim")
 KERNELS = {"fast": fast.run, "reference": lambda problem, memory_budget: reference.run(problem)}
@@ -83,6 +86,9 @@ class _MatrixHook:
         self._weights: dict[str, torch.Tensor] = {}
         self._cells: dict[tuple, torch.Tensor | None] = {}
         self._plans: dict[str, ConversionPlan] = {}
+        # On-chip layers whose noise had to be keyed on the whole batch: node -> the inputs
+        # whose batch axis was lost.
+        self.keyed_on_batch: dict[str, list[str]] = {}
 
     # -- the hook called by the interpreter --------------------------------------------------
     def __call__(self, node: Node, inputs: list, layouts: list):
@@ -99,31 +105,18 @@ class _MatrixHook:
             self.progress(node.name)
         return [out]
 
-    # -- quantisation --------------------------------------------------------------------------
+    # -- quantisation (asimc.runtime.quantizer) ----------------------------------------------
     def _count_clipped(self, layer: MatrixLayer, x: torch.Tensor) -> None:
-        """Inputs the quantiser clips: negatives on an unsigned-input chip, and values beyond
-        a static scale. A designer needs to know (a layer after LayerNorm needs signed
-        inputs)."""
-        chip = layer.chip
-        clipped = x.new_zeros((), dtype=torch.int64)
-        if not chip.input.signed:
-            clipped = clipped + (x < 0).sum()
-        if chip.quant.input == "static" and layer.input_scale is not None:
-            peak = x.abs() if chip.input.signed else x
-            clipped = clipped + (peak > layer.input_scale).sum()
+        """Count what the quantiser clips: a designer needs to know (a layer after LayerNorm
+        needs signed inputs)."""
+        clipped = quantizer.clipped_count(layer.chip, layer.input_scale, x)
         before = self.clipped.get(layer.node, (0, 0))
         self.clipped[layer.node] = (before[0] + int(clipped), before[1] + x.numel())
 
     def _input_scale(self, layer: MatrixLayer, x: torch.Tensor, layout, node: Node,
                      signed: bool, static: float | None):
-        """Scale of every element of x (a tensor that broadcasts against x)."""
-        how = layer.chip.quant.input
-        if how == "static":
-            return torch.tensor(static, dtype=torch.float32, device=x.device)
-        if how == "per_sample":
-            peak, ids = per_sample_peak(x, layout, self.keys.batch, signed, node.describe())
-            return (peak.to(torch.float32) + EPSILON)[ids]
-        return scale_of(x, signed)
+        return quantizer.input_scale(layer.chip, x, layout, self.keys.batch, node.describe(),
+                                     signed, static)
 
     def _plan(self, layer: MatrixLayer) -> ConversionPlan:
         if layer.node not in self._plans:
@@ -167,98 +160,56 @@ class _MatrixHook:
     def _tiles(self, layer: MatrixLayer, k: int):
         if layer.tiles and layer.tiles[-1][1] == k:
             return layer.tiles
-        rows = layer.chip.array.rows          # run-time K (dynamic operands): flat tiles
-        return tuple((k0, min(k, k0 + rows)) for k0 in range(0, k, rows))
+        return row_tiles(k, layer.chip.array.rows)[0]   # run-time K (dynamic operands): flat
 
-    def _noise_keys(self, layer, out_shape, layout, first_flat, col_stride, columns):
+    def _noise_keys(self, layer, node, layouts, out_shape, layout, first_flat, col_stride,
+                    columns):
         if self.mode != "acim" or not self._plan(layer).has_noise:
             return None
+        if layout is LOST and self.keys.batch > 1:
+            self.keyed_on_batch[node.name] = [name for name, l in zip(node.inputs, layouts)
+                                              if l is LOST]
         stream, offset, elements = row_noise_keys(
             out_shape, layout, first_flat, col_stride, columns, self.keys, self.seed,
             rng.name_key(layer.node))
         return stream, offset, col_stride, elements
 
-    def _dequantize(self, layer: MatrixLayer, acc: torch.Tensor, w_scale, x_scale
-                    ) -> torch.Tensor:
-        chip = layer.chip
-        levels = weight_levels(chip.weight.bits) * input_levels(chip.input.bits,
-                                                                chip.input.signed)
-        scale = (w_scale.double() * x_scale.double()) / levels
-        return (acc * scale).to(torch.float32)
-
     # -- the three kinds of products -----------------------------------------------------------
     def _conv(self, layer: MatrixLayer, node: Node, inputs: list, layouts: list) -> torch.Tensor:
-        from ..ops.conv import explicit_pads
         x, bias = inputs[0], inputs[2] if len(inputs) > 2 else None
         chip = layer.chip
-        weight_shape = self.program.graph.constants[node.inputs[1]].shape
-        kernel = list(weight_shape[2:])
-        one_d = x.dim() == 3
-        if one_d:
-            x = x.unsqueeze(2)
-            kernel = [1] + kernel
-        spatial = list(x.shape[2:])
-        nd = len(kernel)
-        strides = list(node.attr("strides", [1] * (nd - one_d)))
-        dilations = list(node.attr("dilations", [1] * (nd - one_d)))
-        if one_d:
-            strides, dilations = [1] + strides, [1] + dilations
-            begin, end = explicit_pads(node, spatial[1:], kernel[1:], strides[1:],
-                                       dilations[1:])
-            begin, end = [0] + begin, [0] + end
-        else:
-            begin, end = explicit_pads(node, spatial, kernel, strides, dilations)
+        conv = Conv2d.of(node, x, self.program.graph.constants[node.inputs[1]].shape)
+        x = conv.as_2d(x)
         signed = chip.input.signed
         self._count_clipped(layer, x)
         x_scale = self._input_scale(layer, x, layouts[0], node, signed, layer.input_scale)
-        xq = quantize_input(x, x_scale, chip.input.bits, signed)
-        xq = F.pad(xq, [p for pair in zip(begin[::-1], end[::-1]) for p in pair])
+        xq = conv.pad(quantize_input(x, x_scale, chip.input.bits, signed))
         batch_rows, channels = xq.shape[0], xq.shape[1]
-        out_hw = [(xq.shape[2 + i] - (kernel[i] - 1) * dilations[i] - 1) // strides[i] + 1
-                  for i in range(2)]
+        out_hw = conv.output_size(xq)
         positions = out_hw[0] * out_hw[1]
         groups, k, n = layer.groups, layer.k, layer.n
         w = self._static_weight(layer)                          # (G, K, N)
-        # Per-row input scale: a sample's elements share one scale (x_scale broadcasts).
-        row_scale = x_scale.reshape(-1)[
-            torch.arange(batch_rows, device=x.device) * (x_scale.numel() // batch_rows)] \
-            if x_scale.dim() > 0 and x_scale.numel() > 1 else x_scale
-        out = torch.empty(batch_rows, groups * n, positions, dtype=torch.float32,
-                          device=x.device)
+        row_scale = quantizer.leading_row_scale(x_scale, batch_rows)
         cout = groups * n
+        out = torch.empty(batch_rows, cout, positions, dtype=torch.float32, device=x.device)
         # Chunk over the batch so that the unfolded input stays within the memory budget.
-        per_row_bytes = channels * math.prod(kernel) * positions * 4 * 3
+        per_row_bytes = channels * math.prod(conv.kernel) * positions * 4 * 3
         step = max(1, self.memory_budget // max(1, per_row_bytes))
         for b0 in range(0, batch_rows, step):
             b1 = min(batch_rows, b0 + step)
-            cols = F.unfold(xq[b0:b1], kernel, dilation=dilations, stride=strides)
-            # (b, G*K, L) -> (G, b*L, K): group g's rows are (sample row, position)
-            xg = cols.view(b1 - b0, groups, k, positions).permute(1, 0, 3, 2) \
-                .reshape(groups, (b1 - b0) * positions, k)
-            row = torch.arange((b1 - b0) * positions, device=x.device)
-            b_index, p_index = row // positions + b0, row % positions
-            first = (b_index.unsqueeze(0) * cout
-                     + torch.arange(groups, device=x.device).unsqueeze(1) * n) * positions \
-                + p_index.unsqueeze(0)
-            keys = self._noise_keys(layer, (batch_rows, cout, positions), layouts[0], first,
-                                    positions, n)
+            xg = conv.rows(xq[b0:b1], groups, k, positions)
+            b_index, first = output_first_columns(b0, b1, positions, groups, n, x.device)
+            keys = self._noise_keys(layer, node, layouts, (batch_rows, cout, positions),
+                                    layouts[0], first, positions, n)
             acc = self._product(layer, xg, w, keys, self._tiles(layer, k))
             rs = row_scale[b_index].view(1, -1, 1) if row_scale.dim() > 0 else row_scale
-            y = self._dequantize(layer, acc, self._weight_scale(layer, groups, n), rs)
+            y = quantizer.dequantize(chip, acc, self._weight_scale(layer, groups, n), rs)
             out[b0:b1] = y.view(groups, b1 - b0, positions, n).permute(1, 0, 3, 2) \
                 .reshape(b1 - b0, cout, positions)
         out = out.view(batch_rows, cout, *out_hw)
         if bias is not None:
             out = out + bias.view(1, -1, 1, 1)
-        return out.squeeze(2) if one_d else out
-
-    def _rows_of(self, x: torch.Tensor, x_scale) -> tuple[torch.Tensor, torch.Tensor]:
-        """(1, R, K) rows of x (..., K) and the per-row scale (1, R, 1) or a scalar."""
-        k = x.shape[-1]
-        rows = x.reshape(1, -1, k)
-        if x_scale.dim() > 0 and x_scale.numel() > 1:
-            return rows, x_scale.expand_as(x).reshape(-1, k)[:, 0].view(1, -1, 1)
-        return rows, x_scale
+        return conv.back(out)
 
     def _static_matmul(self, layer: MatrixLayer, node: Node, inputs: list, layouts: list
                        ) -> torch.Tensor:
@@ -274,14 +225,14 @@ class _MatrixHook:
         self._count_clipped(layer, x)
         x_scale = self._input_scale(layer, x, layout, node, signed, layer.input_scale)
         xq = quantize_input(x, x_scale, chip.input.bits, signed)
-        rows, row_scale = self._rows_of(xq, x_scale)
+        rows, row_scale = quantizer.rows_of(xq, x_scale)
         n = layer.n
         out_shape = (*x.shape[:-1], n)
         first = torch.arange(rows.shape[1], device=x.device) * n
-        keys = self._noise_keys(layer, out_shape, layout, first, 1, n)
+        keys = self._noise_keys(layer, node, layouts, out_shape, layout, first, 1, n)
         acc = self._product(layer, rows, self._static_weight(layer), keys,
                             self._tiles(layer, layer.k))
-        y = self._dequantize(layer, acc, self._weight_scale(layer, 1, n), row_scale)
+        y = quantizer.dequantize(chip, acc, self._weight_scale(layer, 1, n), row_scale)
         y = _gemm_epilogue(node, y.view(out_shape), inputs)
         return y.squeeze(0) if squeeze else y
 
@@ -319,9 +270,9 @@ class _MatrixHook:
             if b_scale.dim() > 0 and b_scale.numel() > 1 else b_scale
         layout = _output_layout(la, lb, a.dim(), b.dim(), len(out_shape))
         first = torch.arange(groups * m, device=a.device) * n
-        keys = self._noise_keys(layer, out_shape, layout, first, 1, n)
+        keys = self._noise_keys(layer, node, layouts, out_shape, layout, first, 1, n)
         acc = self._product(layer, xg, wg, keys, self._tiles(layer, k))
-        y = _gemm_epilogue(node, self._dequantize(layer, acc, col_scale, row_scale)
+        y = _gemm_epilogue(node, quantizer.dequantize(chip, acc, col_scale, row_scale)
                            .view(out_shape), inputs)
         if squeeze_a:
             y = y.squeeze(-2)
@@ -334,12 +285,7 @@ def _gemm_epilogue(node: Node, y: torch.Tensor, inputs: list) -> torch.Tensor:
     """Gemm's alpha * (A B) + beta * C in float, after the product (MatMul: unchanged)."""
     if node.op_type != "Gemm":
         return y
-    alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
-    if alpha != 1.0:
-        y = y * alpha
-    if len(inputs) > 2 and inputs[2] is not None:
-        y = y + (inputs[2] * beta if beta != 1.0 else inputs[2])
-    return y
+    return gemm_epilogue(node, y, inputs[2] if len(inputs) > 2 else None)
 
 
 def _transposed(layout):
@@ -402,8 +348,10 @@ def execute(program: Program, inputs, *, mode: str = "acim", seed: int = 0,
     tap_values = {name: run.values[producer[name].outputs[0]].detach().cpu().numpy()
                   for name in tapped}
     clipped = hook.clipped if hook else {}
-    return RunResult(outputs, tap_values, mode, int(seed), clipping_warnings(program, clipped),
-                     clipped)
+    warnings = clipping_warnings(program, clipped)
+    if hook is not None:
+        warnings += lost_batch_warnings(hook.keyed_on_batch, run.lost)
+    return RunResult(outputs, tap_values, mode, int(seed), warnings, clipped)
 
 
 def clipping_warnings(program: Program, clipped: dict[str, tuple[int, int]],
@@ -418,6 +366,18 @@ def clipping_warnings(program: Program, clipped: dict[str, tuple[int, int]],
                    "inputs exceed the calibrated static scale")
             warnings.append(f"{node}: {100 * count / total:.1f}% of the inputs are clipped "
                             f"({why})")
+    return warnings
+
+
+def lost_batch_warnings(keyed_on_batch: dict[str, list[str]], lost: dict[str, str]
+                        ) -> list[str]:
+    """One warning per noisy on-chip layer whose noise could not be keyed per sample."""
+    warnings = []
+    for node, inputs in keyed_on_batch.items():
+        why = next((lost[name] for name in inputs if name in lost), "the batch axis was lost")
+        warnings.append(f"{node}: per-sample reproducibility is lost: {why}, so this layer's "
+                        "noise is drawn for the batch as a whole and a sample's result depends "
+                        "on the other samples in its batch")
     return warnings
 
 

@@ -22,7 +22,7 @@ from .. import ops
 from ..errors import AsimcError, InputDataError, ModelError, UsageError
 from ..ir import Graph, Node
 from ..ops.common import numpy_to_torch
-from .batch import BatchLayout, Layout, propagate
+from .batch import LOST, BatchLayout, Layout, lost_reason, propagate
 
 Hook = Callable[[Node, list, list], "list[Tensor] | None"]
 
@@ -34,12 +34,15 @@ class GraphRun:
     outputs: the graph outputs, in the graph's order.
     values:  the values named in ``keep``.
     layouts: the batch layout of every value of the run (inputs, constants: None, node outputs).
+    lost:    for each value whose layout is LOST in a batch of several samples, where and why
+             the batch axis was lost (the node that lost it, and its rule's reason).
     """
 
     outputs: dict[str, Tensor]
     values: dict[str, Tensor] = field(default_factory=dict)
     layouts: dict[str, Layout] = field(default_factory=dict)
     batch_size: int | None = None       # B used for the layouts (None: no batched input)
+    lost: dict[str, str] = field(default_factory=dict)
 
 
 # (graph -> {device: {constant name: tensor}}): constants are copied to a device once.
@@ -131,6 +134,7 @@ def run_graph(graph: Graph, feeds: Mapping[str, Tensor], *, device="cpu",
     layouts.update((name, None) for name in graph.constants)
     pinned = keep | {t.name for t in graph.outputs}
     frees = _frees_after(graph)
+    lost: dict[str, str] = {}
 
     def lookup(name: str) -> Tensor | None:
         if not name:
@@ -151,6 +155,12 @@ def run_graph(graph: Graph, feeds: Mapping[str, Tensor], *, device="cpu",
                              f"expects {needed}")
         outputs = list(outputs)[:len(node.outputs)]
         out_layouts = propagate(node, inputs, outputs, in_layouts, batch)
+        if batch is not None and batch > 1 and LOST in out_layouts:
+            inherited = next((lost[n] for n, l in zip(node.inputs, in_layouts)
+                              if l is LOST and n in lost), None)
+            for name, layout in zip(node.outputs, out_layouts):
+                if name and layout is LOST:
+                    lost[name] = inherited or lost_reason(node)
         for name, out, layout in zip(node.outputs, outputs, out_layouts):
             if name:
                 values[name] = out
@@ -160,7 +170,7 @@ def run_graph(graph: Graph, feeds: Mapping[str, Tensor], *, device="cpu",
                 values.pop(name, None)
     result = {t.name: lookup(t.name) for t in graph.outputs}
     kept = {name: lookup(name) for name in keep}
-    return GraphRun(result, kept, layouts, batch)
+    return GraphRun(result, kept, layouts, batch, lost)
 
 
 def _run_node(node: Node, inputs: list[Tensor | None]) -> list[Tensor]:

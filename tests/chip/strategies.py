@@ -54,9 +54,10 @@ def chip_specs(draw, with_layers: bool = True) -> ChipSpec:
                         draw(optional(schema.CLOCK_UNITS)))
     quant = QuantSpec(draw(st.sampled_from(["per_tensor", "per_channel"])),
                       draw(st.sampled_from(["per_tensor", "per_sample", "static"])))
-    spec = ChipSpec(draw(names), draw(texts), draw(texts), array, weight, input_, AdcSpec(
-        draw(st.integers(1, 16))), domain, noise, hybrid, voting, energy, quant,
-        draw(st.sampled_from(["analog", "digital"])))
+    spec = ChipSpec(name=draw(names), description=draw(texts), source=draw(texts), array=array,
+                    weight=weight, input=input_, adc=AdcSpec(draw(st.integers(1, 16))),
+                    domain=domain, noise=noise, hybrid=hybrid, voting=voting, energy=energy,
+                    quant=quant, attention=draw(st.sampled_from(["analog", "digital"])))
     if with_layers:
         layers = draw(st.lists(layer_overrides(spec), max_size=4))
         spec = replace(spec, layers=tuple(layers))

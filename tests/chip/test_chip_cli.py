@@ -126,6 +126,7 @@ def test_show_json_for_every_bundled_chip(path, capsys):
     assert set(data["facts"]["performance"]) == PERFORMANCE_KEYS
 
 
+@pytest.mark.slow
 def test_fmt_prints_canonical_text_that_checks(tmp_path):
     result = asimc("fmt", chips_folder() / "asim-hcim-1.acim")
     assert result.returncode == 0

@@ -2,6 +2,7 @@
 never another exception, and every diagnostic is located inside the file."""
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -63,12 +64,14 @@ def mutated_sources(draw) -> str:
     return text
 
 
+@pytest.mark.slow
 @FUZZ
 @given(mutated_sources())
 def test_mutated_valid_files_give_only_chip_errors(text):
     check_outcome(text)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.lists(st.sampled_from(FRAGMENTS), max_size=40).map("".join)
        | st.lists(st.sampled_from(FRAGMENTS), max_size=40).map(" ".join))

@@ -13,6 +13,7 @@ from asimc.resources import bundled_chips
 from .strategies import chip_specs
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chip_specs())
 def test_parse_of_format_is_the_identity(spec):

@@ -211,3 +211,55 @@ def test_legacy_multihead_attention_folds_heads_into_batch():
     heads = torch_models.build("attention").attn.num_heads
     assert BatchLayout(1, heads) in layouts.values()       # (T, B*H, hd)
     assert BatchLayout(0, heads) in layouts.values()       # (B*H, T, hd)
+
+
+# --- the ops whose rules were added with the registry's layout declarations ---------------------
+
+
+def _build(nodes, inputs, initializers=(), outputs=("y",), opset=23):
+    graph = helper.make_graph(
+        nodes, "g", inputs, [helper.make_empty_tensor_value_info(o) for o in outputs],
+        list(initializers))
+    return import_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]))
+
+
+def test_rules_of_normalisations_keep_the_batch_on_axis_0():
+    c = 4
+    nodes = [helper.make_node("GroupNormalization", ["x", "s", "b"], ["g"], num_groups=2),
+             helper.make_node("LRN", ["g"], ["l"], size=3),
+             helper.make_node("MeanVarianceNormalization", ["l"], ["m"], axes=[1, 2, 3]),
+             helper.make_node("MeanVarianceNormalization", ["m"], ["mixed"]),   # axes 0, 2, 3
+             helper.make_node("RMSNormalization", ["m", "scale"], ["y"], axis=1)]
+    graph = _build(nodes, [x_input(c, 3, 3)],
+                   [const("s", np.ones(c, np.float32)), const("b", np.zeros(c, np.float32)),
+                    const("scale", rng.standard_normal((c, 3, 3)).astype(np.float32))],
+                   outputs=("y", "mixed"))
+    layouts = check_against_single_samples(
+        graph, {"x": rng.standard_normal((3, c, 3, 3)).astype(np.float32)}, 3)
+    assert layouts["g"] == layouts["l"] == layouts["m"] == layouts["y"] == BatchLayout(0, 1)
+    assert layouts["mixed"] is LOST
+
+
+def test_rules_of_index_ops_and_quantisers_follow_the_batch():
+    nodes = [helper.make_node("QuantizeLinear", ["x", "qs", "zp"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "qs", "zp"], ["dq"]),
+             helper.make_node("Shrink", ["dq"], ["sh"], lambd=0.3),
+             helper.make_node("GatherND", ["sh", "idx"], ["gnd"], batch_dims=0),
+             helper.make_node("Compress", ["sh", "keep"], ["cmp"], axis=1),
+             helper.make_node("Cast", ["q"], ["qi"], to=TensorProto.INT32),
+             helper.make_node("BitwiseAnd", ["qi", "mask"], ["ba"]),
+             helper.make_node("OneHot", ["ids", "depth", "values"], ["oh"], axis=1)]
+    graph = _build(nodes, [x_input(4), x_input(3, name="ids", elem=TensorProto.INT64)],
+                   [const("qs", np.float32(0.05)), const("zp", np.int8(0)),
+                    const("idx", np.array([[0], [0]], np.int64)),
+                    const("keep", np.array([1, 0, 1, 1], bool)),
+                    const("mask", np.int32(0x0F)), const("depth", np.array(5, np.int64)),
+                    const("values", np.array([0.0, 1.0], np.float32))],
+                   outputs=("cmp", "ba", "oh", "gnd"))
+    layouts = check_against_single_samples(
+        graph, {"x": rng.standard_normal((3, 4)).astype(np.float32),
+                "ids": rng.integers(0, 5, (3, 3))}, 3)
+    assert layouts["q"] == layouts["dq"] == layouts["sh"] == layouts["cmp"] == BatchLayout(0, 1)
+    assert layouts["ba"] == BatchLayout(0, 1)
+    assert layouts["oh"] == BatchLayout(0, 1)          # (B, depth, 3): the new axis is after 0
+    assert layouts["gnd"] is LOST                      # GatherND picks rows of the batch axis
