@@ -147,6 +147,8 @@ def _table_rows(text: str) -> dict[tuple[str, str], str]:
     spans = [m.span() for m in re.finditer(r"-+", lines[rule])]
     rows = {}
     for row in lines[rule + 1:]:
+        if not row.strip():
+            break                        # the legend under the table
         cells = [row[a:b + 1].strip() if k < len(spans) - 1 else row[a:].strip()
                  for k, (a, b) in enumerate(spans)]
         rows[(cells[0], cells[1])] = " | ".join(cells[2:])
