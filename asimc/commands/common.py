@@ -174,6 +174,7 @@ class Progress:
         if self._bar:
             text = f"{self.description}: {upcoming}" if upcoming else self.description
             self._bar.update(self._task, advance=1, description=text)
+            self._bar.refresh()       # every step is seen, however fast (a few per command)
         elif self.total > 0:
             step = f" {finished}" if finished else ""
             print(f"{self.description} [{self.done}/{self.total}]{step} done in "

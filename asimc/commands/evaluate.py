@@ -179,36 +179,37 @@ def _write_plot(path: str, figure) -> None:
 
 def render_compare(rows, args) -> str:
     table = []
-    int_rows = [r for r in rows if r["chip"] == "int"]
-    no_energy = False
     for r in rows:
         acc = _pct(r["accuracy_mean"])
         if r.get("seeds", 0) > 1 and r["accuracy_std"] is not None:
             acc += f" ± {100 * r['accuracy_std']:.2f}"
-        name = r["chip"]
-        if name == "int":
-            name = f"int [{int_rows.index(r) + 1}]"
-        elif r["chip"] != "fp32" and r.get("energy_j") is None and not r.get("energy_figures"):
-            no_energy = True
-        table.append([name, r["precision"], acc, _pct(r["agreement"]), _db(r["sqnr_db"]),
+        table.append([r["chip"], r["precision"], acc, _pct(r["agreement"]), _db(r["sqnr_db"]),
                       _count(r.get("adc_conversions")), _count(r.get("cycles")),
                       _eng(r.get("energy_j"), "J"),
                       "-" if r.get("tops_per_w") is None else f"{r['tops_per_w']:.3g}"])
     head = (f"{args.model} on {len(args.chips)} chip(s), data {args.data}"
             f"{f' (first {args.limit})' if args.limit else ''}, {args.seeds} noise seed(s); "
             "costs per inference")
-    legend = ["agreement and SQNR are measured against the fp32 model's outputs (onnxruntime); "
-              "fp32 and int rows are baselines without costs"]
-    for i, r in enumerate(int_rows, 1):
-        chips = r.get("chips") or [r["source"].removeprefix("quantised like ")]
-        legend.append(f"int [{i}]: the quantised model with exact integer products (no ADC, no "
-                      f"noise), the baseline of {', '.join(chips)}")
-    if no_energy:
-        legend.append("energy and TOPS/W '-' on a chip row: its chip file gives no energy "
-                      "figures (energy { mac ... adc ... })")
     return "\n".join([head, render_table(
         ["chip", "precision", "accuracy", "agree w/ fp32", "SQNR vs fp32", "ADC conv", "cycles",
-         "energy", "TOPS/W"], table)] + legend)
+         "energy", "TOPS/W"], table), ""] + compare_legend(rows))
+
+
+def compare_legend(rows) -> list[str]:
+    """What the rows and empty cells of the compare table mean (printed under it)."""
+    legend = ["agreement and SQNR: against the fp32 model's outputs (onnxruntime); the fp32 and "
+              "int rows are baselines, without costs",
+              "int: the model quantised like the chips it serves, exact integer products (no "
+              "ADC, no noise):"]
+    for r in rows:
+        if r["chip"] == "int":
+            chips = r.get("chips") or [r["source"].removeprefix("quantised like ")]
+            legend.append(f"  int {r['precision']}: the baseline of {', '.join(chips)}")
+    if any(r["chip"] not in ("fp32", "int") and r.get("energy_j") is None
+           and not r.get("energy_figures") for r in rows):
+        legend.append("energy and TOPS/W '-' on a chip row: its chip file gives no energy "
+                      "figures (energy { mac ... adc ... })")
+    return legend
 
 
 def register(sub) -> None:

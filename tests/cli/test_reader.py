@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import pty
 import subprocess
 import sys
@@ -30,11 +31,11 @@ def test_compare_table_says_what_each_row_and_cell_means(files, tmp_path):
     assert code == 0, text
     lines = text.splitlines()
     assert "SQNR vs fp32" in lines[1]
-    assert any(l.startswith("int [1] ") for l in lines) and any(l.startswith("int [2] ")
-                                                               for l in lines)
-    assert any(l.startswith("int [1]: ") and "baseline of cli-small" in l for l in lines)
-    assert any(l.startswith("int [2]: ") and "baseline of no-energy" in l for l in lines)
-    assert "measured against the fp32 model's outputs" in text
+    int_rows = [re.split(r"\s{2,}", l)[1] for l in lines if l.startswith("int ")]
+    assert sorted(int_rows) == ["W4 A4u serial ADC6", "W8 A8u serial ADC6"]
+    assert "  int W8 A8u serial ADC6: the baseline of cli-small" in lines
+    assert "  int W4 A4u serial ADC6: the baseline of no-energy" in lines
+    assert "against the fp32 model's outputs" in text
     row = next(l for l in lines if l.startswith("no-energy "))
     assert row.split()[-2:] == ["-", "-"]
     assert "'-' on a chip row: its chip file gives no energy figures" in text
@@ -70,8 +71,8 @@ def test_progress_on_a_terminal_shows_the_chip_and_an_eta(files):
     reader = threading.Thread(target=_drain, args=(main, chunks), daemon=True)
     reader.start()
     done = subprocess.run(
-        [sys.executable, "-m", "asimc", "compare", files / "cnn.onnx", "--chips",
-         files / "chip.acim", "--data", "digits", "--limit", "200", "--seeds", "3"],
+        [sys.executable, "-m", "asimc", "compare", files / "mlp.onnx", "--chips",
+         files / "chip.acim", "--data", files / "data.npz", "--seeds", "3"],
         stdout=subprocess.PIPE, stderr=secondary, timeout=300,
         env={**os.environ, "COLUMNS": "160", "TERM": "xterm"})
     os.close(secondary)
