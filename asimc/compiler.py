@@ -16,10 +16,11 @@ import numpy as np
 
 from .chip.conversions import ConversionPlan, precision  # noqa: F401 - precision: public here
 from .chip.spec import ChipSpec
-from .errors import ModelError, UsageError
+from .errors import UsageError
 from .ir import Graph
 from .passes.lower import Candidate, lower
-from .passes.qdq import QdqPattern, find_patterns, has_qdq, layer_for_chip, unfolded_graph
+from .passes.qdq import (QdqPattern, find_patterns, has_qdq, layer_for_chip,
+                          pattern_matches_weights, unfolded_graph)
 from .passes.quantize import quantize_static_weight
 from .passes.schedule import layer_cost, schedule
 from .passes.tile import Tiling, tile
@@ -102,13 +103,16 @@ def _layer(graph: Graph, cand: Candidate, mapping: str | None, pattern: QdqPatte
     if cand.weight is not None:
         weights, scales = quantize_static_weight(cand.weight, chip.weight.bits,
                                                  chip.quant.weight == "per_channel")
+        if pattern is not None and not pattern_matches_weights(pattern, cand.weight):
+            # A BatchNormalization right after the product was folded into its weights: the
+            # model's integers are no longer what the graph computes.
+            note = "; ".join(filter(None, [note, (
+                "its QDQ weights were changed by a folded BatchNormalization; asimc "
+                "quantises the folded weights itself")]))
+            pattern = replace(pattern, weights=None)
         if pattern is not None:           # a QDQ model: its own integers and scales
             qdq, model_weights = layer_for_chip(pattern, chip, cand.node)
             if model_weights is not None:
-                if model_weights.shape != weights.shape:
-                    raise ModelError(f"{cand.node.describe()}: its quantised weights have "
-                                     f"shape {model_weights.shape}, its folded weights "
-                                     f"{weights.shape}")
                 weights, scales = model_weights, pattern.weights.scales
     layer = MatrixLayer(**base, tiles=tiling.row_tiles if tiling else (),
                         weight_scale=scales, cost=cost, schedule=tiles, accumulate=accumulate,

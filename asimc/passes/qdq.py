@@ -202,6 +202,19 @@ def _weights(graph: Graph, node: Node, dq: Node) -> QdqWeights:
     return QdqWeights(np.ascontiguousarray(matrix), scales, dtype)
 
 
+def pattern_matches_weights(pattern: QdqPattern, folded: np.ndarray) -> bool:
+    """Whether the model's integers times its scales are the imported (folded) weights; not so
+    when an import step rewrote them (a BatchNormalization folded into the product)."""
+    if pattern.weights is None:
+        return True
+    values = pattern.weights.values
+    if values.shape != folded.shape:
+        return False
+    scales = np.asarray(pattern.weights.scales, np.float32)
+    scales = scales.reshape(values.shape[0], 1, -1) if scales.size > 1 else scales.reshape(())
+    return bool(np.allclose(values.astype(np.float32) * scales, folded, rtol=1e-6, atol=0))
+
+
 # -- fitting the model's integers onto the chip ---------------------------------------------
 
 def layer_for_chip(pattern: QdqPattern, chip: ChipSpec, node: Node

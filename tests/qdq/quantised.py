@@ -4,7 +4,6 @@ torch-exported model whose products see signed inputs (nonzero zero points)."""
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                       quantize_static)
@@ -30,9 +29,14 @@ class DigitsReader(CalibrationDataReader):
 
 
 def quantise(source: Path, folder: Path, name: str, *, per_channel: bool, flatten: bool,
-             activations=QuantType.QUInt8) -> Path:
+             activations=QuantType.QUInt8, prepare: bool = True) -> Path:
+    """quantize_static in QDQ format; ``prepare``: onnxruntime's recommended pre-processing
+    first (shape inference and BatchNorm fusion)."""
     prepared = folder / f"{name}_prepared.onnx"
-    quant_pre_process(str(source), str(prepared))          # onnxruntime's BatchNorm fusion
+    if prepare:
+        quant_pre_process(str(source), str(prepared))
+    else:
+        prepared = source
     out = folder / f"{name}.onnx"
     quantize_static(str(prepared), str(out), DigitsReader(flatten), quant_format=QuantFormat.QDQ,
                     per_channel=per_channel, activation_type=activations,
