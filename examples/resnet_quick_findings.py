@@ -75,7 +75,8 @@ def main(argv=None) -> int:
         if not baselines:
             emit(row("fp32", rows[0]))
             baselines = True
-            emit(row("int (W8A8)", next(r for r in rows if r["chip"] == "int")))
+            ints = next(r for r in rows if r["chip"] == "int")
+            emit(row(f"int ({ints['precision']})", ints))
         emit(row(label, rows[-1]) + f" <!-- {time.time() - start:.0f} s -->")
     return 0
 
