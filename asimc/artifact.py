@@ -19,6 +19,7 @@ from .chip.serialize import chip_from_dict, chip_to_dict
 from .errors import ArtifactError
 from .jsonout import dumps
 from .ir import Graph, Node, TensorInfo
+from .passes.qdq import QdqInput, QdqLayer
 from .program import Accumulate, ArrayTile, LayerCost, MatrixLayer, Program
 
 FORMAT = "asimc-program"
@@ -68,6 +69,7 @@ def _layer(layer: MatrixLayer) -> dict[str, Any]:
     d["cost"] = None if layer.cost is None else dataclasses.asdict(layer.cost)
     d["schedule"] = [dataclasses.astuple(t) for t in layer.schedule]
     d["accumulate"] = None if layer.accumulate is None else dataclasses.asdict(layer.accumulate)
+    d["qdq"] = None if layer.qdq is None else dataclasses.asdict(layer.qdq)
     return d
 
 
@@ -80,6 +82,10 @@ def _layer_back(d: dict[str, Any]) -> MatrixLayer:
     d["schedule"] = tuple(ArrayTile(g, t, tuple(rows), tuple(channels), macro, wave)
                           for g, t, rows, channels, macro, wave in d["schedule"])
     d["accumulate"] = None if d["accumulate"] is None else Accumulate(**d["accumulate"])
+    qdq = d.get("qdq")
+    if qdq is not None:
+        qinput = None if qdq["input"] is None else QdqInput(**qdq["input"])
+        d["qdq"] = QdqLayer(**{**qdq, "input": qinput})
     return MatrixLayer(**d)
 
 

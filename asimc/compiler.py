@@ -2,7 +2,8 @@
 
 The pipeline: import (asimc.frontend: load, check, shapes, fold) -> lower (which products run on
 the array) -> tile (row and column tiles) -> quantise static weights -> optional calibration of
-static input scales -> schedule (cost) -> Program with its report.
+static input scales -> schedule (cost) -> Program with its report. A quantised (QDQ) model's own
+weight integers and scales replace asimc's quantisers (asimc.passes.qdq).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from .chip.spec import ChipSpec
 from .errors import UsageError
 from .ir import Graph
 from .passes.lower import Candidate, lower
+from .passes.qdq import (QdqPattern, find_patterns, has_qdq, layer_for_chip,
+                          pattern_matches_weights, unfolded_graph)
 from .passes.quantize import quantize_static_weight
 from .passes.schedule import layer_cost, schedule
 from .passes.tile import Tiling, tile
@@ -68,7 +71,7 @@ def _positions(graph: Graph, cand: Candidate) -> tuple[int, int] | None:
     return max(1, lead * math.prod(shape[1:-1]) // batch), 0
 
 
-def _layer(graph: Graph, cand: Candidate, mapping: str | None
+def _layer(graph: Graph, cand: Candidate, mapping: str | None, pattern: QdqPattern | None
            ) -> tuple[MatrixLayer, np.ndarray | None, str]:
     chip = cand.chip
     if mapping is not None:
@@ -96,12 +99,24 @@ def _layer(graph: Graph, cand: Candidate, mapping: str | None
         tiles, accumulate = schedule(tiling, n=cand.n or 1, groups=cand.groups,
                                      weight_bits=chip.weight.bits, cols=chip.array.cols,
                                      macros=chip.array.macros)
-    weights, scales = None, ()
+    weights, scales, qdq = None, (), None
     if cand.weight is not None:
         weights, scales = quantize_static_weight(cand.weight, chip.weight.bits,
                                                  chip.quant.weight == "per_channel")
+        if pattern is not None and not pattern_matches_weights(pattern, cand.weight):
+            # A BatchNormalization right after the product was folded into its weights: the
+            # model's integers are no longer what the graph computes.
+            note = "; ".join(filter(None, [note, (
+                "its QDQ weights were changed by a folded BatchNormalization; asimc "
+                "quantises the folded weights itself")]))
+            pattern = replace(pattern, weights=None)
+        if pattern is not None:           # a QDQ model: its own integers and scales
+            qdq, model_weights = layer_for_chip(pattern, chip, cand.node)
+            if model_weights is not None:
+                weights, scales = model_weights, pattern.weights.scales
     layer = MatrixLayer(**base, tiles=tiling.row_tiles if tiling else (),
-                        weight_scale=scales, cost=cost, schedule=tiles, accumulate=accumulate)
+                        weight_scale=scales, cost=cost, schedule=tiles, accumulate=accumulate,
+                        qdq=qdq)
     return layer, weights, note
 
 
@@ -162,11 +177,12 @@ def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
     if input_shape is not None:
         model = _with_input_shapes(model, input_shape)
     graph = import_model(model)
+    patterns = find_patterns(unfolded_graph(model)) if has_qdq(model) else {}
     layers: dict[str, MatrixLayer] = {}
     weights: dict[str, np.ndarray] = {}
     notes: dict[str, str] = {}
     for cand in lower(graph, spec, tuple(digital)):
-        layer, w, note = _layer(graph, cand, mapping)
+        layer, w, note = _layer(graph, cand, mapping, patterns.get(cand.node.name))
         layers[layer.node] = layer
         if w is not None:
             weights[layer.node] = w

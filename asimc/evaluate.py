@@ -126,13 +126,19 @@ def run_program(program: Program, data: EvalData, *, mode: str, seed: int = 0,
                       clipped)
 
 
-def run_onnxruntime(model, data: EvalData, batch_size: int = DEFAULT_BATCH) -> np.ndarray:
-    """The first output of the original model under onnxruntime (the FP32 reference)."""
+def run_onnxruntime(model, data: EvalData, batch_size: int = DEFAULT_BATCH,
+                    optimize: bool = True) -> np.ndarray:
+    """The first output of the original model under onnxruntime (the FP32 reference).
+
+    ``optimize=False`` runs the graph as written (no fusions): a QDQ model's QuantizeLinear,
+    DequantizeLinear and float products exactly as ONNX defines them, not its int8 kernels."""
     import onnxruntime as ort
     source = model if isinstance(model, (bytes, str)) else str(model)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     batch_size = check_batch_size(batch_size)
+    if not optimize:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     outputs = [session.run(None, batch)[0] for batch in data.batches(batch_size)]
     return np.concatenate(outputs)

@@ -14,6 +14,7 @@ import numpy as np
 
 from .chip.spec import ChipSpec
 from .ir import Graph
+from .passes.qdq import QdqLayer
 
 
 # LayerCost fields that scale with the output positions of a sample: unknown (None) when the
@@ -94,6 +95,8 @@ class MatrixLayer:
     input_scale:  static (calibrated) input scale, or None for dynamic scales.
     operand_scale: static scale of a dynamic MatMul's second operand, or None.
     schedule:  the array tiles in the order they run; ``accumulate`` the partial-sum op after.
+    qdq:       for a quantised (QDQ) model, the model's input quantiser and whether the weights
+               and ``weight_scale`` are the model's integers and scales (per integer step).
     """
 
     node: str
@@ -112,6 +115,7 @@ class MatrixLayer:
     cost: LayerCost | None = None
     schedule: tuple[ArrayTile, ...] = ()
     accumulate: Accumulate | None = None
+    qdq: QdqLayer | None = None       # a QDQ model's own scales (asimc.passes.qdq)
 
     @property
     def on_chip(self) -> bool:

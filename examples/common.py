@@ -32,8 +32,9 @@ def make_deterministic(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def digits_tensors(split: str, flatten: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    data = load_dataset(f"digits:{split}")
+def digits_tensors(split: str, flatten: bool,
+                   dataset: str = "digits") -> tuple[torch.Tensor, torch.Tensor]:
+    data = load_dataset(f"{dataset}:{split}")
     x = torch.from_numpy(data.x)
     return (x.reshape(len(x), -1) if flatten else x), torch.from_numpy(data.y)
 
@@ -104,28 +105,29 @@ def export(model: nn.Module, sample: torch.Tensor, path: Path) -> None:
         )
 
 
-def onnxruntime_accuracy(path: Path, flatten: bool) -> tuple[float, np.ndarray]:
+def onnxruntime_accuracy(path: Path, flatten: bool,
+                         dataset: str = "digits") -> tuple[float, np.ndarray]:
     """FP32 accuracy of the exported file on the digits test split, and its logits."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x, y = digits_tensors("test", flatten)
+    x, y = digits_tensors("test", flatten, dataset)
     logits = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
     return float((logits.argmax(1) == y.numpy()).mean()), logits
 
 
-def finish(model: nn.Module, name: str, flatten: bool) -> float:
+def finish(model: nn.Module, name: str, flatten: bool, dataset: str = "digits") -> float:
     """Export ``model`` to models/NAME.onnx, check it with onnxruntime and print the accuracy."""
-    x_test, y_test = digits_tensors("test", flatten)
+    x_test, y_test = digits_tensors("test", flatten, dataset)
     with torch.no_grad():
         torch_logits = model.eval()(x_test).numpy()
     path = MODELS_FOLDER / f"{name}.onnx"
     export(model, x_test[:1], path)
-    accuracy, ort_logits = onnxruntime_accuracy(path, flatten)
+    accuracy, ort_logits = onnxruntime_accuracy(path, flatten, dataset)
     parameters = sum(p.numel() for p in model.parameters())
     print(f"{path.name}: {parameters} parameters, {path.stat().st_size / 1024:.0f} KiB")
     print(f"onnxruntime vs torch logits: max abs diff "
           f"{np.abs(ort_logits - torch_logits).max():.2e}")
-    print(f"FP32 test accuracy (onnxruntime, digits:test, {len(y_test)} images): "
+    print(f"FP32 test accuracy (onnxruntime, {dataset}:test, {len(y_test)} images): "
           f"{accuracy:.4f}")
     return accuracy

@@ -9,6 +9,11 @@ split is never trained on:
     sklearn.model_selection.train_test_split(test_size=0.25, random_state=0, stratify=y)
 
 which gives 1347 training and 450 test images (1797 in all), each class in the same proportion.
+
+``digits32`` is the same images and split, upscaled for CIFAR-shaped networks: bilinear
+interpolation (half-pixel centres, as torch's ``interpolate(..., align_corners=False)`` and
+onnxruntime's ``Resize`` do) from 8x8 to 32x32, the gray value repeated on three channels, so x has
+shape (N, 3, 32, 32), still in [0, 1].
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import numpy as np
 from .dataset import Dataset
 
 SPLITS = ("train", "test", "all")
+UPSCALED_SIZE = 32
 TEST_SIZE = 0.25
 RANDOM_STATE = 0
 TRAIN_COUNT = 1347
@@ -54,9 +60,36 @@ def split_indices() -> tuple[np.ndarray, np.ndarray]:
     return train, test
 
 
-def load_digits_split(split: str) -> Dataset:
-    """One split of digits: ``train`` (1347 images), ``test`` (450) or ``all`` (1797)."""
+def _bilinear_matrix(source: int, target: int) -> np.ndarray:
+    """(target, source) weights of 1-D bilinear resizing with half-pixel centres, edges clamped."""
+    centres = (np.arange(target) + 0.5) * (source / target) - 0.5
+    centres = np.clip(centres, 0, source - 1)
+    low = np.floor(centres).astype(np.int64)
+    high = np.minimum(low + 1, source - 1)
+    frac = centres - low
+    weights = np.zeros((target, source))
+    weights[np.arange(target), low] += 1 - frac
+    weights[np.arange(target), high] += frac
+    return weights
+
+
+@lru_cache(maxsize=1)
+def _all_digits32() -> np.ndarray:
+    x, _ = _all_digits()
+    resize = _bilinear_matrix(x.shape[-1], UPSCALED_SIZE)
+    gray = np.einsum("ij,njw,kw->nik", resize, x[:, 0].astype(np.float64), resize)
+    upscaled = np.repeat(gray[:, None], 3, axis=1).astype(np.float32)
+    upscaled.setflags(write=False)
+    return upscaled
+
+
+def load_digits_split(split: str, upscaled: bool = False) -> Dataset:
+    """One split of digits: ``train`` (1347 images), ``test`` (450) or ``all`` (1797).
+
+    ``upscaled``: the ``digits32`` variant, (N, 3, 32, 32) (see the module's docstring)."""
     x, y = _all_digits()
+    if upscaled:
+        x = _all_digits32()
     if split == "all":
         picked = np.arange(len(y))
         how = "all 1797 images"
@@ -64,6 +97,12 @@ def load_digits_split(split: str) -> Dataset:
         train, test = split_indices()
         picked = train if split == "train" else test
         how = f"{split} split, {len(picked)} of 1797 images, {_SPLIT_TEXT}"
+    if upscaled:
+        return Dataset(
+            name=f"digits32:{split}", x=x[picked], y=y[picked],
+            description=f"scikit-learn digits ({how}); upscaled bilinearly to 32x32, gray on 3 "
+                        "channels, x shape (N, 3, 32, 32), pixels / 16 in [0, 1]",
+            classes=tuple(str(digit) for digit in range(10)))
     return Dataset(
         name=f"digits:{split}",
         x=x[picked],          # fancy indexing copies, so the caller owns writable arrays

@@ -13,8 +13,9 @@ from .arrays import load_npy, load_npz
 from .dataset import Dataset
 from .images import IMAGE_SUFFIXES, check_image_size, load_image_folder
 
-BUILT_IN = ("digits",)
-SPEC_HELP = ("'digits' (or digits:train, digits:test, digits:all), a .npz file with x and "
+BUILT_IN = ("digits", "digits32")
+SPEC_HELP = ("'digits' (or digits:train, digits:test, digits:all; digits32 for the same "
+             "images upscaled to 3x32x32), a .npz file with x and "
              "optional y, a .npy file, or a folder of images in class sub-folders")
 
 
@@ -44,7 +45,8 @@ def load_dataset(spec: str | os.PathLike, *, split: str = "test", limit: int | N
         raise UsageError(f"split must be one of {', '.join(digits.SPLITS)}, got {split!r}")
     if base in BUILT_IN:
         _refuse_image_options(text, image_size, grayscale)
-        dataset = digits.load_digits_split(_check_split(chosen_split or split, text))
+        dataset = digits.load_digits_split(_check_split(chosen_split or split, text),
+                                           upscaled=base == "digits32")
     else:
         dataset = _load_path(text, limit=limit, image_size=image_size, grayscale=grayscale)
     if limit is not None:

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from ..chip.conversions import ConversionPlan
+from ..chip.conversions import ConversionPlan, input_levels, weight_levels
 from ..errors import DeviceError, UsageError
 from ..ir import Node
 from ..kernels import fast, reference, rng
 from ..kernels.problem import AcimProblem, NoiseKeys, cell_mismatch
 from ..kernels.quantize import quantize_input, quantize_weight
 from ..ops.matmul import gemm_epilogue
+from ..passes import qdq
 from ..passes.tile import row_tiles
 from ..program import MatrixLayer, Program
 from . import quantizer
@@ -109,7 +110,10 @@ class _MatrixHook:
     def _count_clipped(self, layer: MatrixLayer, x: torch.Tensor) -> None:
         """Count what the quantiser clips: a designer needs to know (a layer after LayerNorm
         needs signed inputs)."""
-        clipped = quantizer.clipped_count(layer.chip, layer.input_scale, x)
+        if layer.qdq is not None and layer.qdq.input is not None:
+            clipped = 0         # the model's own quantiser already ran: nothing more is clipped
+        else:
+            clipped = quantizer.clipped_count(layer.chip, layer.input_scale, x)
         before = self.clipped.get(layer.node, (0, 0))
         self.clipped[layer.node] = (before[0] + int(clipped), before[1] + x.numel())
 
@@ -117,6 +121,31 @@ class _MatrixHook:
                      signed: bool, static: float | None):
         return quantizer.input_scale(layer.chip, x, layout, self.keys.batch, node.describe(),
                                      signed, static)
+
+    def _quantized_input(self, layer: MatrixLayer, x: torch.Tensor, layout, node: Node):
+        """(integer inputs, their scale) by asimc's quantiser or, for a QDQ model, the model's."""
+        qinput = layer.qdq.input if layer.qdq is not None else None
+        if qinput is not None:
+            scale = torch.tensor(qinput.scale, dtype=torch.float32, device=x.device)
+            return qdq.quantize_input(x, qinput), scale
+        signed = layer.chip.input.signed
+        x_scale = self._input_scale(layer, x, layout, node, signed, layer.input_scale)
+        return quantize_input(x, x_scale, layer.chip.input.bits, signed), x_scale
+
+    def _dequantize(self, layer: MatrixLayer, acc: torch.Tensor, w_scale, x_scale,
+                    weights: torch.Tensor) -> torch.Tensor:
+        """asimc's dequantisation, or a QDQ model's: its scales are per integer step, and an
+        asymmetric input's zero point comes off as an exact digital term."""
+        model = layer.qdq
+        if model is None:
+            return quantizer.dequantize(layer.chip, acc, w_scale, x_scale)
+        chip = layer.chip
+        w_levels = 1 if model.weight_dtype else weight_levels(chip.weight.bits)
+        x_levels = 1 if model.input else input_levels(chip.input.bits, chip.input.signed)
+        if model.input is not None:
+            acc = qdq.zero_point_correction(acc, weights, model.input.zero_point)
+        scale = (w_scale.double() * x_scale.double()) / (w_levels * x_levels)
+        return (acc * scale).to(torch.float32)
 
     def _plan(self, layer: MatrixLayer) -> ConversionPlan:
         if layer.node not in self._plans:
@@ -177,13 +206,13 @@ class _MatrixHook:
     # -- the three kinds of products -----------------------------------------------------------
     def _conv(self, layer: MatrixLayer, node: Node, inputs: list, layouts: list) -> torch.Tensor:
         x, bias = inputs[0], inputs[2] if len(inputs) > 2 else None
-        chip = layer.chip
         conv = Conv2d.of(node, x, self.program.graph.constants[node.inputs[1]].shape)
         x = conv.as_2d(x)
-        signed = chip.input.signed
         self._count_clipped(layer, x)
-        x_scale = self._input_scale(layer, x, layouts[0], node, signed, layer.input_scale)
-        xq = conv.pad(quantize_input(x, x_scale, chip.input.bits, signed))
+        xq, x_scale = self._quantized_input(layer, x, layouts[0], node)
+        # Padding is the value 0.0: the integer 0, or a QDQ input's zero point.
+        zero = layer.qdq.input.zero_point if layer.qdq and layer.qdq.input else 0
+        xq = conv.pad(xq - zero) + zero if zero else conv.pad(xq)
         batch_rows, channels = xq.shape[0], xq.shape[1]
         out_hw = conv.output_size(xq)
         positions = out_hw[0] * out_hw[1]
@@ -203,7 +232,7 @@ class _MatrixHook:
                                     layouts[0], first, positions, n)
             acc = self._product(layer, xg, w, keys, self._tiles(layer, k))
             rs = row_scale[b_index].view(1, -1, 1) if row_scale.dim() > 0 else row_scale
-            y = quantizer.dequantize(chip, acc, self._weight_scale(layer, groups, n), rs)
+            y = self._dequantize(layer, acc, self._weight_scale(layer, groups, n), rs, w)
             out[b0:b1] = y.view(groups, b1 - b0, positions, n).permute(1, 0, 3, 2) \
                 .reshape(b1 - b0, cout, positions)
         out = out.view(batch_rows, cout, *out_hw)
@@ -213,7 +242,6 @@ class _MatrixHook:
 
     def _static_matmul(self, layer: MatrixLayer, node: Node, inputs: list, layouts: list
                        ) -> torch.Tensor:
-        chip = layer.chip
         x, layout = inputs[0], layouts[0]
         gemm = node.op_type == "Gemm"
         if gemm and node.attr("transA", 0):
@@ -221,18 +249,16 @@ class _MatrixHook:
         squeeze = x.dim() == 1
         if squeeze:
             x = x.unsqueeze(0)
-        signed = chip.input.signed
         self._count_clipped(layer, x)
-        x_scale = self._input_scale(layer, x, layout, node, signed, layer.input_scale)
-        xq = quantize_input(x, x_scale, chip.input.bits, signed)
+        xq, x_scale = self._quantized_input(layer, x, layout, node)
         rows, row_scale = quantizer.rows_of(xq, x_scale)
         n = layer.n
         out_shape = (*x.shape[:-1], n)
         first = torch.arange(rows.shape[1], device=x.device) * n
         keys = self._noise_keys(layer, node, layouts, out_shape, layout, first, 1, n)
-        acc = self._product(layer, rows, self._static_weight(layer), keys,
-                            self._tiles(layer, layer.k))
-        y = quantizer.dequantize(chip, acc, self._weight_scale(layer, 1, n), row_scale)
+        w = self._static_weight(layer)
+        acc = self._product(layer, rows, w, keys, self._tiles(layer, layer.k))
+        y = self._dequantize(layer, acc, self._weight_scale(layer, 1, n), row_scale, w)
         y = _gemm_epilogue(node, y.view(out_shape), inputs)
         return y.squeeze(0) if squeeze else y
 
