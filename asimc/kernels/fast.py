@@ -1,24 +1,32 @@
-"""The fast kernel: the reference's arithmetic, batched into a few large matrix products.
+"""The fast kernel: the reference's arithmetic, fused (native C) or batched (torch).
 
-For each row tile, the input cycle planes are stacked along the rows (C*R rows) and the weight
-bit planes along the columns (bw*N columns), so ONE matrix product gives the MAC of every
-(cycle, weight bit) pair. Noise, ADC and shift-add are then applied chunk by chunk (a chunk of
-rows at a time) so that no more than ``memory_budget`` bytes of temporaries exist at once.
+On CPU with a C compiler (``native``), one fused pass per row: input and weight bit planes as
+bit masks, every binary MAC a popcount, then Philox normals, noise, ADC and shift-add on small
+column blocks, threaded over rows. The weight bit planes are packed once per layer (cached with
+the weight tensor) and count against ``memory_budget``, as does every buffer of the call.
+
+Elsewhere (GPU tensors without Triton, no compiler) the torch path: for each row tile, the input
+cycle planes are stacked along the rows (C*R rows) and the weight bit planes along the columns
+(bw*N columns), so ONE matrix product gives the MAC of every (cycle, weight bit) pair; noise,
+ADC and shift-add are then applied chunk by chunk so that no more than ``memory_budget`` bytes
+of temporaries exist at once.
 
 When every conversion is provably exact (lossless ADC, no noise or only on digital levels, no
 current-domain effects) the whole product collapses into one integer matrix product.
 
-The elementwise steps call the same functions as the reference kernel (``adc``, ``rng``) in the
-same order, and the shift-add sums exact integers in float64, so with noise off the two kernels
-are bit-identical, and with noise on they draw the very same random numbers.
+Every path does the elementwise steps of the reference kernel (``adc``, ``rng``) in the same
+order, and the shift-add sums exact integers in float64, so all of them are bit-identical to it,
+noise included.
 """
 from __future__ import annotations
+
+import weakref
 
 import torch
 
 from . import adc, native, rng
 from .bitplanes import input_cycle_planes, twos_complement
-from .problem import AcimProblem, pair_half
+from .problem import AcimProblem, quad_part
 
 DEFAULT_MEMORY_BUDGET = 1 << 30        # bytes of temporaries per kernel call
 # Chunks above this many conversions stop fitting in cache and run slower on CPU.
@@ -36,6 +44,8 @@ def run(problem: AcimProblem, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> tor
         return _run_weight_parallel(problem, memory_budget)
     if _all_exact(problem):
         return torch.matmul(problem.x.double(), problem.w.double())
+    if backend(problem.x.device) == "native" and _native_fits(problem):
+        return _run_native(problem, memory_budget)
     return _run_bit_level(problem, memory_budget)
 
 
@@ -57,8 +67,102 @@ def _row_chunks(rows: int, conversions_per_row: int, memory_budget: int,
 
 
 def backend(device: torch.device | str = "cpu") -> str:
-    """Which implementation runs the conversion step: ``native`` (C) or ``torch``."""
+    """Which implementation runs the bit-level layers: ``native`` (C) or ``torch``."""
     return "native" if torch.device(device).type == "cpu" and native.available() else "torch"
+
+
+def _native_fits(problem: AcimProblem) -> bool:
+    """Within the native kernel's limits; cell mismatch makes MACs non-integer (torch path)."""
+    plan = problem.plan
+    return problem.cells is None and problem.num_votes <= native.MAX_VOTES \
+        and plan.chip.input.bits <= native.MAX_INPUT_BITS \
+        and plan.chip.input.bits * plan.weight_bits <= native.MAX_PLANE_PAIRS
+
+
+# Packed weight bit planes per weight tensor: {id: (weak ref, version, key, packed)}.
+_PACKED: dict[int, tuple] = {}
+
+
+def _packed_weights(w: torch.Tensor, tiles, bits: int, n0: int, n1: int) -> torch.Tensor:
+    """The weight bit planes of columns [n0, n1), packed once per layer: cached while the
+    weight tensor lives and is unchanged (a run-time operand changes every call)."""
+    key = (tiles, bits, n0, n1, w.shape, w.data_ptr())
+    entry = _PACKED.get(id(w))
+    if entry is not None and entry[0]() is w and entry[1] == w._version and key in entry[2]:
+        return entry[2][key]
+    packed = native.pack_weights(w.contiguous(), tiles, bits, n0, n1)
+    if entry is None or entry[0]() is not w or entry[1] != w._version:
+        ident = id(w)
+        entry = (weakref.ref(w, lambda _, ident=ident: _PACKED.pop(ident, None)), w._version, {})
+        _PACKED[ident] = entry
+    entry[2][key] = packed
+    return packed
+
+
+def packed_weight_bytes(problem: AcimProblem) -> int:
+    """Bytes of the layer's packed weight bit planes."""
+    w = problem.w
+    return w.shape[0] * len(problem.tiles) * w.shape[2] * problem.plan.weight_bits \
+        * native.words_per_tile(problem.tiles) * 8
+
+
+def _run_native(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
+    plan = problem.plan
+    chip = plan.chip
+    x, w = problem.x.contiguous(), problem.w
+    groups, rows_out, _ = x.shape
+    columns = w.shape[-1]
+    bw, cycles = plan.weight_bits, plan.cycles
+    pairs = [(c, i) for c in cycles for i in range(bw)]       # p = c * bw + i
+    noise = problem.noise
+    digital = [plan.is_digital(i, c) for c, i in pairs]
+    votes = [0 if d or noise is None else problem.num_votes if plan.is_voted(i, c) else 1
+             for d, (c, i) in zip(digital, pairs)]
+    args = dict(
+        tiles=problem.tiles, input_bits=chip.input.bits, weight_bits=bw, columns=columns,
+        cycle_low=torch.tensor([c.low_bit for c in cycles], dtype=torch.int32),
+        cycle_bits=torch.tensor([c.bits for c in cycles], dtype=torch.int32),
+        full_scale=torch.tensor([plan.full_scale(c) for c in cycles], dtype=torch.float32),
+        shift_add=torch.tensor([plan.sign(i, c) * plan.full_scale(c) * 2 ** (i + c.low_bit)
+                                for c, i in pairs], dtype=torch.float64),
+        sigma=torch.tensor([0.0 if d else plan.sigma_random for d in digital],
+                           dtype=torch.float32),
+        votes=torch.tensor(votes, dtype=torch.int32),
+        alpha=torch.tensor([0.0 if d else plan.alpha for d in digital], dtype=torch.float32),
+        step=torch.tensor([problem.step(0, i, c.index) for c, i in pairs], dtype=torch.int64),
+        tile_step=problem.step(1, 0, 0), elements=noise.elements if noise else 0,
+        col_stride=noise.col_stride if noise else 0,
+        nonlinear2=float(adc.nonlinear_square(plan.sigma_nonlinear)), rows=plan.rows,
+        levels=plan.adc_levels)
+    # Column blocks whose packed weights take at most half the budget; the other half holds
+    # the output rows of a call.
+    per_column = packed_weight_bytes(problem) // columns
+    width = max(1, min(columns, memory_budget // 2 // max(1, per_column)))
+    acc = torch.empty(groups, rows_out, columns, dtype=torch.float64)
+    for n0 in range(0, columns, width):
+        n1 = min(columns, n0 + width)
+        wpack = _packed_weights(w, problem.tiles, bw, n0, n1)
+        left = max(0, memory_budget - wpack.numel() * 8)
+        whole = n1 - n0 == columns
+        if whole and groups * rows_out * (n1 - n0) * 8 <= left:
+            chunks = [(slice(None), 0, rows_out)]        # straight into the result
+        else:
+            step = max(1, left // ((n1 - n0) * 8))
+            chunks = [(slice(g, g + 1), r0, min(rows_out, r0 + step))
+                      for g in range(groups) for r0 in range(0, rows_out, step)]
+        for g, r0, r1 in chunks:
+            xg = x[g, r0:r1].contiguous()
+            out = acc if whole and r1 - r0 == rows_out and g == slice(None) else \
+                torch.empty(xg.shape[0], r1 - r0, n1 - n0, dtype=torch.float64)
+            stream = offset = None
+            if noise is not None:
+                stream = noise.stream[g, r0:r1].contiguous()
+                offset = noise.offset[g, r0:r1].contiguous()
+            native.acim(xg, wpack if wpack.shape[0] == 1 else wpack[g], out,
+                        n0=n0, stream=stream, offset=offset, **args)
+            if out is not acc:
+                acc[g, r0:r1, n0:n1] = out
+    return acc / plan.adc_levels
 
 
 def _column_blocks(columns: int, per_column: int, device: torch.device) -> list[tuple[int, int]]:
@@ -114,8 +218,6 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
                               device=device)
     # Digital (hybrid) conversions are exact even in the current domain: no cell mismatch.
     digital_pairs = [(c.index, i) for d, (c, i) in zip(digital, pairs) if d]
-    use_native = device.type == "cpu" and native.available() \
-        and problem.num_votes <= native.MAX_VOTES
     weight_bits = twos_complement(w, bw)                      # (Gw, K, N) int32
 
     blocks = []                                  # (n0, n1, stacked weights, exact weights)
@@ -127,12 +229,10 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
             if cells is not None and digital_pairs else None
         blocks.append((n0, n1, stacked, exact))
     widest = max(n1 - n0 for n0, n1, _, _ in blocks)
-    native_args = dict(
-        full_scale=full_scale, shift_add=shift_add.flatten(), sigma=sigma_random.flatten(),
-        votes=torch.tensor(pair_votes, dtype=torch.int32), alpha=pair_alpha,
-        elements=noise.elements if noise else 0, col_stride=noise.col_stride if noise else 0,
-        nonlinear2=float(adc.nonlinear_square(plan.sigma_nonlinear)), rows=plan.rows,
-        levels=levels) if use_native else None
+    # The stacked weight planes are temporaries of this call too.
+    weight_bytes = sum(p.numel() * 4 for _, _, stacked, exact in blocks
+                       for p in stacked + (exact or []))
+    memory_budget = max(1, memory_budget - weight_bytes)
 
     acc = torch.empty(groups, rows_out, columns, dtype=torch.float64, device=device)
     for r0, r1 in _row_chunks(rows_out, groups * num_cycles * bw * widest, memory_budget,
@@ -158,13 +258,9 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
                     for c, i in digital_pairs:
                         mac[:, c, :, i, :] = ideal[:, c, :, i, :]
                 step = pair_step + t * steps_per_tile
-                if use_native:
-                    native.convert_tile(mac, chunk, step=step.flatten(), stream=stream,
-                                        offset=offset, **native_args)
-                else:
-                    code = _codes(problem, mac, full_scale, pair_alpha, sigma_random, step,
-                                  pair_votes, stream, offset)
-                    chunk += (code.to(torch.float64) * shift_add).sum(dim=(1, 3))
+                code = _codes(problem, mac, full_scale, pair_alpha, sigma_random, step,
+                              pair_votes, stream, offset)
+                chunk += (code.to(torch.float64) * shift_add).sum(dim=(1, 3))
             acc[:, r0:r1, n0:n1] = chunk
     return acc / levels
 
@@ -186,11 +282,10 @@ def _codes(problem: AcimProblem, mac, full_scale, pair_alpha, sigma_random, step
 
     def draws(pair_step):
         counter = pair_step * noise.elements + offset + column_index * noise.col_stride
-        return rng.standard_normal_pair(stream, counter)
+        return rng.standard_normal_quad(stream, counter)
 
-    # Weight bits 2j and 2j+1 share draw j: cosine half, then sine half.
-    cosine, sine = draws(step[:, :, :, 0::2, :])
-    z = torch.stack((cosine, sine), dim=4).flatten(3, 4)[:, :, :, :bw, :]
+    # Weight bits 4j..4j+3 share Philox call j: its four normals in order.
+    z = torch.stack(draws(step[:, :, :, 0::4, :]), dim=4).flatten(3, 4)[:, :, :, :bw, :]
     if plan.sigma_nonlinear:       # the non-linear term must vanish on digital levels too
         analog = torch.tensor([v > 0 for v in pair_votes], dtype=torch.float32,
                               device=mac.device).view(1, num_cycles, 1, bw, 1)
@@ -204,7 +299,7 @@ def _codes(problem: AcimProblem, mac, full_scale, pair_alpha, sigma_random, step
         pair = (slice(None), slice(c, c + 1), slice(None), slice(i, i + 1))
         codes = [code[pair]]
         for v in range(1, count):
-            z_vote = pair_half(draws(step[pair] + v), i)
+            z_vote = quad_part(draws(step[pair] + v), i)
             noisy = adc.add_noise(m[pair], z_vote, plan.sigma_random, plan.sigma_nonlinear,
                                   plan.rows)
             codes.append(adc.adc_code(noisy, levels))

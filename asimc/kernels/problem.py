@@ -4,10 +4,10 @@ Both kernels (``reference`` and ``fast``) take an ``AcimProblem`` and return the
 product in integer-product units (``sum_k x[k] * w[k]`` when every conversion is exact), as
 float64. Dequantisation (scales, bias) happens outside the kernels.
 
-Random draws: the conversions of weight bits 2j and 2j+1 (row tile t, cycle c, vote v) of output
-element e of a sample share one Box-Muller draw (bit 2j takes its cosine half, bit 2j+1 its sine
-half) at counter ``step * E + e`` in the sample's stream, with
-``step = ((t * ceil(bw/2) + j) * C + c) * V + v`` (V = votes per conversion, E = output
+Random draws: the conversions of weight bits 4j..4j+3 (row tile t, cycle c, vote v) of output
+element e of a sample share one Philox4x32-10 call (``rng.standard_normal_quad``; bit 4j + q
+takes normal q) at counter ``step * E + e`` in the sample's stream, with
+``step = ((t * ceil(bw/4) + j) * C + c) * V + v`` (V = votes per conversion, E = output
 elements per sample). ``NoiseKeys`` gives each (group, row) its stream and the element index of
 its first column; column n adds ``n * col_stride``.
 """
@@ -69,16 +69,20 @@ class AcimProblem:
         return self.plan.chip.voting.samples if self.plan.chip.voting.levels else 1
 
     def step(self, tile: int, weight_bit: int, cycle: int, vote: int = 0) -> int:
-        """The counter step of a conversion's draw (shared by weight bits 2j and 2j+1)."""
+        """The counter step of a conversion's draw (shared by weight bits 4j..4j+3)."""
         plan = self.plan
-        pairs = (plan.weight_bits + 1) // 2
-        return ((tile * pairs + weight_bit // 2) * len(plan.cycles) + cycle) * self.num_votes \
-            + vote
+        return ((tile * weight_quads(plan.weight_bits) + weight_bit // 4) * len(plan.cycles)
+                + cycle) * self.num_votes + vote
 
 
-def pair_half(normals: tuple[torch.Tensor, torch.Tensor], weight_bit: int) -> torch.Tensor:
-    """The half of a Box-Muller pair that belongs to ``weight_bit``."""
-    return normals[weight_bit % 2]
+def weight_quads(weight_bits: int) -> int:
+    """Philox calls per conversion step: one per four weight bits."""
+    return (weight_bits + 3) // 4
+
+
+def quad_part(normals: tuple[torch.Tensor, ...], weight_bit: int) -> torch.Tensor:
+    """The normal of a Philox quad that belongs to ``weight_bit``."""
+    return normals[weight_bit % 4]
 
 
 def cell_mismatch(plan: ConversionPlan, seed: int, layer_key: int, k: int, n: int,

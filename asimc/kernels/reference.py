@@ -11,7 +11,7 @@ import torch
 
 from . import adc, rng
 from .bitplanes import input_cycle_planes, weight_bit_planes
-from .problem import AcimProblem, pair_half
+from .problem import AcimProblem, quad_part
 
 
 def run(problem: AcimProblem) -> torch.Tensor:
@@ -53,7 +53,7 @@ def run(problem: AcimProblem) -> torch.Tensor:
                     codes = []
                     for v in range(votes):
                         step = problem.step(t, i, cycle.index, v)
-                        z = pair_half(rng.standard_normal_pair(
+                        z = quad_part(rng.standard_normal_quad(
                             problem.noise.stream.unsqueeze(-1),
                             problem.noise.counters(step, column_index)), i)
                         noisy = adc.add_noise(m, z, plan.sigma_random, plan.sigma_nonlinear,

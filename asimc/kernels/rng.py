@@ -1,21 +1,32 @@
 """Counter-based random numbers: every draw is a pure function of (stream key, counter).
 
-A run must not depend on how a batch is cut into chunks, on the batch size, or on the order in
-which a kernel visits conversions. So no draw comes from a stateful generator: each conversion
-has coordinates (layer, sample, row tile, weight bit, cycle, vote, output element) that are mixed
-into a 64-bit stream key and a 64-bit counter, and the SplitMix64 finaliser turns
-``key + counter * golden_gamma`` into 64 random bits. Box-Muller turns 48 of them into two
-independent N(0, 1) (the kernels give them to two neighbouring weight bits).
+A run must not depend on how a batch is cut into chunks, on the batch size, on the thread count
+or on the order in which a kernel visits conversions. So no draw comes from a stateful
+generator: each conversion has coordinates (layer, sample, row tile, weight bit, cycle, vote,
+output element) that are mixed into a 64-bit stream key and a 64-bit counter
+(``asimc.kernels.problem`` says how), and Philox4x32-10 (Salmon et al., SC'11: the generator of
+cuRAND, JAX and Triton's ``tl.randint4x``) turns them into four 32-bit words:
+
+    key     = (stream mod 2^32, stream div 2^32)
+    counter = (counter mod 2^32, counter div 2^32, 0, 0)
+
+Philox needs only 32x32->64-bit products, which AVX2 (vpmuludq), AVX-512 and GPUs all do
+vectorised. Box-Muller turns words (0, 1) into one pair of independent N(0, 1) and words (2, 3)
+into a second pair: u1 = (w0 >> 8 + 1) / 2^24 in (0, 1], angle = 2 pi (w1 >> 8) / 2^24; the pair
+is r cos(angle), r sin(angle) with r = sqrt(-2 ln u1). So one Philox call gives four normals,
+``standard_normal_quad``; the kernels hand them to four neighbouring weight bits.
 
 The Box-Muller transform uses no library ``log``/``cos`` (whose last bit differs between CPU,
 CUDA and compilers): ln and cos(2 pi x) are evaluated with fixed polynomials in float32 basic
 arithmetic (+, -, *, /, sqrt, all correctly rounded as IEEE 754 requires; see ``sqrt32``), in a
-fixed order. The torch code
-here and the native kernel (``native/convert.c``, generated with the same constants) therefore
-draw bit-identical numbers on every device. Accuracy: |error| < 1e-6 in ln, < 3e-7 in cos.
+fixed order, without fused multiply-adds. The torch code here, the native kernel
+(``native/convert.c``, generated with the same constants) and the Triton kernel
+(``triton_kernel.py``, with ``div_rn``/``sqrt_rn``) therefore draw bit-identical numbers on
+every device. Accuracy: |error| < 1e-6 in ln, < 3e-7 in cos.
 
-int64 multiplication wraps modulo 2**64 in torch on every backend; right shifts of int64 are
-arithmetic, so each shift is followed by a mask to make it logical.
+Integers are held in int64 tensors: a 32-bit word is a value in [0, 2^32) and the product of
+two of them, < 2^64, wraps modulo 2^64 in torch on every backend, so its low and high 32 bits
+are exact; right shifts of int64 are arithmetic, so each shift is followed by a mask.
 """
 from __future__ import annotations
 
@@ -33,9 +44,6 @@ def _signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-GOLDEN_GAMMA = _signed(0x9E3779B97F4A7C15)
-_MIX1 = _signed(0xBF58476D1CE4E5B9)
-_MIX2 = _signed(0x94D049BB133111EB)
 
 
 def f32(value: float) -> float:
@@ -85,12 +93,47 @@ def _shr(z: torch.Tensor, bits: int) -> torch.Tensor:
     return (z >> bits) & ((1 << (64 - bits)) - 1)
 
 
-def random_bits(stream: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:
-    """64 random bits (int64) for each (stream key, counter) pair; inputs broadcast."""
-    z = stream + counter * GOLDEN_GAMMA
-    z = (z ^ _shr(z, 30)) * _MIX1
-    z = (z ^ _shr(z, 27)) * _MIX2
-    return z ^ _shr(z, 31)
+# Philox4x32-10 (Random123's constants).
+PHILOX_M0, PHILOX_M1 = 0xD2511F53, 0xCD9E8D57
+PHILOX_W0, PHILOX_W1 = 0x9E3779B9, 0xBB67AE85
+PHILOX_ROUNDS = 10
+_LOW32 = 0xFFFFFFFF
+
+
+def philox4x32(key: tuple[int, int], counter: tuple[int, int, int, int]
+               ) -> tuple[int, int, int, int]:
+    """Philox4x32-10 on Python ints (the scalar definition the tensor code is tested against)."""
+    c0, c1, c2, c3 = counter
+    k0, k1 = key
+    for r in range(PHILOX_ROUNDS):
+        if r:
+            k0, k1 = (k0 + PHILOX_W0) & _LOW32, (k1 + PHILOX_W1) & _LOW32
+        p0, p1 = PHILOX_M0 * c0, PHILOX_M1 * c2
+        c0, c1, c2, c3 = ((p1 >> 32) ^ c1 ^ k0, p1 & _LOW32, (p0 >> 32) ^ c3 ^ k1,
+                          p0 & _LOW32)
+    return c0, c1, c2, c3
+
+
+def random_words(stream: torch.Tensor, counter: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Philox4x32-10's four 32-bit words (int64 in [0, 2^32)) per (stream key, counter);
+    inputs broadcast."""
+    stream, counter = torch.broadcast_tensors(torch.as_tensor(stream), counter)
+    k0 = stream & _LOW32
+    k1 = _shr(stream, 32)
+    c0 = counter & _LOW32
+    c1 = _shr(counter, 32)
+    c2 = torch.zeros_like(c0)
+    c3 = torch.zeros_like(c0)
+    for r in range(PHILOX_ROUNDS):
+        if r:
+            k0 = (k0 + PHILOX_W0) & _LOW32
+            k1 = (k1 + PHILOX_W1) & _LOW32
+        p0 = c0 * PHILOX_M0
+        p1 = c2 * PHILOX_M1
+        c0, c1, c2, c3 = _shr(p1, 32) ^ c1 ^ k0, p1 & _LOW32, _shr(p0, 32) ^ c3 ^ k1, \
+            p0 & _LOW32
+    return c0, c1, c2, c3
 
 
 def _polynomial(x: torch.Tensor, coefficients: tuple[float, ...]) -> torch.Tensor:
@@ -134,21 +177,24 @@ def sqrt32(x: torch.Tensor) -> torch.Tensor:
 QUARTER_TURN = 3 << 22      # sin(2 pi k / 2^24) = cos(2 pi (k + 3/4 * 2^24) / 2^24)
 
 
-def normals_from_bits(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Box-Muller on 48 of 64 random bits, u1 in (0, 1] (24 bits) and a 24-bit angle: the two
-    independent N(0, 1) of one draw, r cos(theta) and r sin(theta)."""
-    u1 = (_shr(z, 40) + 1).to(torch.float32) * INV_2_24
-    angle = (z >> 16) & 0xFFFFFF
+def normals_from_words(w0: torch.Tensor, w1: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Box-Muller on two 32-bit words: u1 in (0, 1] from the top 24 bits of w0, a 24-bit angle
+    from those of w1; the two independent N(0, 1) r cos(theta) and r sin(theta)."""
+    u1 = ((w0 >> 8) + 1).to(torch.float32) * INV_2_24
+    angle = w1 >> 8
     radius = sqrt32(log_unit(u1) * -2.0)
     return radius * cos_turns(angle), radius * cos_turns((angle + QUARTER_TURN) & 0xFFFFFF)
 
 
-def standard_normal_pair(stream: torch.Tensor, counter: torch.Tensor
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two independent N(0, 1) float32 per (stream key, counter); inputs broadcast."""
-    return normals_from_bits(random_bits(stream, counter))
+def standard_normal_quad(stream: torch.Tensor, counter: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Four independent N(0, 1) float32 per (stream key, counter); inputs broadcast."""
+    w0, w1, w2, w3 = random_words(stream, counter)
+    return normals_from_words(w0, w1) + normals_from_words(w2, w3)
 
 
 def standard_normal(stream: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:
-    """One N(0, 1) float32 per (stream key, counter) (the cosine half of the pair)."""
-    return standard_normal_pair(stream, counter)[0]
+    """One N(0, 1) float32 per (stream key, counter) (the first of the quad)."""
+    w0, w1, _, _ = random_words(stream, counter)
+    return normals_from_words(w0, w1)[0]

@@ -227,7 +227,9 @@ def test_torch_sqrt_used_by_the_noise_is_correctly_rounded():
 def test_native_and_torch_draw_the_same_normals():
     if not native.available():
         pytest.fail("the native kernel does not build here (no C compiler?)")
-    counters = torch.arange(0, 4_000_000 * 7, 7, dtype=torch.int64)
+    counters = torch.cat([torch.arange(0, 1_000_000 * 7, 7, dtype=torch.int64),
+                          torch.randint(-2 ** 63, 2 ** 63 - 1, (100_000,), dtype=torch.int64,
+                                        generator=torch.Generator().manual_seed(2))])
     stream = rng.combine(1, 2, 3)
-    torch_draws = rng.standard_normal(torch.tensor(stream), counters)
-    assert torch.equal(native.standard_normals(stream, counters), torch_draws)
+    torch_draws = torch.stack(rng.standard_normal_quad(torch.tensor(stream), counters), dim=-1)
+    assert torch.equal(native.standard_normal_quads(stream, counters), torch_draws)

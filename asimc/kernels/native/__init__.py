@@ -1,13 +1,14 @@
-"""The native conversion step: ``convert.c`` built on first use with the system C compiler.
+"""The native bit-level kernel: ``convert.c`` built on first use with the system C compiler.
 
-Eager torch spends some twenty memory passes on every conversion of a noisy chip (random bits,
-Box-Muller, noise, clamp, ADC, shift-add); the C loop does them in one pass, vectorised and
-threaded. It is an accelerator only: it computes exactly what the torch path computes (the same
-float32 operations in the same order, see convert.c), and asimc falls back to the torch path
-when no compiler is available or ``ASIMC_NATIVE=0`` is set.
+Binary MACs by popcount over bit-packed planes, Philox4x32-10 normals, noise, ADC and shift-add
+fused in one pass, vectorised by the compiler for the machine's SIMD level (``-march=native``)
+and threaded over rows. It is an accelerator only: it computes exactly what the torch path
+computes (the same float32 operations in the same order, see convert.c), and asimc falls back to
+the torch path (with one warning saying why) when no compiler is available or the build fails;
+``ASIMC_NATIVE=0`` turns it off silently.
 
 The library is cached per source, compiler and CPU in ``$ASIMC_CACHE_DIR`` (default
-``~/.cache/asimc``); building it takes about a second.
+``~/.cache/asimc``); building it takes a few seconds.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,9 +28,31 @@ import torch
 from .. import rng
 
 SOURCE = Path(__file__).with_name("convert.c")
-FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-std=c99", "-ffp-contract=off", "-fno-math-errno",
-         "-fno-trapping-math", "-shared", "-fPIC"]
-MAX_VOTES = 64
+FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-std=gnu99", "-ffp-contract=off",
+         "-fno-math-errno", "-fno-trapping-math", "-shared", "-fPIC"]
+MAX_VOTES = 64          # convert.c's limits
+MAX_INPUT_BITS = 32
+MAX_PLANE_PAIRS = 32 * 64
+
+
+def simd_level() -> str:
+    """The widest x86 vector extension this CPU has (what ``-march=native`` compiles for)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.machine()
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), [])
+    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"),
+                       ("sse4_1", "SSE4.1"), ("sse2", "SSE2")):
+        if flag in flags:
+            return name
+    return platform.machine()
+
+
+def _fallback(reason: str) -> None:
+    warnings.warn(f"asimc: the native bit-level kernel is not available ({reason}); using the "
+                  "slower torch path (results are the same)", RuntimeWarning, stacklevel=3)
 
 
 def _hex(value: float) -> str:
@@ -67,26 +91,30 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def _compile(compiler: str, source: Path, target: Path, openmp: bool) -> bool:
+def _compile(compiler: str, source: Path, target: Path, openmp: bool) -> str:
+    """'' on success, else the compiler's error output."""
     flags = FLAGS + (["-fopenmp"] if openmp else [])
     result = subprocess.run([compiler, *flags, "-o", str(target), str(source), "-lm"],
-                            capture_output=True, text=True, timeout=120)
-    return result.returncode == 0
+                            capture_output=True, text=True, timeout=300)
+    return "" if result.returncode == 0 else (result.stderr or result.stdout or "failed")
 
 
 @lru_cache(maxsize=1)
 def library():
-    """The loaded library, or None where it cannot be built (no compiler, ASIMC_NATIVE=0)."""
+    """The loaded library, or None where it cannot be built (no compiler, a build error: said
+    once, as a warning) or is turned off (ASIMC_NATIVE=0)."""
     if os.environ.get("ASIMC_NATIVE", "1") == "0":
         return None
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
+        _fallback("no C compiler: install gcc or set CC")
         return None
     text = source_text()
     try:
         version = subprocess.run([compiler, "--version"], capture_output=True, text=True,
                                  timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError) as error:
+        _fallback(f"the C compiler {compiler} does not run: {error}")
         return None
     key = hashlib.sha256("\n".join([text, " ".join(FLAGS), version, _cpu_model()])
                          .encode()).hexdigest()[:16]
@@ -99,19 +127,27 @@ def library():
                 source = Path(scratch) / "convert.c"
                 source.write_text(text)
                 built = Path(scratch) / "convert.so"
-                if not (_compile(compiler, source, built, openmp=True)
-                        or _compile(compiler, source, built, openmp=False)):
+                error = _compile(compiler, source, built, openmp=True)
+                if error:
+                    error = _compile(compiler, source, built, openmp=False)
+                if error:
+                    first = error.strip().splitlines()[0] if error.strip() else error
+                    _fallback(f"building convert.c with {compiler} failed: {first}")
                     return None
                 os.replace(built, target)           # atomic: concurrent builds are fine
         lib = ctypes.CDLL(str(target))
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError) as error:
+        _fallback(f"building or loading convert.c failed: {error}")
         return None
     p, i64, i32, f32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_float
-    lib.asimc_convert_tile.argtypes = [p, p, i64, i64, i64, i64, i64, p, p, p, p, p, p, p,
-                                       i64, i64, p, f32, f32, f32, i32, i32]
-    lib.asimc_convert_tile.restype = None
-    lib.asimc_standard_normals.argtypes = [i64, p, i64, p]
-    lib.asimc_standard_normals.restype = None
+    lib.asimc_acim.argtypes = [p, p, p, i64, i64, i64, i64, i64, i64, i64, p, i64, i64,
+                               i32, i32, i32, p, p, p, p, p, p, p, p, i64, p, p, i64, i64,
+                               f32, f32, f32, i32]
+    lib.asimc_acim.restype = None
+    lib.asimc_pack_weights.argtypes = [p, i64, i64, i64, i64, i64, p, i64, i32, i64, p, i32]
+    lib.asimc_pack_weights.restype = None
+    lib.asimc_standard_normal_quads.argtypes = [i64, p, i64, p]
+    lib.asimc_standard_normal_quads.restype = None
     return lib
 
 
@@ -119,35 +155,103 @@ def available() -> bool:
     return library() is not None
 
 
-def standard_normals(stream: int, counters: torch.Tensor) -> torch.Tensor:
-    """The native N(0, 1) draws of ``counters`` (int64, CPU) in ``stream``."""
-    counters = counters.contiguous()
-    out = torch.empty(counters.shape, dtype=torch.float32)
-    library().asimc_standard_normals(stream, counters.data_ptr(), counters.numel(),
-                                     out.data_ptr())
+def _check(condition: bool, message: str) -> None:
+    """An argument check that stays under ``python -O`` (a wrong pointer would corrupt memory)."""
+    if not condition:
+        raise ValueError(f"native kernel: {message}")
+
+
+def _cpu_tensor(t: torch.Tensor, dtype: torch.dtype, name: str, numel: int | None = None):
+    _check(isinstance(t, torch.Tensor), f"{name} must be a tensor")
+    _check(t.device.type == "cpu", f"{name} must be on the CPU, not {t.device}")
+    _check(t.dtype == dtype, f"{name} must be {dtype}, not {t.dtype}")
+    _check(t.is_contiguous(), f"{name} must be contiguous")
+    if numel is not None:
+        _check(t.numel() == numel, f"{name} must have {numel} elements, not {t.numel()}")
+
+
+def words_per_tile(tiles: tuple[tuple[int, int], ...]) -> int:
+    """64-bit words per bit plane of the longest row tile."""
+    return max(1, -(-max(k1 - k0 for k0, k1 in tiles) // 64))
+
+
+def _tile_bounds(tiles, k_total: int) -> torch.Tensor:
+    _check(len(tiles) > 0, "no row tiles")
+    for k0, k1 in tiles:
+        _check(0 <= k0 < k1 <= k_total, f"row tile [{k0}, {k1}) outside 0..{k_total}")
+    return torch.tensor([b for tile in tiles for b in tile], dtype=torch.int64)
+
+
+def pack_weights(w: torch.Tensor, tiles, bits: int, n0: int, n1: int) -> torch.Tensor:
+    """Bit planes of integer-valued weights w (Gw, K, N) float32, columns [n0, n1), as int64
+    words (Gw, T, n1 - n0, bits, words)."""
+    _cpu_tensor(w, torch.float32, "w")
+    _check(w.dim() == 3, "w must be (groups, K, N)")
+    _check(0 < bits <= 32, f"weight bits {bits} outside 1..32")
+    gw, k, n = w.shape
+    _check(0 <= n0 < n1 <= n, f"columns [{n0}, {n1}) outside 0..{n}")
+    bounds = _tile_bounds(tiles, k)
+    words = words_per_tile(tiles)
+    out = torch.empty(gw, len(tiles), n1 - n0, bits, words, dtype=torch.int64)
+    library().asimc_pack_weights(w.data_ptr(), gw, k, n, n0, n1, bounds.data_ptr(), len(tiles),
+                                 bits, words, out.data_ptr(), torch.get_num_threads())
     return out
 
 
-def convert_tile(mac: torch.Tensor, acc: torch.Tensor, *, full_scale: torch.Tensor,
-                 shift_add: torch.Tensor, sigma: torch.Tensor, step: torch.Tensor,
-                 votes: torch.Tensor, stream: torch.Tensor | None, offset: torch.Tensor | None,
-                 elements: int, col_stride: int, alpha: torch.Tensor, nonlinear2: float,
-                 rows: int, levels: int) -> None:
-    """acc (G, R, N) float64 += the shift-added codes of mac (G, C, R, bw, N) float32.
-
-    Per (cycle, bit) pair p = c * bw + i: full_scale[c], shift_add[p], sigma[p], step[p] (the
-    counter step of vote 0), votes[p] (0 digital, 1 analog, >1 voted) and alpha[p] (gain
-    compression, 0 for digital conversions).
-    """
-    groups, cycles, rows_out, bits, columns = mac.shape
+def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: int, n0: int,
+         tiles, input_bits: int, weight_bits: int, cycle_low: torch.Tensor,
+         cycle_bits: torch.Tensor, full_scale: torch.Tensor, shift_add: torch.Tensor,
+         sigma: torch.Tensor, votes: torch.Tensor, alpha: torch.Tensor, step: torch.Tensor,
+         tile_step: int, stream: torch.Tensor | None, offset: torch.Tensor | None,
+         elements: int, col_stride: int, nonlinear2: float, rows: int, levels: int) -> None:
+    """acc (G, R, n1 - n0) float64 = the shift-added codes of x (G, R, K) float32 against the
+    packed weight columns [n0, n1) (see convert.c, ``asimc_acim``)."""
+    _cpu_tensor(x, torch.float32, "x")
+    _check(x.dim() == 3, "x must be (groups, rows, K)")
+    groups, rows_out, k = x.shape
+    _cpu_tensor(wpack, torch.int64, "wpack")
+    _check(wpack.dim() == 5, "wpack must come from pack_weights")
+    gw, t, width, bw, words = wpack.shape
+    _check(gw in (1, groups), f"weight groups {gw} must be 1 or {groups}")
+    _check(t == len(tiles) and words == words_per_tile(tiles) and bw == weight_bits,
+           "wpack was packed for other tiles or weight bits")
+    _check(0 <= n0 and n0 + width <= columns, f"columns [{n0}, {n0 + width}) outside 0..{columns}")
+    _cpu_tensor(acc, torch.float64, "acc", groups * rows_out * width)
+    _check(0 < input_bits <= MAX_INPUT_BITS, f"input bits {input_bits} outside 1..32")
+    _check(input_bits * weight_bits <= MAX_PLANE_PAIRS, "too many bit planes")
+    cycles = cycle_low.numel()
+    pairs = cycles * weight_bits
+    _cpu_tensor(cycle_low, torch.int32, "cycle_low")
+    _cpu_tensor(cycle_bits, torch.int32, "cycle_bits", cycles)
+    _check(bool(((cycle_low >= 0) & (cycle_bits > 0)
+                 & (cycle_low + cycle_bits <= input_bits)).all()), "cycles outside the input bits")
+    _cpu_tensor(full_scale, torch.float32, "full_scale", cycles)
+    _cpu_tensor(shift_add, torch.float64, "shift_add", pairs)
+    _cpu_tensor(sigma, torch.float32, "sigma", pairs)
+    _cpu_tensor(votes, torch.int32, "votes", pairs)
+    _check(bool(((votes >= 0) & (votes <= MAX_VOTES)).all()), f"votes outside 0..{MAX_VOTES}")
+    _cpu_tensor(alpha, torch.float32, "alpha", pairs)
+    _cpu_tensor(step, torch.int64, "step", pairs)
     noisy = stream is not None
-    tensors = [mac, acc, full_scale, shift_add, sigma, step, votes, alpha]
     if noisy:
-        tensors += [stream, offset]
-    assert all(t.is_contiguous() and t.device.type == "cpu" for t in tensors)
-    library().asimc_convert_tile(
-        mac.data_ptr(), acc.data_ptr(), groups, cycles, rows_out, bits, columns,
-        full_scale.data_ptr(), shift_add.data_ptr(), sigma.data_ptr(), step.data_ptr(),
-        votes.data_ptr(), stream.data_ptr() if noisy else None,
-        offset.data_ptr() if noisy else None, elements, col_stride, alpha.data_ptr(), nonlinear2,
-        float(rows), float(levels), int(noisy), torch.get_num_threads())
+        _cpu_tensor(stream, torch.int64, "stream", groups * rows_out)
+        _cpu_tensor(offset, torch.int64, "offset", groups * rows_out)
+    bounds = _tile_bounds(tiles, k)
+    library().asimc_acim(
+        x.data_ptr(), wpack.data_ptr(), acc.data_ptr(), groups, rows_out, k, gw, columns, n0,
+        n0 + width, bounds.data_ptr(), t, words, input_bits, weight_bits, cycles,
+        cycle_low.data_ptr(), cycle_bits.data_ptr(), full_scale.data_ptr(),
+        shift_add.data_ptr(), sigma.data_ptr(), votes.data_ptr(), alpha.data_ptr(),
+        step.data_ptr(), tile_step, stream.data_ptr() if noisy else None,
+        offset.data_ptr() if noisy else None, elements, col_stride, nonlinear2, float(rows),
+        float(levels), torch.get_num_threads())
+
+
+def standard_normal_quads(stream: int, counters: torch.Tensor) -> torch.Tensor:
+    """The native four N(0, 1) draws (…, 4) of ``counters`` (int64, CPU) in ``stream``."""
+    counters = counters.contiguous()
+    _cpu_tensor(counters, torch.int64, "counters")
+    out = torch.empty(*counters.shape, 4, dtype=torch.float32)
+    library().asimc_standard_normal_quads(stream, counters.data_ptr(), counters.numel(),
+                                          out.data_ptr())
+    return out

@@ -1,24 +1,47 @@
-/* The noise / ADC / shift-add step of the fast kernel, fused into one pass (DESIGN.md sec. 4).
+/* The fused bit-level kernel of DESIGN.md section 4: MAC, noise, ADC and shift-add in one pass.
  *
- * Input: the MACs of one row tile for every (cycle, weight bit) pair, as the stacked matrix
- * product leaves them: mac[g][c][r][i][n]. Output: acc[g][r][n] += sign * D * F * 2^(i+b_c).
+ * Binary MACs by bit operations: per row tile, every input bit plane and every weight bit plane
+ * is a bit mask over the tile's rows (a 255-row tile is four 64-bit words), so the MAC of input
+ * bit b with weight bit i is popcount(x_b & w_i) summed over the words, and a cycle's MAC is the
+ * shifted sum over its input bits. The MACs of a block of columns live in a small buffer (L1),
+ * are converted there (Philox4x32-10 + Box-Muller, noise, ADC) and shift-added into the row's
+ * output: the MAC tensor never exists in memory. Threads split the rows; every row is computed
+ * the same way whatever the thread count.
  *
- * This file mirrors asimc/kernels/{adc,rng,fast}.py operation by operation in float32 (and
- * exact integer float64 for the shift-add), with -ffp-contract=off, so that it produces the
- * very same codes as the torch path, noise included. The @NAME@ constants are filled in from
- * asimc/kernels/rng.py when the library is built.
+ * This file mirrors asimc/kernels/{adc,rng,fast}.py operation by operation in float32 (and exact
+ * integer float64 for the shift-add), with -ffp-contract=off, so that it produces the very same
+ * codes as the reference kernel, noise included. The inner loops over columns are written
+ * without branches so that the compiler vectorises them (AVX2: 8 lanes, AVX-512: 16). The @NAME@
+ * constants are filled in from asimc/kernels/rng.py when the library is built.
  */
 #include <stdint.h>
 #include <string.h>
+#include <stdlib.h>
 #include <math.h>
 
 #define MAX_VOTES 64
+#define BLOCK 32            /* columns converted together (one vector loop) */
+#define MAX_PAIRS 1024      /* cycles * weight bits */
+#define MAX_PLANES 32       /* input bits */
 
-static inline uint64_t random_bits(uint64_t stream, uint64_t counter) {
-    uint64_t z = stream + counter * 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
+/* ---------------------------------------------------------------------------------------------
+ * Philox4x32-10 and Box-Muller (asimc/kernels/rng.py)
+ * ------------------------------------------------------------------------------------------ */
+
+static inline void philox(uint32_t k0, uint32_t k1, uint32_t c0, uint32_t c1, uint32_t *out) {
+    uint32_t c2 = 0, c3 = 0;
+    for (int r = 0; r < 10; r++) {
+        if (r) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }
+        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
+        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
+        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1;
+        c3 = (uint32_t)p0;
+        c0 = n0;
+        c2 = n2;
+    }
+    out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
 }
 
 static inline float log_unit(float u) {
@@ -28,7 +51,7 @@ static inline float log_unit(float u) {
     int32_t mbits = (bits & 0x7FFFFF) | 0x3F800000;
     float m;
     memcpy(&m, &mbits, 4);
-    int big = m > @SQRT2@;
+    int32_t big = m > @SQRT2@;
     m = big ? m * 0.5f : m;
     exponent += big;
     float s = (m - 1.0f) / (m + 1.0f);
@@ -43,7 +66,7 @@ static inline float log_unit(float u) {
 
 static inline float cos_turns(uint32_t k) {
     uint32_t quadrant = k >> 22;
-    float a = (float)(k & 0x3FFFFF) * @QUARTER_STEP@;
+    float a = (float)(int32_t)(k & 0x3FFFFF) * @QUARTER_STEP@;
     float b = (quadrant & 1) ? @HALF_PI@ - a : a;
     float x = b * b;
     float c = @COS7@;
@@ -57,148 +80,318 @@ static inline float cos_turns(uint32_t k) {
     return (quadrant == 1 || quadrant == 2) ? -c : c;
 }
 
-/* Box-Muller: the cosine (side 0) and sine (side 1) halves of one draw. */
-static inline void standard_normal_pair(uint64_t stream, uint64_t counter, float *z0,
-                                        float *z1) {
-    uint64_t z = random_bits(stream, counter);
-    float u1 = (float)((z >> 40) + 1) * @INV_2_24@;
-    uint32_t angle = (uint32_t)((z >> 16) & 0xFFFFFF);
+/* Box-Muller on two words: r cos(theta), r sin(theta). */
+static inline void normal_pair(uint32_t w0, uint32_t w1, float *z0, float *z1) {
+    float u1 = (float)(int32_t)((w0 >> 8) + 1) * @INV_2_24@;
+    uint32_t angle = w1 >> 8;
     float radius = sqrtf(log_unit(u1) * -2.0f);
     *z0 = radius * cos_turns(angle);
     *z1 = radius * cos_turns((angle + @QUARTER_TURN@u) & 0xFFFFFF);
 }
 
-static inline float standard_normal(uint64_t stream, uint64_t counter, int side) {
-    float z0, z1;
-    standard_normal_pair(stream, counter, &z0, &z1);
-    return side ? z1 : z0;
+/* The four normals of counters[n] in stream (k0, k1), for n < count, into z[q * BLOCK + n]. */
+static void normal_quads(uint32_t k0, uint32_t k1, const uint32_t *lo, const uint32_t *hi,
+                         int count, float *z) {
+#pragma GCC ivdep
+    for (int n = 0; n < count; n++) {
+        uint32_t w[4];
+        philox(k0, k1, lo[n], hi[n], w);
+        float a, b, c, d;
+        normal_pair(w[0], w[1], &a, &b);
+        normal_pair(w[2], w[3], &c, &d);
+        z[n] = a;
+        z[BLOCK + n] = b;
+        z[2 * BLOCK + n] = c;
+        z[3 * BLOCK + n] = d;
+    }
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * One conversion (asimc/kernels/adc.py)
+ * ------------------------------------------------------------------------------------------ */
 
 static inline float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
 
-static inline float noisy_value(float m, float z, float sigma, float nonlinear2, float rows) {
-    if (nonlinear2 != 0.0f) {
-        float denom = m * rows + 1.0f;
-        sigma = sqrtf(sigma * sigma + nonlinear2 / denom);
-    }
-    return clamp01(m + z * sigma);
+typedef struct {
+    float fs, alpha, sigma, nonlinear2, rows, levels;
+} Conversion;
+
+static inline float analog(const Conversion *k, float v) {
+    if (k->alpha != 0.0f) v = v / (1.0f + k->alpha * v);
+    return clamp01(v / k->fs);
 }
 
-static float majority(const float *codes, int n) {
+static inline float noisy_code(const Conversion *k, float m, float z) {
+    float sigma = k->sigma;
+    if (k->nonlinear2 != 0.0f) {
+        float denom = m * k->rows + 1.0f;
+        sigma = sqrtf(sigma * sigma + k->nonlinear2 / denom);
+    }
+    return nearbyintf(clamp01(m + z * sigma) * k->levels);
+}
+
+/* The branches on alpha and nonlinear2 are loop invariant: one specialised loop each. */
+#define CONVERT_LOOP(ALPHA, NONLINEAR)                                                         \
+    for (int n = 0; n < count; n++) {                                                          \
+        float v = (float)mac[n];                                                               \
+        if (ALPHA) v = v / (1.0f + k.alpha * v);                                               \
+        float m = clamp01(v / k.fs);                                                           \
+        float code;                                                                            \
+        if (z) {                                                                               \
+            float sigma = k.sigma;                                                             \
+            if (NONLINEAR) {                                                                   \
+                float denom = m * k.rows + 1.0f;                                               \
+                sigma = sqrtf(sigma * sigma + k.nonlinear2 / denom);                           \
+            }                                                                                  \
+            code = nearbyintf(clamp01(m + z[n] * sigma) * k.levels);                           \
+        } else {                                                                               \
+            code = nearbyintf(m * k.levels);                                                   \
+        }                                                                                      \
+        out[n] += (double)code * weight;                                                       \
+    }
+
+/* out[n] += code(mac[n], z[n]) * weight; z == NULL: no noise (digital or noiseless). */
+static void convert_block(Conversion k, const int32_t *mac, const float *z, int count,
+                          double weight, double *out) {
+    if (k.alpha != 0.0f) {
+        if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(1, 1) } else { CONVERT_LOOP(1, 0) }
+    } else {
+        if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(0, 1) } else { CONVERT_LOOP(0, 0) }
+    }
+}
+
+static float majority(const float *codes, int n, int stride) {
     float best = codes[0];
     int best_count = 0;
     for (int a = 0; a < n; a++) {
         int count = 0;
-        for (int b = 0; b < n; b++) count += codes[b] == codes[a];
-        if (count > best_count || (count == best_count && codes[a] < best)) {
-            best = codes[a];
+        for (int b = 0; b < n; b++) count += codes[b * stride] == codes[a * stride];
+        if (count > best_count || (count == best_count && codes[a * stride] < best)) {
+            best = codes[a * stride];
             best_count = count;
         }
     }
     return best;
 }
 
-/* One row tile of a chunk. Per (cycle, weight bit) pair p = c * bits + i:
- *   step[p]:  the counter step of the conversion's vote 0 (the tile's steps included); weight
- *             bits 2j and 2j+1 share it: bit 2j takes the cosine half of the draw, 2j+1 the sine;
- *   votes[p]: 0 = digital (no noise), 1 = analog, > 1 = analog and majority-voted;
- *   alpha[p]: gain compression (current domain), 0 for digital conversions.
- * The inner loops run over the columns of one (group, row, cycle, bit or bit pair), with every
- * per-bit value hoisted out, and accumulate straight into the row's output. */
+/* ---------------------------------------------------------------------------------------------
+ * Bit packing
+ * ------------------------------------------------------------------------------------------ */
 
-static void convert_bit(const float *in, double *out, int64_t columns, float fs, float a,
-                        double weight, int vote_count, float s, int side, uint64_t row_stream,
-                        uint64_t base, uint64_t stride, int64_t elements, float nonlinear2,
-                        float rows, float levels) {
-    if (vote_count == 0) {                                  /* noiseless or digital */
-        for (int64_t n = 0; n < columns; n++) {
-            float v = in[n];
-            if (a != 0.0f) v = v / (1.0f + a * v);
-            out[n] += (double)nearbyintf(clamp01(v / fs) * levels) * weight;
-        }
-    } else if (vote_count == 1) {
-        for (int64_t n = 0; n < columns; n++) {
-            float v = in[n];
-            if (a != 0.0f) v = v / (1.0f + a * v);
-            float m = clamp01(v / fs);
-            float z = standard_normal(row_stream, base + (uint64_t)n * stride, side);
-            out[n] += (double)nearbyintf(noisy_value(m, z, s, nonlinear2, rows) * levels)
-                      * weight;
-        }
-    } else {
-        float codes[MAX_VOTES];
-        for (int64_t n = 0; n < columns; n++) {
-            float v = in[n];
-            if (a != 0.0f) v = v / (1.0f + a * v);
-            float m = clamp01(v / fs);
-            for (int k = 0; k < vote_count; k++) {
-                uint64_t counter = base + (uint64_t)k * (uint64_t)elements + (uint64_t)n * stride;
-                float z = standard_normal(row_stream, counter, side);
-                codes[k] = nearbyintf(noisy_value(m, z, s, nonlinear2, rows) * levels);
-            }
-            out[n] += (double)majority(codes, vote_count) * weight;
+/* Bits of the integers values[k * stride] (two's complement, ``bits`` wide) for k in [k0, k1)
+ * as ``bits`` masks of ``words`` 64-bit words: out[b * words + w] (zero padded). */
+static void pack_vector(const float *values, int64_t stride, int64_t k0, int64_t k1, int bits,
+                        int64_t words, uint64_t *out) {
+    memset(out, 0, sizeof(uint64_t) * bits * words);
+    const uint32_t mask = bits >= 32 ? 0xFFFFFFFFu : ((1u << bits) - 1u);
+    for (int64_t k = k0; k < k1; k++) {
+        uint32_t u = (uint32_t)(int32_t)values[k * stride] & mask;
+        int64_t row = k - k0;
+        uint64_t bit = 1ULL << (row & 63);
+        int64_t word = row >> 6;
+        while (u) {
+            int b = __builtin_ctz(u);
+            out[b * words + word] |= bit;
+            u &= u - 1;
         }
     }
 }
 
-void asimc_convert_tile(const float *mac, double *acc,
-                        int64_t groups, int64_t cycles, int64_t rows_out, int64_t bits,
-                        int64_t columns,
-                        const float *full_scale, const double *shift_add, const float *sigma,
-                        const int64_t *step, const int32_t *votes,
-                        const int64_t *stream, const int64_t *offset,
-                        int64_t elements, int64_t col_stride,
-                        const float *alpha, float nonlinear2, float rows, float levels,
-                        int32_t noisy, int32_t threads) {
-    int64_t total_rows = groups * rows_out;
-    const uint64_t stride = (uint64_t)col_stride;
-#pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (threads > 1)
-    for (int64_t gr = 0; gr < total_rows; gr++) {
-        int64_t g = gr / rows_out, r = gr % rows_out;
-        double *out = acc + gr * columns;
-        const uint64_t row_stream = noisy ? (uint64_t)stream[gr] : 0;
-        const uint64_t row_offset = noisy ? (uint64_t)offset[gr] : 0;
-        for (int64_t c = 0; c < cycles; c++) {
-            const float fs = full_scale[c];
-            const float *cycle_in = mac + ((g * cycles + c) * rows_out + r) * bits * columns;
-            int64_t i = 0;
-            while (i < bits) {
-                const int64_t p = c * bits + i;
-                const int v0 = noisy ? votes[p] : 0;
-                const uint64_t base = row_offset + (uint64_t)step[p] * (uint64_t)elements;
-                if ((i & 1) == 0 && i + 1 < bits && v0 == 1 && votes[p + 1] == 1 && noisy) {
-                    /* Two analog bits: one Box-Muller draw serves both. */
-                    const float *in0 = cycle_in + i * columns, *in1 = in0 + columns;
-                    const double w0 = shift_add[p], w1 = shift_add[p + 1];
-                    const float a0 = alpha[p], a1 = alpha[p + 1];
-                    const float s0 = sigma[p], s1 = sigma[p + 1];
-                    for (int64_t n = 0; n < columns; n++) {
-                        float x0 = in0[n], x1 = in1[n];
-                        if (a0 != 0.0f) x0 = x0 / (1.0f + a0 * x0);
-                        if (a1 != 0.0f) x1 = x1 / (1.0f + a1 * x1);
-                        float m0 = clamp01(x0 / fs), m1 = clamp01(x1 / fs);
-                        float z0, z1;
-                        standard_normal_pair(row_stream, base + (uint64_t)n * stride, &z0, &z1);
-                        out[n] += (double)nearbyintf(noisy_value(m0, z0, s0, nonlinear2, rows)
-                                                     * levels) * w0
-                                  + (double)nearbyintf(noisy_value(m1, z1, s1, nonlinear2, rows)
-                                                       * levels) * w1;
+/* Weight bit planes of w (wgroups, K, N) float32 for columns [n0, n1):
+ * out[((gw * tiles + t) * (n1 - n0) + n) * bits * words + i * words + w]. */
+void asimc_pack_weights(const float *w, int64_t wgroups, int64_t k_total, int64_t columns,
+                        int64_t n0, int64_t n1, const int64_t *tile_bounds, int64_t tiles,
+                        int32_t bits, int64_t words, uint64_t *out, int32_t threads) {
+    const int64_t width = n1 - n0;
+#pragma omp parallel for collapse(2) schedule(static) num_threads(threads) if (threads > 1)
+    for (int64_t gw = 0; gw < wgroups; gw++)
+        for (int64_t n = 0; n < width; n++)
+            for (int64_t t = 0; t < tiles; t++)
+                pack_vector(w + gw * k_total * columns + n0 + n, columns, tile_bounds[2 * t],
+                            tile_bounds[2 * t + 1], bits,  words,
+                            out + ((gw * tiles + t) * width + n) * bits * words);
+}
+
+/* popcount(x & w) summed over ``words`` words. */
+static inline int32_t dot_bits(const uint64_t *x, const uint64_t *w, int64_t words) {
+    int32_t s = 0;
+    for (int64_t q = 0; q < words; q++) s += __builtin_popcountll(x[q] & w[q]);
+    return s;
+}
+
+/* P[b * bw + i] = MAC of input bit b and weight bit i, for WORDS known at compile time. */
+#define PLANE_MACS(WORDS)                                                                      \
+    for (int i = 0; i < bw; i++) {                                                             \
+        const uint64_t *wi = wcol + i * (WORDS);                                               \
+        for (int b = 0; b < bx; b++) {                                                         \
+            const uint64_t *xb = xrow + b * (WORDS);                                           \
+            int32_t s = 0;                                                                     \
+            for (int q = 0; q < (WORDS); q++) s += __builtin_popcountll(xb[q] & wi[q]);        \
+            P[b * bw + i] = s;                                                                 \
+        }                                                                                      \
+    }
+
+static void plane_macs(const uint64_t *xrow, const uint64_t *wcol, int bx, int bw,
+                       int64_t words, int32_t *P) {
+    switch (words) {
+    case 1: PLANE_MACS(1) break;
+    case 2: PLANE_MACS(2) break;
+    case 3: PLANE_MACS(3) break;
+    case 4: PLANE_MACS(4) break;
+    default:
+        for (int i = 0; i < bw; i++)
+            for (int b = 0; b < bx; b++)
+                P[b * bw + i] = dot_bits(xrow + b * words, wcol + i * words, words);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The fused kernel
+ * ------------------------------------------------------------------------------------------ */
+
+/* acc[gr][n] (G*R rows, columns [n0, n1) of ``columns``) = sum over tiles, cycles and weight
+ * bits of sign * D * F * 2^(i + b_c), D the ADC code of the conversion.
+ *
+ *   x:          (G, R, K) float32 integer-valued inputs; bx input bits (two's complement).
+ *   wpack:      asimc_pack_weights of the columns [n0, n1), wgroups 1 or G.
+ *   cycle_low / cycle_bits: each cycle's lowest input bit and width.
+ *   per pair p = c * bw + i: shift_add[p], sigma[p], votes[p] (0 digital or noiseless,
+ *   1 analog, > 1 voted), alpha[p] (0 for digital), step[p] (counter step of vote 0, tile 0);
+ *   full_scale[c]. Tile t adds t * tile_step to every step. Weight bits 4j..4j+3 share one
+ *   Philox call (the four normals in order).
+ *   stream/offset: (G, R) int64 keys (NULL when noiseless); a conversion's counter is
+ *   (step + vote) * elements + offset + n * col_stride.
+ */
+void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
+                int64_t groups, int64_t rows_out, int64_t k_total, int64_t wgroups,
+                int64_t columns, int64_t n0, int64_t n1,
+                const int64_t *tile_bounds, int64_t tiles, int64_t words,
+                int32_t bx, int32_t bw, int32_t cycles,
+                const int32_t *cycle_low, const int32_t *cycle_bits,
+                const float *full_scale, const double *shift_add, const float *sigma,
+                const int32_t *votes, const float *alpha, const int64_t *step, int64_t tile_step,
+                const int64_t *stream, const int64_t *offset, int64_t elements,
+                int64_t col_stride, float nonlinear2, float rows, float levels,
+                int32_t threads) {
+    const int64_t total_rows = groups * rows_out;
+    const int64_t width = n1 - n0;
+    const int pairs = cycles * bw;
+    const int quads = (bw + 3) / 4;
+    const int noisy = stream != NULL;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        uint64_t *xrow = malloc(sizeof(uint64_t) * tiles * bx * words);
+        int32_t *mac = malloc(sizeof(int32_t) * pairs * BLOCK);
+        float *codes = malloc(sizeof(float) * 4 * MAX_VOTES * BLOCK);
+        int32_t P[MAX_PLANES * 64];
+        float z[4 * BLOCK];
+        uint32_t lo[BLOCK], hi[BLOCK];
+        double out[BLOCK];
+#pragma omp for schedule(dynamic, 4)
+        for (int64_t gr = 0; gr < total_rows; gr++) {
+            const int64_t g = gr / rows_out;
+            const int64_t gw = wgroups == 1 ? 0 : g;
+            for (int64_t t = 0; t < tiles; t++)
+                pack_vector(x + gr * k_total, 1, tile_bounds[2 * t], tile_bounds[2 * t + 1], bx,
+                            words, xrow + t * bx * words);
+            const uint64_t row_stream = noisy ? (uint64_t)stream[gr] : 0;
+            const uint64_t row_offset = noisy ? (uint64_t)offset[gr] : 0;
+            const uint32_t k0 = (uint32_t)row_stream, k1 = (uint32_t)(row_stream >> 32);
+            for (int64_t nb = 0; nb < width; nb += BLOCK) {
+                const int count = (int)(width - nb < BLOCK ? width - nb : BLOCK);
+                for (int n = 0; n < count; n++) out[n] = 0.0;
+                for (int64_t t = 0; t < tiles; t++) {
+                    /* 1. The MACs of every (cycle, weight bit) pair of the block. */
+                    const uint64_t *xt = xrow + t * bx * words;
+                    for (int n = 0; n < count; n++) {
+                        const uint64_t *wcol = wpack
+                            + ((gw * tiles + t) * width + nb + n) * bw * words;
+                        plane_macs(xt, wcol, bx, bw, words, P);
+                        for (int c = 0; c < cycles; c++)
+                            for (int i = 0; i < bw; i++) {
+                                int32_t s = 0;
+                                for (int b = cycle_bits[c] - 1; b >= 0; b--)
+                                    s = 2 * s + P[(cycle_low[c] + b) * bw + i];
+                                mac[(c * bw + i) * BLOCK + n] = s;
+                            }
                     }
-                    i += 2;
-                    continue;
+                    /* 2-5. Convert and shift-add, four weight bits (one Philox call) at a time. */
+                    for (int c = 0; c < cycles; c++) {
+                        for (int j = 0; j < quads; j++) {
+                            const int i0 = 4 * j, i1 = bw < i0 + 4 ? bw : i0 + 4;
+                            int most = 0;
+                            for (int i = i0; i < i1; i++)
+                                if (votes[c * bw + i] > most) most = votes[c * bw + i];
+                            if (!noisy) most = 0;
+                            for (int v = 0; v < (most ? most : 1); v++) {
+                                if (most) {
+                                    const uint64_t s = (uint64_t)(step[c * bw + i0]
+                                                                  + t * tile_step + v);
+                                    const uint64_t base = s * (uint64_t)elements + row_offset
+                                        + (uint64_t)(n0 + nb) * (uint64_t)col_stride;
+                                    for (int n = 0; n < count; n++) {
+                                        uint64_t counter = base + (uint64_t)n
+                                            * (uint64_t)col_stride;
+                                        lo[n] = (uint32_t)counter;
+                                        hi[n] = (uint32_t)(counter >> 32);
+                                    }
+                                    normal_quads(k0, k1, lo, hi, count, z);
+                                }
+                                for (int i = i0; i < i1; i++) {
+                                    const int p = c * bw + i;
+                                    const int pv = noisy ? votes[p] : 0;
+                                    Conversion k = {full_scale[c], alpha[p], sigma[p],
+                                                    nonlinear2, rows, levels};
+                                    const int32_t *m = mac + p * BLOCK;
+                                    if (pv <= 1) {
+                                        if (v == 0)
+                                            convert_block(k, m, pv ? z + (i - i0) * BLOCK : NULL,
+                                                          count, shift_add[p], out);
+                                        continue;
+                                    }
+                                    if (v >= pv) continue;
+                                    float *cv = codes + ((i - i0) * MAX_VOTES + v) * BLOCK;
+                                    const float *zi = z + (i - i0) * BLOCK;
+                                    for (int n = 0; n < count; n++)
+                                        cv[n] = noisy_code(&k, analog(&k, (float)m[n]), zi[n]);
+                                }
+                            }
+                            for (int i = i0; i < i1; i++) {
+                                const int p = c * bw + i;
+                                if (!noisy || votes[p] <= 1) continue;
+                                const float *cb = codes + (i - i0) * MAX_VOTES * BLOCK;
+                                for (int n = 0; n < count; n++)
+                                    out[n] += (double)majority(cb + n, votes[p], BLOCK)
+                                              * shift_add[p];
+                            }
+                        }
+                    }
                 }
-                convert_bit(cycle_in + i * columns, out, columns, fs, alpha[p], shift_add[p],
-                            v0, sigma[p], (int)(i & 1), row_stream, base, stride, elements,
-                            nonlinear2, rows, levels);
-                i += 1;
+                double *dst = acc + gr * width + nb;
+                for (int n = 0; n < count; n++) dst[n] = out[n];
             }
         }
+        free(xrow);
+        free(mac);
+        free(codes);
     }
 }
 
-/* The normals of (stream, counters[k]), for tests that hold the torch path to the same bits. */
-void asimc_standard_normals(int64_t stream, const int64_t *counters, int64_t count,
-                            float *out) {
-    for (int64_t k = 0; k < count; k++)
-        out[k] = standard_normal((uint64_t)stream, (uint64_t)counters[k], 0);
+/* The quads of (stream, counters[k]), for tests that hold the torch path to the same bits:
+ * out[4 k + q]. */
+void asimc_standard_normal_quads(int64_t stream, const int64_t *counters, int64_t count,
+                                 float *out) {
+    uint32_t lo[BLOCK], hi[BLOCK];
+    float z[4 * BLOCK];
+    for (int64_t k0 = 0; k0 < count; k0 += BLOCK) {
+        int n = (int)(count - k0 < BLOCK ? count - k0 : BLOCK);
+        for (int j = 0; j < n; j++) {
+            lo[j] = (uint32_t)(uint64_t)counters[k0 + j];
+            hi[j] = (uint32_t)((uint64_t)counters[k0 + j] >> 32);
+        }
+        normal_quads((uint32_t)(uint64_t)stream, (uint32_t)((uint64_t)stream >> 32), lo, hi, n,
+                     z);
+        for (int j = 0; j < n; j++)
+            for (int q = 0; q < 4; q++) out[4 * (k0 + j) + q] = z[q * BLOCK + j];
+    }
 }
