@@ -18,11 +18,13 @@
 #include <string.h>
 #include <stdlib.h>
 #include <math.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #define MAX_VOTES 64
 #define BLOCK 32            /* columns converted together (one vector loop) */
 #define MAX_PAIRS 1024      /* cycles * weight bits */
-#define MAX_PLANES 32       /* input bits */
 
 /* ---------------------------------------------------------------------------------------------
  * Philox4x32-10 and Box-Muller (asimc/kernels/rng.py)
@@ -89,20 +91,70 @@ static inline void normal_pair(uint32_t w0, uint32_t w1, float *z0, float *z1) {
     *z1 = radius * cos_turns((angle + @QUARTER_TURN@u) & 0xFFFFFF);
 }
 
+#if defined(__AVX2__)
+
+/* hi and lo 32 bits of the eight products m * c (AVX2 multiplies even lanes 32x32->64). */
+static inline void mulhilo8(__m256i m, __m256i c, __m256i *hi, __m256i *lo) {
+    __m256i even = _mm256_mul_epu32(m, c);
+    __m256i odd = _mm256_mul_epu32(m, _mm256_srli_epi64(c, 32));
+    *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+
+/* Philox4x32-10 on eight counters at a time (the same function as philox() above). */
+static void philox_words(uint32_t k0, uint32_t k1, const uint32_t *lo, const uint32_t *hi,
+                         int count, uint32_t *w) {
+    const __m256i m0 = _mm256_set1_epi32((int)0xD2511F53u), m1 = _mm256_set1_epi32((int)0xCD9E8D57u);
+    __m256i key0[10], key1[10];
+    for (int r = 0; r < 10; r++) {
+        key0[r] = _mm256_set1_epi32((int)(k0 + (uint32_t)r * 0x9E3779B9u));
+        key1[r] = _mm256_set1_epi32((int)(k1 + (uint32_t)r * 0xBB67AE85u));
+    }
+    int n = 0;
+    for (; n + 8 <= count; n += 8) {
+        __m256i c0 = _mm256_loadu_si256((const __m256i *)(lo + n));
+        __m256i c1 = _mm256_loadu_si256((const __m256i *)(hi + n));
+        __m256i c2 = _mm256_setzero_si256(), c3 = _mm256_setzero_si256();
+        for (int r = 0; r < 10; r++) {
+            __m256i h0, l0, h1, l1;
+            mulhilo8(m0, c0, &h0, &l0);
+            mulhilo8(m1, c2, &h1, &l1);
+            c0 = _mm256_xor_si256(_mm256_xor_si256(h1, c1), key0[r]);
+            c2 = _mm256_xor_si256(_mm256_xor_si256(h0, c3), key1[r]);
+            c1 = l1;
+            c3 = l0;
+        }
+        _mm256_storeu_si256((__m256i *)(w + n), c0);
+        _mm256_storeu_si256((__m256i *)(w + BLOCK + n), c1);
+        _mm256_storeu_si256((__m256i *)(w + 2 * BLOCK + n), c2);
+        _mm256_storeu_si256((__m256i *)(w + 3 * BLOCK + n), c3);
+    }
+    for (; n < count; n++) {
+        uint32_t out[4];
+        philox(k0, k1, lo[n], hi[n], out);
+        for (int q = 0; q < 4; q++) w[q * BLOCK + n] = out[q];
+    }
+}
+#else
+static void philox_words(uint32_t k0, uint32_t k1, const uint32_t *lo, const uint32_t *hi,
+                         int count, uint32_t *w) {
+    for (int n = 0; n < count; n++) {
+        uint32_t out[4];
+        philox(k0, k1, lo[n], hi[n], out);
+        for (int q = 0; q < 4; q++) w[q * BLOCK + n] = out[q];
+    }
+}
+#endif
+
 /* The four normals of counters[n] in stream (k0, k1), for n < count, into z[q * BLOCK + n]. */
 static void normal_quads(uint32_t k0, uint32_t k1, const uint32_t *lo, const uint32_t *hi,
                          int count, float *z) {
-#pragma GCC ivdep
-    for (int n = 0; n < count; n++) {
-        uint32_t w[4];
-        philox(k0, k1, lo[n], hi[n], w);
-        float a, b, c, d;
-        normal_pair(w[0], w[1], &a, &b);
-        normal_pair(w[2], w[3], &c, &d);
-        z[n] = a;
-        z[BLOCK + n] = b;
-        z[2 * BLOCK + n] = c;
-        z[3 * BLOCK + n] = d;
+    uint32_t w[4 * BLOCK];
+    philox_words(k0, k1, lo, hi, count, w);
+    for (int h = 0; h < 2; h++) {
+        const uint32_t *wa = w + 2 * h * BLOCK, *wb = wa + BLOCK;
+        float *za = z + 2 * h * BLOCK, *zb = za + BLOCK;
+        for (int n = 0; n < count; n++) normal_pair(wa[n], wb[n], za + n, zb + n);
     }
 }
 
@@ -184,7 +236,25 @@ static void pack_vector(const float *values, int64_t stride, int64_t k0, int64_t
                         int64_t words, uint64_t *out) {
     memset(out, 0, sizeof(uint64_t) * bits * words);
     const uint32_t mask = bits >= 32 ? 0xFFFFFFFFu : ((1u << bits) - 1u);
-    for (int64_t k = k0; k < k1; k++) {
+    int64_t k = k0;
+#if defined(__AVX2__)
+    if (stride == 1) {
+        /* Eight rows at a time: bit b of each value to the sign bit, then one movemask. */
+        const __m256i vmask = _mm256_set1_epi32((int)mask);
+        for (; k + 8 <= k1; k += 8) {
+            __m256i u = _mm256_and_si256(_mm256_cvttps_epi32(_mm256_loadu_ps(values + k)),
+                                         vmask);
+            const int64_t row = k - k0, word = row >> 6;
+            const int shift = (int)(row & 63);
+            for (int b = 0; b < bits; b++) {
+                __m256i top = _mm256_sll_epi32(u, _mm_cvtsi32_si128(31 - b));
+                uint64_t m = (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(top));
+                out[b * words + word] |= m << shift;
+            }
+        }
+    }
+#endif
+    for (; k < k1; k++) {
         uint32_t u = (uint32_t)(int32_t)values[k * stride] & mask;
         int64_t row = k - k0;
         uint64_t bit = 1ULL << (row & 63);
@@ -219,15 +289,15 @@ static inline int32_t dot_bits(const uint64_t *x, const uint64_t *w, int64_t wor
     return s;
 }
 
-/* P[b * bw + i] = MAC of input bit b and weight bit i, for WORDS known at compile time. */
+/* P[(b * bw + i) * BLOCK] = MAC of input bit b and weight bit i, WORDS known at compile time. */
 #define PLANE_MACS(WORDS)                                                                      \
-    for (int i = 0; i < bw; i++) {                                                             \
-        const uint64_t *wi = wcol + i * (WORDS);                                               \
-        for (int b = 0; b < bx; b++) {                                                         \
-            const uint64_t *xb = xrow + b * (WORDS);                                           \
+    for (int b = 0; b < bx; b++) {                                                             \
+        const uint64_t *xb = xrow + b * (WORDS);                                               \
+        for (int i = 0; i < bw; i++) {                                                         \
+            const uint64_t *wi = wcol + i * (WORDS);                                           \
             int32_t s = 0;                                                                     \
             for (int q = 0; q < (WORDS); q++) s += __builtin_popcountll(xb[q] & wi[q]);        \
-            P[b * bw + i] = s;                                                                 \
+            P[(b * bw + i) * BLOCK] = s;                                                       \
         }                                                                                      \
     }
 
@@ -239,9 +309,9 @@ static void plane_macs(const uint64_t *xrow, const uint64_t *wcol, int bx, int b
     case 3: PLANE_MACS(3) break;
     case 4: PLANE_MACS(4) break;
     default:
-        for (int i = 0; i < bw; i++)
-            for (int b = 0; b < bx; b++)
-                P[b * bw + i] = dot_bits(xrow + b * words, wcol + i * words, words);
+        for (int b = 0; b < bx; b++)
+            for (int i = 0; i < bw; i++)
+                P[(b * bw + i) * BLOCK] = dot_bits(xrow + b * words, wcol + i * words, words);
     }
 }
 
@@ -278,12 +348,14 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
     const int pairs = cycles * bw;
     const int quads = (bw + 3) / 4;
     const int noisy = stream != NULL;
+    int serial = cycles == bx;                   /* one bit per cycle, cycle c = input bit c */
+    for (int c = 0; c < cycles; c++) serial = serial && cycle_bits[c] == 1 && cycle_low[c] == c;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         uint64_t *xrow = malloc(sizeof(uint64_t) * tiles * bx * words);
         int32_t *mac = malloc(sizeof(int32_t) * pairs * BLOCK);
         float *codes = malloc(sizeof(float) * 4 * MAX_VOTES * BLOCK);
-        int32_t P[MAX_PLANES * 64];
+        int32_t *P = malloc(sizeof(int32_t) * bx * bw * BLOCK);
         float z[4 * BLOCK];
         uint32_t lo[BLOCK], hi[BLOCK];
         double out[BLOCK];
@@ -303,17 +375,22 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                 for (int64_t t = 0; t < tiles; t++) {
                     /* 1. The MACs of every (cycle, weight bit) pair of the block. */
                     const uint64_t *xt = xrow + t * bx * words;
-                    for (int n = 0; n < count; n++) {
-                        const uint64_t *wcol = wpack
-                            + ((gw * tiles + t) * width + nb + n) * bw * words;
-                        plane_macs(xt, wcol, bx, bw, words, P);
+                    for (int n = 0; n < count; n++)
+                        plane_macs(xt, wpack + ((gw * tiles + t) * width + nb + n) * bw * words,
+                                   bx, bw, words, P + n);
+                    /* A cycle's MAC: its input bits' MACs, shifted (bit-serial: a copy). */
+                    const int32_t *macs = P;
+                    if (!serial) {
                         for (int c = 0; c < cycles; c++)
                             for (int i = 0; i < bw; i++) {
-                                int32_t s = 0;
-                                for (int b = cycle_bits[c] - 1; b >= 0; b--)
-                                    s = 2 * s + P[(cycle_low[c] + b) * bw + i];
-                                mac[(c * bw + i) * BLOCK + n] = s;
+                                int32_t *dst = mac + (c * bw + i) * BLOCK;
+                                for (int n = 0; n < count; n++) dst[n] = 0;
+                                for (int b = cycle_bits[c] - 1; b >= 0; b--) {
+                                    const int32_t *src = P + ((cycle_low[c] + b) * bw + i) * BLOCK;
+                                    for (int n = 0; n < count; n++) dst[n] = 2 * dst[n] + src[n];
+                                }
                             }
+                        macs = mac;
                     }
                     /* 2-5. Convert and shift-add, four weight bits (one Philox call) at a time. */
                     for (int c = 0; c < cycles; c++) {
@@ -342,7 +419,7 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                                     const int pv = noisy ? votes[p] : 0;
                                     Conversion k = {full_scale[c], alpha[p], sigma[p],
                                                     nonlinear2, rows, levels};
-                                    const int32_t *m = mac + p * BLOCK;
+                                    const int32_t *m = macs + p * BLOCK;
                                     if (pv <= 1) {
                                         if (v == 0)
                                             convert_block(k, m, pv ? z + (i - i0) * BLOCK : NULL,
@@ -372,6 +449,7 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
             }
         }
         free(xrow);
+        free(P);
         free(mac);
         free(codes);
     }
