@@ -46,6 +46,10 @@ def run(problem: AcimProblem, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> tor
         return torch.matmul(problem.x.double(), problem.w.double())
     if backend(problem.x.device) == "native" and _native_fits(problem):
         return _run_native(problem, memory_budget)
+    if problem.x.device.type == "cuda":
+        from . import triton_kernel                 # optional (asimc[gpu]); imports slowly
+        if triton_kernel.usable(problem):
+            return triton_kernel.run(problem)
     return _run_bit_level(problem, memory_budget)
 
 
@@ -67,8 +71,15 @@ def _row_chunks(rows: int, conversions_per_row: int, memory_budget: int,
 
 
 def backend(device: torch.device | str = "cpu") -> str:
-    """Which implementation runs the bit-level layers: ``native`` (C) or ``torch``."""
-    return "native" if torch.device(device).type == "cpu" and native.available() else "torch"
+    """Which implementation runs the bit-level layers: ``native`` (C, CPU), ``triton`` (CUDA
+    with asimc[gpu]) or ``torch``."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return "native" if native.available() else "torch"
+    if device.type == "cuda":
+        from . import triton_kernel
+        return "triton" if triton_kernel.available() else "torch"
+    return "torch"
 
 
 def _native_fits(problem: AcimProblem) -> bool:
