@@ -267,7 +267,7 @@ def test_numeric_model_formulas_match_the_code():
     assert votes > 1
     for t, i, c, v in [(0, 0, 0, 0), (2, 5, 3, 1), (1, 7, cycles - 1, votes - 1)]:
         assert problem.step(t, i, c, v) == \
-            ((t * math.ceil(bw / 2) + i // 2) * cycles + c) * votes + v
+            ((t * math.ceil(bw / 4) + i // 4) * cycles + c) * votes + v
     # "asimc makes as many tiles as the channels need", e.g. 256 and 512 channels, 3x3, 256 rows.
     for channels in (256, 512):
         tiles, _ = row_tiles(channels * 9, 256, kernel_area=9)

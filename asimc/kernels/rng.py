@@ -63,11 +63,15 @@ COS_SERIES = tuple(f32((-1) ** k / float(np.prod(np.arange(1, 2 * k + 1)))) for 
 INV_2_24 = f32(1.0 / (1 << 24))
 
 
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+
+
 def mix64(value: int) -> int:
     """SplitMix64's finaliser on a Python int (used to derive stream keys)."""
     z = value & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    z = ((z ^ (z >> 30)) * _MIX1) & _MASK64
+    z = ((z ^ (z >> 27)) * _MIX2) & _MASK64
     return z ^ (z >> 31)
 
 

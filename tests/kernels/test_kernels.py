@@ -233,3 +233,66 @@ def test_native_and_torch_draw_the_same_normals():
     stream = rng.combine(1, 2, 3)
     torch_draws = torch.stack(rng.standard_normal_quad(torch.tensor(stream), counters), dim=-1)
     assert torch.equal(native.standard_normal_quads(stream, counters), torch_draws)
+
+
+# Random123's known-answer vectors for Philox4x32-10: (key, counter) -> words.
+PHILOX_KAT = [
+    ((0, 0), (0, 0, 0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF, 0xFFFFFFFF), (0xFFFFFFFF,) * 4, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0xA4093822, 0x299F31D0), (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+]
+
+
+@pytest.mark.parametrize("key, counter, words", PHILOX_KAT)
+def test_philox_matches_the_known_answers(key, counter, words):
+    assert rng.philox4x32(key, counter) == words
+
+
+def test_torch_philox_words_are_the_scalar_philox():
+    gen = torch.Generator().manual_seed(8)
+    streams = torch.randint(-2 ** 63, 2 ** 63 - 1, (64,), dtype=torch.int64, generator=gen)
+    counters = torch.randint(-2 ** 63, 2 ** 63 - 1, (64,), dtype=torch.int64, generator=gen)
+    words = torch.stack(rng.random_words(streams, counters), dim=-1)
+    for s, c, got in zip(streams.tolist(), counters.tolist(), words.tolist()):
+        s, c = s % (1 << 64), c % (1 << 64)
+        assert tuple(got) == rng.philox4x32((s & 0xFFFFFFFF, s >> 32), (c & 0xFFFFFFFF, c >> 32,
+                                                                       0, 0))
+
+
+def test_native_kernel_does_not_depend_on_the_thread_count():
+    spec = chip(noise=NoiseSpec(Quantity(0.4, "%"), Quantity(0.4, "%")))
+    problem = random_problem(spec, rows_out=70, k=300, n=40, noise=True, seed=6)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = fast.run(problem)
+        torch.set_num_threads(max(2, threads))
+        assert torch.equal(fast.run(problem), one)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, reference.run(problem))
+
+
+def test_native_kernel_checks_its_arguments():
+    """Real checks, not asserts: a wrong tensor would be read as raw memory."""
+    if not native.available():
+        pytest.fail("the native kernel does not build here (no C compiler?)")
+    with pytest.raises(ValueError, match="w must be torch.float32"):
+        native.pack_weights(torch.zeros(1, 4, 3, dtype=torch.float64), ((0, 4),), 4, 0, 3)
+    with pytest.raises(ValueError, match="row tile"):
+        native.pack_weights(torch.zeros(1, 4, 3), ((0, 9),), 4, 0, 3)
+
+
+def test_native_build_failure_warns_once_and_falls_back(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setenv("ASIMC_CACHE_DIR", str(tmp_path))
+    native.library.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="not available .*slower torch path"):
+            assert not native.available()
+        assert fast.backend("cpu") == "torch"          # said once: no second warning
+        problem = random_problem(chip(noise=NoiseSpec(Quantity(1, "lsb"))), noise=True)
+        assert torch.equal(fast.run(problem), reference.run(problem))
+    finally:
+        native.library.cache_clear()
