@@ -133,8 +133,8 @@ def main(argv=None) -> None:
     print(f"# machine: {info['cpu']} ({info['cpu_count']} CPUs), torch {info['torch']}, "
           f"{info['threads']} threads, device {args.device}: {info['device_name']}, "
           f"load average {info['load_average'][0]:.2f}")
-    print(f"# asimc commit {info['commit']}, fast kernel conversion step: "
-          f"{info['fast_backend']}", flush=True)
+    print(f"# asimc commit {info['commit']}, fast kernel: {info['fast_backend']}, SIMD level "
+          f"{info['simd']}", flush=True)
 
     chip = benchmark_chip(signed=False)
     with tempfile.TemporaryDirectory() as tmp:
@@ -178,11 +178,15 @@ def main(argv=None) -> None:
         print(f"{mode:>6}  {len(r['times_s']):>4}  {r['median_s']:>9.3f}  "
               f"{r['images_per_s']:>9.2f}  {slower:>9.0f}x")
     print()
+    print(f"# acim is {results['acim']['median_s'] / results['int']['median_s']:.1f}x slower "
+          f"than int in this run ({results['acim']['images_per_s']:.2f} vs "
+          f"{results['int']['images_per_s']:.2f} images/s)")
     print(f"# acim: {results['acim']['conversions_per_s'] / 1e6:.1f} M conversions/s; logits "
           f"acim vs int: relative RMS difference {rel_rms:.3f}, same top-1 on {agree:.0%} of "
           f"these random images (a sanity check, not an accuracy figure)")
     print(f"# load average after {info['load_average_after'][0]:.2f}")
     if args.json:
+        results["acim_over_int"] = results["acim"]["median_s"] / results["int"]["median_s"]
         report = {"benchmark": "model", "machine": info, "model": "CIFAR ResNet-18 (random)",
                   "chip": "asim-bitserial-255 + noise random 1 lsb", "batch": args.batch,
                   "memory_budget_bytes": memory_budget, "export_s": export_s,
