@@ -155,9 +155,9 @@ def generator_ns_per_normal(count: int = 4_000_000) -> float | None:
     native.standard_normal_quads(7, counters[:1000])
     times = []
     for _ in range(3):
-        start = time.perf_counter()
+        start = time.process_time()             # CPU time: steady on a shared machine
         native.standard_normal_quads(7, counters)
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return statistics.median(times) / count * 1e9
 
 
@@ -320,16 +320,19 @@ def measure_shape(shape: Shape, batch: int, device: torch.device, memory_budget:
     result["fast_first_call_s"] = first_time
     result["peak_bytes"] = peak
 
-    fast_times = []
+    fast_times, cpu_times = [], []
     for _ in range(repeats):
+        cpu_before = time.process_time()
         elapsed, fast_out = timed(lambda: fast.run(problem, memory_budget), device)
+        cpu_times.append(time.process_time() - cpu_before)
         fast_times.append(elapsed)
     result["fast_times_s"] = fast_times
     result["fast_s"] = statistics.median(fast_times)
     result["fast_ns_per_conversion"] = result["fast_s"] / conversions * 1e9
-    # Per core: the wall time each of the threads spent (the CPU time a conversion costs).
-    result["fast_ns_per_conversion_per_core"] = result["fast_ns_per_conversion"] \
-        * torch.get_num_threads()
+    # Per core: the CPU time (all threads) a conversion costs; on a shared machine this is
+    # steadier than wall time x threads, which counts the time slices other processes take.
+    result["fast_cpu_s"] = statistics.median(cpu_times)
+    result["fast_ns_per_conversion_per_core"] = result["fast_cpu_s"] / conversions * 1e9
 
     if profile:
         result["profile"] = profile_fast(problem, memory_budget, device)
@@ -433,7 +436,7 @@ COLUMNS = [
     ("conv(M)", 8, lambda r: fmt(r.get("conversions") and r["conversions"] / 1e6, ".1f")),
     ("fast s", 8, lambda r: fmt(r.get("fast_s"), ".3f")),
     ("ns/conv", 7, lambda r: fmt(r.get("fast_ns_per_conversion"), ".1f")),
-    ("ns/conv/core", 12, lambda r: fmt(r.get("fast_ns_per_conversion_per_core"), ".1f")),
+    ("cpu ns/conv", 11, lambda r: fmt(r.get("fast_ns_per_conversion_per_core"), ".1f")),
     ("ref s", 8, lambda r: fmt(r.get("reference_s"), ".2f")),
     ("ref/fast", 8, lambda r: fmt(r.get("reference_over_fast"), ".2f")),
     ("same", 4, lambda r: {True: "yes", False: "NO"}.get(r.get("identical"), "-")),
@@ -536,7 +539,8 @@ def main(argv=None) -> None:
     print(f"# asimc commit {info['commit']}, fast kernel: {info['fast_backend']}, "
           f"SIMD level {info['simd']}")
     if info.get("generator_ns_per_normal"):
-        print(f"# generator alone (native, 1 thread): {info['generator_ns_per_normal']:.2f} ns "
+        print(f"# generator alone (native, 1 thread, CPU time): "
+              f"{info['generator_ns_per_normal']:.2f} ns "
               f"per normal, {1e3 / info['generator_ns_per_normal']:.0f} M normals/s")
     print(f"# chip: asim-bitserial-255 + {NOISES[args.noise][0]} (W8A8 bit-serial, 255 rows, "
           f"ADC 8), memory budget {args.memory_budget_bytes / 2 ** 20:.0f} MB, "
