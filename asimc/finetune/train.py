@@ -227,7 +227,8 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions = Finetun
     y_all = torch.from_numpy(train_data.labels.astype(np.int64))
     shuffle = torch.Generator().manual_seed(options.seed)
     noise_gen = torch.Generator().manual_seed(options.seed + 1)
-    steps = math.ceil(len(x_all) / options.batch_size)
+    # Whole batches only (a last batch of a few samples would get its own input scales).
+    steps = max(1, len(x_all) // options.batch_size)
     total = steps * options.epochs
     epochs, losses = [], []
     started = time.perf_counter()
