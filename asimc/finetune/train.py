@@ -182,7 +182,8 @@ def _measure(model_bytes: bytes, program, data: EvalData, seeds: int, batch: int
 
 
 def finetune(model, chip, train, *, val=None, options: FinetuneOptions = FinetuneOptions(),
-             progress=None, eval_batch: int = 256) -> FinetuneResult:
+             progress=None, eval_batch: int = 256, epoch_eval: bool = True,
+             clean_weight: float = 0.0, schedule: str = "constant") -> FinetuneResult:
     """Fine-tune ``model`` (path, bytes or ModelProto) for ``chip`` (path or ChipSpec) on the
     labelled data ``train`` (any data spec ``asimc compare`` takes); measure on ``val`` (the
     training data when None). ``progress(epoch, step, steps, loss, eta_s)`` is called after
@@ -222,6 +223,7 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions = Finetun
         opt = torch.optim.Adam(params, lr=options.lr)
     else:
         opt = torch.optim.SGD(params, lr=options.lr, momentum=0.9)
+    sched = None
     name = module.data_inputs[0]
     x_all = torch.from_numpy(np.ascontiguousarray(train_data.inputs[name]))
     y_all = torch.from_numpy(train_data.labels.astype(np.int64))
@@ -251,9 +253,17 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions = Finetun
             hook = ChipForward(program.layers, options.noise, taps=taps, generator=noise_gen)
             out = module({name: x}, hook=hook)
             loss = torch.nn.functional.cross_entropy(out.reshape(len(x), -1), y)
+            if clean_weight:
+                clean = module({name: x})
+                loss = loss + clean_weight * torch.nn.functional.cross_entropy(
+                    clean.reshape(len(x), -1), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if schedule == "cosine":
+                done = epoch * steps + step + 1
+                for group in opt.param_groups:
+                    group["lr"] = options.lr * 0.5 * (1 + math.cos(math.pi * done / total))
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise UsageError(f"the training loss became {value} at epoch {epoch + 1}, step "
@@ -266,10 +276,12 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions = Finetun
                 progress(epoch + 1, step + 1, steps, value, elapsed / done * (total - done))
         seconds = time.perf_counter() - epoch_start
         trained_seconds += seconds
-        current = compile_model(_serialize(write_initializers(
-            original, module.initializer_values())), chip)
-        chip_acc = accuracy(run_program(current, eval_data, mode="acim", seed=0,
-                                        batch_size=eval_batch).output, eval_data.labels)
+        chip_acc = None
+        if epoch_eval:
+            current = compile_model(_serialize(write_initializers(
+                original, module.initializer_values())), chip)
+            chip_acc = accuracy(run_program(current, eval_data, mode="acim", seed=0,
+                                            batch_size=eval_batch).output, eval_data.labels)
         epochs.append(Epoch(epoch + 1, statistics.fmean(epoch_losses), seconds, chip_acc))
     del started
 
