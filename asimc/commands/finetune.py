@@ -88,8 +88,9 @@ def register(sub) -> None:
                    help="held-out labelled data to measure on (e.g. digits, the test split); "
                         "default: the training data")
     p.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
-    p.add_argument("--epochs", type=int, default=5, metavar="N", help="default 5")
-    p.add_argument("--lr", type=float, default=1e-3, metavar="LR", help="default 0.001")
+    p.add_argument("--epochs", type=int, default=20, metavar="N", help="default 20")
+    p.add_argument("--lr", type=float, default=3e-3, metavar="LR",
+                   help="initial learning rate, decayed to 0 on a cosine (default 0.003)")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="adam",
                    help="adam (default) or sgd with momentum 0.9")
     p.add_argument("--batch-size", type=int, default=64, metavar="B", help="default 64")
