@@ -253,7 +253,10 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions = Finetun
                 taps = run.taps
             hook = ChipForward(program.layers, options.noise, taps=taps, generator=noise_gen)
             out = module({name: x}, hook=hook)
-            loss = torch.nn.functional.cross_entropy(out.reshape(len(x), -1), y)
+            scores = out.reshape(len(x), -1)
+            if epoch == 0 and step == 0:
+                _check_labels(train_data.labels, scores.shape[1])
+            loss = torch.nn.functional.cross_entropy(scores, y)
             # The float model's own loss keeps the FP32 accuracy (the chip loss alone lets
             # the weights drift to where only the noisy model is right).
             clean = module({name: x})
@@ -303,6 +306,12 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions = Finetun
         trained=plan.trained, parameter_count=plan.parameter_count,
         fixed_constants=plan.fixed_constants, onnxruntime_max_diff=diff,
         warnings=tuple(warnings))
+
+
+def _check_labels(labels: np.ndarray, classes: int) -> None:
+    if labels.min() < 0 or labels.max() >= classes:
+        raise InputDataError(f"the labels run from {labels.min()} to {labels.max()}, but the "
+                             f"model scores {classes} classes (labels must be 0..{classes - 1})")
 
 
 def _onnxruntime_diff(model_bytes: bytes, module: TrainableGraph, data: EvalData,

@@ -12,6 +12,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import asimc
+from asimc.data import load_dataset
 from asimc.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +52,7 @@ def test_finetune_improves_the_chip_accuracy_and_writes_the_same_graph(tmp_path,
     assert new.keys() == old.keys() and all(new[k].shape == old[k].shape for k in old)
     assert any(not np.array_equal(new[k], old[k]) for k in old)
     # onnxruntime runs the written file like asimc's own float execution of it
-    x = asimc.data.load_dataset("digits").x[:32].reshape(32, -1)
+    x = load_dataset("digits").x[:32].reshape(32, -1)
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     ours = asimc.compile(str(out), CHIP).run(x, mode="float").output
     np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x})[0], ours,
@@ -93,7 +94,7 @@ def test_epochs_zero_is_refused(tmp_path, capsys):
 
 def test_data_without_labels_is_refused(tmp_path, capsys):
     path = tmp_path / "unlabelled.npz"
-    np.savez(path, x=asimc.data.load_dataset("digits:train").x[:50])
+    np.savez(path, x=load_dataset("digits:train").x[:50])
     assert "has no labels" in _bad(capsys, tmp_path, data=path)
 
 
@@ -121,3 +122,10 @@ def test_model_without_trainable_weights_is_refused(tmp_path, capsys):
                                                   ("--batch-size", "0", "--batch-size must")])
 def test_bad_numbers_are_refused(tmp_path, capsys, flag, value, message):
     assert message in _bad(capsys, tmp_path, flag, value)
+
+
+def test_labels_beyond_the_model_classes_are_refused(tmp_path, capsys):
+    path = tmp_path / "labels.npz"
+    data = load_dataset("digits:train")
+    np.savez(path, x=data.x[:64], y=data.y[:64] + 10)
+    assert "labels must be 0..9" in _bad(capsys, tmp_path, "--epochs", "1", data=path)
