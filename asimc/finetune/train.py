@@ -263,6 +263,8 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions = Finetun
             loss = loss + torch.nn.functional.cross_entropy(clean.reshape(len(x), -1), y)
             opt.zero_grad()
             loss.backward()
+            # Noisy losses have rare, huge gradients; clipping keeps Adam from jumping away.
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             done = epoch * steps + step + 1          # cosine decay of the learning rate
             for group in opt.param_groups:
