@@ -1,0 +1,156 @@
+"""What an on-chip layer computes in the training forward pass: the three noise modes.
+
+Every mode keeps the backward pass straight through the ideal float product of the layer (the
+op as the digital registry computes it), so gradients never see rounding or noise:
+
+* ``exact``:    the layer's output *is* the chip's: the bit-level kernel run by
+                ``Program.run(mode="acim", taps=True)`` on the same batch (ADC, noise, hybrid
+                levels, voting, current domain, mismatch), ``y + (chip - y).detach()``;
+* ``analytic``: the chip's quantisers (straight-through), then a Gaussian at the output whose
+                variance is that of the chip's conversions (``output_variance``);
+* ``asim``:     ASiM's noise-aware training, ``y += N(0,1) * trim * y`` on the quantised
+                output, with ``trim`` the layer's relative noise under the analytic model.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .. import ops
+from ..chip.conversions import ConversionPlan
+from ..kernels.quantize import (EPSILON, input_levels, quantize_input, quantize_weight,
+                                scale_of, weight_levels)
+from ..program import MatrixLayer
+
+MODES = ("exact", "analytic", "asim")
+
+
+def acc_variance(layer: MatrixLayer, k: int) -> float:
+    """Variance, in integer-MAC units, that the conversions add to one output element.
+
+    Sum over row tiles and (weight bit i, input cycle c) of 4^(i + b_c) times the analog
+    noise (sigma F)^2 (majority voting over S samples: the median's pi / (2 S) of it) plus,
+    for lossy conversions, the ADC's rounding (F / L)^2 / 12. Gain compression, cell mismatch
+    and the clamp at 0 and F are not modelled (the exact mode has them)."""
+    plan = ConversionPlan(layer.chip)
+    tiles = len(layer.tiles) if layer.tiles and layer.tiles[-1][1] == k else \
+        max(1, math.ceil(k / plan.rows))
+    sigma2 = plan.sigma_random ** 2 + plan.sigma_nonlinear ** 2
+    if plan.weight_parallel:
+        full = plan.parallel_full_scale
+        per_tile = sigma2 * full ** 2 + (full / plan.adc_levels) ** 2 / 12
+        return tiles * per_tile
+    per_tile = 0.0
+    for i in range(plan.weight_bits):
+        for cycle in plan.cycles:
+            full = plan.full_scale(cycle)
+            term = 0.0
+            if not plan.is_digital(i, cycle):
+                votes = plan.votes(i, cycle)
+                term += sigma2 * full ** 2 * (math.pi / (2 * votes) if votes > 1 else 1.0)
+            if not plan.is_lossless(cycle):
+                term += (full / plan.adc_levels) ** 2 / 12
+            per_tile += 4.0 ** (i + cycle.low_bit) * term
+    return tiles * per_tile
+
+
+def _ste(x: Tensor, q: Tensor) -> Tensor:
+    return x + (q - x).detach()
+
+
+def _channel_shape(rank: int, axis: int) -> list[int]:
+    shape = [1] * rank
+    shape[axis] = -1
+    return shape
+
+
+class ChipForward:
+    """The interpreter hook for one training step (see the module docstring)."""
+
+    def __init__(self, layers: dict[str, MatrixLayer], mode: str, *, taps=None,
+                 generator: torch.Generator | None = None):
+        self.layers = {k: l for k, l in layers.items() if l.on_chip}
+        self.mode = mode
+        self.taps = taps or {}
+        self.generator = generator
+        self._variance: dict[tuple[str, int], float] = {}
+
+    def __call__(self, node, inputs, layouts):
+        layer = self.layers.get(node.name)
+        if layer is None:
+            return None
+        if self.mode == "exact":
+            y = ops.run_op(node, inputs)[0]
+            chip = torch.as_tensor(self.taps[node.name], dtype=y.dtype, device=y.device)
+            return [y + (chip - y).detach()]
+        y, std = self._quantised(layer, node, inputs)
+        noise = torch.randn(y.shape, generator=self.generator, dtype=y.dtype).to(y.device)
+        if self.mode == "analytic":
+            return [y + noise * std]
+        power = (y.detach() ** 2).mean()
+        trim = torch.sqrt((std ** 2).expand_as(y).mean() / power) if power > 0 else 0.0
+        return [y + noise * trim * y]
+
+    # -- the chip's quantisers, straight through ------------------------------------------------
+    def _input(self, layer: MatrixLayer, x: Tensor, static):
+        chip = layer.chip
+        signed, bits = chip.input.signed, chip.input.bits
+        d = x.detach()
+        if chip.quant.input == "static" and static is not None:
+            s = torch.tensor(static, dtype=torch.float32, device=x.device)
+        elif chip.quant.input == "per_sample" and x.dim() > 1:
+            peak = d.abs() if signed else d
+            s = peak.reshape(len(d), -1).amax(dim=1).view(-1, *[1] * (d.dim() - 1)) + EPSILON
+        else:
+            s = scale_of(d, signed)
+        q = quantize_input(d, s, bits, signed) * s / input_levels(bits, signed)
+        return _ste(x, q), s
+
+    def _weight(self, layer: MatrixLayer, w: Tensor, axis: int | None):
+        bits = layer.chip.weight.bits
+        d = w.detach()
+        if layer.chip.quant.weight == "per_channel" and axis is not None and d.dim() > 1:
+            dims = [i for i in range(d.dim()) if i != axis % d.dim()]
+            s = d.abs().amax(dim=dims, keepdim=True) + EPSILON
+        else:
+            s = d.abs().amax() + EPSILON
+        q = quantize_weight(d, s, bits) * s / weight_levels(bits)
+        return _ste(w, q), s
+
+    def _quantised(self, layer: MatrixLayer, node, inputs: list) -> tuple[Tensor, Tensor]:
+        """The layer's output with quantised operands, and the noise std of each element."""
+        x, w = inputs[0], inputs[1]
+        op = node.op_type
+        if op == "Conv":
+            w_axis, y_axis, k = 0, 1, w[0].numel()
+        elif op == "Gemm":
+            w_axis = 0 if node.attr("transB", 0) else 1
+            y_axis, k = -1, w.shape[1 - w_axis] if w.dim() == 2 else w.shape[0]
+        else:
+            w_axis, y_axis, k = -1, -1, w.shape[-2] if w.dim() > 1 else w.shape[0]
+        xq, sx = self._input(layer, x, layer.input_scale)
+        if layer.kind == "dynamic":       # the second operand is quantised like a weight
+            d = w.detach()
+            sw = (torch.tensor(layer.operand_scale, dtype=torch.float32)
+                  if layer.operand_scale is not None else d.abs().amax() + EPSILON)
+            bits = layer.chip.weight.bits
+            wq = _ste(w, quantize_weight(d, sw, bits) * sw / weight_levels(bits))
+        else:
+            wq, sw = self._weight(layer, w, w_axis)
+        y = ops.run_op(node, [xq, wq, *inputs[2:]])[0]
+        key = (layer.node, int(k))
+        if key not in self._variance:
+            self._variance[key] = acc_variance(layer, int(k))
+        chip = layer.chip
+        unit = math.sqrt(self._variance[key]) / (weight_levels(chip.weight.bits) *
+                                                  input_levels(chip.input.bits,
+                                                               chip.input.signed))
+        if sw.numel() > 1:                    # per-channel weight scales: along y's channels
+            sw = sw.reshape(-1).view(_channel_shape(y.dim(), y_axis))
+        if sx.numel() > 1:                    # per-sample input scales: along the batch
+            sx = sx.reshape(-1).view(-1, *[1] * (y.dim() - 1))
+        if op == "Gemm" and node.attr("alpha", 1.0) != 1.0:
+            unit *= abs(node.attr("alpha", 1.0))
+        return y, (sw * sx * unit).to(y.dtype)

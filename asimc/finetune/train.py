@@ -1,0 +1,336 @@
+"""``asimc.finetune.finetune``: an ONNX model and a chip in, a model trained on that chip out.
+
+1. compile the model for the chip; plan which initializers train (asimc.finetune.params);
+2. measure the chip accuracy (mean and spread over noise seeds, as ``asimc compare`` does) and
+   the FP32 accuracy (onnxruntime) on the evaluation data;
+3. train: the compiled graph as a torch module, on-chip layers forward as the noise mode says
+   (asimc.finetune.noise); the loss is the cross-entropy of the chip forward plus that of the
+   float forward (which keeps the FP32 accuracy); SGD or Adam with a cosine learning-rate
+   decay;
+4. write the trained initializers back into the ONNX file by name, check it with the onnx
+   checker, run it with onnxruntime against the torch module;
+5. measure again.
+
+A run is a pure function of (model, chip, data, options, seed): shuffling and the analytic
+noise come from generators seeded from ``seed``; the exact mode's chip noise from
+``Program.run`` seeds derived from it (never the evaluation seeds 0..seeds-1).
+"""
+from __future__ import annotations
+
+import io
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from ..chip.spec import ChipSpec
+from ..compiler import compile as compile_model
+from ..errors import InputDataError, ModelError, UsageError
+from ..evaluate import (EvalData, accuracy, load_eval_data, run_onnxruntime, run_program)
+from .module import TrainableGraph
+from .noise import MODES, ChipForward
+from .params import plan_parameters, write_initializers
+
+OPTIMIZERS = ("sgd", "adam")
+# Exact-mode training seeds start here, far from the evaluation seeds 0, 1, 2, ...
+TRAIN_SEED_BASE = 1 << 20
+
+
+@dataclass(frozen=True)
+class FinetuneOptions:
+    epochs: int = 20
+    lr: float = 3e-3
+    optimizer: str = "adam"
+    batch_size: int = 64
+    seed: int = 0
+    noise: str = "exact"
+    freeze_bn: bool = False
+    eval_seeds: int = 3
+
+    def check(self) -> None:
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise UsageError(f"--epochs must be at least 1 (got {self.epochs}): fine-tuning "
+                             "with no epoch would write the model unchanged")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise UsageError(f"--lr must be a positive number (got {self.lr})")
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(f"unknown optimizer {self.optimizer!r}: use sgd or adam")
+        if self.noise not in MODES:
+            raise UsageError(f"unknown noise mode {self.noise!r}: use exact, analytic or asim")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1 (got {self.batch_size})")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise UsageError(f"--seed must be a non-negative integer (got {self.seed!r})")
+        if not isinstance(self.eval_seeds, int) or self.eval_seeds < 1:
+            raise UsageError(f"the number of evaluation seeds must be at least 1 "
+                             f"(got {self.eval_seeds})")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Accuracy of one model on the evaluation data: FP32 and on the chip over seeds."""
+
+    fp32: float
+    chip: tuple[float, ...]          # one per noise seed
+
+    @property
+    def chip_mean(self) -> float:
+        return statistics.fmean(self.chip)
+
+    @property
+    def chip_std(self) -> float:
+        return statistics.stdev(self.chip) if len(self.chip) > 1 else 0.0
+
+    def as_dict(self) -> dict:
+        return {"fp32_accuracy": self.fp32, "chip_accuracy_mean": self.chip_mean,
+                "chip_accuracy_std": self.chip_std, "chip_accuracy": list(self.chip)}
+
+
+@dataclass(frozen=True)
+class Epoch:
+    index: int
+    loss: float                     # mean training loss
+    seconds: float                  # training time of the epoch (no evaluation)
+    chip_accuracy: float | None     # on the evaluation data, noise seed 0, after the epoch
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    model: onnx.ModelProto
+    before: Measurement
+    after: Measurement
+    epochs: tuple[Epoch, ...]
+    step_losses: tuple[float, ...]
+    options: FinetuneOptions
+    chip_name: str
+    model_name: str
+    train_description: str
+    eval_description: str
+    trained: tuple[str, ...]
+    parameter_count: int
+    fixed_constants: tuple[str, ...]
+    onnxruntime_max_diff: float
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def recovered(self) -> float | None:
+        """Share of the accuracy the chip lost (FP32 -> chip) that fine-tuning won back."""
+        lost = self.before.fp32 - self.before.chip_mean
+        if lost <= 0:
+            return None
+        return (self.after.chip_mean - self.before.chip_mean) / lost
+
+    def as_dict(self) -> dict:
+        return {
+            "model": self.model_name, "chip": self.chip_name,
+            "train_data": self.train_description, "eval_data": self.eval_description,
+            "options": {k: getattr(self.options, k) for k in self.options.__dataclass_fields__},
+            "trained_initializers": list(self.trained), "parameters": self.parameter_count,
+            "fixed_constants": list(self.fixed_constants),
+            "before": self.before.as_dict(), "after": self.after.as_dict(),
+            "recovered": self.recovered,
+            "epochs": [{"epoch": e.index, "loss": e.loss, "seconds": e.seconds,
+                        "chip_accuracy": e.chip_accuracy} for e in self.epochs],
+            "seconds_per_epoch": statistics.fmean(e.seconds for e in self.epochs),
+            "onnxruntime_max_abs_diff": self.onnxruntime_max_diff,
+            "warnings": list(self.warnings),
+        }
+
+
+def _load_model(model) -> tuple[onnx.ModelProto, str]:
+    if isinstance(model, onnx.ModelProto):
+        return model, model.graph.name or "model"
+    if isinstance(model, bytes):
+        return onnx.load_from_string(model), "model"
+    path = Path(str(model))
+    if not path.is_file():
+        raise ModelError(f"{model}: no such model file")
+    try:
+        return onnx.load(str(path)), str(model)
+    except Exception as error:  # noqa: BLE001 - not an ONNX file: say so
+        raise ModelError(f"{model}: cannot read it as an ONNX model ({error})") from None
+
+
+def _labelled(program, data, what: str) -> EvalData:
+    loaded = load_eval_data(program, data)
+    if loaded.labels is None:
+        raise InputDataError(f"{what} {data}: has no labels; fine-tuning needs them (an .npz "
+                             "with `y`, a folder with class sub-folders, or digits)")
+    if len(program.graph.inputs) != 1:
+        raise InputDataError("fine-tuning supports models with one input "
+                             f"(this one has {len(program.graph.inputs)})")
+    return loaded
+
+
+def _overlap(train: EvalData, held_out: EvalData) -> int:
+    seen = {row.tobytes() for row in next(iter(train.inputs.values()))}
+    return sum(row.tobytes() in seen for row in next(iter(held_out.inputs.values())))
+
+
+def _serialize(model: onnx.ModelProto) -> bytes:
+    return model.SerializeToString()
+
+
+def _measure(model_bytes: bytes, program, data: EvalData, seeds: int, batch: int) -> Measurement:
+    fp32 = accuracy(run_onnxruntime(model_bytes, data, batch), data.labels)
+    chip = tuple(accuracy(run_program(program, data, mode="acim", seed=s, batch_size=batch)
+                          .output, data.labels) for s in range(seeds))
+    return Measurement(fp32, chip)
+
+
+def finetune(model, chip, train, *, val=None, options: FinetuneOptions = FinetuneOptions(),
+             progress=None, eval_batch: int = 256, epoch_eval: bool = True
+             ) -> FinetuneResult:
+    """Fine-tune ``model`` (path, bytes or ModelProto) for ``chip`` (path or ChipSpec) on the
+    labelled data ``train`` (any data spec ``asimc compare`` takes); measure on ``val`` (the
+    training data when None). ``progress(epoch, step, steps, loss, eta_s)`` is called after
+    every step."""
+    from ..frontend import import_proto
+    options.check()
+    original, model_name = _load_model(model)
+    source = _serialize(original)
+    if not isinstance(chip, ChipSpec):
+        from ..chip import load_chip
+        chip = load_chip(chip)
+    program = compile_model(source, chip)
+    train_data = _labelled(program, train, "training data")
+    warnings: list[str] = []
+    if val is None:
+        eval_data = train_data
+        warnings.append("no --val data: accuracy before and after is measured on the training "
+                        "data")
+    else:
+        if str(val) == str(train):
+            raise UsageError(f"--val {val} is the training data: give a held-out split "
+                             "(e.g. --data digits:train --val digits)")
+        eval_data = _labelled(program, val, "validation data")
+        shared = _overlap(train_data, eval_data)
+        if shared:
+            warnings.append(f"{shared} of the {eval_data.size} validation samples also appear "
+                            "in the training data")
+    plan = plan_parameters(import_proto(source), program.graph, freeze_bn=options.freeze_bn)
+    if plan.fixed_constants:
+        warnings.append("left fixed (computed by constant folding, not an initializer): "
+                        + ", ".join(plan.fixed_constants))
+    before = _measure(source, program, eval_data, options.eval_seeds, eval_batch)
+
+    module = TrainableGraph(program.graph, plan)
+    params = list(module.weights)
+    if options.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=options.lr)
+    else:
+        opt = torch.optim.SGD(params, lr=options.lr, momentum=0.9)
+    name = module.data_inputs[0]
+    x_all = torch.from_numpy(np.ascontiguousarray(train_data.inputs[name]))
+    y_all = torch.from_numpy(train_data.labels.astype(np.int64))
+    shuffle = torch.Generator().manual_seed(options.seed)
+    noise_gen = torch.Generator().manual_seed(options.seed + 1)
+    # Whole batches only (a last batch of a few samples would get its own input scales).
+    steps = max(1, len(x_all) // options.batch_size)
+    total = steps * options.epochs
+    epochs, losses = [], []
+    started = time.perf_counter()
+    trained_seconds = 0.0
+    for epoch in range(options.epochs):
+        epoch_start = time.perf_counter()
+        order = torch.randperm(len(x_all), generator=shuffle)
+        epoch_losses = []
+        for step in range(steps):
+            index = order[step * options.batch_size:(step + 1) * options.batch_size]
+            x, y = x_all[index], y_all[index]
+            taps = None
+            if options.noise == "exact":
+                current = compile_model(_serialize(write_initializers(
+                    original, module.initializer_values())), chip)
+                run = current.run({name: x.numpy()}, mode="acim", taps=True,
+                                  seed=TRAIN_SEED_BASE + options.seed * total
+                                  + epoch * steps + step)
+                taps = run.taps
+            hook = ChipForward(program.layers, options.noise, taps=taps, generator=noise_gen)
+            out = module({name: x}, hook=hook)
+            scores = out.reshape(len(x), -1)
+            if epoch == 0 and step == 0:
+                _check_labels(train_data.labels, scores.shape[1])
+            loss = torch.nn.functional.cross_entropy(scores, y)
+            # The float model's own loss keeps the FP32 accuracy (the chip loss alone lets
+            # the weights drift to where only the noisy model is right).
+            clean = module({name: x})
+            loss = loss + torch.nn.functional.cross_entropy(clean.reshape(len(x), -1), y)
+            opt.zero_grad()
+            loss.backward()
+            # Noisy losses have rare, huge gradients; clipping keeps Adam from jumping away.
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            done = epoch * steps + step + 1          # cosine decay of the learning rate
+            for group in opt.param_groups:
+                group["lr"] = options.lr * 0.5 * (1 + math.cos(math.pi * done / total))
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise UsageError(f"the training loss became {value} at epoch {epoch + 1}, step "
+                                 f"{step + 1}: lower --lr (now {options.lr})")
+            epoch_losses.append(value)
+            losses.append(value)
+            if progress is not None:
+                done = epoch * steps + step + 1
+                elapsed = trained_seconds + time.perf_counter() - epoch_start
+                progress(epoch + 1, step + 1, steps, value, elapsed / done * (total - done))
+        seconds = time.perf_counter() - epoch_start
+        trained_seconds += seconds
+        chip_acc = None
+        if epoch_eval:
+            current = compile_model(_serialize(write_initializers(
+                original, module.initializer_values())), chip)
+            chip_acc = accuracy(run_program(current, eval_data, mode="acim", seed=0,
+                                            batch_size=eval_batch).output, eval_data.labels)
+        epochs.append(Epoch(epoch + 1, statistics.fmean(epoch_losses), seconds, chip_acc))
+    del started
+
+    trained = write_initializers(original, module.initializer_values())
+    try:
+        onnx.checker.check_model(trained, full_check=True)
+    except onnx.checker.ValidationError as error:
+        raise ModelError(f"the fine-tuned model fails the ONNX checker: {error}") from None
+    trained_bytes = _serialize(trained)
+    diff = _onnxruntime_diff(trained_bytes, module, eval_data, name)
+    final = compile_model(trained_bytes, chip)
+    after = _measure(trained_bytes, final, eval_data, options.eval_seeds, eval_batch)
+    chip_name = getattr(program.chip, "name", str(chip))
+    return FinetuneResult(
+        model=trained, before=before, after=after, epochs=tuple(epochs),
+        step_losses=tuple(losses), options=options, chip_name=chip_name,
+        model_name=model_name, train_description=str(train),
+        eval_description=str(val) if val is not None else str(train),
+        trained=plan.trained, parameter_count=plan.parameter_count,
+        fixed_constants=plan.fixed_constants, onnxruntime_max_diff=diff,
+        warnings=tuple(warnings))
+
+
+def _check_labels(labels: np.ndarray, classes: int) -> None:
+    if labels.min() < 0 or labels.max() >= classes:
+        raise InputDataError(f"the labels run from {labels.min()} to {labels.max()}, but the "
+                             f"model scores {classes} classes (labels must be 0..{classes - 1})")
+
+
+def _onnxruntime_diff(model_bytes: bytes, module: TrainableGraph, data: EvalData,
+                      name: str, samples: int = 64) -> float:
+    """max |onnxruntime - torch module| on the first samples: the file is the trained model."""
+    subset = EvalData({name: data.inputs[name][:samples]}, None, data.description)
+    reference = run_onnxruntime(model_bytes, subset, samples)
+    with torch.no_grad():
+        ours = module({name: torch.from_numpy(np.ascontiguousarray(subset.inputs[name]))})
+    diff = float(np.abs(ours.numpy().astype(np.float64) - reference).max(initial=0.0))
+    scale = float(np.abs(reference).max(initial=0.0)) or 1.0
+    if not diff <= 1e-4 * scale + 1e-5:
+        raise ModelError(f"the written model disagrees with the trained module under "
+                         f"onnxruntime (max |diff| {diff:.3g}): not writing a wrong model")
+    return diff
+
+
+def save_model(model: onnx.ModelProto, path) -> None:
+    with io.open(path, "wb") as handle:
+        handle.write(model.SerializeToString())
