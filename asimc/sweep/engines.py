@@ -132,7 +132,9 @@ class RayEngine:
                            logging_level="ERROR", configure_logging=True)
             try:
                 if address:
-                    ray.init(address=address, **options)
+                    local = address.split(":")[0] in ("127.0.0.1", "localhost")
+                    ray.init(address=address, **options,
+                             **({"_node_ip_address": "127.0.0.1"} if local else {}))
                 else:
                     ray.init(num_cpus=(workers or cpu_count()) * threads,
                              _node_ip_address="127.0.0.1", **options)

@@ -55,7 +55,8 @@ def make_figures(sweep: dict, rows: list[dict], objectives, rule, best) -> list:
         groups: dict[tuple, list] = {}
         for r in done:
             groups.setdefault(tuple(r["params"].get(a, "") for a in others), []).append(r)
-        for group, members in sorted(groups.items()):
+        for group, members in sorted(groups.items(),
+                                    key=lambda kv: [_sort_key(v) for v in kv[0]]):
             members.sort(key=lambda r: positions[r["params"].get(axis, "")])
             label = ", ".join(f"{a}={v}" for a, v in zip(others, group)) or None
             ax.errorbar([positions[r["params"].get(axis, "")] for r in members],

@@ -1,0 +1,90 @@
+"""Fixtures of the sweep tests: the small digits MLP, a noisy base chip, a helper that runs
+``asimc`` in this process, and one real local Ray cluster (127.0.0.1 only) for the session."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = str(ROOT / "examples" / "models" / "digits_mlp.onnx")
+NOISY = str(ROOT / "chips" / "asim-hcim-1.acim")       # 1 LSB random noise: seeds matter
+LIMIT = "40"
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """``asimc ARGS`` in this process: (exit code, stdout, stderr)."""
+    from asimc.cli import main
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exit_:      # argparse errors
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def sweep_args(db, *vary, seeds=2, extra=()):
+    args = ["sweep", MODEL, "--chip", NOISY, "--data", "digits", "--limit", LIMIT,
+            "--db", db, "--seeds", str(seeds)]
+    for v in vary:
+        args += ["--vary", v]
+    return args + list(extra)
+
+
+def show_json(capsys, db, *extra) -> list[dict]:
+    code, out, err = run_cli(capsys, "sweep", "show", db, "--json", *extra)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def points_of(rows):
+    return [r for r in rows if r["point"] not in ("fp32", "int")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_address():
+    """A real Ray head on 127.0.0.1 with 2 CPUs, in its own process group (killed whole at
+    teardown, with every worker it started)."""
+    import ray  # noqa: F401  (the `ray` extra; `make` installs it, so a missing one fails)
+    port = _free_port()
+    temp = f"/tmp/ray{os.getpid() % 100000}"
+    ray_bin = str(Path(sys.executable).parent / "ray")
+    process = subprocess.Popen(
+        [ray_bin, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+         "--num-cpus=2", "--include-dashboard=false", "--object-store-memory=100000000",
+         f"--temp-dir={temp}", "--disable-usage-stats", "--block"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        else:
+            raise RuntimeError("the local Ray head did not start")
+        yield f"127.0.0.1:{port}"
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
