@@ -31,8 +31,8 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
     return code, out, err
 
 
-def sweep_args(db, *vary, seeds=2, extra=()):
-    args = ["sweep", MODEL, "--chip", NOISY, "--data", "digits", "--limit", LIMIT,
+def sweep_args(db, *vary, seeds=2, extra=(), limit=LIMIT):
+    args = ["sweep", MODEL, "--chip", NOISY, "--data", "digits", "--limit", str(limit),
             "--db", db, "--seeds", str(seeds)]
     for v in vary:
         args += ["--vary", v]
@@ -80,11 +80,7 @@ def ray_address():
         yield f"127.0.0.1:{port}"
     finally:
         try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGKILL)     # the head and every worker it started
         except ProcessLookupError:
             pass
+        process.wait()

@@ -117,7 +117,7 @@ def test_a_point_prints_as_a_chip_that_reruns(tmp_path, capsys):
 def test_figures_and_report(tmp_path, capsys):
     db = str(tmp_path / "s.db")
     assert run_cli(capsys, *sweep_args(db, "adc.bits=6,8", "hybrid.digital_levels=0,2",
-                                       seeds=2), "--workers", "2")[0] == 0
+                                       seeds=2), "--workers", "1")[0] == 0
     png, svg, pdf, page = (tmp_path / f"f.{e}" for e in ("png", "svg", "pdf", "html"))
     code, out, err = run_cli(capsys, "sweep", "show", db, "--plot", png, "--report", page,
                              "--best", "accuracy >= fp32 - 100")
@@ -139,7 +139,7 @@ def _numbers(rows):
 
 
 def test_engines_and_worker_counts_give_identical_numbers(tmp_path, capsys, ray_address):
-    vary = ("adc.bits=6,8", "noise.random=0.5 lsb,1 lsb")
+    vary = ("noise.random=0.5 lsb,1 lsb",)
     results = {}
     for name, extra in (("local-1", ["--workers", "1"]), ("local-2", ["--workers", "2"]),
                         ("ray", ["--engine", "ray", "--ray-address", ray_address,
@@ -148,7 +148,7 @@ def test_engines_and_worker_counts_give_identical_numbers(tmp_path, capsys, ray_
         code, _, err = run_cli(capsys, *sweep_args(db, *vary), *extra)
         assert code == 0, err
         results[name] = _numbers(show_json(capsys, db))
-    assert len(points_of(results["local-1"])) == 4
+    assert len(points_of(results["local-1"])) == 2
     assert results["local-1"] == results["local-2"] == results["ray"]
     stds = [r["accuracy_std"] for r in points_of(results["local-1"])]
     assert any(s > 0 for s in stds)              # the seeds really differ
