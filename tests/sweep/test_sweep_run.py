@@ -54,10 +54,17 @@ def test_resume_computes_only_what_is_missing(tmp_path, capsys, monkeypatch):
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_other_settings_on_the_same_database_are_refused(tmp_path, capsys):
+def test_a_single_point_and_other_settings_on_the_same_database(tmp_path, capsys):
     db = str(tmp_path / "s.db")
-    assert run_cli(capsys, *sweep_args(db, "adc.bits=8", seeds=1), "--workers", "1")[0] == 0
-    args = sweep_args(db, "adc.bits=8", seeds=1)
+    code, out, err = run_cli(capsys, *sweep_args(db, seeds=1), "--workers", "1",
+                             "--best", "accuracy >= fp32 - 100")
+    assert code == 0, err
+    assert "best (accuracy >= fp32 - 100): point 1" in out     # no --vary: the base chip
+    (point,) = points_of(show_json(capsys, db))
+    assert point["params"] == {} and point["pareto"] is True
+    code, out, err = run_cli(capsys, "sweep", "show", db, "--best", "accuracy > fp32")
+    assert code == 0 and "no point qualifies" in out
+    args = sweep_args(db, seeds=1)
     args[args.index("--limit") + 1] = "30"
     code, _, err = run_cli(capsys, *args)
     assert code == 2 and "use --fresh" in err
