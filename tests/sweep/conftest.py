@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -59,9 +60,16 @@ def _free_port() -> int:
 def ray_address():
     """A real Ray head on 127.0.0.1 with 2 CPUs, in its own process group (killed whole at
     teardown, with every worker it started)."""
-    import ray  # noqa: F401  (the `ray` extra; `make` installs it, so a missing one fails)
     port = _free_port()
     temp = f"/tmp/ray{os.getpid() % 100000}"
+    # Our own token: Ray keeps a default one in ~/.ray, which other local clusters rewrite.
+    os.makedirs(temp, exist_ok=True)
+    token = os.path.join(temp, "auth_token")
+    with open(token, "w") as f:
+        f.write(secrets.token_hex(32))
+    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")}
+    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=token)
+    import ray  # noqa: F401  (the `ray` extra; `make` installs it, so a missing one fails)
     ray_bin = str(Path(sys.executable).parent / "ray")
     process = subprocess.Popen(
         [ray_bin, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
@@ -69,7 +77,7 @@ def ray_address():
          f"--temp-dir={temp}", "--disable-usage-stats", "--block"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 120
         while time.time() < deadline:
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
@@ -77,10 +85,21 @@ def ray_address():
             time.sleep(0.5)
         else:
             raise RuntimeError("the local Ray head did not start")
-        yield f"127.0.0.1:{port}"
+        address = f"127.0.0.1:{port}"
+        while subprocess.run([ray_bin, "status", f"--address={address}"],
+                             capture_output=True).returncode != 0:   # until the node is up
+            if time.time() > deadline:
+                raise RuntimeError("the local Ray head did not come up")
+            time.sleep(1)
+        yield address
     finally:
         try:
             os.killpg(process.pid, signal.SIGKILL)     # the head and every worker it started
         except ProcessLookupError:
             pass
         process.wait()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
