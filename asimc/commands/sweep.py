@@ -38,13 +38,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _plot_path(text: str) -> str:
-    if os.path.splitext(text)[1].lower() not in (".png", ".svg", ".pdf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: the figure's file name ends in .png, .svg "
-                                         "or .pdf")
-    return text
-
-
 def _add_output(p, *, report: bool) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -58,11 +51,12 @@ def _add_output(p, *, report: bool) -> None:
                    "RULE. " + BEST_GRAMMAR.replace("\n", " "))
     p.add_argument("--sort", metavar="COLUMN",
                    help="sort the points by a column (accuracy, energy, conversions, ...)")
-    if report:      # the run parser has --report from the data options
+    if report:      # the run parser has --report and --plot from the data options
         p.add_argument("--report", metavar="OUT.html",
                        help="write a self-contained HTML page with the table and the figures")
-    p.add_argument("--plot", type=_plot_path, metavar="OUT.{png,svg,pdf}",
-                   help="write the figures (one file; several figures go on one page)")
+        from .evaluate import _plot_path
+        p.add_argument("--plot", type=_plot_path, metavar="OUT.{png,svg,pdf}",
+                       help="write the figures (one file; several figures go on one page)")
 
 
 def _context(args):
@@ -170,7 +164,7 @@ def _answer(db: str, args) -> None:
             print(f"wrote {args.report}", file=sys.stderr)
     public = [{k: r.get(k) for k in answers.ROW_FIELDS} for r in rows]
     if args.json:
-        print_json([_strict(r) for r in public])
+        print_json(public)
     elif args.csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=answers.ROW_FIELDS)
         writer.writeheader()
@@ -183,11 +177,6 @@ def _answer(db: str, args) -> None:
         print(_best_line(rule, best, rows))
     elif rule is not None and best is None:
         print(_best_line(rule, best, rows), file=sys.stderr)
-
-
-def _strict(row: dict) -> dict:
-    """NaN is not JSON: write null (infinite SQNR stays Infinity, as in `compare --json`)."""
-    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
 
 
 def _best_line(rule, best, rows) -> str:

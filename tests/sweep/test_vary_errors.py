@@ -48,7 +48,7 @@ def test_zip_needs_equal_lengths(tmp_path, capsys):
     ("--pareto", "accuracy:best,energy:min", "NAME:max or NAME:min"),
     ("--pareto", "acuracy:max,energy:min", "unknown objective `acuracy`"),
     ("--best", "accuracy => fp32 - 1", "RULE is  METRIC OP REFERENCE"),
-    ("--plot", "out.jpg", "ends in .png, .svg or .pdf"),
+    ("--plot", "out.jpg", "give a file ending in .png, .svg, .pdf"),
 ])
 def test_bad_answer_options(tmp_path, capsys, option, value, expected):
     code, _, err = run_cli(capsys, *sweep_args(tmp_path / "s.db", "adc.bits=6"), option, value)
