@@ -246,7 +246,7 @@ def _write(path: str, text: str) -> None:
 def register(sub) -> None:
     from .evaluate import _add_data_options
     epilog = ("VALUES: a list (6,7,8; serial,parallel 2,parallel 4), or a range START:STOP:STEP "
-              "with both ends included and its unit (0:1:0.25 lsb, 0%%:2%%:0.5%%). FIELD: a chip "
+              "with both ends included and its unit (0:1:0.25 lsb, 0%:2%:0.5%). FIELD: a chip "
               "field such as adc.bits, array.rows, noise.random, noise.nonlinear, input.bits, "
               "input.encoding, weight.bits, hybrid.digital_levels, voting.levels, "
               "voting.samples, domain.alpha, or one inside a layer override: "
