@@ -148,7 +148,7 @@ class RayEngine:
                 else:
                     ray.init(num_cpus=(workers or cpu_count()) * threads,
                              _node_ip_address="127.0.0.1", **options)
-            except (ConnectionError, RuntimeError, ValueError) as error:
+            except Exception as error:  # Ray raises many kinds; each means no cluster
                 raise UsageError(f"cannot {'join the Ray cluster at ' + address if address else 'start a local Ray'}: {error}") from None
             self.started = True
         # A task asking for more CPUs than the cluster has would never be scheduled.
