@@ -1,0 +1,162 @@
+"""Benchmarks of `asimc sweep` (numbers go to BENCHMARKS.md, ratios measured in one run).
+
+1. Overhead: a 24-point sweep of the digits MLP (adc.bits 5..10 x hybrid levels 0..3, one seed,
+   in-process): the share of wall time spent executing points, and the split into start
+   (imports, points, database), compile, data (loading + FP32 reference), execution and store.
+2. Scaling: a 12-point sweep with --workers 1 and --workers 2 (target: >= 1.7x).
+3. Ray against local: the same 12 points on a local Ray with 2 workers against local 2 workers
+   (target: within 15 %), with the Ray cluster already running and counting its start.
+
+    .venv/bin/python benchmarks/bench_sweep.py [--limit N] [--skip-ray]
+"""
+from __future__ import annotations
+
+import time
+
+_T0 = time.perf_counter()
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402, F401  (counted in the import time)
+
+from asimc.sweep.evaluate import Context  # noqa: E402
+from asimc.sweep.grid import parse_vary  # noqa: E402
+from asimc.sweep.run import SweepSpec, run_sweep  # noqa: E402
+
+IMPORT_SECONDS = time.perf_counter() - _T0
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = str(ROOT / "examples" / "models" / "digits_mlp.onnx")
+CHIP = str(ROOT / "chips" / "asim-hcim-1.acim")
+
+
+def _spec(db, vary, limit, **kw) -> SweepSpec:
+    return SweepSpec(model=MODEL, chip=CHIP, db=db,
+                     context=Context(model=MODEL, data="digits", limit=limit),
+                     axes=tuple(parse_vary(v) for v in vary), seeds=1, **kw)
+
+
+def _run(folder, name, vary, limit, **kw):
+    db = os.path.join(folder, name + ".db")
+    start = time.perf_counter()
+    summary = run_sweep(_spec(db, vary, limit, **kw))
+    wall = time.perf_counter() - start
+    assert summary.done == summary.points and not summary.failed, summary
+    return wall, summary
+
+
+def _cpu() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--limit", type=int, default=None, help="samples (default: all 450)")
+    parser.add_argument("--skip-ray", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {_cpu()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{torch.backends.cpu.get_cpu_capability()}; data digits, limit {args.limit or 450}")
+    with tempfile.TemporaryDirectory() as folder:
+        wall, s = _run(folder, "overhead", ["adc.bits=5:10:1", "hybrid.digital_levels=0:3:1"],
+                       args.limit, workers=1)
+        total = wall + IMPORT_SECONDS
+        t = s.seconds
+        other = total - IMPORT_SECONDS - sum(t[k] for k in ("start", "compile", "data",
+                                                            "execution", "store"))
+        print(f"\n1. overhead, {s.points} points, 1 worker: {total:.2f} s wall")
+        for name, seconds in (("import (python, torch, asimc)", IMPORT_SECONDS),
+                              ("start (points, chip checks, database)", t["start"]),
+                              ("compile", t["compile"]), ("data + fp32", t["data"]),
+                              ("execution (int + acim runs)", t["execution"]),
+                              ("store (commits)", t["store"]), ("other", other)):
+            print(f"   {name:<40} {seconds:7.2f} s  {100 * seconds / total:5.1f} %")
+        print(f"   executing points: {100 * t['execution'] / total:.1f} % of the wall time "
+              f"(target >= 90 %)")
+
+        # Scaling and engines as a user runs them: one fresh `asimc sweep` process each, so
+        # every configuration pays its own imports and worker start.
+        vary12 = ["adc.bits=5:10:1", "hybrid.digital_levels=0,2"]
+        one = _cli(folder, "w1", vary12, args.limit, "--workers", "1")
+        two = _cli(folder, "w2", vary12, args.limit, "--workers", "2")
+        print(f"\n2. scaling, 12 points (fresh `asimc sweep` processes): --workers 1 {one:.2f} s,"
+              f" --workers 2 {two:.2f} s: {one / two:.2f}x (target >= 1.7x)")
+
+        if not args.skip_ray:
+            cold = _cli(folder, "ray-cold", vary12, args.limit, "--engine", "ray",
+                        "--workers", "2")
+            with _ray_head(folder) as address:
+                warm = _cli(folder, "ray-warm", vary12, args.limit, "--engine", "ray",
+                            "--workers", "2", "--ray-address", address)
+            print(f"\n3. Ray, 12 points, 2 workers: {warm:.2f} s joining a running cluster "
+                  f"({warm / two:.2f}x the local engine's {two:.2f} s; target <= 1.15x), "
+                  f"{cold:.2f} s starting its own ({cold / two:.2f}x)")
+
+
+def _cli(folder, name, vary, limit, *options) -> float:
+    import subprocess
+    import sys
+    args = [sys.executable, "-m", "asimc", "sweep", MODEL, "--chip", CHIP, "--data", "digits",
+            "--db", os.path.join(folder, name + ".db"), "--seeds", "1", *options]
+    if limit:
+        args += ["--limit", str(limit)]
+    for v in vary:
+        args += ["--vary", v]
+    start = time.perf_counter()
+    subprocess.run(args, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+class _ray_head:
+    """A Ray head on 127.0.0.1 with 2 CPUs in its own process group (killed whole after)."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def __enter__(self):
+        import secrets
+        import signal
+        import socket
+        import subprocess
+        import sys
+        self.signal = signal
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        token = os.path.join(self.folder, "auth_token")
+        with open(token, "w") as f:
+            f.write(secrets.token_hex(32))
+        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=token)
+        ray_bin = str(Path(sys.executable).parent / "ray")
+        self.process = subprocess.Popen(
+            [ray_bin, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+             "--num-cpus=2", "--include-dashboard=false", "--object-store-memory=100000000",
+             f"--temp-dir=/tmp/raybench{os.getpid() % 10000}", "--disable-usage-stats",
+             "--block"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        address = f"127.0.0.1:{port}"
+        deadline = time.time() + 180
+        while subprocess.run([ray_bin, "status", f"--address={address}"],
+                             capture_output=True).returncode != 0:
+            if time.time() > deadline:
+                raise RuntimeError("the Ray head did not come up")
+            time.sleep(1)
+        return address
+
+    def __exit__(self, *exc):
+        try:
+            os.killpg(self.process.pid, self.signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+
+if __name__ == "__main__":
+    main()

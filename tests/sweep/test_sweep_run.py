@@ -1,0 +1,161 @@
+"""`asimc sweep` end to end on the digits MLP: resume, added values, invalid and failing points,
+baselines, `show --chip`, figures and the report, engine and worker-count equivalence."""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from asimc.chip import parse_chip
+from asimc.sweep.evaluate import EVAL_LOG_ENV
+
+from .conftest import points_of, run_cli, show_json, sweep_args
+
+
+def _log(path):
+    return [tuple(map(int, line.split())) for line in path.read_text().splitlines()] \
+        if path.exists() else []
+
+
+def test_resume_computes_only_what_is_missing(tmp_path, capsys, monkeypatch):
+    db, log = str(tmp_path / "s.db"), tmp_path / "evals.log"
+    monkeypatch.setenv(EVAL_LOG_ENV, str(log))
+    code, out, err = run_cli(capsys, *sweep_args(db, "adc.bits=6,8"), "--workers", "1")
+    assert code == 0, err
+    assert sorted(_log(log)) == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    rows = show_json(capsys, db)
+    assert [r["point"] for r in rows[:2]] == ["fp32", "int"]
+    assert rows[0]["agreement"] == 1.0 and rows[1]["params"] == {"precision": "W8 A8u serial"}
+    points = points_of(rows)
+    assert [r["params"] for r in points] == [{"adc.bits": "6"}, {"adc.bits": "8"}]
+    assert all(r["status"] == "done" and r["seeds_done"] == 2 for r in points)
+    assert all(r["accuracy_std"] >= 0 and 0 <= r["accuracy_mean"] <= 1 for r in points)
+    assert points[0]["adc_conversions"] > 0 and points[0]["cycles"] > 0
+
+    # The same command again: nothing to compute, the same answers.
+    code, _, err = run_cli(capsys, *sweep_args(db, "adc.bits=6,8"), "--workers", "1")
+    assert code == 0 and "0 evaluated now" in err
+    assert len(_log(log)) == 4
+    assert show_json(capsys, db) == rows
+
+    # More values and one more seed: only the new rows.
+    code, _, err = run_cli(capsys, *sweep_args(db, "adc.bits=6,8,10", seeds=3), "--workers", "1")
+    assert code == 0, err
+    assert sorted(_log(log)[4:]) == [(1, 2), (2, 2), (3, 0), (3, 1), (3, 2)]
+    points = points_of(show_json(capsys, db))
+    assert [r["seeds_done"] for r in points] == [3, 3, 3]
+
+    # --fresh starts over.
+    code, _, err = run_cli(capsys, *sweep_args(db, "adc.bits=10", seeds=1), "--fresh",
+                           "--workers", "1")
+    assert code == 0 and len(_log(log)) == 10
+    assert [r["params"] for r in points_of(show_json(capsys, db))] == [{"adc.bits": "10"}]
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_single_point_and_other_settings_on_the_same_database(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    code, out, err = run_cli(capsys, *sweep_args(db, seeds=1), "--workers", "1",
+                             "--best", "accuracy >= fp32 - 100")
+    assert code == 0, err
+    assert "best (accuracy >= fp32 - 100): point 1" in out     # no --vary: the base chip
+    (point,) = points_of(show_json(capsys, db))
+    assert point["params"] == {} and point["pareto"] is True
+    code, out, err = run_cli(capsys, "sweep", "show", db, "--best", "accuracy > fp32")
+    assert code == 0 and "no point qualifies" in out
+    args = sweep_args(db, seeds=1)
+    args[args.index("--limit") + 1] = "30"
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2 and "use --fresh" in err
+
+
+def test_invalid_and_failing_points_do_not_stop_the_sweep(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    code, out, err = run_cli(capsys, *sweep_args(
+        db, "input.bits=2,8", "input.encoding=serial,parallel 4", seeds=1), "--workers", "1")
+    assert code == 0, err
+    points = {(r["params"]["input.bits"], r["params"]["input.encoding"]): r
+              for r in points_of(show_json(capsys, db))}
+    bad = points["2", "parallel 4"]
+    assert bad["status"] == "invalid"
+    assert "more bits per cycle than the 2 input bits" in bad["message"]
+    assert bad["accuracy_mean"] is None
+    assert all(r["status"] == "done" for k, r in points.items() if k != ("2", "parallel 4"))
+    assert "invalid" in out                      # the table says so too
+
+    # A point that raises (static input scales without calibration data) is recorded as
+    # failed with its message, and retried on the next run.
+    db2 = str(tmp_path / "f.db")
+    code, out, err = run_cli(capsys, *sweep_args(db2, "quant.input=per_tensor,static", seeds=1),
+                             "--workers", "1")
+    assert code == 0
+    assert "point 2 failed" in err and "retried" in err
+    rows = {r["params"]["quant.input"]: r for r in points_of(show_json(capsys, db2))}
+    assert rows["per_tensor"]["status"] == "done"
+    assert rows["static"]["status"] == "failed" and "--calibrate" in rows["static"]["message"]
+    code, _, err = run_cli(capsys, *sweep_args(db2, "quant.input=per_tensor,static", seeds=1),
+                           "--workers", "1")
+    assert "1 evaluated now" in err and "1 failed" in err
+
+
+def test_a_point_prints_as_a_chip_that_reruns(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    args = sweep_args(db, 'layer["Gemm"].adc.bits=7', "noise.random=0.5 lsb", seeds=1)
+    assert run_cli(capsys, *args, "--workers", "1")[0] == 0
+    code, out, _ = run_cli(capsys, "sweep", "show", db, "--chip", "1")
+    assert code == 0 and out.startswith("# point 1 of")
+    chip = parse_chip(out)
+    assert chip.noise.random.value == 0.5 and chip.noise.random.unit == "lsb"
+    assert chip.hybrid.digital_levels == 1                       # from the base chip
+    assert [(s.block, s.field, s.value) for s in chip.layers[-1].settings] == [("adc", "bits", 7)]
+    path = tmp_path / "point.acim"
+    path.write_text(out)
+    code, out, err = run_cli(capsys, "compare", args[1], "--chips", path, "--data", "digits",
+                             "--limit", "40", "--seeds", "1", "--json")
+    assert code == 0, err
+    compared = json.loads(out)[-1]
+    swept = points_of(show_json(capsys, db))[0]
+    assert compared["accuracy_mean"] == swept["accuracy_mean"]
+    assert compared["sqnr_db"] == swept["sqnr_db"]
+    assert run_cli(capsys, "sweep", "show", db, "--chip", "9")[0] == 2
+
+
+def test_figures_and_report(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    assert run_cli(capsys, *sweep_args(db, "adc.bits=6,8", "hybrid.digital_levels=0,2",
+                                       seeds=2), "--workers", "1")[0] == 0
+    png, svg, pdf, page = (tmp_path / f"f.{e}" for e in ("png", "svg", "pdf", "html"))
+    code, out, err = run_cli(capsys, "sweep", "show", db, "--plot", png, "--report", page,
+                             "--best", "accuracy >= fp32 - 100")
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = page.read_text()
+    # two accuracy plots, the heatmap, the Pareto scatter with the best point
+    assert html.count("<svg") >= 4 and "best: accuracy &gt;= fp32 - 100" in html
+    assert "best (accuracy >= fp32 - 100): point" in out
+    for path in (svg, pdf):
+        assert run_cli(capsys, "sweep", "show", db, "--plot", path)[0] == 0
+    assert svg.read_text().lstrip().startswith("<?xml") and pdf.read_bytes()[:4] == b"%PDF"
+
+
+def _numbers(rows):
+    keys = ("point", "params", "status", "accuracy_mean", "accuracy_std", "agreement",
+            "sqnr_db", "adc_conversions", "cycles", "energy_j")
+    return [{k: r[k] for k in keys} for r in rows]
+
+
+def test_engines_and_worker_counts_give_identical_numbers(tmp_path, capsys, ray_address):
+    vary = ("noise.random=0.5 lsb,1 lsb",)
+    results = {}
+    for name, extra in (("local-1", ["--workers", "1"]), ("local-2", ["--workers", "2"]),
+                        ("ray", ["--engine", "ray", "--ray-address", ray_address,
+                                 "--workers", "2"])):
+        db = str(tmp_path / f"{name}.db")
+        code, _, err = run_cli(capsys, *sweep_args(db, *vary), *extra)
+        assert code == 0, err
+        results[name] = _numbers(show_json(capsys, db))
+    assert len(points_of(results["local-1"])) == 2
+    assert results["local-1"] == results["local-2"] == results["ray"]
+    stds = [r["accuracy_std"] for r in points_of(results["local-1"])]
+    assert any(s > 0 for s in stds)              # the seeds really differ
