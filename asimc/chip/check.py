@@ -34,7 +34,7 @@ class Problem:
 
 def value_problem(rule: FieldRule, value) -> str | None:
     """Why ``value`` is not valid for the field, or None. Values are already typed."""
-    if rule.kind == "choice":
+    if rule.kind == "choice" or rule.choices and isinstance(value, str):
         return None if value in rule.choices else f"must be one of {', '.join(rule.choices)}"
     if rule.kind in ("flag", "text"):
         return None

@@ -34,7 +34,8 @@ VALUE = _ValueFollows()   # a keyword followed by the field's value (``rows 255`
 class FieldRule:
     """One ChipSpec field.
 
-    kind:     ``int``, ``float`` (a plain number), ``quantity`` (a number with one of ``units``),
+    kind:     ``int``, ``float`` (a plain number), ``quantity`` (a number with one of ``units``;
+              with ``choices`` also one of those words, e.g. ``full_scale rows | 12.5%``),
               ``choice`` (one of ``choices``), ``flag`` (a keyword alone) or ``text`` (a string).
     default:  the value when the file does not set it (``None``: optional, e.g. energy figures).
     low/high: the inclusive range of a number; ``positive`` requires > 0 instead.
@@ -75,6 +76,8 @@ class FieldRule:
         types = {"int": int, "float": float, "quantity": Quantity, "choice": str, "flag": bool,
                  "text": str}
         t = types[self.kind]
+        if self.kind == "quantity" and self.choices:
+            t = t | str
         return t | None if self.default is None else t
 
     @property
@@ -245,9 +248,9 @@ def _check_registry() -> None:
 
     for rule in RULES:
         require(rule.kind in ("int", "float", "quantity", "choice", "flag", "text"), rule)
-        if rule.kind == "choice":
+        if rule.kind == "choice" or isinstance(rule.default, str) and rule.kind == "quantity":
             require(rule.default in rule.choices, rule)
-        if rule.kind in ("int", "float", "quantity") and rule.default is not None:
+        elif rule.kind in ("int", "float", "quantity") and rule.default is not None:
             value = rule.default.value if isinstance(rule.default, Quantity) else rule.default
             require(value > 0 if rule.positive else rule.low <= value <= rule.high, rule)
     for block in BLOCKS:

@@ -23,7 +23,10 @@ def _alternatives(rules: tuple[FieldRule, ...]) -> list[str]:
     out = []
     for rule in rules:
         for word, fixed in rule.keywords:
-            out.append(f'"{word}" {_VALUE_SYNTAX[rule.kind]}' if fixed is VALUE else f'"{word}"')
+            syntax = _VALUE_SYNTAX[rule.kind]
+            if rule.kind == "quantity" and rule.choices:     # a number or a named value
+                syntax = "(number | _word)"
+            out.append(f'"{word}" {syntax}' if fixed is VALUE else f'"{word}"')
     return out
 
 
