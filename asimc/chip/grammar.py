@@ -23,10 +23,12 @@ def _alternatives(rules: tuple[FieldRule, ...]) -> list[str]:
     out = []
     for rule in rules:
         for word, fixed in rule.keywords:
-            syntax = _VALUE_SYNTAX[rule.kind]
-            if rule.kind == "quantity" and rule.choices:     # a number or a named value
-                syntax = "(number | _word)"
-            out.append(f'"{word}" {syntax}' if fixed is VALUE else f'"{word}"')
+            if fixed is not VALUE:
+                out.append(f'"{word}"')
+            elif rule.kind == "quantity" and rule.choices:     # a number or a named value
+                out.append(f'"{word}" (number | _word)')
+            else:
+                out.append(f'"{word}" {_VALUE_SYNTAX[rule.kind]}')
     return out
 
 
