@@ -169,8 +169,12 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
                 stream = noise.stream[:, r0:r1].contiguous()
                 offset = (noise.offset[:, r0:r1] + n0 * noise.col_stride).contiguous()
             for t, (k0, k1) in enumerate(problem.tiles):
-                mac = torch.matmul(stacked_inputs[:, :, k0:k1], stacked[t]) \
-                    .view(groups, num_cycles, rc, bw, n1 - n0)
+                if problem.cells is None:
+                    mac = torch.matmul(stacked_inputs[:, :, k0:k1], stacked[t])
+                else:       # perturbed cells: an exact float64 sum (see mismatch.CELL_GRID)
+                    mac = torch.matmul(stacked_inputs[:, :, k0:k1].double(),
+                                       stacked[t].double()).float()
+                mac = mac.view(groups, num_cycles, rc, bw, n1 - n0)
                 if exact is not None:
                     ideal = torch.matmul(stacked_inputs[:, :, k0:k1], exact[t]) \
                         .view(groups, num_cycles, rc, bw, n1 - n0)

@@ -5,7 +5,8 @@ Every draw is a function of (seed, layer, coordinate) through the counter-based 
 ``rng`` (its public normal draw), so it is the same for every sample, batch, chunk and run of a
 seed, and different for another seed:
 
-- cell errors: counter ``(i * K + k) * N + n`` for weight bit i, row k, column n;
+- cell errors: counter ``(i * K + k) * N + n`` for weight bit i, row k, column n, rounded to
+  multiples of 2^-20;
 - column ADC gain and offset: counter ``(t * B + i) * N + n`` for row tile t (a tile sits on its
   own columns), weight bit i (B = bw; weight-parallel: B = 1, i = 0) and column n.
 
@@ -22,6 +23,10 @@ from . import rng
 from .problem import CELL_SALT
 
 GAIN_SALT = 0x6761696E     # "gain"
+# Cell errors are multiples of 2^-20 (1e-6 of a unit cell, far below any sigma one writes), so
+# that a MAC over perturbed cells is an exact float64 sum whatever the summation order: both
+# kernels then get the same MAC from matrix products of different shapes.
+CELL_GRID = float(1 << 20)
 OFFSET_SALT = 0x6F666673   # "offs"
 
 
@@ -48,8 +53,8 @@ def static_mismatch(plan: ConversionPlan, seed: int, layer_key: int,
     cells = gain = offset = None
     if plan.cell_sigma > 0:
         bw = plan.weight_bits
-        cells = normals(seed, layer_key, CELL_SALT, bw * k * n, device).view(bw, k, n) \
-            * plan.cell_sigma
+        z = normals(seed, layer_key, CELL_SALT, bw * k * n, device).view(bw, k, n)
+        cells = torch.round(z * plan.cell_sigma * CELL_GRID) / CELL_GRID
     bits = 1 if plan.weight_parallel else plan.weight_bits
     shape = (len(tiles), bits, n)
     if plan.gain_sigma > 0:

@@ -42,9 +42,12 @@ def run(problem: AcimProblem) -> torch.Tensor:
             for cycle in plan.cycles:
                 digital = plan.is_digital(i, cycle)
                 # 1. The MAC of this tile, weight bit and input cycle.
-                planes = exact_planes if digital else analog_planes
-                mac = torch.matmul(input_planes[cycle.index, :, :, k0:k1],
-                                   planes[i, :, k0:k1, :])
+                if digital or problem.cells is None:
+                    mac = torch.matmul(input_planes[cycle.index, :, :, k0:k1],
+                                       exact_planes[i, :, k0:k1, :])
+                else:       # perturbed cells: an exact float64 sum (see mismatch.CELL_GRID)
+                    mac = torch.matmul(input_planes[cycle.index, :, :, k0:k1].double(),
+                                       analog_planes[i, :, k0:k1, :].double()).float()
                 # 2. Normalise to the ADC range (current domain, analog conversions: gain
                 #    compression first).
                 m = adc.analog_value(mac, problem.full_scale(t, cycle),
