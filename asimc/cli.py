@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "asimc.commands.run",
     "asimc.commands.evaluate",
     "asimc.commands.ops",
+    "asimc.commands.calibrate",
 ]
 
 
