@@ -101,7 +101,7 @@ def _calibrate(args) -> int:
 
     op_types = {l.op_type for l in program.layers.values()}
     overrides = adc_range.with_ranges(spec.__class__(name="x"), ranges, op_types).layers
-    extends = os.path.relpath(Path(args.chip).resolve(), output.resolve().parent)
+    extends = os.path.relpath(os.path.abspath(args.chip), os.path.abspath(output.parent))
     how = (f"{args.method}" if args.method == "mse" else f"{percentile:g}th percentile") \
         + (", pow2" if pow2 else "")
     where = f"{args.data} ({data.size} samples)"
