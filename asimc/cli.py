@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "asimc.commands.ops",
     "asimc.commands.sweep",
     "asimc.commands.finetune",
+    "asimc.commands.calibrate",
 ]
 
 

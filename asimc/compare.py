@@ -34,7 +34,7 @@ def _draws_random_numbers(program) -> bool:
     """Whether the seed changes anything: noise or cell mismatch on some on-chip layer."""
     from .chip.conversions import ConversionPlan
     plans = [ConversionPlan(l.chip) for l in program.layers.values() if l.on_chip]
-    return any(plan.has_noise or plan.cell_sigma > 0 for plan in plans)
+    return any(plan.has_noise or plan.has_static_mismatch for plan in plans)
 
 
 def _mean(values):

@@ -188,6 +188,14 @@ def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
             weights[layer.node] = w
         if note:
             notes[layer.node] = note
+    uncalibrated = [l.node for l in layers.values()
+                    if l.on_chip and l.chip.adc.full_scale == "calibrated"]
+    if uncalibrated:
+        raise UsageError(
+            f"the chip's ADC range is `full_scale calibrated`, but {len(uncalibrated)} on-chip "
+            f"layer(s) have no calibrated range ({', '.join(uncalibrated[:3])}"
+            f"{', ...' if len(uncalibrated) > 3 else ''}): run `asimc calibrate MODEL --chip "
+            "CHIP --data DATA -o CALIBRATED.acim` and use CALIBRATED.acim")
     program = Program(graph=graph, chip=spec, layers=layers, quantized_weights=weights,
                       source=source)
     static_inputs = any(l.on_chip and l.chip.quant.input == "static" for l in layers.values())

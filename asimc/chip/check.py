@@ -34,7 +34,7 @@ class Problem:
 
 def value_problem(rule: FieldRule, value) -> str | None:
     """Why ``value`` is not valid for the field, or None. Values are already typed."""
-    if rule.kind == "choice":
+    if rule.kind == "choice" or rule.choices and isinstance(value, str):
         return None if value in rule.choices else f"must be one of {', '.join(rule.choices)}"
     if rule.kind in ("flag", "text"):
         return None
@@ -145,6 +145,11 @@ def _weight_parallel_problems(spec: ChipSpec) -> list[Problem]:
         problems.append(Problem(
             f"`domain current` cannot be combined with weight `parallel`: {why}",
             (("domain", "kind"), parallel)))
+    if spec.mismatch.cell.value > 0:
+        problems.append(Problem(
+            "`mismatch cell` is modelled on one-bit cells (bit-serial weights), but weight "
+            f"`parallel` stores multi-bit weights: {why}", (("mismatch", "cell"), parallel),
+            help="use `adc_offset` and `adc_gain` mismatch, or bit-serial weights"))
     return problems
 
 
@@ -160,7 +165,12 @@ def _domain_problems(spec: ChipSpec, written: set[FieldKey] | None) -> list[Prob
                     f"`{field}` applies to the current domain only, but this chip is "
                     "`domain charge`", (("domain", field), ("domain", "kind")),
                     help=f"write `domain current {{ {field} ... }}`, or remove `{field}`"))
-    elif spec.noise.nonlinear.value > 0 and not spec.weight.parallel:
+    elif spec.mismatch.cell.value > 0 and d.cell_variation.value > 0:
+        problems.append(Problem(
+            "`cell_variation` and `mismatch cell` both set the per-cell weight error "
+            "(`cell_variation` is the older spelling)",
+            (("domain", "cell_variation"), ("mismatch", "cell")), help="keep one of them"))
+    if d.kind == "current" and spec.noise.nonlinear.value > 0 and not spec.weight.parallel:
         problems.append(Problem(
             "`nonlinear` noise applies to the charge domain only (the current-domain model "
             "uses the random term)", (("noise", "nonlinear"), ("domain", "kind")),

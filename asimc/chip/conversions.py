@@ -5,8 +5,11 @@ cycles, levels and full scales. Pure integer arithmetic, no torch.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
+
+import numpy as np
 
 from .spec import ChipSpec, NoiseSpec
 
@@ -109,8 +112,54 @@ class ConversionPlan:
         return self.weight_bits + len(self.cycles) - 1
 
     def full_scale(self, cycle: InputCycle) -> int:
-        """F = (2^e' - 1) * rows for a bit-level conversion in this cycle."""
+        """F = (2^e' - 1) * rows for a bit-level conversion in this cycle: the rows-based full
+        swing (the ADC range at ``full_scale rows``, and the unit of noise given in %)."""
         return cycle.max_group_value * self.rows
+
+    def range_fraction(self, tile_rows: int | None = None) -> float:
+        """f, the ADC range as a fraction of the rows-based F (DESIGN.md 4, "ADC range"):
+        1 for ``rows``, tile_rows / rows for ``used_rows`` (a full tile when not given), the
+        written fraction; ``pow2`` rounds it down to 1 / 2^k. ``calibrated`` without a value
+        is refused by the compiler; here it is the rows range."""
+        written = self.chip.adc.full_scale
+        if written == "used_rows":
+            f = (self.rows if tile_rows is None else tile_rows) / self.rows
+        elif isinstance(written, str):            # rows (calibrated: not yet filled in)
+            f = 1.0
+        else:
+            f = written.si()
+        if self.chip.adc.pow2:
+            f = 2.0 ** math.floor(math.log2(f))
+        return f
+
+    def ranged_full_scale(self, full_scale: int, fraction: float) -> float:
+        """f * F as the float32 number both kernels divide by (F itself when f = 1)."""
+        return float(np.float32(fraction * full_scale))
+
+    def noise_sigmas(self, fraction: float = 1.0) -> tuple[float, float]:
+        """(random, non-linear) sigma in units of an ADC range of ``fraction`` x the rows-based
+        F: ``%`` is a fraction of the rows-based swing (analog noise is fixed in volts), so it
+        grows relative to a smaller range; ``lsb`` is one step of the ADC as configured."""
+        return (self._in_range(self.chip.noise.random, fraction),
+                self._in_range(self.chip.noise.nonlinear, fraction)
+                if self.chip.domain.kind == "charge" and not self.weight_parallel else 0.0)
+
+    def _in_range(self, q, fraction: float) -> float:
+        if q.unit == "lsb":
+            return q.value * self.lsb_fraction
+        return q.si() if fraction == 1.0 else q.si() / fraction
+
+    def offset_sigma(self, fraction: float = 1.0) -> float:
+        """Sigma of the per-column ADC offset in units of the tile's ADC range."""
+        return self._in_range(self.chip.mismatch.adc_offset, fraction)
+
+    @property
+    def gain_sigma(self) -> float:
+        return self.chip.mismatch.adc_gain.si()
+
+    @property
+    def has_column_mismatch(self) -> bool:
+        return self.chip.mismatch.adc_offset.value > 0 or self.gain_sigma > 0
 
     @property
     def parallel_full_scale(self) -> int:
@@ -160,7 +209,17 @@ class ConversionPlan:
 
     @property
     def cell_sigma(self) -> float:
-        return self.chip.domain.cell_variation.si() if self.current_domain else 0.0
+        """Per-cell weight error sigma: ``mismatch { cell }``, or the current domain's older
+        spelling ``cell_variation`` (the same mechanism)."""
+        if self.weight_parallel:
+            return 0.0
+        legacy = self.chip.domain.cell_variation.si() if self.current_domain else 0.0
+        return self.chip.mismatch.cell.si() or legacy
+
+    @property
+    def has_static_mismatch(self) -> bool:
+        """Some draw is fixed per chip instance (seed): cells or column ADCs."""
+        return self.cell_sigma > 0 or self.has_column_mismatch
 
     @property
     def alpha(self) -> float:
@@ -170,14 +229,29 @@ class ConversionPlan:
     def has_noise(self) -> bool:
         return self.sigma_random > 0 or self.sigma_nonlinear > 0
 
-    def is_lossless(self, cycle: InputCycle) -> bool:
-        """round(M*L/F)*F/L == M for every integer M in [0, F] exactly when F divides L."""
-        return self.adc_levels % self.full_scale(cycle) == 0 and self.alpha == 0.0
+    def is_lossless(self, cycle: InputCycle, tile_rows: int | None = None) -> bool:
+        """round(M*L/F)*F/L == M for every integer M a tile can produce, [0, (2^e'-1) *
+        tile_rows], exactly when the range F is an integer that divides L and is not below that
+        maximum (no clipping). Without ``tile_rows``: for every tile the chip can have."""
+        if self.alpha != 0.0:
+            return False
+        if tile_rows is None:
+            if self.chip.adc.full_scale == "used_rows":
+                return all(self.is_lossless(cycle, r) for r in range(1, self.rows + 1))
+            tile_rows = self.rows
+        full_scale = self.range_fraction(tile_rows) * self.full_scale(cycle)
+        return full_scale.is_integer() and self.adc_levels % int(full_scale) == 0 \
+            and cycle.max_group_value * tile_rows <= full_scale
+
+    def lsb_mac(self, cycle: InputCycle) -> float:
+        """One ADC step in MAC units for a full tile: f * F / L."""
+        return self.range_fraction() * self.full_scale(cycle) / self.adc_levels
 
     def is_exact(self, weight_bit: int, cycle: InputCycle) -> bool:
         """A conversion whose result is the ideal integer MAC, always: lossless ADC, no gain
-        compression or cell mismatch, and no noise (digital level, or a noiseless chip)."""
-        if not self.is_lossless(cycle) or self.cell_sigma > 0:
+        compression or mismatch, and no noise (digital level, or a noiseless chip)."""
+        if not self.is_lossless(cycle) or (self.has_static_mismatch
+                                           and not self.is_digital(weight_bit, cycle)):
             return False
         return self.is_digital(weight_bit, cycle) or not self.has_noise
 

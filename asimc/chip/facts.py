@@ -10,16 +10,20 @@ kernels use) or from the definitions below.
 - ``num_input_cycles`` (C) and ``input_cycles``: one entry per cycle with ``index``, ``low_bit``,
   ``bits`` and ``sign`` (weight-parallel: one entry holding every input bit).
 - ``conversion_types``: one entry per kind of conversion (cycles with the same group width and
-  sign share an ADC range) with ``cycles`` (indices), ``full_scale`` (F in MAC units),
-  ``adc_levels`` (L, the largest code), ``lsb_mac`` (F/L), ``lsb_percent`` (100/L % of full scale)
-  and ``lossless`` (every integer MAC in [0, F] survives the ADC exactly: L is a multiple of F).
+  sign share an ADC range) with ``cycles`` (indices), ``range`` (as written: ``rows``,
+  ``used_rows``, ``12.5%``...), ``range_fraction`` (f, of a full tile), ``rows_full_scale`` (the
+  rows-based F), ``full_scale`` (f * F in MAC units), ``adc_levels`` (L, the largest code),
+  ``lsb_mac`` (f * F / L), ``lsb_percent`` (100/L % of the range) and ``lossless`` (every
+  integer MAC a tile can produce survives the ADC exactly: the range is an integer that L is a
+  multiple of, and does not clip; for ``used_rows``: in every tile size).
 - ``num_levels`` and ``levels``: per level ``i + c`` the bit products in it (``products``), the ADC
   conversions they take (``conversions``, votes included), ``digital`` and ``voted``.
 - ``conversions_per_tile_column``: ADC conversions per row-tile MAC per output column (voted
   conversions counted ``samples`` times); ``digital_per_tile_column``: bit products computed
   digitally instead (hybrid levels).
-- ``noise``: ``random_percent`` and ``nonlinear_percent`` of full scale (bit conversions; the
-  nonlinear term is zero where the model ignores it), and ``random_lsb``.
+- ``noise``: ``random_percent`` and ``nonlinear_percent`` of the rows-based full scale (bit
+  conversions; the nonlinear term is zero where the model ignores it), and ``random_lsb`` (LSBs
+  of the ADC as configured, for a full tile).
 - ``performance`` (each entry null when the figures it needs are not given):
     * a full-precision MAC is one ``bw x bx`` multiply-accumulate; one OP is half a MAC
       (OPS = 2 x MACs).
@@ -38,7 +42,8 @@ kernels use) or from the definitions below.
     Peak figures assume every cell busy and ADCs that keep up (voting costs energy, not time).
 - ``layers``: per override its ``pattern``, ``digital``, ``changes`` (``field``, ``chip`` value,
   ``layer`` value) and, unless digital, the effective ``num_input_cycles``, ``num_levels``,
-  ``conversions_per_tile_column`` and ``digital_per_tile_column``.
+  ``conversions_per_tile_column``, ``digital_per_tile_column`` and ``conversion_types`` (the
+  layer's ADC range, LSB and losslessness).
 """
 from __future__ import annotations
 
@@ -81,26 +86,42 @@ def _core_facts(spec: ChipSpec) -> dict[str, Any]:
     }
 
 
+def _range(plan: ConversionPlan, rows_full_scale: int) -> dict[str, Any]:
+    """The ADC range of a full tile: as written, its fraction f of the rows-based F, f * F."""
+    written = plan.chip.adc.full_scale
+    fraction = plan.range_fraction()
+    return {"range": written if isinstance(written, str) else f"{written.value:g}%",
+            "range_fraction": fraction, "rows_full_scale": rows_full_scale,
+            "full_scale": _number(fraction * rows_full_scale)}
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
 def _conversion_types(plan: ConversionPlan) -> list[dict[str, Any]]:
     levels = plan.adc_levels
     if plan.weight_parallel:
-        full_scale = plan.parallel_full_scale
+        scale = _range(plan, plan.parallel_full_scale)
+        full_scale = scale["full_scale"]
         return [{"name": "weight-parallel", "cycles": [0], "bits": plan.chip.input.bits,
-                 "sign": plan.chip.input.signed, "full_scale": full_scale, "adc_levels": levels,
+                 "sign": plan.chip.input.signed, **scale, "adc_levels": levels,
                  "lsb_mac": full_scale / levels, "lsb_percent": 100.0 / levels,
-                 # Same criterion as ConversionPlan.is_lossless, over the signed range [-F, F].
-                 "lossless": levels % full_scale == 0}]
+                 # Same criterion as ConversionPlan.is_lossless, over the signed range [-F, F]
+                 # (a range below the rows-based one clips, so it is lossy).
+                 "lossless": scale["range_fraction"] >= 1 and float(full_scale).is_integer()
+                 and levels % int(full_scale) == 0}]
     types: dict[tuple[int, bool], dict[str, Any]] = {}
     for cycle in plan.cycles:
         key = (cycle.bits, cycle.sign)
         if key in types:
             types[key]["cycles"].append(cycle.index)
             continue
-        full_scale = plan.full_scale(cycle)
+        scale = _range(plan, plan.full_scale(cycle))
         name = "sign bit" if cycle.sign else f"{cycle.bits}-bit group"
         types[key] = {"name": name, "cycles": [cycle.index], "bits": cycle.bits,
-                      "sign": cycle.sign, "full_scale": full_scale, "adc_levels": levels,
-                      "lsb_mac": full_scale / levels, "lsb_percent": 100.0 / levels,
+                      "sign": cycle.sign, **scale, "adc_levels": levels,
+                      "lsb_mac": plan.lsb_mac(cycle), "lsb_percent": 100.0 / levels,
                       "lossless": plan.is_lossless(cycle)}
     return list(types.values())
 
@@ -119,9 +140,10 @@ def _levels(plan: ConversionPlan) -> list[dict[str, Any]]:
 
 
 def _noise(plan: ConversionPlan) -> dict[str, float]:
+    """Percent of the rows-based swing; LSBs of the ADC as configured (its range)."""
     random = plan.sigma_random
     return {"random_percent": 100.0 * random,
-            "random_lsb": random / plan.lsb_fraction,
+            "random_lsb": plan.noise_sigmas(plan.range_fraction())[0] / plan.lsb_fraction,
             "nonlinear_percent": 100.0 * plan.sigma_nonlinear}
 
 
@@ -167,7 +189,7 @@ def _layer_facts(base: ChipSpec, override) -> dict[str, Any]:
     if not override.digital:
         core = _core_facts(effective)
         for key in ("num_input_cycles", "num_levels", "conversions_per_tile_column",
-                    "digital_per_tile_column"):
+                    "digital_per_tile_column", "conversion_types"):
             entry[key] = core[key]
     return entry
 

@@ -34,7 +34,8 @@ VALUE = _ValueFollows()   # a keyword followed by the field's value (``rows 255`
 class FieldRule:
     """One ChipSpec field.
 
-    kind:     ``int``, ``float`` (a plain number), ``quantity`` (a number with one of ``units``),
+    kind:     ``int``, ``float`` (a plain number), ``quantity`` (a number with one of ``units``;
+              with ``choices`` also one of those words, e.g. ``full_scale rows | 12.5%``),
               ``choice`` (one of ``choices``), ``flag`` (a keyword alone) or ``text`` (a string).
     default:  the value when the file does not set it (``None``: optional, e.g. energy figures).
     low/high: the inclusive range of a number; ``positive`` requires > 0 instead.
@@ -75,6 +76,8 @@ class FieldRule:
         types = {"int": int, "float": float, "quantity": Quantity, "choice": str, "flag": bool,
                  "text": str}
         t = types[self.kind]
+        if self.kind == "quantity" and self.choices:
+            t = t | str
         return t | None if self.default is None else t
 
     @property
@@ -169,6 +172,17 @@ BLOCKS: tuple[BlockRule, ...] = (
     BlockRule("adc", "The column ADC.", (
         _int("adc", "bits", 1, 16, 8, "ADC resolution",
              "bits of resolution over the full scale of a conversion", example="8"),
+        FieldRule("adc", "full_scale", "quantity", "rows", positive=True,
+                  units=units_of("fraction"), choices=("rows", "used_rows", "calibrated"),
+                  meaning="the ADC range",
+                  doc="the MAC value converted to the top code: ``rows`` (default, ASiM: F = "
+                      "(2^e'-1) x rows), ``used_rows`` (the rows the tile drives), a fraction "
+                      "of the rows-based F (``12.5%``, a programmable reference; MACs above "
+                      "clip at the top code) or ``calibrated`` (set per layer by ``asimc "
+                      "calibrate``)", example="12.5%"),
+        FieldRule("adc", "pow2", "flag", False, keywords=(("pow2", True),),
+                  meaning="ranges rounded down to a power-of-two fraction",
+                  doc="round the range down to F_rows / 2^k, so that ranges differ by shifts"),
     )),
     BlockRule("domain", "The analog domain of the MAC.", (
         FieldRule("domain", "kind", "choice", "charge", choices=("charge", "current"),
@@ -194,6 +208,23 @@ BLOCKS: tuple[BlockRule, ...] = (
                   meaning="sigma of the MAC-dependent noise term",
                   doc="sigma (same units) of the MAC-dependent term N(0,1)*sigma/sqrt(M_bin+1) "
                       "(charge domain only)", example="0.0%"),
+    )),
+    BlockRule("mismatch", "Fixed-pattern mismatch: Gaussian errors drawn once per chip instance "
+                          "(seed) for each layer's columns and cells, the same for every sample "
+                          "and run of that seed; analog conversions only.", (
+        FieldRule("mismatch", "adc_offset", "quantity", _ZERO, low=0, high=math.inf,
+                  units=_NOISE, meaning="sigma of the per-column ADC offset",
+                  doc="sigma of each column ADC's offset, added before rounding, in % of the "
+                      "rows-based full scale or in LSBs of the ADC as configured",
+                  example="0.5 lsb"),
+        FieldRule("mismatch", "adc_gain", "quantity", _ZERO, low=0, high=math.inf,
+                  units=units_of("fraction"), meaning="sigma of the per-column ADC gain error",
+                  doc="sigma of each column ADC's relative gain error g (m -> m (1 + g))",
+                  example="1%"),
+        FieldRule("mismatch", "cell", "quantity", _ZERO, low=0, high=math.inf,
+                  units=units_of("fraction"), meaning="sigma of the per-cell weight error",
+                  doc="sigma of each weight cell's error relative to a unit cell (``2%`` adds "
+                      "N(0, 0.02) to each 0/1 bit cell)", example="2%"),
     )),
     BlockRule("hybrid", "Hybrid CiM: the top conversion levels (level = weight bit + input "
                         "cycle) are computed digitally, i.e. without noise (the ADC still "
@@ -245,9 +276,9 @@ def _check_registry() -> None:
 
     for rule in RULES:
         require(rule.kind in ("int", "float", "quantity", "choice", "flag", "text"), rule)
-        if rule.kind == "choice":
+        if rule.kind == "choice" or isinstance(rule.default, str) and rule.kind == "quantity":
             require(rule.default in rule.choices, rule)
-        if rule.kind in ("int", "float", "quantity") and rule.default is not None:
+        elif rule.kind in ("int", "float", "quantity") and rule.default is not None:
             value = rule.default.value if isinstance(rule.default, Quantity) else rule.default
             require(value > 0 if rule.positive else rule.low <= value <= rule.high, rule)
     for block in BLOCKS:

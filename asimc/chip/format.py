@@ -51,7 +51,7 @@ def block_text(block: str, settings: list[Setting] | tuple[Setting, ...]) -> str
     for s in settings:
         if s.field == kind_field:
             kind = s.value
-        else:
+        elif setting_words(s):
             words.append(setting_words(s))
     if kind_field:     # `domain current { ... }`; `domain charge` alone when nothing applies
         head = f"{block} {kind}" if kind is not None else block
@@ -71,7 +71,9 @@ def setting_words(s: Setting) -> str:
         if fixed is not VALUE and isinstance(fixed, bool) == isinstance(s.value, bool) \
                 and fixed == s.value:
             return word
-    keyword = next(word for word, fixed in rule.keywords if fixed is VALUE)
+    keyword = next((word for word, fixed in rule.keywords if fixed is VALUE), None)
+    if keyword is None:       # an unset flag without an opposite keyword (`pow2`) is not written
+        return ""
     value = s.value
     if isinstance(value, Quantity):
         text = quantity(value)

@@ -19,11 +19,26 @@ UNIT_PATTERN = "(?:" + "|".join(re.escape(u) for u in sorted(ALL_UNITS, key=len,
     + ")(?![A-Za-z0-9_])"
 
 
+# Every keyword of the language: a named value that is also a keyword (`full_scale rows`)
+# lexes as that keyword, so its rule names it besides _word.
+_KEYWORDS = {w for b in BLOCKS for r in b.fields for w, _ in r.keywords} \
+    | {b.name for b in BLOCKS}
+
+
+def _value_syntax(rule: FieldRule) -> str:
+    if not rule.choices:
+        return _VALUE_SYNTAX[rule.kind]
+    words = ["_word"] + [f'"{c}"' for c in rule.choices if c in _KEYWORDS]
+    if rule.kind == "quantity":                  # a number or a named value
+        words.insert(0, "number")
+    return words[0] if len(words) == 1 else "(" + " | ".join(words) + ")"
+
+
 def _alternatives(rules: tuple[FieldRule, ...]) -> list[str]:
     out = []
     for rule in rules:
         for word, fixed in rule.keywords:
-            out.append(f'"{word}" {_VALUE_SYNTAX[rule.kind]}' if fixed is VALUE else f'"{word}"')
+            out.append(f'"{word}" {_value_syntax(rule)}' if fixed is VALUE else f'"{word}"')
     return out
 
 

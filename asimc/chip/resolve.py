@@ -326,8 +326,11 @@ class _Converter:
             values[key] = Assigned(word.value, origin)
             return
         failed.add(key)
+        expected = quoted_list(rule.choices)
+        if rule.kind == "quantity":                  # named values or a number
+            expected += f" or a number in {quoted_list(rule.units)}"
         self.error(word.span, f"unknown value `{word.value}` for `{label}`: expected "
-                   f"{quoted_list(rule.choices)}", help=did_you_mean(word.value, rule.choices))
+                   f"{expected}", help=did_you_mean(word.value, rule.choices))
 
     def number_value(self, rule: FieldRule, label: str, number: Number):
         """The typed value of a number (int, float or Quantity), or None after an error."""

@@ -31,11 +31,13 @@ def _render(facts: dict[str, Any], console: Console) -> None:
     console.print(summary)
 
     types = Table(title="Conversion types", box=box.SIMPLE, title_justify="left")
-    for column in ("type", "cycles", "full scale F", "LSB (MAC units, F/L)", "LSB (% of FS)",
-                   "lossless"):
+    for column in ("type", "cycles", "ADC range", "full scale F", "LSB (MAC units, F/L)",
+                   "LSB (% of FS)", "lossless"):
         types.add_column(column, justify="left" if column in ("type", "cycles") else "right")
     for t in facts["conversion_types"]:
-        types.add_row(t["name"], ", ".join(f"c{c}" for c in t["cycles"]), f"{t['full_scale']:,}",
+        full = t["full_scale"]
+        types.add_row(t["name"], ", ".join(f"c{c}" for c in t["cycles"]), t["range"],
+                      f"{full:,}" if isinstance(full, int) else _g(full),
                       _g(t["lsb_mac"]), _g(t["lsb_percent"]), "yes" if t["lossless"] else "no")
     console.print(types)
 

@@ -18,7 +18,7 @@ from .fields import BLOCK, BLOCKS, CHIP
 from .units import UNITS, Quantity
 
 __all__ = ["UNITS", "Quantity", "ArraySpec", "WeightSpec", "InputSpec", "AdcSpec", "DomainSpec",
-           "NoiseSpec", "HybridSpec", "VotingSpec", "EnergySpec", "QuantSpec", "BLOCK_CLASSES",
+           "NoiseSpec", "MismatchSpec", "HybridSpec", "VotingSpec", "EnergySpec", "QuantSpec", "BLOCK_CLASSES",
            "OVERRIDABLE_BLOCKS", "Setting", "LayerOverride", "ChipSpec"]
 
 
@@ -62,6 +62,7 @@ class NoiseSpec:
         return q.si()
 
 
+MismatchSpec = _block_class("mismatch")
 HybridSpec = _block_class("hybrid")
 VotingSpec = _block_class("voting")
 
@@ -80,7 +81,7 @@ QuantSpec = _block_class("quant")
 
 # Every block's dataclass; a block without methods needs no line above.
 _DECLARED = {c.__name__: c for c in (ArraySpec, WeightSpec, InputSpec, AdcSpec, DomainSpec,
-                                     NoiseSpec, HybridSpec, VotingSpec, EnergySpec, QuantSpec)}
+                                     NoiseSpec, MismatchSpec, HybridSpec, VotingSpec, EnergySpec, QuantSpec)}
 BLOCK_CLASSES: dict[str, type] = {
     b.name: _DECLARED.get(f"{b.name.capitalize()}Spec") or _block_class(b.name)
     for b in BLOCKS if b.name != CHIP}

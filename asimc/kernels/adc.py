@@ -27,19 +27,30 @@ def analog_value(mac: torch.Tensor, full_scale: float | torch.Tensor,
 
 
 def add_noise(m: torch.Tensor, z: torch.Tensor, sigma_random: float | torch.Tensor,
-              sigma_nonlinear: float, rows: int) -> torch.Tensor:
+              sigma_nonlinear: float, rows: float) -> torch.Tensor:
     """Step 3: m + z*sqrt(sr^2 + snl^2/(m*rows + 1)), clamped to [0, 1].
 
     One Gaussian with the summed variance of the random and the non-linear term (the non-linear
-    term shrinks as the MAC value M_bin = m*rows grows). ``sigma_random`` may be a tensor that is
-    0 where a conversion is digital. Every step is one float32 operation in a fixed order (the
-    native kernel repeats them exactly).
+    term shrinks as the MAC value M_bin = m*rows grows; with an ADC range of f x the rows-based
+    one, ``rows`` is f * rows so that M_bin stays the MAC value). ``sigma_random`` may be a
+    tensor that is 0 where a conversion is digital. Every step is one float32 operation in a
+    fixed order (the native kernel repeats them exactly).
     """
     sigma = torch.as_tensor(sigma_random, dtype=torch.float32, device=m.device)
     if sigma_nonlinear:
         nonlinear2 = torch.tensor(nonlinear_square(sigma_nonlinear), device=m.device)
         sigma = rng.sqrt32(sigma * sigma + torch.div(nonlinear2, m * float(rows) + 1.0))
     return torch.clamp(m + z * sigma, 0.0, 1.0)
+
+
+def column_errors(m: torch.Tensor, gain: torch.Tensor | None,
+                  offset: torch.Tensor | None, low: float = 0.0) -> torch.Tensor:
+    """Fixed-pattern ADC mismatch: clamp(m * (1 + g) + o, low, 1), ``gain`` holding 1 + g."""
+    if gain is not None:
+        m = m * gain
+    if offset is not None:
+        m = m + offset
+    return torch.clamp(m, low, 1.0)
 
 
 def nonlinear_square(sigma_nonlinear: float) -> np.float32:
@@ -65,7 +76,7 @@ def majority(codes: torch.Tensor) -> torch.Tensor:
 # Weight bit-parallel mode: one signed conversion of the whole tile product.
 
 def signed_analog_value(tile_product: torch.Tensor, full_scale: float) -> torch.Tensor:
-    """v = clamp(acc_t/F, -1, 1) with F = (2^bx-1)(2^(bw-1)-1)*rows.
+    """v = clamp(acc_t/F, -1, 1) with F = (2^bx-1)(2^(bw-1)-1)*rows (times f, the range).
 
     ``tile_product`` is the exact float64 integer product of the tile; v is float32.
     """
@@ -73,8 +84,12 @@ def signed_analog_value(tile_product: torch.Tensor, full_scale: float) -> torch.
 
 
 def signed_adc_code(v: torch.Tensor, z: torch.Tensor | None, sigma_random: float,
-                    levels: int) -> torch.Tensor:
-    """D = round(clamp(v + N(0, sr), -1, 1) * (2^(adc-1) - 1))."""
+                    levels: int, gain: torch.Tensor | None = None,
+                    offset: torch.Tensor | None = None) -> torch.Tensor:
+    """D = round(clamp(v + N(0, sr), -1, 1) * (2^(adc-1) - 1)), after the column ADC's
+    gain and offset where given."""
     if z is not None and sigma_random:
         v = torch.clamp(v + z * sigma_random, -1.0, 1.0)
+    if gain is not None or offset is not None:
+        v = column_errors(v, gain, offset, low=-1.0)
     return torch.round(v * levels)

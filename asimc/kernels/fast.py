@@ -55,9 +55,10 @@ def run(problem: AcimProblem, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> tor
 
 def _all_exact(problem: AcimProblem) -> bool:
     plan = problem.plan
-    if problem.cells is not None or plan.alpha:
+    if problem.cells is not None or problem.column_mismatch or plan.alpha:
         return False
-    return all(plan.is_lossless(c) and (problem.noise is None or plan.is_digital(i, c))
+    return all(problem.is_lossless(t, c) and (problem.noise is None or plan.is_digital(i, c))
+               for t in range(len(problem.tiles))
                for i in range(plan.weight_bits) for c in plan.cycles)
 
 
@@ -85,7 +86,8 @@ def backend(device: torch.device | str = "cpu") -> str:
 def _native_fits(problem: AcimProblem) -> bool:
     """Within the native kernel's limits; cell mismatch makes MACs non-integer (torch path)."""
     plan = problem.plan
-    return problem.cells is None and problem.num_votes <= native.MAX_VOTES \
+    return problem.cells is None and not problem.ranged and not problem.column_mismatch \
+        and problem.num_votes <= native.MAX_VOTES \
         and plan.chip.input.bits <= native.MAX_INPUT_BITS \
         and plan.chip.input.bits * plan.weight_bits <= native.MAX_PLANE_PAIRS
 
@@ -224,12 +226,24 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     def per_pair(values, dtype):
         return torch.tensor(values, dtype=dtype, device=device).view(1, num_cycles, 1, bw, 1)
 
-    full_scale = torch.tensor([plan.full_scale(c) for c in cycles], dtype=torch.float32,
-                              device=device)
+    fractions = [problem.fraction(t) for t in range(len(problem.tiles))]
+    tile_full_scale = [torch.tensor([problem.full_scale(t, c) for c in cycles],
+                                    dtype=torch.float32, device=device)
+                       for t in range(len(problem.tiles))]
     shift_add = per_pair([plan.sign(i, c) * plan.full_scale(c) * 2 ** (i + c.low_bit)
                           for c, i in pairs], torch.float64)
     digital = [plan.is_digital(i, c) for c, i in pairs]
-    sigma_random = per_pair([0.0 if d else plan.sigma_random for d in digital], torch.float32)
+    tile_sigmas = [(per_pair([0.0 if d else plan.noise_sigmas(f)[0] for d in digital],
+                             torch.float32), plan.noise_sigmas(f)[1]) for f in fractions]
+    # Column ADC errors of analog conversions, per tile (G, C, Rc, bw, N)-broadcastable;
+    # digital conversions get gain 1 and offset 0 (exact no-ops).
+    analog_pair = per_pair([not d for d in digital], torch.bool)
+
+    def column_term(values, neutral, t, n0, n1):
+        if values is None:
+            return None
+        term = values[t, :, n0:n1].view(1, 1, 1, bw, n1 - n0)
+        return torch.where(analog_pair, term, torch.full_like(term, neutral))
     pair_votes = [0 if d else problem.num_votes if plan.is_voted(i, c) else 1
                   for d, (c, i) in zip(digital, pairs)]
     steps_per_tile = problem.step(1, 0, 0)
@@ -270,32 +284,47 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
                 stream = noise.stream[:, r0:r1].contiguous()
                 offset = (noise.offset[:, r0:r1] + n0 * noise.col_stride).contiguous()
             for t, (k0, k1) in enumerate(problem.tiles):
-                mac = torch.matmul(stacked_inputs[:, :, k0:k1], stacked[t]) \
-                    .view(groups, num_cycles, rc, bw, n1 - n0)
+                if problem.cells is None:
+                    mac = torch.matmul(stacked_inputs[:, :, k0:k1], stacked[t])
+                else:       # perturbed cells: an exact float64 sum (see mismatch.CELL_GRID)
+                    mac = torch.matmul(stacked_inputs[:, :, k0:k1].double(),
+                                       stacked[t].double()).float()
+                mac = mac.view(groups, num_cycles, rc, bw, n1 - n0)
                 if exact is not None:
                     ideal = torch.matmul(stacked_inputs[:, :, k0:k1], exact[t]) \
                         .view(groups, num_cycles, rc, bw, n1 - n0)
                     for c, i in digital_pairs:
                         mac[:, c, :, i, :] = ideal[:, c, :, i, :]
                 step = pair_step + t * steps_per_tile
-                code = _codes(problem, mac, full_scale, pair_alpha, sigma_random, step,
-                              pair_votes, stream, offset)
-                chunk += (code.to(torch.float64) * shift_add).sum(dim=(1, 3))
+                code = _codes(problem, mac, tile_full_scale[t], pair_alpha, tile_sigmas[t],
+                              plan.rows * fractions[t], step, pair_votes, stream, offset,
+                              column_term(problem.gain, 1.0, t, n0, n1),
+                              column_term(problem.offset, 0.0, t, n0, n1))
+                chunk += (code.to(torch.float64) * shift_add).sum(dim=(1, 3)) * fractions[t]
             acc[:, r0:r1, n0:n1] = chunk
     return acc / levels
 
 
-def _codes(problem: AcimProblem, mac, full_scale, pair_alpha, sigma_random, step, pair_votes,
-           stream, offset) -> torch.Tensor:
-    """ADC codes of every conversion of a chunk (torch path): (G, C, Rc, bw, Nb)."""
+def _codes(problem: AcimProblem, mac, full_scale, pair_alpha, sigmas, rows, step, pair_votes,
+           stream, offset, column_gain=None, column_offset=None) -> torch.Tensor:
+    """ADC codes of every conversion of a chunk of one tile (torch path): (G, C, Rc, bw, Nb).
+    ``full_scale``: the tile's range per cycle; ``sigmas``: (random per pair, non-linear) in
+    units of it; ``rows``: f * rows (M_bin); ``column_gain/offset``: the column ADCs' errors."""
     plan = problem.plan
     groups, num_cycles, rc, bw, columns = mac.shape
     levels = plan.adc_levels
+    sigma_random, sigma_nonlinear = sigmas
     alpha = pair_alpha.view(1, num_cycles, 1, bw, 1) if plan.alpha else 0.0
     m = adc.analog_value(mac, full_scale.view(1, num_cycles, 1, 1, 1), alpha)
     noise = problem.noise
+
+    def convert(value):
+        if column_gain is not None or column_offset is not None:
+            value = adc.column_errors(value, column_gain, column_offset)
+        return adc.adc_code(value, levels)
+
     if noise is None:
-        return adc.adc_code(m, levels)
+        return convert(m)
     stream = stream.view(groups, 1, rc, 1, 1)
     offset = offset.view(groups, 1, rc, 1, 1)
     column_index = torch.arange(columns, device=mac.device).view(1, 1, 1, 1, columns)
@@ -306,22 +335,24 @@ def _codes(problem: AcimProblem, mac, full_scale, pair_alpha, sigma_random, step
 
     # Weight bits 4j..4j+3 share Philox call j: its four normals in order.
     z = torch.stack(draws(step[:, :, :, 0::4, :]), dim=4).flatten(3, 4)[:, :, :, :bw, :]
-    if plan.sigma_nonlinear:       # the non-linear term must vanish on digital levels too
+    if sigma_nonlinear:            # the non-linear term must vanish on digital levels too
         analog = torch.tensor([v > 0 for v in pair_votes], dtype=torch.float32,
                               device=mac.device).view(1, num_cycles, 1, bw, 1)
         z = z * analog
-    code = adc.adc_code(adc.add_noise(m, z, sigma_random, plan.sigma_nonlinear, plan.rows),
-                        levels)
+    code = convert(adc.add_noise(m, z, sigma_random, sigma_nonlinear, rows))
     for p, count in enumerate(pair_votes):
         if count <= 1:
             continue
         c, i = divmod(p, bw)
         pair = (slice(None), slice(c, c + 1), slice(None), slice(i, i + 1))
         codes = [code[pair]]
+        gain_p = None if column_gain is None else column_gain[pair]
+        offset_p = None if column_offset is None else column_offset[pair]
         for v in range(1, count):
             z_vote = quad_part(draws(step[pair] + v), i)
-            noisy = adc.add_noise(m[pair], z_vote, plan.sigma_random, plan.sigma_nonlinear,
-                                  plan.rows)
+            noisy = adc.add_noise(m[pair], z_vote, sigma_random[pair], sigma_nonlinear, rows)
+            if gain_p is not None or offset_p is not None:
+                noisy = adc.column_errors(noisy, gain_p, offset_p)
             codes.append(adc.adc_code(noisy, levels))
         code[pair] = adc.majority(torch.stack(codes))
     return code
@@ -340,14 +371,17 @@ def _run_weight_parallel(problem: AcimProblem, memory_budget: int) -> torch.Tens
     for r0, r1 in _row_chunks(rows_out, groups * columns, memory_budget, x.device):
         x64 = x[:, r0:r1, :].double()
         for t, (k0, k1) in enumerate(problem.tiles):
+            fraction = problem.fraction(t)
             v = adc.signed_analog_value(torch.matmul(x64[:, :, k0:k1], w64[:, k0:k1, :]),
-                                        full_scale)
+                                        full_scale * fraction)
             z = None
             if problem.noise is not None:
                 counters = t * problem.noise.elements \
                     + problem.noise.offset[:, r0:r1].unsqueeze(-1) \
                     + column_index * problem.noise.col_stride
                 z = rng.standard_normal(problem.noise.stream[:, r0:r1].unsqueeze(-1), counters)
-            code = adc.signed_adc_code(v, z, plan.sigma_random, plan.adc_levels)
-            acc[:, r0:r1, :] += code.to(torch.float64) * full_scale
+            code = adc.signed_adc_code(v, z, plan.noise_sigmas(fraction)[0], plan.adc_levels,
+                                       None if problem.gain is None else problem.gain[t, 0],
+                                       None if problem.offset is None else problem.offset[t, 0])
+            acc[:, r0:r1, :] += code.to(torch.float64) * full_scale * fraction
     return acc / plan.adc_levels

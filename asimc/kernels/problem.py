@@ -22,7 +22,7 @@ from . import rng
 
 # Salts that keep the streams of different kinds of draws apart.
 CONVERSION_SALT = 0x636F6E76   # "conv"
-CELL_SALT = 0x63656C6C         # "cell"
+CELL_SALT = 0x63656C6C         # "cell"  (static draws: see mismatch.py)
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,8 +53,11 @@ class AcimProblem:
     w:     (Gw, K, N) quantised weights, Gw = 1 (static weights) or G (run-time operand).
     plan:  the layer's chip and its conversion structure.
     tiles: row tiles as [k0, k1) ranges covering 0..K.
-    noise: stream keys, or None when nothing is drawn (noiseless chip, no cell variation).
-    cells: (bw, K, N) static cell mismatch added to the weight bits (current domain) or None.
+    noise: stream keys, or None when nothing is drawn (noiseless chip).
+    cells: (bw, K, N) static cell errors added to the weight bits of analog conversions, or None.
+    gain:  (T, bw, N) float32 1 + g, each column ADC's gain (weight-parallel: (T, 1, N)), or None.
+    offset: (T, bw, N) float32 each column ADC's offset in units of the tile's range, or None.
+    The ADC range of tile t is ``fraction(t)`` x the rows-based F (DESIGN.md 4, "ADC range").
     """
 
     x: torch.Tensor
@@ -63,6 +66,30 @@ class AcimProblem:
     tiles: tuple[tuple[int, int], ...]
     noise: NoiseKeys | None = None
     cells: torch.Tensor | None = None
+    gain: torch.Tensor | None = None
+    offset: torch.Tensor | None = None
+
+    def fraction(self, tile: int) -> float:
+        """f of tile t: its ADC range over the rows-based full scale."""
+        k0, k1 = self.tiles[tile]
+        return self.plan.range_fraction(k1 - k0)
+
+    def full_scale(self, tile: int, cycle) -> float:
+        """The range a conversion of tile t divides by: f * F (F for full_scale rows)."""
+        return self.plan.ranged_full_scale(self.plan.full_scale(cycle), self.fraction(tile))
+
+    @property
+    def ranged(self) -> bool:
+        """Some tile's ADC range is not the rows-based one."""
+        return any(self.fraction(t) != 1.0 for t in range(len(self.tiles)))
+
+    @property
+    def column_mismatch(self) -> bool:
+        return self.gain is not None or self.offset is not None
+
+    def is_lossless(self, tile: int, cycle) -> bool:
+        k0, k1 = self.tiles[tile]
+        return self.plan.is_lossless(cycle, k1 - k0)
 
     @property
     def num_votes(self) -> int:
@@ -87,11 +114,6 @@ def quad_part(normals: tuple[torch.Tensor, ...], weight_bit: int) -> torch.Tenso
 
 def cell_mismatch(plan: ConversionPlan, seed: int, layer_key: int, k: int, n: int,
                   device: torch.device) -> torch.Tensor | None:
-    """The static N(0, cell_variation) offsets of every weight cell (bw, K, N), or None."""
-    if plan.cell_sigma <= 0 or plan.weight_parallel:
-        return None
-    stream = torch.tensor(rng.combine(seed, layer_key, CELL_SALT), dtype=torch.int64,
-                          device=device)
-    counter = torch.arange(plan.weight_bits * k * n, dtype=torch.int64, device=device)
-    z = rng.standard_normal(stream, counter).view(plan.weight_bits, k, n)
-    return z * plan.cell_sigma
+    """The static per-cell weight errors (bw, K, N), or None (see ``mismatch.py``)."""
+    from .mismatch import static_mismatch
+    return static_mismatch(plan, seed, layer_key, ((0, k),), k, n, device).cells

@@ -31,23 +31,39 @@ def run(problem: AcimProblem) -> torch.Tensor:
     column_index = torch.arange(columns, device=x.device)
     levels = plan.adc_levels
 
-    # Sum of sign * D * F * 2^(i + b_c): an exact integer held in float64.
+    # Per tile, the sum of sign * D * F * 2^(i + b_c) (F rows-based): an exact integer held in
+    # float64; times the tile's range fraction f, summed over the tiles in order.
     acc = torch.zeros(groups, rows_out, columns, dtype=torch.float64, device=x.device)
     for t, (k0, k1) in enumerate(problem.tiles):
+        fraction = problem.fraction(t)
+        sigma_random, sigma_nonlinear = plan.noise_sigmas(fraction)
+        tile_acc = torch.zeros_like(acc)
         for i in range(plan.weight_bits):
             for cycle in plan.cycles:
                 digital = plan.is_digital(i, cycle)
                 # 1. The MAC of this tile, weight bit and input cycle.
-                planes = exact_planes if digital else analog_planes
-                mac = torch.matmul(input_planes[cycle.index, :, :, k0:k1],
-                                   planes[i, :, k0:k1, :])
-                full_scale = plan.full_scale(cycle)
-                # 2. Normalise to the full scale (current domain, analog conversions: gain
+                if digital or problem.cells is None:
+                    mac = torch.matmul(input_planes[cycle.index, :, :, k0:k1],
+                                       exact_planes[i, :, k0:k1, :])
+                else:       # perturbed cells: an exact float64 sum (see mismatch.CELL_GRID)
+                    mac = torch.matmul(input_planes[cycle.index, :, :, k0:k1].double(),
+                                       analog_planes[i, :, k0:k1, :].double()).float()
+                # 2. Normalise to the ADC range (current domain, analog conversions: gain
                 #    compression first).
-                m = adc.analog_value(mac, full_scale, 0.0 if digital else plan.alpha)
+                m = adc.analog_value(mac, problem.full_scale(t, cycle),
+                                     0.0 if digital else plan.alpha)
+
+                def convert(value):
+                    """The column ADC (with its fixed-pattern errors on analog conversions)."""
+                    if problem.column_mismatch and not digital:
+                        value = adc.column_errors(
+                            value, None if problem.gain is None else problem.gain[t, i],
+                            None if problem.offset is None else problem.offset[t, i])
+                    return adc.adc_code(value, levels)
+
                 # 3-4. Noise on analog conversions (several times when voted), then the ADC.
                 if problem.noise is None or digital:
-                    code = adc.adc_code(m, levels)
+                    code = convert(m)
                 else:
                     votes = problem.num_votes if plan.is_voted(i, cycle) else 1
                     codes = []
@@ -56,13 +72,14 @@ def run(problem: AcimProblem) -> torch.Tensor:
                         z = quad_part(rng.standard_normal_quad(
                             problem.noise.stream.unsqueeze(-1),
                             problem.noise.counters(step, column_index)), i)
-                        noisy = adc.add_noise(m, z, plan.sigma_random, plan.sigma_nonlinear,
-                                              plan.rows)
-                        codes.append(adc.adc_code(noisy, levels))
+                        noisy = adc.add_noise(m, z, sigma_random, sigma_nonlinear,
+                                              plan.rows * fraction)
+                        codes.append(convert(noisy))
                     code = adc.majority(torch.stack(codes))
                 # 5. Shift-add with the sign of the weight MSB / input sign cycle.
-                weight = plan.sign(i, cycle) * full_scale * 2 ** (i + cycle.low_bit)
-                acc += code.to(torch.float64) * weight
+                weight = plan.sign(i, cycle) * plan.full_scale(cycle) * 2 ** (i + cycle.low_bit)
+                tile_acc += code.to(torch.float64) * weight
+        acc += tile_acc * fraction
     return acc / levels
 
 
@@ -76,12 +93,15 @@ def _run_weight_parallel(problem: AcimProblem) -> torch.Tensor:
     full_scale = plan.parallel_full_scale
     acc = torch.zeros(groups, rows_out, columns, dtype=torch.float64, device=x.device)
     for t, (k0, k1) in enumerate(problem.tiles):
+        fraction = problem.fraction(t)
         tile_product = torch.matmul(x[:, :, k0:k1].double(), w[:, k0:k1, :].double())
-        v = adc.signed_analog_value(tile_product, full_scale)
+        v = adc.signed_analog_value(tile_product, full_scale * fraction)
         z = None
         if problem.noise is not None:
             z = rng.standard_normal(problem.noise.stream.unsqueeze(-1),
                                     problem.noise.counters(t, column_index))
-        code = adc.signed_adc_code(v, z, plan.sigma_random, plan.adc_levels)
-        acc += code.to(torch.float64) * full_scale
+        code = adc.signed_adc_code(v, z, plan.noise_sigmas(fraction)[0], plan.adc_levels,
+                                   None if problem.gain is None else problem.gain[t, 0],
+                                   None if problem.offset is None else problem.offset[t, 0])
+        acc += code.to(torch.float64) * full_scale * fraction
     return acc / plan.adc_levels

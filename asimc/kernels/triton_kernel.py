@@ -41,7 +41,8 @@ def available() -> bool:
 def usable(problem: AcimProblem) -> bool:
     """Whether this kernel runs the problem: bit-level, integer MACs, and a CUDA device (or
     CPU tensors under TRITON_INTERPRET=1)."""
-    if not available() or problem.plan.weight_parallel or problem.cells is not None:
+    if not available() or problem.plan.weight_parallel or problem.cells is not None \
+            or problem.ranged or problem.column_mismatch:
         return False
     device = problem.x.device.type
     return device == "cuda" or (device == "cpu" and os.environ.get("TRITON_INTERPRET") == "1")

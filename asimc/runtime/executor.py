@@ -20,7 +20,8 @@ from ..chip.conversions import ConversionPlan, input_levels, weight_levels
 from ..errors import DeviceError, UsageError
 from ..ir import Node
 from ..kernels import fast, reference, rng
-from ..kernels.problem import AcimProblem, NoiseKeys, cell_mismatch
+from ..kernels.mismatch import static_mismatch
+from ..kernels.problem import AcimProblem, NoiseKeys
 from ..kernels.quantize import quantize_input, quantize_weight
 from ..ops.matmul import gemm_epilogue
 from ..passes import qdq
@@ -79,7 +80,7 @@ class _MatrixHook:
         self.mode = mode
         self.seed = seed
         self.keys = keys
-        self.kernel = KERNELS[kernel]
+        self.kernel = KERNELS[kernel] if isinstance(kernel, str) else kernel
         self.memory_budget = memory_budget
         self.device = device
         self.progress = progress
@@ -175,15 +176,16 @@ class _MatrixHook:
             stream, offset, col_stride, elements = keys
             noise = NoiseKeys(stream.view(x.shape[0], x.shape[1]),
                               offset.view(x.shape[0], x.shape[1]), col_stride, elements)
-        cells = self._cell_mismatch(layer, plan, w.shape[1], w.shape[2])
-        problem = AcimProblem(x, w, plan, tiles, noise, cells)
+        fixed = self._static_mismatch(layer, plan, tiles, w.shape[1], w.shape[2])
+        problem = AcimProblem(x, w, plan, tiles, noise, fixed.cells, fixed.gain, fixed.offset)
         return self.kernel(problem, memory_budget=self.memory_budget)
 
-    def _cell_mismatch(self, layer: MatrixLayer, plan: ConversionPlan, k: int, n: int):
-        key = (layer.node, k, n)
+    def _static_mismatch(self, layer: MatrixLayer, plan: ConversionPlan, tiles, k: int, n: int):
+        """The chip instance's fixed-pattern errors for this layer (drawn once per run)."""
+        key = (layer.node, tuple(tiles), k, n)
         if key not in self._cells:
-            self._cells[key] = cell_mismatch(plan, self.seed, rng.name_key(layer.node), k, n,
-                                             self.device)
+            self._cells[key] = static_mismatch(plan, self.seed, rng.name_key(layer.node), tiles,
+                                               k, n, self.device)
         return self._cells[key]
 
     def _tiles(self, layer: MatrixLayer, k: int):
@@ -339,7 +341,7 @@ def execute(program: Program, inputs, *, mode: str = "acim", seed: int = 0,
     from .interpreter import run_graph
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
-    if kernel not in KERNELS:
+    if isinstance(kernel, str) and kernel not in KERNELS:     # or a kernel function
         raise UsageError(f"unknown kernel {kernel!r}: use one of {', '.join(KERNELS)}")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise UsageError(f"the seed must be an integer, not {seed!r}")

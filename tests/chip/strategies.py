@@ -10,8 +10,8 @@ from asimc.chip import schema
 from asimc.chip.check import cross_field_problems
 from asimc.chip.conversions import input_cycles
 from asimc.chip.spec import (AdcSpec, ArraySpec, ChipSpec, DomainSpec, EnergySpec, HybridSpec,
-                             InputSpec, LayerOverride, NoiseSpec, Quantity, QuantSpec, Setting,
-                             VotingSpec, WeightSpec)
+                             InputSpec, LayerOverride, MismatchSpec, NoiseSpec, Quantity,
+                             QuantSpec, Setting, VotingSpec, WeightSpec)
 
 texts = st.text(max_size=40)
 names = st.text(min_size=1, max_size=30).filter(lambda s: s.strip())
@@ -54,10 +54,17 @@ def chip_specs(draw, with_layers: bool = True) -> ChipSpec:
                         draw(optional(schema.CLOCK_UNITS)))
     quant = QuantSpec(draw(st.sampled_from(["per_tensor", "per_channel"])),
                       draw(st.sampled_from(["per_tensor", "per_sample", "static"])))
-    spec = ChipSpec(name=draw(names), description=draw(texts), source=draw(texts), array=array,
-                    weight=weight, input=input_, adc=AdcSpec(draw(st.integers(1, 16))),
-                    domain=domain, noise=noise, hybrid=hybrid, voting=voting, energy=energy,
-                    quant=quant, attention=draw(st.sampled_from(["analog", "digital"])))
+    full_scale = draw(st.sampled_from(["rows", "used_rows", "calibrated"])
+                      | quantities(positive, ["%"]))
+    adc = AdcSpec(draw(st.integers(1, 16)), full_scale, draw(st.booleans()))
+    no_cells = weight.parallel or domain.cell_variation.value > 0
+    mismatch = MismatchSpec(draw(quantities(non_negative, ["%", "lsb"])),
+                            draw(quantities(non_negative, ["%"])),
+                            draw(quantities(st.just(0.0) if no_cells else non_negative, ["%"])))
+    spec = ChipSpec(name=draw(names), description=draw(texts), source=draw(texts), array=array, weight=weight,
+                    input=input_, adc=adc, domain=domain, noise=noise, mismatch=mismatch,
+                    hybrid=hybrid, voting=voting, energy=energy, quant=quant,
+                    attention=draw(st.sampled_from(["analog", "digital"])))
     if with_layers:
         layers = draw(st.lists(layer_overrides(spec), max_size=4))
         spec = replace(spec, layers=tuple(layers))
@@ -76,6 +83,8 @@ def layer_overrides(draw, base: ChipSpec) -> LayerOverride:
     chosen.sort(key=lambda k: (schema.LAYER_BLOCKS.index(k[0]),
                                schema.field_order(k[0]).index(k[1])))
     settings = tuple(Setting(b, f, getattr(getattr(other, b), f)) for b, f in chosen)
+    # `pow2` has no opposite keyword: a layer cannot write "pow2 off".
+    settings = tuple(s for s in settings if (s.block, s.field) != ("adc", "pow2") or s.value)
     effective = base.apply(settings)
     problems = cross_field_problems(effective, written={(s.block, s.field) for s in settings})
     if problems:     # keep only the fields that cannot break the effective chip

@@ -36,9 +36,10 @@ def test_canonical_text_writes_every_field():
     array { rows 255 cols 256 macros 1 mapping channels }
     weight { bits 8 serial }
     input { bits 8 unsigned serial }
-    adc { bits 8 }
+    adc { bits 8 full_scale rows }
     domain charge
     noise { random 0.0% nonlinear 0.0% }
+    mismatch { adc_offset 0.0% adc_gain 0.0% cell 0.0% }
     hybrid { digital_levels 0 }
     voting { levels 0 samples 3 }
     quant { weight per_tensor input per_tensor }

@@ -1,0 +1,68 @@
+"""Fixed-pattern mismatch (DESIGN.md 4, "Fixed-pattern mismatch"): the static errors of one chip
+instance, drawn once from the seed.
+
+Every draw is a function of (seed, layer, coordinate) through the counter-based generator of
+``rng`` (its public normal draw), so it is the same for every sample, batch, chunk and run of a
+seed, and different for another seed:
+
+- cell errors: counter ``(i * K + k) * N + n`` for weight bit i, row k, column n, rounded to
+  multiples of 2^-20;
+- column ADC gain and offset: counter ``(t * B + i) * N + n`` for row tile t (a tile sits on its
+  own columns), weight bit i (B = bw; weight-parallel: B = 1, i = 0) and column n.
+
+Each kind has its own salt, so the three never share a number.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..chip.conversions import ConversionPlan
+from . import rng
+from .problem import CELL_SALT
+
+GAIN_SALT = 0x6761696E     # "gain"
+# Cell errors are multiples of 2^-20 (1e-6 of a unit cell, far below any sigma one writes), so
+# that a MAC over perturbed cells is an exact float64 sum whatever the summation order: both
+# kernels then get the same MAC from matrix products of different shapes.
+CELL_GRID = float(1 << 20)
+OFFSET_SALT = 0x6F666673   # "offs"
+
+
+@dataclass(frozen=True, eq=False)
+class StaticMismatch:
+    """The kernel inputs of ``AcimProblem``: cells (bw, K, N), gain and offset (T, B, N)."""
+
+    cells: torch.Tensor | None = None
+    gain: torch.Tensor | None = None
+    offset: torch.Tensor | None = None
+
+
+def normals(seed: int, layer_key: int, salt: int, count: int,
+            device: torch.device) -> torch.Tensor:
+    """``count`` N(0, 1) draws of one (seed, layer, kind), counters 0..count-1."""
+    stream = torch.tensor(rng.combine(seed, layer_key, salt), dtype=torch.int64, device=device)
+    return rng.standard_normal(stream, torch.arange(count, dtype=torch.int64, device=device))
+
+
+def static_mismatch(plan: ConversionPlan, seed: int, layer_key: int,
+                    tiles: tuple[tuple[int, int], ...], k: int, n: int,
+                    device: torch.device) -> StaticMismatch:
+    """The layer's static errors on this chip instance (fields None where the chip has none)."""
+    cells = gain = offset = None
+    if plan.cell_sigma > 0:
+        bw = plan.weight_bits
+        z = normals(seed, layer_key, CELL_SALT, bw * k * n, device).view(bw, k, n)
+        cells = torch.round(z * plan.cell_sigma * CELL_GRID) / CELL_GRID
+    bits = 1 if plan.weight_parallel else plan.weight_bits
+    shape = (len(tiles), bits, n)
+    if plan.gain_sigma > 0:
+        z = normals(seed, layer_key, GAIN_SALT, shape[0] * bits * n, device).view(shape)
+        gain = 1.0 + z * plan.gain_sigma
+    if plan.chip.mismatch.adc_offset.value > 0:
+        z = normals(seed, layer_key, OFFSET_SALT, shape[0] * bits * n, device).view(shape)
+        sigma = torch.tensor([plan.offset_sigma(plan.range_fraction(k1 - k0))
+                              for k0, k1 in tiles], dtype=torch.float32, device=device)
+        offset = z * sigma.view(-1, 1, 1)
+    return StaticMismatch(cells, gain, offset)
