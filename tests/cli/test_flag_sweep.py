@@ -36,7 +36,11 @@ def _arguments(parser):
 # What each file argument holds, by its dest; the sweep feeds every other kind of file to it.
 FILE_KINDS = {"model": "model", "chip": "chip", "chips": "chip", "files": "chip",
               "file": "chip", "artifact": "artifact", "input": "input", "data": "data",
-              "calibrate": "data", "output": "output", "report": "output"}
+              "calibrate": "data", "val": "data", "output": "output", "report": "output",
+              "db": "output"}
+# The file each command writes, by command (or by dest for --report and --db).
+OUTPUT_SUFFIX = {"run": ".npy", "finetune": ".onnx", "calibrate": ".acim", "report": ".html",
+                 "db": ".db"}
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +65,7 @@ def _valid(action, paths, command):
     folder, valid, _ = paths
     kind = FILE_KINDS.get(action.dest)
     if kind == "output":
-        suffix = {"report": ".html"}.get(action.dest) or \
-            (".npy" if command[-1] == "run" else ".asimc")
+        suffix = OUTPUT_SUFFIX.get(action.dest) or OUTPUT_SUFFIX.get(command[-1], ".asimc")
         return [str(folder / f"out{suffix}")]
     if kind is not None:
         return [str(valid[kind])]
@@ -83,6 +86,8 @@ def _base(command, parser, paths):
         argv += ["--limit", "4"]
     if "--seeds" in names:
         argv += ["--seeds", "1"]
+    if "--epochs" in names:
+        argv += ["--epochs", "1"]
     return argv
 
 
