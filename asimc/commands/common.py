@@ -51,6 +51,18 @@ def seed_count(text: str) -> int:
     return value
 
 
+MAX_WORKERS = 1024
+
+
+def worker_count(text: str) -> int:
+    """An argparse type: how many worker processes, 1..MAX_WORKERS."""
+    value = positive_int(text)
+    if value > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{value} workers is more than {MAX_WORKERS}: give "
+                                         "about the number of cores")
+    return value
+
+
 def fraction(text: str) -> float:
     """An argparse type: a number from 0 to 1."""
     try:

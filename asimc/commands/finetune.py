@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import print_json
+from .common import print_json, seed_count
 
 
 def _pct(value) -> str:
@@ -102,7 +102,7 @@ def register(sub) -> None:
                         "variance; asim: ASiM's multiplicative noise y += N(0,1)*trim*y")
     p.add_argument("--freeze-bn", action="store_true",
                    help="keep BatchNormalization's scale and bias as they are")
-    p.add_argument("--seeds", type=int, default=3, metavar="N",
+    p.add_argument("--seeds", type=seed_count, default=3, metavar="N",
                    help="noise seeds for the accuracy before and after (default 3)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--report", metavar="OUT.html",

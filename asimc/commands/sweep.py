@@ -10,7 +10,7 @@ import sys
 
 from ..errors import UsageError
 from ..report.table import render_table
-from .common import print_json
+from .common import positive_int, print_json, seed_count, worker_count
 from .compile import add_compile_options
 
 _SHOW_HELP = "show a sweep database: table, JSON/CSV, Pareto front, best point, figures"
@@ -26,16 +26,6 @@ class _SweepParser(argparse.ArgumentParser):
         if args and args[0] == "show" and self.show_parser is not None:
             return self.show_parser.parse_known_args(args[1:], namespace)
         return super().parse_known_args(args, namespace)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return value
 
 
 def _add_output(p, *, report: bool) -> None:
@@ -274,15 +264,15 @@ def register(sub) -> None:
                    help="a chip field and its values (repeatable: several form the full grid)")
     p.add_argument("--zip", action="store_true",
                    help="pair the values of the --vary options instead of the full grid")
-    p.add_argument("--random", type=_positive, metavar="N",
+    p.add_argument("--random", type=positive_int, metavar="N",
                    help="draw N points from the grid (always the same N for the same grid)")
-    p.add_argument("--seeds", type=_positive, default=3, metavar="N",
+    p.add_argument("--seeds", type=seed_count, default=3, metavar="N",
                    help="noise seeds per point (default 3)")
     p.add_argument("--fresh", action="store_true",
                    help="delete the database's results and start over")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local worker processes (default) or a Ray cluster (asimc[ray])")
-    p.add_argument("--workers", type=_positive, metavar="N",
+    p.add_argument("--workers", type=worker_count, metavar="N",
                    help="parallel workers (default: the number of cores)")
     p.add_argument("--ray-address", metavar="ADDR",
                    help="join this Ray cluster (default: start a local one)")

@@ -56,6 +56,9 @@ class FinetuneOptions:
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise UsageError(f"--epochs must be at least 1 (got {self.epochs}): fine-tuning "
                              "with no epoch would write the model unchanged")
+        if self.epochs > MAX_EPOCHS:
+            raise UsageError(f"--epochs {self.epochs} is more than {MAX_EPOCHS}: give fewer "
+                             "(the chip accuracy levels off within tens of epochs)")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise UsageError(f"--lr must be a positive number (got {self.lr})")
         if self.optimizer not in OPTIMIZERS:
@@ -66,9 +69,13 @@ class FinetuneOptions:
             raise UsageError(f"--batch-size must be at least 1 (got {self.batch_size})")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise UsageError(f"--seed must be a non-negative integer (got {self.seed!r})")
-        if not isinstance(self.eval_seeds, int) or self.eval_seeds < 1:
-            raise UsageError(f"the number of evaluation seeds must be at least 1 "
+        if not isinstance(self.eval_seeds, int) or not 1 <= self.eval_seeds <= MAX_EVAL_SEEDS:
+            raise UsageError(f"the number of evaluation seeds must be 1 to {MAX_EVAL_SEEDS} "
                              f"(got {self.eval_seeds})")
+
+
+MAX_EPOCHS = 10_000
+MAX_EVAL_SEEDS = 1000       # as `compare --seeds`: each seed is a full evaluation
 
 
 @dataclass(frozen=True)
