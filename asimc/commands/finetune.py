@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import print_json, seed_count
+from .common import print_json, seed_count, writable_path
 
 
 def _pct(value) -> str:
@@ -34,7 +34,8 @@ class _Progress:
 
 def _finetune(args) -> int:
     from ..finetune import FinetuneOptions, finetune, save_model
-    out = Path(args.output)
+    out = writable_path(args.output, "fine-tuned model")
+    writable_path(args.report, "report")
     if out.resolve() == Path(args.model).resolve():
         raise UsageError(f"-o {args.output} would overwrite the input model: write elsewhere")
     options = FinetuneOptions(epochs=args.epochs, lr=args.lr, optimizer=args.optimizer,

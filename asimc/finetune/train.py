@@ -67,8 +67,9 @@ class FinetuneOptions:
             raise UsageError(f"unknown noise mode {self.noise!r}: use exact, analytic or asim")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1 (got {self.batch_size})")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise UsageError(f"--seed must be a non-negative integer (got {self.seed!r})")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) \
+                or not 0 <= self.seed < 2 ** 63:
+            raise UsageError(f"--seed must be an integer from 0 to 2^63-1 (got {self.seed!r})")
         if not isinstance(self.eval_seeds, int) or not 1 <= self.eval_seeds <= MAX_EVAL_SEEDS:
             raise UsageError(f"the number of evaluation seeds must be 1 to {MAX_EVAL_SEEDS} "
                              f"(got {self.eval_seeds})")
