@@ -17,8 +17,8 @@ from asimc.sweep.store import DriverLock
 
 from .conftest import points_of, run_cli, show_json, sweep_args
 
-VARY = ("adc.bits=3:10:1",)
-POINTS = 8
+VARY = ("adc.bits=3:14:1",)
+POINTS = 12
 LIMIT = 120          # slow enough points that a kill lands while some are missing
 
 
@@ -86,8 +86,10 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path, capsys, monkeypatch):
         with sqlite3.connect(db) as con:
             assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         seen = after
-        if len(seen) > POINTS - 3:
-            break                                 # keep rows for the resumed run to compute
+        if len(seen) > POINTS - 6:
+            # Keep rows for the resumed run to compute: a kill can land after a few more rows
+            # than the target (two workers, the random pause), so stop well before the end.
+            break
     missing_before = POINTS - len(seen)
     assert missing_before >= 1
     evaluated_before = len(_log(log))
