@@ -39,28 +39,33 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _bounded_count(maximum: int, too_many: str):
+    """An argparse type: a whole number from 1 to ``maximum``; ``too_many`` says why not more
+    (formatted with ``value`` and ``maximum``)."""
+    def count(text: str) -> int:
+        value = positive_int(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(too_many.format(value=value, maximum=maximum))
+        return value
+    return count
+
+
 MAX_SEEDS = 1000
-
-
-def seed_count(text: str) -> int:
-    """An argparse type: how many noise seeds, 1..MAX_SEEDS (each seed is a full run)."""
-    value = positive_int(text)
-    if value > MAX_SEEDS:
-        raise argparse.ArgumentTypeError(f"{value} seeds would run the data {value} times per "
-                                         f"chip; give at most {MAX_SEEDS}")
-    return value
-
-
 MAX_WORKERS = 1024
+# How many noise seeds (each seed is a full run of the data) and worker processes.
+seed_count = _bounded_count(MAX_SEEDS, "{value} seeds would run the data {value} times per "
+                                       "chip; give at most {maximum}")
+worker_count = _bounded_count(MAX_WORKERS, "{value} workers is more than {maximum}: give about "
+                                           "the number of cores")
 
 
-def worker_count(text: str) -> int:
-    """An argparse type: how many worker processes, 1..MAX_WORKERS."""
-    value = positive_int(text)
-    if value > MAX_WORKERS:
-        raise argparse.ArgumentTypeError(f"{value} workers is more than {MAX_WORKERS}: give "
-                                         "about the number of cores")
-    return value
+def write_report(path: str, text: str) -> None:
+    """Write a report file, a write error being the user's (a full disk, no permission)."""
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as error:
+        raise UsageError(f"{path}: cannot write the report ({error.strerror})") from None
 
 
 def fraction(text: str) -> float:

@@ -10,7 +10,7 @@ from ..errors import EXIT_FAILED_CHECK, UsageError
 from ..report.table import render_table
 from ..report.units import count as _count, decibels as _db, engineering as _eng, percent as _pct
 from .common import (Progress, fraction, positive_int, print_json, print_warnings, seed_count,
-                     writable_path)
+                     writable_path, write_report)
 from .compile import add_compile_options, compile_from_args
 
 
@@ -160,11 +160,7 @@ def _chip_warnings(rows) -> list[str]:
 
 
 def _write_report(path: str, text: str) -> None:
-    try:
-        with open(path, "w", encoding="utf-8") as out:
-            out.write(text)
-    except OSError as error:
-        raise UsageError(f"{path}: cannot write the report ({error.strerror})") from None
+    write_report(path, text)
     print(f"wrote {path}", file=sys.stderr)
 
 

@@ -10,7 +10,7 @@ import sys
 
 from ..errors import UsageError
 from ..report.table import render_table
-from .common import positive_int, print_json, seed_count, worker_count
+from .common import positive_int, print_json, seed_count, worker_count, write_report
 from .compile import add_compile_options
 
 _SHOW_HELP = "show a sweep database: table, JSON/CSV, Pareto front, best point, figures"
@@ -150,7 +150,7 @@ def _answer(db: str, args) -> None:
             print(f"wrote {args.plot}", file=sys.stderr)
         if args.report:
             from ..sweep.report import sweep_page
-            _write(args.report, sweep_page(sweep, rows, objectives, rule, best, figs))
+            write_report(args.report, sweep_page(sweep, rows, objectives, rule, best, figs))
             print(f"wrote {args.report}", file=sys.stderr)
     public = [{k: r.get(k) for k in answers.ROW_FIELDS} for r in rows]
     if args.json:
@@ -223,14 +223,6 @@ def render_rows(sweep: dict, rows: list[dict], objectives) -> str:
     return "\n".join([head, render_table(
         ["point", *axes, "status", "accuracy", "agree w/ fp32", "SQNR", "ADC conv", "cycles",
          "energy", "front"], table)] + notes)
-
-
-def _write(path: str, text: str) -> None:
-    try:
-        with open(path, "w", encoding="utf-8") as out:
-            out.write(text)
-    except OSError as error:
-        raise UsageError(f"{path}: cannot write the report ({error.strerror})") from None
 
 
 def register(sub) -> None:
