@@ -1,7 +1,10 @@
-"""The built-in ``digits`` data set: scikit-learn's bundled 8x8 handwritten digits.
+"""The built-in ``digits`` data set: the UCI optical handwritten digits, 8x8, as scikit-learn ships them.
 
-It ships inside the scikit-learn wheel, so it needs no download. Pixels are 0..16 in the original;
-they are divided by 16 to lie in [0, 1], and each image is one channel: x has shape (N, 1, 8, 8).
+The images, labels and the fixed split ship inside asimc (``digits.npz``, 49 kB, made by
+tools/make_digits_npz.py from scikit-learn's copy and checked against it by the tests), so
+loading them needs neither a download nor scikit-learn's slow import. Pixels are 0..16 in the
+original; they are divided by 16 to lie in [0, 1], and each image is one channel: x has shape
+(N, 1, 8, 8).
 
 The train/test split is fixed and is the one every example model was trained with, so the test
 split is never trained on:
@@ -18,6 +21,7 @@ shape (N, 3, 32, 32), still in [0, 1].
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -34,13 +38,20 @@ _SPLIT_TEXT = (f"train_test_split(test_size={TEST_SIZE}, random_state={RANDOM_ST
                "stratify=y)")
 
 
+_FILE = Path(__file__).with_name("digits.npz")
+
+
+@lru_cache(maxsize=1)
+def _stored() -> dict[str, np.ndarray]:
+    with np.load(_FILE) as stored:
+        return {name: stored[name] for name in stored.files}
+
+
 @lru_cache(maxsize=1)
 def _all_digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits   # imported late: scikit-learn is slow to import
-
-    bunch = load_digits()
-    x = (bunch.images / 16.0).astype(np.float32)[:, None, :, :]
-    y = bunch.target.astype(np.int64)
+    stored = _stored()
+    x = (stored["pixels"] / 16.0).astype(np.float32)[:, None, :, :]
+    y = stored["labels"].astype(np.int64)
     for array in (x, y):            # cached and shared: nobody may write into them
         array.setflags(write=False)
     return x, y
@@ -49,11 +60,7 @@ def _all_digits() -> tuple[np.ndarray, np.ndarray]:
 @lru_cache(maxsize=1)
 def split_indices() -> tuple[np.ndarray, np.ndarray]:
     """Indices (into the 1797 images) of the fixed train and test splits."""
-    from sklearn.model_selection import train_test_split
-
-    _, y = _all_digits()
-    train, test = train_test_split(
-        np.arange(len(y)), test_size=TEST_SIZE, random_state=RANDOM_STATE, stratify=y)
+    train, test = (_stored()[name].astype(np.int64) for name in ("train", "test"))
     assert len(train) == TRAIN_COUNT and len(test) == TEST_COUNT
     for array in (train, test):
         array.setflags(write=False)

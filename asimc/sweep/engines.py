@@ -68,7 +68,7 @@ class InProcess:
 
 # What a worker needs, imported once by the fork server (a clean interpreter that never runs
 # torch) so that each worker forked from it starts at once instead of importing for seconds.
-PRELOAD = ["numpy", "torch", "onnx", "onnxruntime", "sklearn.datasets", "asimc.compiler",
+PRELOAD = ["numpy", "torch", "onnx", "onnxruntime", "asimc.compiler",
            "asimc.frontend", "asimc.evaluate", "asimc.compare", "asimc.data",
            "asimc.sweep.evaluate", "asimc.sweep.engines"]
 

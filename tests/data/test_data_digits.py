@@ -82,3 +82,12 @@ def test_bad_split_keyword_is_a_usage_error():
 def test_image_options_are_refused_for_digits():
     with pytest.raises(UsageError, match="image folders only"):
         load_dataset("digits", image_size=(16, 16))
+
+
+def test_bundled_pixels_and_labels_are_scikit_learns_digits():
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    data = load_dataset("digits:all")
+    np.testing.assert_array_equal(data.x[:, 0] * 16, bunch.images)
+    np.testing.assert_array_equal(data.y, bunch.target)
