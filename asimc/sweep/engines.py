@@ -11,7 +11,7 @@ import signal
 from collections.abc import Iterator
 
 from ..errors import UsageError
-from .evaluate import Context, Task, worker_evaluate
+from .evaluate import Context, Task, failure, worker_evaluate
 
 
 def cpu_count() -> int:
@@ -119,14 +119,13 @@ def _result(future, task: Task) -> dict:
     try:
         return future.result()
     except Exception as error:  # the worker died (killed, out of memory): the point failed
-        message = f"the worker evaluating this point stopped ({type(error).__name__}: {error})"
-        return {"point": task.point, "status": "failed", "message": message,
-                "results": [{"seed": s, "status": "failed", "message": message}
-                            for s in task.seeds]}
+        return failure(task, "the worker evaluating this point stopped "
+                             f"({type(error).__name__}: {error})")
 
 
 class RayEngine:
-    """One Ray task per point; joins ``address`` or starts a local Ray on 127.0.0.1."""
+    """One Ray task per point (or shard of a point); joins ``address`` or starts a local Ray
+    on 127.0.0.1."""
 
     name = "ray"
 
@@ -172,10 +171,8 @@ class RayEngine:
                     try:
                         yield ray.get(ref)
                     except Exception as error:  # a Ray worker that died
-                        message = f"the Ray task evaluating this point failed ({error})"
-                        yield {"point": task.point, "status": "failed", "message": message,
-                               "results": [{"seed": s, "status": "failed",
-                                            "message": message} for s in task.seeds]}
+                        yield failure(task, f"the Ray task evaluating this point failed "
+                                            f"({error})")
                 if refs:
                     on_start([next(iter(refs.values()))])
         finally:

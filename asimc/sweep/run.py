@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import UsageError
-from .engines import make_engine
-from .evaluate import Context, Task, file_hash
+from .engines import cpu_count, make_engine
+from .evaluate import Context, Task, file_hash, merge_shards
 from .grid import Axis, grid
 from .point import make_points
 from .store import DriverLock, Store, connect, row_key
@@ -99,17 +99,25 @@ def _drive(spec, axes, points, identity, progress, wall) -> Summary:
         else:
             summary.done += 1
     texts = {t.point: t.chip_text for t in tasks}
+    shards = shard_count(len(tasks), spec.workers or cpu_count())
+    units = [replace(t, shard=k, shards=shards) for t in tasks for k in range(shards)]
+    parts: dict[int, list] = {}          # point -> the results of its shards so far
     stages = {"compile": 0.0, "data": 0.0, "execution": 0.0, "store": 0.0}
     if progress:
         progress.begin(total=summary.points - summary.invalid, done=summary.done,
                        todo=len(tasks))
-    engine = make_engine(spec.engine, spec.workers, len(tasks), spec.ray_address,
+    engine = make_engine(spec.engine, spec.workers, len(units), spec.ray_address,
                          spec.context.device) if tasks else None
     stages["start"] = time.perf_counter() - wall
     try:
         if engine is not None:
-            for result in engine.run(spec.context, tasks,
+            for result in engine.run(spec.context, units,
                                      progress.running if progress else (lambda t: None)):
+                if result.get("shards", 1) > 1:
+                    parts.setdefault(result["point"], []).append(result)
+                    if len(parts[result["point"]]) < shards:
+                        continue
+                    result = merge_shards(parts.pop(result["point"]))
                 start = time.perf_counter()
                 store.record(identity, texts[result["point"]], result)
                 stages["store"] += time.perf_counter() - start
@@ -133,6 +141,13 @@ def _drive(spec, axes, points, identity, progress, wall) -> Summary:
     stages["total"] = time.perf_counter() - wall
     summary.seconds = stages
     return summary
+
+
+def shard_count(tasks: int, workers: int) -> int:
+    """Shards per point: 1 while there are points enough for every worker; with fewer points
+    than workers, each point's data is split so that every worker has a share (a shard is a
+    run of whole batches, so the numbers do not change; see evaluate.shard_bounds)."""
+    return 1 if tasks == 0 or tasks >= workers else -(-workers // tasks)
 
 
 class Progress:

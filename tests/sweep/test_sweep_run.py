@@ -3,10 +3,15 @@ baselines, `show --chip`, figures and the report, engine and worker-count equiva
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
+
+import pytest
 
 from asimc.chip import parse_chip
-from asimc.sweep.evaluate import EVAL_LOG_ENV
+from asimc.sweep.evaluate import EVAL_LOG_ENV, shard_bounds
 
 from .conftest import points_of, run_cli, show_json, sweep_args
 
@@ -159,3 +164,44 @@ def test_engines_and_worker_counts_give_identical_numbers(tmp_path, capsys, ray_
     assert results["local-1"] == results["local-2"] == results["ray"]
     stds = [r["accuracy_std"] for r in points_of(results["local-1"])]
     assert any(s > 0 for s in stds)              # the seeds really differ
+
+
+def test_a_point_split_over_workers_gives_the_unsharded_numbers(tmp_path, capsys, monkeypatch,
+                                                                ray_address):
+    """One point and two workers: each worker takes a run of whole batches of the data (all
+    450 images: two batches of 256), with the base chip's batch-wide (per_tensor) input scale,
+    and the point's numbers are those of one worker evaluating it whole."""
+    results, logs = {}, {}
+    for name, extra in (("whole", ["--workers", "1"]), ("local-2", ["--workers", "2"]),
+                        ("ray-2", ["--engine", "ray", "--ray-address", ray_address,
+                                   "--workers", "2"])):
+        db, log = str(tmp_path / f"{name}.db"), tmp_path / f"{name}.log"
+        args = sweep_args(db, "adc.bits=7", limit=450) + extra
+        if name == "local-2":
+            # A fresh driver, so that the pool's workers see the log variable (a fork
+            # server started by an earlier test in this process has the old environment).
+            subprocess.run([sys.executable, "-m", "asimc", *args], check=True,
+                           capture_output=True, env={**os.environ, EVAL_LOG_ENV: str(log)})
+        else:
+            monkeypatch.setenv(EVAL_LOG_ENV, str(log))
+            code, _, err = run_cli(capsys, *args)
+            assert code == 0, err
+        results[name] = _numbers(show_json(capsys, db))
+        logs[name] = sorted(log.read_text().split("\n")[:-1]) if log.exists() else None
+    assert logs["whole"] == ["1 0", "1 1"]
+    assert logs["local-2"] == ["1 0 0", "1 0 1", "1 1 0", "1 1 1"]   # seed, shard
+    # (Ray's workers run in the cluster's environment, without the log variable.)
+    assert results["whole"] == results["local-2"] == results["ray-2"]
+    assert points_of(results["whole"])[0]["accuracy_std"] > 0
+
+
+@pytest.mark.parametrize("size, batch", [(450, 256), (1, 256), (1000, 7), (512, 256)])
+def test_shards_are_runs_of_whole_batches_covering_the_data_once(size, batch):
+    for shards in (1, 2, 3, 5, 64):
+        bounds = [shard_bounds(size, batch, k, shards) for k in range(shards)]
+        assert bounds[0][0] == 0 and bounds[-1][1] == size
+        assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))     # contiguous, in order
+        assert all(lo % batch == 0 and (hi % batch == 0 or hi == size) for lo, hi in bounds)
+        filled = [hi - lo for lo, hi in bounds if hi > lo]
+        assert len(filled) == min(shards, -(-size // batch))              # no idle shard if
+        #                                                                   batches suffice
