@@ -1,13 +1,17 @@
 """Benchmarks of `asimc sweep` (numbers go to BENCHMARKS.md, ratios measured in one run).
 
-1. Overhead: a 24-point sweep of the digits MLP (adc.bits 5..10 x hybrid levels 0..3, one seed,
-   in-process): the share of wall time spent executing points, and the split into start
-   (imports, points, database), compile, data (loading + FP32 reference), execution and store.
-2. Scaling: a 12-point sweep with --workers 1 and --workers 2 (target: >= 1.7x).
-3. Ray against local: the same 12 points on a local Ray with 2 workers against local 2 workers
-   (target: within 15 %), with the Ray cluster already running and counting its start.
+For each model (the digits MLP, whose points execute in tens of milliseconds, and the digits
+CNN, whose points take seconds):
 
-    .venv/bin/python benchmarks/bench_sweep.py [--limit N] [--skip-ray]
+1. Overhead: a 24-point sweep (adc.bits 5..10 x hybrid levels 0..3, one seed, in-process): the
+   share of wall time spent executing points, and the split into start (imports, points,
+   database), compile, data (loading + FP32 reference), execution and store.
+2. Scaling: a 12-point sweep with --workers 1 and --workers 2 (target: >= 1.7x), each a fresh
+   `asimc sweep` process as a user runs it.
+3. Ray against local: the same 12 points on Ray with 2 workers against local 2 workers
+   (target: within 15 %), joining a running cluster and starting its own.
+
+    .venv/bin/python benchmarks/bench_sweep.py [--models mlp cnn] [--limit N] [--skip-ray]
 """
 from __future__ import annotations
 
@@ -29,20 +33,21 @@ from asimc.sweep.run import SweepSpec, run_sweep  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - _T0
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = str(ROOT / "examples" / "models" / "digits_mlp.onnx")
+MODELS = {name: str(ROOT / "examples" / "models" / f"digits_{name}.onnx")
+          for name in ("mlp", "cnn")}
 CHIP = str(ROOT / "chips" / "asim-hcim-1.acim")
 
 
-def _spec(db, vary, limit, **kw) -> SweepSpec:
-    return SweepSpec(model=MODEL, chip=CHIP, db=db,
-                     context=Context(model=MODEL, data="digits", limit=limit),
+def _spec(model, db, vary, limit, **kw) -> SweepSpec:
+    return SweepSpec(model=model, chip=CHIP, db=db,
+                     context=Context(model=model, data="digits", limit=limit),
                      axes=tuple(parse_vary(v) for v in vary), seeds=1, **kw)
 
 
-def _run(folder, name, vary, limit, **kw):
+def _run(model, folder, name, vary, limit, **kw):
     db = os.path.join(folder, name + ".db")
     start = time.perf_counter()
-    summary = run_sweep(_spec(db, vary, limit, **kw))
+    summary = run_sweep(_spec(model, db, vary, limit, **kw))
     wall = time.perf_counter() - start
     assert summary.done == summary.points and not summary.failed, summary
     return wall, summary
@@ -60,51 +65,63 @@ def _cpu() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["mlp", "cnn"])
     parser.add_argument("--limit", type=int, default=None, help="samples (default: all 450)")
     parser.add_argument("--skip-ray", action="store_true")
     args = parser.parse_args()
     print(f"machine: {_cpu()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.backends.cpu.get_cpu_capability()}; data digits, limit {args.limit or 450}")
+    imported = False
     with tempfile.TemporaryDirectory() as folder:
-        wall, s = _run(folder, "overhead", ["adc.bits=5:10:1", "hybrid.digital_levels=0:3:1"],
-                       args.limit, workers=1)
-        total = wall + IMPORT_SECONDS
-        t = s.seconds
-        other = total - IMPORT_SECONDS - sum(t[k] for k in ("start", "compile", "data",
-                                                            "execution", "store"))
-        print(f"\n1. overhead, {s.points} points, 1 worker: {total:.2f} s wall")
-        for name, seconds in (("import (python, torch, asimc)", IMPORT_SECONDS),
-                              ("start (points, chip checks, database)", t["start"]),
-                              ("compile", t["compile"]), ("data + fp32", t["data"]),
-                              ("execution (int + acim runs)", t["execution"]),
-                              ("store (commits)", t["store"]), ("other", other)):
-            print(f"   {name:<40} {seconds:7.2f} s  {100 * seconds / total:5.1f} %")
-        print(f"   executing points: {100 * t['execution'] / total:.1f} % of the wall time "
-              f"(target >= 90 %)")
-
-        # Scaling and engines as a user runs them: one fresh `asimc sweep` process each, so
-        # every configuration pays its own imports and worker start.
-        vary12 = ["adc.bits=5:10:1", "hybrid.digital_levels=0,2"]
-        one = _cli(folder, "w1", vary12, args.limit, "--workers", "1")
-        two = _cli(folder, "w2", vary12, args.limit, "--workers", "2")
-        print(f"\n2. scaling, 12 points (fresh `asimc sweep` processes): --workers 1 {one:.2f} s,"
-              f" --workers 2 {two:.2f} s: {one / two:.2f}x (target >= 1.7x)")
-
-        if not args.skip_ray:
-            cold = _cli(folder, "ray-cold", vary12, args.limit, "--engine", "ray",
-                        "--workers", "2")
-            with _ray_head(folder) as address:
-                warm = _cli(folder, "ray-warm", vary12, args.limit, "--engine", "ray",
-                            "--workers", "2", "--ray-address", address)
-            print(f"\n3. Ray, 12 points, 2 workers: {warm:.2f} s joining a running cluster "
-                  f"({warm / two:.2f}x the local engine's {two:.2f} s; target <= 1.15x), "
-                  f"{cold:.2f} s starting its own ({cold / two:.2f}x)")
+        for name in args.models:
+            _bench_model(name, MODELS[name], folder, args,
+                         IMPORT_SECONDS if not imported else 0.0)
+            imported = True
 
 
-def _cli(folder, name, vary, limit, *options) -> float:
+def _bench_model(name, model, folder, args, import_seconds) -> None:
+    print(f"\n== {name} ({os.path.relpath(model, ROOT)})")
+    wall, s = _run(model, folder, f"{name}-overhead",
+                   ["adc.bits=5:10:1", "hybrid.digital_levels=0:3:1"], args.limit, workers=1)
+    total = wall + import_seconds
+    t = s.seconds
+    other = total - import_seconds - sum(t[k] for k in ("start", "compile", "data",
+                                                        "execution", "store"))
+    print(f"1. overhead, {s.points} points, 1 worker, in-process: {total:.2f} s wall"
+          + ("" if import_seconds else " (imports done by the model before)"))
+    for stage, seconds in (("import (python, torch, asimc)", import_seconds),
+                           ("start (points, chip checks, database)", t["start"]),
+                           ("compile", t["compile"]), ("data + fp32", t["data"]),
+                           ("execution (int + acim runs)", t["execution"]),
+                           ("store (commits)", t["store"]), ("other", other)):
+        print(f"   {stage:<40} {seconds:7.2f} s  {100 * seconds / total:5.1f} %")
+    print(f"   executing points: {100 * t['execution'] / total:.1f} % of the wall time "
+          f"(target >= 90 %); per point: {1000 * t['execution'] / s.points:.0f} ms executing, "
+          f"{1000 * (t['compile'] + t['store']) / s.points:.0f} ms compiling and storing")
+
+    # Scaling and engines as a user runs them: one fresh `asimc sweep` process each, so
+    # every configuration pays its own imports and worker start.
+    vary12 = ["adc.bits=5:10:1", "hybrid.digital_levels=0,2"]
+    one = _cli(model, folder, f"{name}-w1", vary12, args.limit, "--workers", "1")
+    two = _cli(model, folder, f"{name}-w2", vary12, args.limit, "--workers", "2")
+    print(f"2. scaling, 12 points (fresh `asimc sweep` processes): --workers 1 {one:.2f} s,"
+          f" --workers 2 {two:.2f} s: {one / two:.2f}x (target >= 1.7x)")
+
+    if not args.skip_ray:
+        cold = _cli(model, folder, f"{name}-ray-cold", vary12, args.limit, "--engine", "ray",
+                    "--workers", "2")
+        with _ray_head(folder) as address:
+            warm = _cli(model, folder, f"{name}-ray-warm", vary12, args.limit, "--engine",
+                        "ray", "--workers", "2", "--ray-address", address)
+        print(f"3. Ray, 12 points, 2 workers: {warm:.2f} s joining a running cluster "
+              f"({warm / two:.2f}x the local engine's {two:.2f} s; target <= 1.15x), "
+              f"{cold:.2f} s starting its own ({cold / two:.2f}x)")
+
+
+def _cli(model, folder, name, vary, limit, *options) -> float:
     import subprocess
     import sys
-    args = [sys.executable, "-m", "asimc", "sweep", MODEL, "--chip", CHIP, "--data", "digits",
+    args = [sys.executable, "-m", "asimc", "sweep", model, "--chip", CHIP, "--data", "digits",
             "--db", os.path.join(folder, name + ".db"), "--seeds", "1", *options]
     if limit:
         args += ["--limit", str(limit)]

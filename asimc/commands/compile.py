@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..report.mapping import render_mapping
 from ..errors import ArtifactError, UsageError
 from .common import print_json, writable_path
 
@@ -63,6 +62,7 @@ def _compile(args) -> int:
     if args.json:
         print_json({**program.report, "artifact": str(out), "sha256": digest})
     else:
+        from ..report.mapping import render_mapping   # late: it imports torch
         print(render_mapping(program.report))
         print(f"wrote {out} (sha256 {digest[:16]}...)")
     return 0
@@ -74,6 +74,7 @@ def _inspect(args) -> int:
     if args.json:
         print_json(program.report)
         return 0
+    from ..report.mapping import render_mapping
     try:
         text = render_mapping(program.report)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
