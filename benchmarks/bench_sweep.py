@@ -27,6 +27,7 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402, F401  (counted in the import time)
 
+from asimc.sweep.engines import RAY_LOOPBACK_ENV  # noqa: E402
 from asimc.sweep.evaluate import Context  # noqa: E402
 from asimc.sweep.grid import parse_vary  # noqa: E402
 from asimc.sweep.run import SweepSpec, run_sweep  # noqa: E402
@@ -151,7 +152,8 @@ class _ray_head:
         token = os.path.join(self.folder, "auth_token")
         with open(token, "w") as f:
             f.write(secrets.token_hex(32))
-        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=token)
+        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=token,
+                          **{RAY_LOOPBACK_ENV: "0"})   # everything on 127.0.0.1
         ray_bin = str(Path(sys.executable).parent / "ray")
         self.process = subprocess.Popen(
             [ray_bin, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",

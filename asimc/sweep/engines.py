@@ -123,6 +123,11 @@ def _result(future, task: Task) -> dict:
                              f"({type(error).__name__}: {error})")
 
 
+# Ray's switch between a single-machine Ray on the loopback ("0") and a cluster on the
+# machine's interface address (the default on Linux; the name is Ray's).
+RAY_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
 class RayEngine:
     """One Ray task per point (or shard of a point); joins ``address`` or starts a local Ray
     on 127.0.0.1."""
@@ -130,6 +135,11 @@ class RayEngine:
     name = "ray"
 
     def __init__(self, workers: int | None, threads: int, address: str | None, device: str):
+        if not address:
+            # A Ray started here serves this machine only: keep every socket on the loopback
+            # (on Linux Ray turns 127.0.0.1 into the machine's interface address unless its
+            # single-machine mode is on; set before Ray is imported, inherited by its processes).
+            os.environ.setdefault(RAY_LOOPBACK_ENV, "0")
         try:
             import ray
         except ImportError:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from asimc.sweep.engines import RAY_LOOPBACK_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = str(ROOT / "examples" / "models" / "digits_mlp.onnx")
 NOISY = str(ROOT / "chips" / "asim-hcim-1.acim")       # 1 LSB random noise: seeds matter
@@ -56,6 +58,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+RAY_HEAD: dict = {}        # "pgid": the process group of the session's Ray head
+
+
 @pytest.fixture(scope="session")
 def ray_address():
     """A real Ray head on 127.0.0.1 with 2 CPUs, in its own process group (killed whole at
@@ -67,8 +72,12 @@ def ray_address():
     token = os.path.join(temp, "auth_token")
     with open(token, "w") as f:
         f.write(secrets.token_hex(32))
-    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")}
-    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=token)
+    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH",
+                                            RAY_LOOPBACK_ENV)}
+    # The head, its workers and this driver all on 127.0.0.1 (Ray's single-machine mode; by
+    # default Ray turns 127.0.0.1 into the machine's interface address).
+    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=token,
+                      **{RAY_LOOPBACK_ENV: "0"})
     import ray  # noqa: F401  (the `ray` extra; `make` installs it, so a missing one fails)
     ray_bin = str(Path(sys.executable).parent / "ray")
     process = subprocess.Popen(
@@ -76,6 +85,7 @@ def ray_address():
          "--num-cpus=2", "--include-dashboard=false", "--object-store-memory=100000000",
          f"--temp-dir={temp}", "--disable-usage-stats", "--block"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    RAY_HEAD["pgid"] = process.pid
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -103,3 +113,34 @@ def ray_address():
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def listening_sockets(pgid: int) -> list[str]:
+    """The local addresses (``ip:port``) of every TCP socket that a process of group ``pgid``
+    listens on, read from /proc (Linux)."""
+    inodes = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry)) != pgid:
+                continue
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                target = os.readlink(f"/proc/{entry}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except (ProcessLookupError, PermissionError, FileNotFoundError):
+            continue
+    found = []
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] != "0A" or fields[9] not in inodes:      # 0A: LISTEN
+                    continue
+                address, port = fields[1].split(":")
+                words = [bytes.fromhex(address[i:i + 8])[::-1] for i in range(0, width, 8)]
+                raw = b"".join(words)
+                ip = socket.inet_ntop(socket.AF_INET if width == 8 else socket.AF_INET6, raw)
+                found.append(f"{ip}:{int(port, 16)}")
+    return found

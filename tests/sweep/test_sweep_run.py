@@ -13,7 +13,7 @@ import pytest
 from asimc.chip import parse_chip
 from asimc.sweep.evaluate import EVAL_LOG_ENV, shard_bounds
 
-from .conftest import points_of, run_cli, show_json, sweep_args
+from .conftest import RAY_HEAD, listening_sockets, points_of, run_cli, show_json, sweep_args
 
 
 def _log(path):
@@ -205,3 +205,12 @@ def test_shards_are_runs_of_whole_batches_covering_the_data_once(size, batch):
         filled = [hi - lo for lo, hi in bounds if hi > lo]
         assert len(filled) == min(shards, -(-size // batch))              # no idle shard if
         #                                                                   batches suffice
+
+
+def test_the_ray_cluster_listens_on_the_loopback_only(tmp_path, capsys, ray_address):
+    code, _, err = run_cli(capsys, *sweep_args(str(tmp_path / "s.db"), "adc.bits=6,7"),
+                           "--engine", "ray", "--ray-address", ray_address, "--workers", "2")
+    assert code == 0, err
+    sockets = listening_sockets(RAY_HEAD["pgid"])
+    assert any(s.endswith(f"127.0.0.1:{ray_address.split(':')[1]}") for s in sockets)   # GCS
+    assert all(s.startswith(("127.0.0.1:", "::ffff:127.0.0.1:")) for s in sockets), sockets
