@@ -70,10 +70,6 @@ def _calibrate(args) -> int:
     on_chip = [l for l in program.layers.values() if l.on_chip]
     if not on_chip:
         raise UsageError("no layer of the model runs on the array: nothing to calibrate")
-    parallel = [l.node for l in on_chip if l.chip.weight.parallel]
-    if parallel:
-        raise UsageError(f"calibrate records bit-serial conversions; {parallel[0]} runs with "
-                         "weight `parallel` (set its range by hand: adc { full_scale X% })")
     data = load_eval_data(program, args.data, limit=args.limit, **_dataset_options(args))
     ideal = without_noise(program)
 

@@ -3,13 +3,16 @@ data with the noise off, choose one ADC range per layer, and express it as chip 
 
 A layer's conversions are recorded exactly, as histograms of the integer MAC M of every
 (weight bit i, input cycle c) over all row tiles: M / F is the pre-ADC value in units of the
-rows-based full scale F of the cycle (DESIGN.md 4, "ADC range"). A range f is then chosen
+rows-based full scale F of the cycle (DESIGN.md 4, "ADC range"). A weight-parallel layer has
+one kind of conversion, the signed product of a whole row tile, recorded as |M| against its
+full scale (the signed ADC is symmetric, so a range covers both polarities). A range f is then
+chosen
 
 - ``percentile``: the P-th percentile of M / F over all conversions (default 99.99 %): only
   1 - P of the conversions clip;
 - ``mse``: the f that minimises the quantisation error of the layer's output, i.e. the sum over
   conversions of (2^(i + b_c) (M - Q_f(M)))^2, Q_f the ADC of range f back in MAC units, since
-  a conversion's error reaches the output times its shift-add weight.
+  a conversion's error reaches the output times its shift-add weight (1 for weight-parallel).
 
 ``pow2`` rounds f down to 1 / 2^k. The result is a chip that ``extends`` the input chip with
 one ``layer "NODE" { adc { full_scale X% } }`` per layer.
@@ -35,9 +38,32 @@ _MSE_CANDIDATES = 2.0 ** (-np.arange(0, 8 * 16 + 1) / 16.0)
 
 
 @dataclass(frozen=True)
+class Histogram:
+    """How often each MAC value occurred in one kind of conversion (sparse: the values that
+    occurred, ascending, and their counts), with that kind's rows-based full scale and the
+    weight its conversion error has in the output."""
+
+    values: np.ndarray          # int64, ascending, distinct
+    counts: np.ndarray          # int64
+    full_scale: int
+    weight: float
+
+    def merged(self, other: "Histogram") -> "Histogram":
+        values, inverse = np.unique(np.concatenate([self.values, other.values]),
+                                    return_inverse=True)
+        counts = np.bincount(inverse, weights=np.concatenate([self.counts, other.counts]))
+        return replace(self, values=values, counts=counts.astype(np.int64))
+
+
+def _histogram(macs: torch.Tensor, full_scale: int, weight: float) -> Histogram:
+    values, counts = torch.unique(macs.flatten().long(), return_counts=True)
+    return Histogram(values.numpy(), counts.numpy(), full_scale, weight)
+
+
+@dataclass(frozen=True)
 class LayerConversions:
-    """Histograms of the exact MACs of one layer: ``counts[(i, c)]`` has one entry per M in
-    [0, F_c], F_c the rows-based full scale of cycle c."""
+    """The exact MACs of one layer: ``counts[kind]`` is one ``Histogram`` per kind of
+    conversion, ``(i, c)`` for weight bit i in input cycle c, or ``"parallel"``."""
 
     node: str
     plan: ConversionPlan
@@ -45,7 +71,7 @@ class LayerConversions:
 
     @property
     def total(self) -> int:
-        return int(sum(h.sum() for h in self.counts.values()))
+        return int(sum(h.counts.sum() for h in self.counts.values()))
 
 
 class ConversionRecorder:
@@ -68,14 +94,18 @@ class ConversionRecorder:
                 self.layers[node] = LayerConversions(node, plan, counts)
                 continue
             for key, hist in counts.items():
-                layer.counts[key] += hist
+                layer.counts[key] = layer.counts[key].merged(hist)
         self._pending.clear()
 
 
 def _mac_histograms(problem: AcimProblem) -> dict:
     plan = problem.plan
     if plan.weight_parallel:
-        raise ValueError("weight-parallel")
+        products = [torch.matmul(problem.x[:, :, k0:k1].double(),
+                                 problem.w[:, k0:k1, :].double()).abs()
+                    for k0, k1 in problem.tiles]
+        return {"parallel": _histogram(torch.cat([p.flatten() for p in products]),
+                                       plan.parallel_full_scale, 1.0)}
     chip = plan.chip
     inputs = input_cycle_planes(problem.x, chip.input.bits, chip.input.signed, plan.cycles)
     weights = weight_bit_planes(problem.w, plan.weight_bits)
@@ -83,26 +113,25 @@ def _mac_histograms(problem: AcimProblem) -> dict:
     for cycle in plan.cycles:
         size = plan.full_scale(cycle) + 1
         for i in range(plan.weight_bits):
-            hist = torch.zeros(size, dtype=torch.int64)
+            dense = torch.zeros(size, dtype=torch.int64)
             for k0, k1 in problem.tiles:
                 mac = torch.matmul(inputs[cycle.index, :, :, k0:k1].double(),
                                    weights[i, :, k0:k1, :].double())
-                hist += torch.bincount(mac.flatten().long(), minlength=size)
-            counts[(i, cycle.index)] = hist.numpy()
+                dense += torch.bincount(mac.flatten().long(), minlength=size)
+            values = torch.nonzero(dense).flatten()
+            counts[(i, cycle.index)] = Histogram(
+                values.numpy(), dense[values].numpy(), plan.full_scale(cycle),
+                4.0 ** (i + cycle.low_bit))
     return counts
 
 
 def choose_fraction(layer: LayerConversions, *, method: str = "percentile",
                     percentile: float = DEFAULT_PERCENTILE, pow2: bool = False) -> float:
     """The layer's ADC range f (a fraction of the rows-based full scale, 0 < f <= 1)."""
-    plan = layer.plan
     if method == "percentile":
-        values, weights = [], []
-        for (i, c), hist in layer.counts.items():
-            nonzero = np.nonzero(hist)[0]
-            values.append(nonzero / plan.full_scale(plan.cycles[c]))
-            weights.append(hist[nonzero])
-        v, w = np.concatenate(values), np.concatenate(weights).astype(np.float64)
+        hists = layer.counts.values()
+        v = np.concatenate([h.values / h.full_scale for h in hists])
+        w = np.concatenate([h.counts for h in hists]).astype(np.float64)
         order = np.argsort(v, kind="stable")
         v, cumulative = v[order], np.cumsum(w[order])
         index = np.searchsorted(cumulative, percentile / 100.0 * cumulative[-1])
@@ -121,22 +150,18 @@ def _output_error(layer: LayerConversions, fraction: float) -> float:
     plan = layer.plan
     levels = plan.adc_levels
     error = 0.0
-    for (i, c), hist in layer.counts.items():
-        cycle = plan.cycles[c]
-        full = plan.ranged_full_scale(plan.full_scale(cycle), fraction)
-        mac = np.arange(len(hist), dtype=np.float64)
+    for hist in layer.counts.values():
+        full = plan.ranged_full_scale(hist.full_scale, fraction)
+        mac = hist.values.astype(np.float64)
         back = np.round(np.clip(mac / full, 0, 1) * levels) * full / levels
-        error += 4.0 ** (i + cycle.low_bit) * float((hist * (mac - back) ** 2).sum())
+        error += hist.weight * float((hist.counts * (mac - back) ** 2).sum())
     return error
 
 
 def clipped_share(layer: LayerConversions, fraction: float) -> float:
     """Share of the layer's conversions above the range (they convert to the top code)."""
-    plan = layer.plan
-    above = 0
-    for (i, c), hist in layer.counts.items():
-        full = fraction * plan.full_scale(plan.cycles[c])
-        above += int(hist[np.arange(len(hist)) > full + 1e-9].sum())
+    above = sum(int(h.counts[h.values > fraction * h.full_scale + 1e-9].sum())
+                for h in layer.counts.values())
     return above / max(1, layer.total)
 
 

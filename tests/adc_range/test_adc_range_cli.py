@@ -97,6 +97,36 @@ def test_calibrate_by_least_error_with_power_of_two_ranges(calibrated, tmp_path)
     assert kinds["lsb_mac"] == pytest.approx(kinds["full_scale"] / 255)
 
 
+WEIGHT_PARALLEL = """chip "wp-8x8" {
+    description "weight-parallel 8b x 8b, one signed conversion per 64-row tile, 8-bit ADC"
+    array { rows 64 cols 256 macros 64 }
+    weight { bits 8  parallel }
+    input { bits 8  parallel 8 }
+    adc { bits 8 }
+}
+"""
+
+
+def test_calibrate_sets_the_range_of_weight_parallel_conversions(tmp_path):
+    """One signed conversion of a whole 8b x 8b tile product: its rows-based full scale
+    (255 x 127 x 64) is far above the partial sums, so most of them round to code 0 before
+    calibration; a calibrated range resolves them."""
+    chip = tmp_path / "wp.acim"
+    chip.write_text(WEIGHT_PARALLEL)
+    out = tmp_path / "wp-calibrated.acim"
+    done = run_asimc("calibrate", MODEL, "--chip", chip, "--data", "digits:train", "--limit",
+                     "30", "-o", out, "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert len(result["layers"]) == 7
+    for layer in result["layers"]:
+        assert 0 < layer["full_scale_percent"] < 50
+        assert layer["clipped"] < 0.001
+        assert layer["sqnr_after_db"] > layer["sqnr_before_db"] + 6
+    assert result["accuracy_after"] > result["accuracy_before"]
+    assert run_asimc("chip", "check", out).returncode == 0
+
+
 def test_calibrate_refuses_bad_flags(tmp_path):
     chip = tmp_path / "c.acim"
     chip.write_text(BIG)
