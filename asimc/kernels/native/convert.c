@@ -183,7 +183,7 @@ static inline float noisy_code(const Conversion *k, float m, float z) {
 }
 
 /* The branches on alpha and nonlinear2 are loop invariant: one specialised loop each. */
-#define CONVERT_LOOP(ALPHA, NONLINEAR)                                                         \
+#define CONVERT_LOOP(ALPHA, NONLINEAR, TYPE)                                                   \
     for (int n = 0; n < count; n++) {                                                          \
         float v = (float)mac[n];                                                               \
         if (ALPHA) v = v / (1.0f + k.alpha * v);                                               \
@@ -199,16 +199,27 @@ static inline float noisy_code(const Conversion *k, float m, float z) {
         } else {                                                                               \
             code = nearbyintf(m * k.levels);                                                   \
         }                                                                                      \
-        out[n] += (double)code * weight;                                                       \
+        out[n] += (TYPE)code * weight;                                                         \
     }
 
 /* out[n] += code(mac[n], z[n]) * weight; z == NULL: no noise (digital or noiseless). */
 static void convert_block(Conversion k, const int32_t *mac, const float *z, int count,
                           double weight, double *out) {
     if (k.alpha != 0.0f) {
-        if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(1, 1) } else { CONVERT_LOOP(1, 0) }
+        if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(1, 1, double) } else { CONVERT_LOOP(1, 0, double) }
     } else {
-        if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(0, 1) } else { CONVERT_LOOP(0, 0) }
+        if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(0, 1, double) } else { CONVERT_LOOP(0, 0, double) }
+    }
+}
+
+/* The same into a float32 sum: the caller checks that every partial sum is an integer below
+ * 2^24 (so exact), and multiplies it into the float64 result once per cycle. */
+static void convert_block_float(Conversion k, const int32_t *mac, const float *z, int count,
+                                float weight, float *out) {
+    if (k.alpha != 0.0f) {
+        if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(1, 1, float) } else { CONVERT_LOOP(1, 0, float) }
+    } else {
+        if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(0, 1, float) } else { CONVERT_LOOP(0, 0, float) }
     }
 }
 
@@ -224,6 +235,78 @@ static float majority(const float *codes, int n, int stride) {
         }
     }
     return best;
+}
+
+/* A conversion's analog value, noise sigma and noiseless code depend on its MAC alone (an
+ * integer 0..most), so they are tabulated once per call with the very operations above:
+ * m[v] = analog(v), sigma[v] (the non-linear term included), code[v] = round(m[v] * levels).
+ * A noisy conversion is then m + z * sigma, clamped, scaled and rounded: no division and no
+ * square root per conversion. */
+#define MAX_TABLE 65536     /* entries per table; longer MAC ranges take the direct path */
+
+typedef struct {
+    uint64_t *pair;         /* m[v] in the low 32 bits, sigma[v] in the high ones */
+    float *code;
+} Table;
+
+static int build_table(Conversion k, int most, Table *t) {
+    t->pair = malloc(sizeof(uint64_t) * (size_t)(most + 1) + sizeof(float) * (size_t)(most + 1));
+    if (!t->pair) return 0;
+    t->code = (float *)(t->pair + most + 1);
+    for (int v = 0; v <= most; v++) {
+        const float m = analog(&k, (float)v);
+        float sigma = k.sigma;
+        if (k.nonlinear2 != 0.0f) {
+            const float denom = m * k.rows + 1.0f;
+            sigma = sqrtf(sigma * sigma + k.nonlinear2 / denom);
+        }
+        uint32_t mb, sb;
+        memcpy(&mb, &m, 4);
+        memcpy(&sb, &sigma, 4);
+        t->pair[v] = (uint64_t)mb | (uint64_t)sb << 32;
+        t->code[v] = nearbyintf(m * k.levels);
+    }
+    return 1;
+}
+
+/* acc[n] += code(mac[n], z[n]) * scale, codes from the table (z == NULL: noiseless). acc is
+ * float32: the caller checks that every partial sum is an integer below 2^24 (exact). The
+ * look-ups are scalar loads (AVX2's gathers are slow on several CPUs), the rest 8 lanes. */
+static void convert_table(const Table *t, const int32_t *mac, const float *z, int count,
+                          float levels, float scale, float *acc) {
+    if (!z) {
+        for (int n = 0; n < count; n++) acc[n] += t->code[mac[n]] * scale;
+        return;
+    }
+    uint64_t entry[BLOCK];
+    for (int n = 0; n < count; n++) entry[n] = t->pair[mac[n]];
+    int n = 0;
+#if defined(__AVX2__)
+    const __m256 vscale = _mm256_set1_ps(scale), vlevels = _mm256_set1_ps(levels);
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    for (; n + 8 <= count; n += 8) {
+        const __m256 lo = _mm256_loadu_ps((const float *)(entry + n));
+        const __m256 hi = _mm256_loadu_ps((const float *)(entry + n + 4));
+        /* (m, sigma) pairs to eight m and eight sigma, in column order */
+        const __m256 m = _mm256_castpd_ps(_mm256_permute4x64_pd(
+            _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xD8));
+        const __m256 sigma = _mm256_castpd_ps(_mm256_permute4x64_pd(
+            _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xDD)), 0xD8));
+        __m256 u = _mm256_add_ps(m, _mm256_mul_ps(_mm256_loadu_ps(z + n), sigma));
+        u = _mm256_min_ps(_mm256_max_ps(u, zero), one);
+        const __m256 code = _mm256_round_ps(_mm256_mul_ps(u, vlevels),
+                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_storeu_ps(acc + n, _mm256_add_ps(_mm256_loadu_ps(acc + n),
+                                                _mm256_mul_ps(code, vscale)));
+    }
+#endif
+    for (; n < count; n++) {
+        float m, sigma;
+        const uint32_t mb = (uint32_t)entry[n], sb = (uint32_t)(entry[n] >> 32);
+        memcpy(&m, &mb, 4);
+        memcpy(&sigma, &sb, 4);
+        acc[n] += nearbyintf(clamp01(m + z[n] * sigma) * levels) * scale;
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -350,6 +433,49 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
     const int noisy = stream != NULL;
     int serial = cycles == bx;                   /* one bit per cycle, cycle c = input bit c */
     for (int c = 0; c < cycles; c++) serial = serial && cycle_bits[c] == 1 && cycle_low[c] == c;
+    /* Tables (shared by the pairs of equal parameters) and, per cycle, whether its codes can
+     * be summed in float32: each pair's shift-add is +-2^e times the cycle's first one (a
+     * power of two, exactly) and levels * sum of |2^e| < 2^24 keeps every partial sum exact.
+     * Then one float64 multiply-add per cycle instead of one per pair. */
+    int64_t longest = 0;
+    for (int64_t t = 0; t < tiles; t++)
+        if (tile_bounds[2 * t + 1] - tile_bounds[2 * t] > longest)
+            longest = tile_bounds[2 * t + 1] - tile_bounds[2 * t];
+    Table table[MAX_PAIRS];
+    int table_of[MAX_PAIRS], distinct = 0, tabulated = 1;
+    float pair_scale[MAX_PAIRS];
+    double cycle_base[MAX_PAIRS];
+    int cycle_float[MAX_PAIRS];
+    for (int c = 0; c < cycles; c++) {
+        const int64_t most = longest * ((1LL << cycle_bits[c]) - 1);
+        double weight_sum = 0.0;
+        cycle_base[c] = fabs(shift_add[c * bw]);
+        cycle_float[c] = cycle_base[c] > 0.0;
+        for (int i = 0; i < bw && tabulated; i++) {
+            const int p = c * bw + i;
+            const double ratio = cycle_float[c] ? shift_add[p] / cycle_base[c] : 0.0;
+            int e;
+            cycle_float[c] = cycle_float[c] && fabs(frexp(ratio, &e)) == 0.5
+                             && (votes[p] <= 1 || !noisy);
+            pair_scale[p] = (float)ratio;
+            weight_sum += fabs(ratio);
+            if (most >= MAX_TABLE) { tabulated = 0; break; }
+            int found = -1;
+            for (int q = 0; q < p && found < 0; q++)
+                if (full_scale[q / bw] == full_scale[c] && alpha[q] == alpha[p]
+                    && sigma[q] == sigma[p] && cycle_bits[q / bw] == cycle_bits[c])
+                    found = table_of[q];
+            if (found < 0) {
+                Conversion k = {full_scale[c], alpha[p], sigma[p], nonlinear2, rows, levels};
+                if (!build_table(k, (int)most, &table[distinct])) { tabulated = 0; break; }
+                found = distinct++;
+            }
+            table_of[p] = found;
+        }
+        cycle_float[c] = cycle_float[c] && levels * weight_sum < 16777216.0;
+    }
+    if (!tabulated)
+        for (int c = 0; c < cycles; c++) cycle_float[c] = 0;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         uint64_t *xrow = malloc(sizeof(uint64_t) * tiles * bx * words);
@@ -359,6 +485,7 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
         float z[4 * BLOCK];
         uint32_t lo[BLOCK], hi[BLOCK];
         double out[BLOCK];
+        float accf[BLOCK];
 #pragma omp for schedule(dynamic, 4)
         for (int64_t gr = 0; gr < total_rows; gr++) {
             const int64_t g = gr / rows_out;
@@ -394,6 +521,8 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                     }
                     /* 2-5. Convert and shift-add, four weight bits (one Philox call) at a time. */
                     for (int c = 0; c < cycles; c++) {
+                        if (cycle_float[c])
+                            for (int n = 0; n < count; n++) accf[n] = 0.0f;
                         for (int j = 0; j < quads; j++) {
                             const int i0 = 4 * j, i1 = bw < i0 + 4 ? bw : i0 + 4;
                             int most = 0;
@@ -421,9 +550,12 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                                                     nonlinear2, rows, levels};
                                     const int32_t *m = macs + p * BLOCK;
                                     if (pv <= 1) {
-                                        if (v == 0)
-                                            convert_block(k, m, pv ? z + (i - i0) * BLOCK : NULL,
-                                                          count, shift_add[p], out);
+                                        const float *zi = pv ? z + (i - i0) * BLOCK : NULL;
+                                        if (v == 0 && cycle_float[c])
+                                            convert_table(&table[table_of[p]], m, zi, count,
+                                                          levels, pair_scale[p], accf);
+                                        else if (v == 0)
+                                            convert_block(k, m, zi, count, shift_add[p], out);
                                         continue;
                                     }
                                     if (v >= pv) continue;
@@ -442,6 +574,9 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                                               * shift_add[p];
                             }
                         }
+                        if (cycle_float[c])
+                            for (int n = 0; n < count; n++)
+                                out[n] += (double)accf[n] * cycle_base[c];
                     }
                 }
                 double *dst = acc + gr * width + nb;
@@ -453,6 +588,7 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
         free(mac);
         free(codes);
     }
+    for (int q = 0; q < distinct; q++) free(table[q].pair);
 }
 
 /* The quads of (stream, counters[k]), for tests that hold the torch path to the same bits:
