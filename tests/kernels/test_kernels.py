@@ -296,3 +296,33 @@ def test_native_build_failure_warns_once_and_falls_back(monkeypatch, tmp_path):
         assert torch.equal(fast.run(problem), reference.run(problem))
     finally:
         native.library.cache_clear()
+
+
+SIMD_CHIPS = ["nonlinear", "voting", "signed-parallel-3", "current-hybrid", "adc-10-rows-16"]
+
+
+@pytest.mark.parametrize("simd", ["scalar", "native"])
+def test_native_kernel_without_avx2_gives_the_same_bits(simd, monkeypatch, tmp_path):
+    """ASIMC_NATIVE_SIMD=scalar builds the kernel for the compiler's baseline instruction set,
+    as on a CPU without AVX2: its scalar paths must give the vector paths' bits."""
+    monkeypatch.setenv("ASIMC_NATIVE_SIMD", simd)
+    monkeypatch.setenv("ASIMC_CACHE_DIR", str(tmp_path))
+    native.library.cache_clear()
+    try:
+        if not native.available():
+            pytest.fail("the native kernel does not build here (no C compiler?)")
+        assert (native.simd_level() == "scalar") == (simd == "scalar")
+        for name in SIMD_CHIPS:
+            spec = KERNEL_CHIPS[name]
+            # 45 columns: full 8-lane vectors, a partial 32-column block and scalar tails.
+            problem = random_problem(spec, rows_out=13, k=300, n=45,
+                                     noise=ConversionPlan(spec).has_noise, seed=4)
+            assert torch.equal(fast.run(problem), reference.run(problem)), name
+    finally:
+        native.library.cache_clear()
+
+
+def test_unknown_simd_choice_warns_and_uses_the_default(monkeypatch):
+    monkeypatch.setenv("ASIMC_NATIVE_SIMD", "avx9")
+    with pytest.warns(RuntimeWarning, match="ASIMC_NATIVE_SIMD='avx9' is not one of"):
+        assert native.simd_choice() == "native"

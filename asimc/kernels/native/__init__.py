@@ -5,7 +5,9 @@ fused in one pass, vectorised by the compiler for the machine's SIMD level (``-m
 and threaded over rows. It is an accelerator only: it computes exactly what the torch path
 computes (the same float32 operations in the same order, see convert.c), and asimc falls back to
 the torch path (with one warning saying why) when no compiler is available or the build fails;
-``ASIMC_NATIVE=0`` turns it off silently.
+``ASIMC_NATIVE=0`` turns it off silently. ``ASIMC_NATIVE_SIMD=scalar`` builds it for the
+baseline instruction set of the machine (no AVX2: the scalar paths a CPU without AVX2 runs),
+which the tests hold to the same bits as the vector paths.
 
 The library is cached per source, compiler and CPU in ``$ASIMC_CACHE_DIR`` (default
 ``~/.cache/asimc``); building it takes a few seconds.
@@ -28,15 +30,35 @@ import torch
 from .. import rng
 
 SOURCE = Path(__file__).with_name("convert.c")
-FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-std=gnu99", "-ffp-contract=off",
-         "-fno-math-errno", "-fno-trapping-math", "-shared", "-fPIC"]
+FLAGS = ["-O3", "-std=gnu99", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
+         "-shared", "-fPIC"]
+# The machine's own SIMD level (the default), or none beyond the compiler's baseline.
+SIMD_FLAGS = {"native": ["-march=native", "-mprefer-vector-width=512"], "scalar": []}
+
+
+def simd_choice() -> str:
+    """``ASIMC_NATIVE_SIMD`` (native or scalar); another value is said in a warning and the
+    default used (results are the same either way, only the speed differs)."""
+    choice = os.environ.get("ASIMC_NATIVE_SIMD", "native") or "native"
+    if choice not in SIMD_FLAGS:
+        warnings.warn(f"asimc: ASIMC_NATIVE_SIMD={choice!r} is not one of "
+                      f"{', '.join(SIMD_FLAGS)}; using native", RuntimeWarning, stacklevel=2)
+        return "native"
+    return choice
+
+
+def compile_flags() -> list[str]:
+    return SIMD_FLAGS[simd_choice()] + FLAGS
 MAX_VOTES = 64          # convert.c's limits
 MAX_INPUT_BITS = 32
 MAX_PLANE_PAIRS = 32 * 64
 
 
 def simd_level() -> str:
-    """The widest x86 vector extension this CPU has (what ``-march=native`` compiles for)."""
+    """The widest x86 vector extension this CPU has (what ``-march=native`` compiles for), or
+    ``scalar`` where ``ASIMC_NATIVE_SIMD=scalar`` asks for none."""
+    if simd_choice() == "scalar":
+        return "scalar"
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -93,7 +115,7 @@ def _cpu_model() -> str:
 
 def _compile(compiler: str, source: Path, target: Path, openmp: bool) -> str:
     """'' on success, else the compiler's error output."""
-    flags = FLAGS + (["-fopenmp"] if openmp else [])
+    flags = compile_flags() + (["-fopenmp"] if openmp else [])
     result = subprocess.run([compiler, *flags, "-o", str(target), str(source), "-lm"],
                             capture_output=True, text=True, timeout=300)
     return "" if result.returncode == 0 else (result.stderr or result.stdout or "failed")
@@ -116,7 +138,7 @@ def library():
     except (OSError, subprocess.SubprocessError) as error:
         _fallback(f"the C compiler {compiler} does not run: {error}")
         return None
-    key = hashlib.sha256("\n".join([text, " ".join(FLAGS), version, _cpu_model()])
+    key = hashlib.sha256("\n".join([text, " ".join(compile_flags()), version, _cpu_model()])
                          .encode()).hexdigest()[:16]
     folder = _cache_dir()
     target = folder / f"convert-{key}.so"
