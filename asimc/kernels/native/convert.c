@@ -101,9 +101,101 @@ static inline void mulhilo8(__m256i m, __m256i c, __m256i *hi, __m256i *lo) {
     *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
 }
 
-/* Philox4x32-10 on eight counters at a time (the same function as philox() above). */
-static void philox_words(uint32_t k0, uint32_t k1, const uint32_t *lo, const uint32_t *hi,
-                         int count, uint32_t *w) {
+/* Horner's rule on eight lanes: the same multiplies and adds, in the same order, as the scalar
+ * code (no FMA: -ffp-contract=off, and _mm256_mul_ps/_mm256_add_ps round each step). */
+#define HORNER8(P, X, C) (P) = _mm256_add_ps(_mm256_mul_ps((P), (X)), _mm256_set1_ps(C))
+
+/* The Box-Muller helpers below work on L independent vectors in lock step (each step of the
+ * polynomials is a loop over the L vectors, unrolled): one vector's Horner chain is a long
+ * dependency chain, and interleaving L of them keeps the adders and multipliers busy. */
+#define LANES(L) _Pragma("GCC unroll 8") for (int q = 0; q < (L); q++)
+
+/* log_unit() on L vectors of eight lanes. */
+static inline __attribute__((always_inline)) void log_unit8(const __m256 *u, __m256 *out, int L) {
+    __m256i exponent[8];
+    __m256 s[8], x[8], p[8];
+    const __m256 one = _mm256_set1_ps(1.0f);
+    LANES(L) {
+        const __m256i bits = _mm256_castps_si256(u[q]);
+        exponent[q] = _mm256_sub_epi32(
+            _mm256_and_si256(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(255)),
+            _mm256_set1_epi32(127));
+        __m256 m = _mm256_castsi256_ps(_mm256_or_si256(
+            _mm256_and_si256(bits, _mm256_set1_epi32(0x7FFFFF)), _mm256_set1_epi32(0x3F800000)));
+        const __m256 big = _mm256_cmp_ps(m, _mm256_set1_ps(@SQRT2@), _CMP_GT_OQ);
+        m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
+        exponent[q] = _mm256_sub_epi32(exponent[q], _mm256_castps_si256(big));  /* mask: -1 */
+        s[q] = _mm256_div_ps(_mm256_sub_ps(m, one), _mm256_add_ps(m, one));
+        x[q] = _mm256_mul_ps(s[q], s[q]);
+        p[q] = _mm256_set1_ps(@LN4@);
+    }
+    LANES(L) HORNER8(p[q], x[q], @LN3@);
+    LANES(L) HORNER8(p[q], x[q], @LN2C@);
+    LANES(L) HORNER8(p[q], x[q], @LN1@);
+    LANES(L) HORNER8(p[q], x[q], @LN0@);
+    LANES(L) out[q] = _mm256_add_ps(_mm256_mul_ps(s[q], p[q]),
+                                    _mm256_mul_ps(_mm256_cvtepi32_ps(exponent[q]),
+                                                  _mm256_set1_ps(@LN2@)));
+}
+
+/* cos_turns() on L vectors of eight lanes (k < 2^24). */
+static inline __attribute__((always_inline)) void cos_turns8(const __m256i *k, __m256 *out, int L) {
+    __m256i negative[8];
+    __m256 x[8], c[8];
+    LANES(L) {
+        const __m256i quadrant = _mm256_srli_epi32(k[q], 22);
+        const __m256 a = _mm256_mul_ps(
+            _mm256_cvtepi32_ps(_mm256_and_si256(k[q], _mm256_set1_epi32(0x3FFFFF))),
+            _mm256_set1_ps(@QUARTER_STEP@));
+        const __m256 odd = _mm256_castsi256_ps(_mm256_cmpeq_epi32(
+            _mm256_and_si256(quadrant, _mm256_set1_epi32(1)), _mm256_set1_epi32(1)));
+        const __m256 b = _mm256_blendv_ps(a, _mm256_sub_ps(_mm256_set1_ps(@HALF_PI@), a), odd);
+        x[q] = _mm256_mul_ps(b, b);
+        c[q] = _mm256_set1_ps(@COS7@);
+        /* quadrants 1 and 2 negate (bit 1 of quadrant + 1); -c flips the sign bit alone. */
+        negative[q] = _mm256_slli_epi32(_mm256_and_si256(
+            _mm256_add_epi32(quadrant, _mm256_set1_epi32(1)), _mm256_set1_epi32(2)), 30);
+    }
+    LANES(L) HORNER8(c[q], x[q], @COS6@);
+    LANES(L) HORNER8(c[q], x[q], @COS5@);
+    LANES(L) HORNER8(c[q], x[q], @COS4@);
+    LANES(L) HORNER8(c[q], x[q], @COS3@);
+    LANES(L) HORNER8(c[q], x[q], @COS2@);
+    LANES(L) HORNER8(c[q], x[q], @COS1@);
+    LANES(L) HORNER8(c[q], x[q], @COS0@);
+    LANES(L) out[q] = _mm256_xor_ps(c[q], _mm256_castsi256_ps(negative[q]));
+}
+
+/* normal_pair() on L vectors of eight lanes: z[2q], z[2q + 1] from words w0[q], w1[q]. */
+static inline __attribute__((always_inline)) void normal_pairs8(const __m256i *w0, const __m256i *w1,
+                                                                __m256 *z, int L) {
+    __m256 u1[8], ln[8], radius[8], c[16];
+    __m256i angle[16];
+    LANES(L) {
+        u1[q] = _mm256_mul_ps(_mm256_cvtepi32_ps(
+            _mm256_add_epi32(_mm256_srli_epi32(w0[q], 8), _mm256_set1_epi32(1))),
+            _mm256_set1_ps(@INV_2_24@));
+        angle[2 * q] = _mm256_srli_epi32(w1[q], 8);
+        angle[2 * q + 1] = _mm256_and_si256(
+            _mm256_add_epi32(angle[2 * q], _mm256_set1_epi32(@QUARTER_TURN@)),
+            _mm256_set1_epi32(0xFFFFFF));
+    }
+    log_unit8(u1, ln, L);
+    cos_turns8(angle, c, 2 * L);
+    LANES(L) radius[q] = _mm256_sqrt_ps(_mm256_mul_ps(ln[q], _mm256_set1_ps(-2.0f)));
+    LANES(L) {
+        z[2 * q] = _mm256_mul_ps(radius[q], c[2 * q]);
+        z[2 * q + 1] = _mm256_mul_ps(radius[q], c[2 * q + 1]);
+    }
+}
+
+#endif
+
+/* The four normals of counters[n] in stream (k0, k1), for n < count, into z[q * BLOCK + n]. */
+#if defined(__AVX2__)
+/* Eight counters at a time, Philox and Box-Muller in registers. */
+static void normal_quads(uint32_t k0, uint32_t k1, const uint32_t *lo, const uint32_t *hi,
+                         int count, float *z) {
     const __m256i m0 = _mm256_set1_epi32((int)0xD2511F53u), m1 = _mm256_set1_epi32((int)0xCD9E8D57u);
     __m256i key0[10], key1[10];
     for (int r = 0; r < 10; r++) {
@@ -124,39 +216,29 @@ static void philox_words(uint32_t k0, uint32_t k1, const uint32_t *lo, const uin
             c1 = l1;
             c3 = l0;
         }
-        _mm256_storeu_si256((__m256i *)(w + n), c0);
-        _mm256_storeu_si256((__m256i *)(w + BLOCK + n), c1);
-        _mm256_storeu_si256((__m256i *)(w + 2 * BLOCK + n), c2);
-        _mm256_storeu_si256((__m256i *)(w + 3 * BLOCK + n), c3);
+        const __m256i w0[2] = {c0, c2}, w1[2] = {c1, c3};
+        __m256 zq[4];
+        normal_pairs8(w0, w1, zq, 2);
+        for (int k = 0; k < 4; k++) _mm256_storeu_ps(z + k * BLOCK + n, zq[k]);
     }
     for (; n < count; n++) {
         uint32_t out[4];
         philox(k0, k1, lo[n], hi[n], out);
-        for (int q = 0; q < 4; q++) w[q * BLOCK + n] = out[q];
+        normal_pair(out[0], out[1], z + n, z + BLOCK + n);
+        normal_pair(out[2], out[3], z + 2 * BLOCK + n, z + 3 * BLOCK + n);
     }
 }
 #else
-static void philox_words(uint32_t k0, uint32_t k1, const uint32_t *lo, const uint32_t *hi,
-                         int count, uint32_t *w) {
+static void normal_quads(uint32_t k0, uint32_t k1, const uint32_t *lo, const uint32_t *hi,
+                         int count, float *z) {
     for (int n = 0; n < count; n++) {
         uint32_t out[4];
         philox(k0, k1, lo[n], hi[n], out);
-        for (int q = 0; q < 4; q++) w[q * BLOCK + n] = out[q];
+        normal_pair(out[0], out[1], z + n, z + BLOCK + n);
+        normal_pair(out[2], out[3], z + 2 * BLOCK + n, z + 3 * BLOCK + n);
     }
 }
 #endif
-
-/* The four normals of counters[n] in stream (k0, k1), for n < count, into z[q * BLOCK + n]. */
-static void normal_quads(uint32_t k0, uint32_t k1, const uint32_t *lo, const uint32_t *hi,
-                         int count, float *z) {
-    uint32_t w[4 * BLOCK];
-    philox_words(k0, k1, lo, hi, count, w);
-    for (int h = 0; h < 2; h++) {
-        const uint32_t *wa = w + 2 * h * BLOCK, *wb = wa + BLOCK;
-        float *za = z + 2 * h * BLOCK, *zb = za + BLOCK;
-        for (int n = 0; n < count; n++) normal_pair(wa[n], wb[n], za + n, zb + n);
-    }
-}
 
 /* ---------------------------------------------------------------------------------------------
  * One conversion (asimc/kernels/adc.py)
@@ -183,7 +265,7 @@ static inline float noisy_code(const Conversion *k, float m, float z) {
 }
 
 /* The branches on alpha and nonlinear2 are loop invariant: one specialised loop each. */
-#define CONVERT_LOOP(ALPHA, NONLINEAR, TYPE)                                                   \
+#define CONVERT_LOOP(ALPHA, NONLINEAR)                                                         \
     for (int n = 0; n < count; n++) {                                                          \
         float v = (float)mac[n];                                                               \
         if (ALPHA) v = v / (1.0f + k.alpha * v);                                               \
@@ -199,27 +281,16 @@ static inline float noisy_code(const Conversion *k, float m, float z) {
         } else {                                                                               \
             code = nearbyintf(m * k.levels);                                                   \
         }                                                                                      \
-        out[n] += (TYPE)code * weight;                                                         \
+        out[n] += (double)code * weight;                                                       \
     }
 
 /* out[n] += code(mac[n], z[n]) * weight; z == NULL: no noise (digital or noiseless). */
 static void convert_block(Conversion k, const int32_t *mac, const float *z, int count,
                           double weight, double *out) {
     if (k.alpha != 0.0f) {
-        if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(1, 1, double) } else { CONVERT_LOOP(1, 0, double) }
+        if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(1, 1) } else { CONVERT_LOOP(1, 0) }
     } else {
-        if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(0, 1, double) } else { CONVERT_LOOP(0, 0, double) }
-    }
-}
-
-/* The same into a float32 sum: the caller checks that every partial sum is an integer below
- * 2^24 (so exact), and multiplies it into the float64 result once per cycle. */
-static void convert_block_float(Conversion k, const int32_t *mac, const float *z, int count,
-                                float weight, float *out) {
-    if (k.alpha != 0.0f) {
-        if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(1, 1, float) } else { CONVERT_LOOP(1, 0, float) }
-    } else {
-        if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(0, 1, float) } else { CONVERT_LOOP(0, 0, float) }
+        if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(0, 1) } else { CONVERT_LOOP(0, 0) }
     }
 }
 
@@ -502,9 +573,9 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                 for (int64_t t = 0; t < tiles; t++) {
                     /* 1. The MACs of every (cycle, weight bit) pair of the block. */
                     const uint64_t *xt = xrow + t * bx * words;
+                    const uint64_t *wt = wpack + ((gw * tiles + t) * width + nb) * bw * words;
                     for (int n = 0; n < count; n++)
-                        plane_macs(xt, wpack + ((gw * tiles + t) * width + nb + n) * bw * words,
-                                   bx, bw, words, P + n);
+                        plane_macs(xt, wt + n * bw * words, bx, bw, words, P + n);
                     /* A cycle's MAC: its input bits' MACs, shifted (bit-serial: a copy). */
                     const int32_t *macs = P;
                     if (!serial) {
