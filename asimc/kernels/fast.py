@@ -86,8 +86,7 @@ def backend(device: torch.device | str = "cpu") -> str:
 def _native_fits(problem: AcimProblem) -> bool:
     """Within the native kernel's limits; cell mismatch makes MACs non-integer (torch path)."""
     plan = problem.plan
-    return problem.cells is None and not problem.ranged and not problem.column_mismatch \
-        and problem.num_votes <= native.MAX_VOTES \
+    return problem.cells is None and problem.num_votes <= native.MAX_VOTES \
         and plan.chip.input.bits <= native.MAX_INPUT_BITS \
         and plan.chip.input.bits * plan.weight_bits <= native.MAX_PLANE_PAIRS
 
@@ -140,21 +139,38 @@ def _run_native(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     digital = [plan.is_digital(i, c) for c, i in pairs]
     votes = [0 if d or noise is None else problem.num_votes if plan.is_voted(i, c) else 1
              for d, (c, i) in zip(digital, pairs)]
+    tiles = range(len(problem.tiles))
+    fractions = [problem.fraction(t) for t in tiles]
+    sigmas = [plan.noise_sigmas(f) for f in fractions]        # (random, non-linear) per tile
+    # Column ADC errors (T, bw, N): both or neither (gain 1 and offset 0 are exact no-ops);
+    # digital conversions take none (``analog``).
+    gain = offset = None
+    if problem.column_mismatch:
+        shape = (len(problem.tiles), bw, columns)
+        gain = (problem.gain if problem.gain is not None else torch.ones(shape)) \
+            .to(torch.float32).contiguous()
+        offset = (problem.offset if problem.offset is not None else torch.zeros(shape)) \
+            .to(torch.float32).contiguous()
     args = dict(
         tiles=problem.tiles, input_bits=chip.input.bits, weight_bits=bw, columns=columns,
         cycle_low=torch.tensor([c.low_bit for c in cycles], dtype=torch.int32),
         cycle_bits=torch.tensor([c.bits for c in cycles], dtype=torch.int32),
-        full_scale=torch.tensor([plan.full_scale(c) for c in cycles], dtype=torch.float32),
+        full_scale=torch.tensor([[problem.full_scale(t, c) for c in cycles] for t in tiles],
+                                dtype=torch.float32),
         shift_add=torch.tensor([plan.sign(i, c) * plan.full_scale(c) * 2 ** (i + c.low_bit)
                                 for c, i in pairs], dtype=torch.float64),
-        sigma=torch.tensor([0.0 if d else plan.sigma_random for d in digital],
+        sigma=torch.tensor([[0.0 if d else s[0] for d in digital] for s in sigmas],
                            dtype=torch.float32),
         votes=torch.tensor(votes, dtype=torch.int32),
         alpha=torch.tensor([0.0 if d else plan.alpha for d in digital], dtype=torch.float32),
         step=torch.tensor([problem.step(0, i, c.index) for c, i in pairs], dtype=torch.int64),
         tile_step=problem.step(1, 0, 0), elements=noise.elements if noise else 0,
         col_stride=noise.col_stride if noise else 0,
-        nonlinear2=float(adc.nonlinear_square(plan.sigma_nonlinear)), rows=plan.rows,
+        nonlinear2=torch.tensor([float(adc.nonlinear_square(s[1])) for s in sigmas],
+                                dtype=torch.float32),
+        rows=torch.tensor([plan.rows * f for f in fractions], dtype=torch.float32),
+        fraction=torch.tensor(fractions, dtype=torch.float64), gain=gain,
+        column_offset=offset, analog=torch.tensor([not d for d in digital], dtype=torch.int32),
         levels=plan.adc_levels)
     # Column blocks whose packed weights take at most half the budget; the other half holds
     # the output rows of a call.

@@ -11,6 +11,7 @@ import torch
 
 from asimc.chip.conversions import ConversionPlan
 from asimc.chip.spec import (AdcSpec, ArraySpec, ChipSpec, DomainSpec, HybridSpec, InputSpec,
+                             MismatchSpec,
                              NoiseSpec, Quantity, VotingSpec, WeightSpec)
 from asimc.kernels import fast, native, reference, rng
 from asimc.kernels.problem import AcimProblem, NoiseKeys, cell_mismatch
@@ -318,6 +319,9 @@ def test_native_kernel_without_avx2_gives_the_same_bits(simd, monkeypatch, tmp_p
             problem = random_problem(spec, rows_out=13, k=300, n=45,
                                      noise=ConversionPlan(spec).has_noise, seed=4)
             assert torch.equal(fast.run(problem), reference.run(problem)), name
+        for name in ("used-rows-columns", "columns-voting-hybrid-signed"):
+            problem = range_problem(name)
+            assert torch.equal(fast.run(problem), reference.run(problem)), name
     finally:
         native.library.cache_clear()
 
@@ -326,3 +330,53 @@ def test_unknown_simd_choice_warns_and_uses_the_default(monkeypatch):
     monkeypatch.setenv("ASIMC_NATIVE_SIMD", "avx9")
     with pytest.warns(RuntimeWarning, match="ASIMC_NATIVE_SIMD='avx9' is not one of"):
         assert native.simd_choice() == "native"
+
+
+def _pct(v):
+    return Quantity(v, "%")
+
+
+# ADC ranges (per tile: a used_rows range differs between a full and a partial tile) and the
+# column ADCs' gain and offset, on their own and with every other feature: all native.
+NATIVE_RANGE_CHIPS = {
+    "fraction-nonlinear": chip(adc=AdcSpec(8, _pct(12.3)), noise=NoiseSpec(_pct(0.4), _pct(1.0))),
+    "used-rows-columns": chip(array=ArraySpec(rows=128), adc=AdcSpec(7, "used_rows"),
+                              noise=NoiseSpec(Quantity(1, "lsb")),
+                              mismatch=MismatchSpec(Quantity(0.5, "lsb"), _pct(1.0))),
+    "columns-noiseless": chip(mismatch=MismatchSpec(Quantity(1, "lsb"), _pct(2.0))),
+    "offset-only-parallel": chip(input=InputSpec(8, False, 3), adc=AdcSpec(9, _pct(40.0)),
+                                 noise=NoiseSpec(_pct(0.3)),
+                                 mismatch=MismatchSpec(Quantity(0.7, "lsb"))),
+    "columns-voting-hybrid-signed": chip(
+        input=InputSpec(8, True, 2), adc=AdcSpec(6, _pct(40.0)), hybrid=HybridSpec(1),
+        voting=VotingSpec(2, 3), noise=NoiseSpec(Quantity(0.8, "lsb")),
+        mismatch=MismatchSpec(Quantity(0.5, "lsb"), _pct(1.0))),
+    "columns-current": chip(domain=DomainSpec("current", 0.003), noise=NoiseSpec(_pct(0.5)),
+                            mismatch=MismatchSpec(_pct(0.2), _pct(1.0))),
+}
+
+
+def range_problem(name: str) -> AcimProblem:
+    from asimc.kernels.mismatch import static_mismatch
+    spec = NATIVE_RANGE_CHIPS[name]
+    plan = ConversionPlan(spec)
+    base = random_problem(spec, groups=2, rows_out=11, k=300, n=37, noise=plan.has_noise, seed=7)
+    fixed = static_mismatch(plan, 5, 11, base.tiles, 300, 37, torch.device("cpu"))
+    assert fixed.cells is None
+    # Sparse inputs keep MACs small, so that a range below the rows matters.
+    x = base.x * (torch.rand(base.x.shape, generator=torch.Generator().manual_seed(1)) < 0.3)
+    return replace(base, x=x, gain=fixed.gain, offset=fixed.offset)
+
+
+@pytest.mark.parametrize("name", NATIVE_RANGE_CHIPS)
+def test_native_kernel_takes_adc_ranges_and_column_errors(name, monkeypatch):
+    if not native.available():
+        pytest.fail("the native kernel does not build here (no C compiler?)")
+    problem = range_problem(name)
+    want = reference.run(problem)
+
+    def no_torch_path(*args, **kwargs):
+        raise AssertionError("took the torch path")
+    monkeypatch.setattr(fast, "_run_bit_level", no_torch_path)
+    for budget in (1 << 12, 1 << 30):
+        assert torch.equal(fast.run(problem, memory_budget=budget), want)

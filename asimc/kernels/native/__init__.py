@@ -164,7 +164,7 @@ def library():
     p, i64, i32, f32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_float
     lib.asimc_acim.argtypes = [p, p, p, i64, i64, i64, i64, i64, i64, i64, p, i64, i64,
                                i32, i32, i32, p, p, p, p, p, p, p, p, i64, p, p, i64, i64,
-                               f32, f32, f32, i32]
+                               p, p, p, p, p, p, f32, i32]
     lib.asimc_acim.restype = None
     lib.asimc_pack_weights.argtypes = [p, i64, i64, i64, i64, i64, p, i64, i32, i64, p, i32]
     lib.asimc_pack_weights.restype = None
@@ -225,9 +225,14 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
          cycle_bits: torch.Tensor, full_scale: torch.Tensor, shift_add: torch.Tensor,
          sigma: torch.Tensor, votes: torch.Tensor, alpha: torch.Tensor, step: torch.Tensor,
          tile_step: int, stream: torch.Tensor | None, offset: torch.Tensor | None,
-         elements: int, col_stride: int, nonlinear2: float, rows: int, levels: int) -> None:
+         elements: int, col_stride: int, nonlinear2: torch.Tensor, rows: torch.Tensor,
+         fraction: torch.Tensor, gain: torch.Tensor | None, column_offset: torch.Tensor | None,
+         analog: torch.Tensor, levels: int) -> None:
     """acc (G, R, n1 - n0) float64 = the shift-added codes of x (G, R, K) float32 against the
-    packed weight columns [n0, n1) (see convert.c, ``asimc_acim``)."""
+    packed weight columns [n0, n1) (see convert.c, ``asimc_acim``). Per tile t:
+    full_scale (T, C) and sigma (T, C*bw) float32, nonlinear2 and rows (T,) float32, fraction
+    (T,) float64; gain and column_offset (T, bw, columns) float32, both or neither; analog
+    (C*bw,) int32: whether a pair's conversion takes the column errors."""
     _cpu_tensor(x, torch.float32, "x")
     _check(x.dim() == 3, "x must be (groups, rows, K)")
     groups, rows_out, k = x.shape
@@ -247,13 +252,21 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
     _cpu_tensor(cycle_bits, torch.int32, "cycle_bits", cycles)
     _check(bool(((cycle_low >= 0) & (cycle_bits > 0)
                  & (cycle_low + cycle_bits <= input_bits)).all()), "cycles outside the input bits")
-    _cpu_tensor(full_scale, torch.float32, "full_scale", cycles)
+    _cpu_tensor(full_scale, torch.float32, "full_scale", t * cycles)
     _cpu_tensor(shift_add, torch.float64, "shift_add", pairs)
-    _cpu_tensor(sigma, torch.float32, "sigma", pairs)
+    _cpu_tensor(sigma, torch.float32, "sigma", t * pairs)
     _cpu_tensor(votes, torch.int32, "votes", pairs)
     _check(bool(((votes >= 0) & (votes <= MAX_VOTES)).all()), f"votes outside 0..{MAX_VOTES}")
     _cpu_tensor(alpha, torch.float32, "alpha", pairs)
     _cpu_tensor(step, torch.int64, "step", pairs)
+    _cpu_tensor(nonlinear2, torch.float32, "nonlinear2", t)
+    _cpu_tensor(rows, torch.float32, "rows", t)
+    _cpu_tensor(fraction, torch.float64, "fraction", t)
+    _cpu_tensor(analog, torch.int32, "analog", pairs)
+    _check((gain is None) == (column_offset is None), "gain and column_offset: both or neither")
+    if gain is not None:
+        _cpu_tensor(gain, torch.float32, "gain", t * bw * columns)
+        _cpu_tensor(column_offset, torch.float32, "column_offset", t * bw * columns)
     noisy = stream is not None
     if noisy:
         _cpu_tensor(stream, torch.int64, "stream", groups * rows_out)
@@ -265,7 +278,9 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
         cycle_low.data_ptr(), cycle_bits.data_ptr(), full_scale.data_ptr(),
         shift_add.data_ptr(), sigma.data_ptr(), votes.data_ptr(), alpha.data_ptr(),
         step.data_ptr(), tile_step, stream.data_ptr() if noisy else None,
-        offset.data_ptr() if noisy else None, elements, col_stride, nonlinear2, float(rows),
+        offset.data_ptr() if noisy else None, elements, col_stride, nonlinear2.data_ptr(),
+        rows.data_ptr(), fraction.data_ptr(), gain.data_ptr() if gain is not None else None,
+        column_offset.data_ptr() if gain is not None else None, analog.data_ptr(),
         float(levels), torch.get_num_threads())
 
 

@@ -255,13 +255,20 @@ static inline float analog(const Conversion *k, float v) {
     return clamp01(v / k->fs);
 }
 
-static inline float noisy_code(const Conversion *k, float m, float z) {
+/* The column ADC's fixed-pattern error (adc.column_errors): gain g (1 + g) and offset o of
+ * the conversion's column, or none (g == NULL). */
+static inline float column(float u, const float *g, const float *o, int n) {
+    return g ? clamp01(u * g[n] + o[n]) : u;
+}
+
+static inline float noisy_code(const Conversion *k, float m, float z, const float *g,
+                               const float *o, int n) {
     float sigma = k->sigma;
     if (k->nonlinear2 != 0.0f) {
         float denom = m * k->rows + 1.0f;
         sigma = sqrtf(sigma * sigma + k->nonlinear2 / denom);
     }
-    return nearbyintf(clamp01(m + z * sigma) * k->levels);
+    return nearbyintf(column(clamp01(m + z * sigma), g, o, n) * k->levels);
 }
 
 /* The branches on alpha and nonlinear2 are loop invariant: one specialised loop each. */
@@ -277,16 +284,17 @@ static inline float noisy_code(const Conversion *k, float m, float z) {
                 float denom = m * k.rows + 1.0f;                                               \
                 sigma = sqrtf(sigma * sigma + k.nonlinear2 / denom);                           \
             }                                                                                  \
-            code = nearbyintf(clamp01(m + z[n] * sigma) * k.levels);                           \
+            code = nearbyintf(column(clamp01(m + z[n] * sigma), g, o, n) * k.levels);          \
         } else {                                                                               \
-            code = nearbyintf(m * k.levels);                                                   \
+            code = nearbyintf(column(m, g, o, n) * k.levels);                                  \
         }                                                                                      \
         out[n] += (double)code * weight;                                                       \
     }
 
-/* out[n] += code(mac[n], z[n]) * weight; z == NULL: no noise (digital or noiseless). */
-static void convert_block(Conversion k, const int32_t *mac, const float *z, int count,
-                          double weight, double *out) {
+/* out[n] += code(mac[n], z[n]) * weight; z == NULL: no noise (digital or noiseless); g, o:
+ * the columns' ADC errors or NULL. */
+static void convert_block(Conversion k, const int32_t *mac, const float *z, const float *g,
+                          const float *o, int count, double weight, double *out) {
     if (k.alpha != 0.0f) {
         if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(1, 1) } else { CONVERT_LOOP(1, 0) }
     } else {
@@ -340,44 +348,56 @@ static int build_table(Conversion k, int most, Table *t) {
     return 1;
 }
 
-/* acc[n] += code(mac[n], z[n]) * scale, codes from the table (z == NULL: noiseless). acc is
- * float32: the caller checks that every partial sum is an integer below 2^24 (exact). The
+/* acc[n] += code(mac[n], z[n]) * scale, codes from the table (z == NULL: noiseless; g, o:
+ * the columns' ADC errors or NULL). acc is float32: the caller checks that every partial sum
+ * is an integer below 2^24 (exact); or, acc NULL, out[n] += code * weight in float64. The
  * look-ups are scalar loads (AVX2's gathers are slow on several CPUs), the rest 8 lanes. */
-static void convert_table(const Table *t, const int32_t *mac, const float *z, int count,
-                          float levels, float scale, float *acc) {
-    if (!z) {
-        for (int n = 0; n < count; n++) acc[n] += t->code[mac[n]] * scale;
-        return;
-    }
-    uint64_t entry[BLOCK];
-    for (int n = 0; n < count; n++) entry[n] = t->pair[mac[n]];
+static void convert_table(const Table *t, const int32_t *mac, const float *z, const float *g,
+                          const float *o, int count, float levels, float scale, float *acc,
+                          double weight, double *out) {
+    float code[BLOCK];
     int n = 0;
+    if (!z && !g) {
+        for (; n < count; n++) code[n] = t->code[mac[n]];
+    } else {
+        uint64_t entry[BLOCK];
+        for (int k = 0; k < count; k++) entry[k] = t->pair[mac[k]];
 #if defined(__AVX2__)
-    const __m256 vscale = _mm256_set1_ps(scale), vlevels = _mm256_set1_ps(levels);
-    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
-    for (; n + 8 <= count; n += 8) {
-        const __m256 lo = _mm256_loadu_ps((const float *)(entry + n));
-        const __m256 hi = _mm256_loadu_ps((const float *)(entry + n + 4));
-        /* (m, sigma) pairs to eight m and eight sigma, in column order */
-        const __m256 m = _mm256_castpd_ps(_mm256_permute4x64_pd(
-            _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xD8));
-        const __m256 sigma = _mm256_castpd_ps(_mm256_permute4x64_pd(
-            _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xDD)), 0xD8));
-        __m256 u = _mm256_add_ps(m, _mm256_mul_ps(_mm256_loadu_ps(z + n), sigma));
-        u = _mm256_min_ps(_mm256_max_ps(u, zero), one);
-        const __m256 code = _mm256_round_ps(_mm256_mul_ps(u, vlevels),
-                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        _mm256_storeu_ps(acc + n, _mm256_add_ps(_mm256_loadu_ps(acc + n),
-                                                _mm256_mul_ps(code, vscale)));
-    }
+        const __m256 vlevels = _mm256_set1_ps(levels);
+        const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+        for (; n + 8 <= count; n += 8) {
+            const __m256 lo = _mm256_loadu_ps((const float *)(entry + n));
+            const __m256 hi = _mm256_loadu_ps((const float *)(entry + n + 4));
+            /* (m, sigma) pairs to eight m and eight sigma, in column order */
+            __m256 u = _mm256_castpd_ps(_mm256_permute4x64_pd(
+                _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xD8));
+            if (z) {
+                const __m256 sigma = _mm256_castpd_ps(_mm256_permute4x64_pd(
+                    _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xDD)), 0xD8));
+                u = _mm256_add_ps(u, _mm256_mul_ps(_mm256_loadu_ps(z + n), sigma));
+                u = _mm256_min_ps(_mm256_max_ps(u, zero), one);
+            }
+            if (g) {
+                u = _mm256_add_ps(_mm256_mul_ps(u, _mm256_loadu_ps(g + n)), _mm256_loadu_ps(o + n));
+                u = _mm256_min_ps(_mm256_max_ps(u, zero), one);
+            }
+            _mm256_storeu_ps(code + n, _mm256_round_ps(
+                _mm256_mul_ps(u, vlevels), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        }
 #endif
-    for (; n < count; n++) {
-        float m, sigma;
-        const uint32_t mb = (uint32_t)entry[n], sb = (uint32_t)(entry[n] >> 32);
-        memcpy(&m, &mb, 4);
-        memcpy(&sigma, &sb, 4);
-        acc[n] += nearbyintf(clamp01(m + z[n] * sigma) * levels) * scale;
+        for (; n < count; n++) {
+            float m, sigma;
+            const uint32_t mb = (uint32_t)entry[n], sb = (uint32_t)(entry[n] >> 32);
+            memcpy(&m, &mb, 4);
+            memcpy(&sigma, &sb, 4);
+            const float u = z ? clamp01(m + z[n] * sigma) : m;
+            code[n] = nearbyintf(column(u, g, o, n) * levels);
+        }
     }
+    if (acc)
+        for (n = 0; n < count; n++) acc[n] += code[n] * scale;
+    else
+        for (n = 0; n < count; n++) out[n] += (double)code[n] * weight;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -473,16 +493,20 @@ static void plane_macs(const uint64_t *xrow, const uint64_t *wcol, int bx, int b
  * The fused kernel
  * ------------------------------------------------------------------------------------------ */
 
-/* acc[gr][n] (G*R rows, columns [n0, n1) of ``columns``) = sum over tiles, cycles and weight
- * bits of sign * D * F * 2^(i + b_c), D the ADC code of the conversion.
+/* acc[gr][n] (G*R rows, columns [n0, n1) of ``columns``) = sum over tiles t of f_t times the
+ * sum over cycles and weight bits of sign * D * F * 2^(i + b_c), D the ADC code of the
+ * conversion.
  *
  *   x:          (G, R, K) float32 integer-valued inputs; bx input bits (two's complement).
  *   wpack:      asimc_pack_weights of the columns [n0, n1), wgroups 1 or G.
  *   cycle_low / cycle_bits: each cycle's lowest input bit and width.
- *   per pair p = c * bw + i: shift_add[p], sigma[p], votes[p] (0 digital or noiseless,
- *   1 analog, > 1 voted), alpha[p] (0 for digital), step[p] (counter step of vote 0, tile 0);
- *   full_scale[c]. Tile t adds t * tile_step to every step. Weight bits 4j..4j+3 share one
- *   Philox call (the four normals in order).
+ *   per pair p = c * bw + i: shift_add[p], votes[p] (0 digital or noiseless, 1 analog, > 1
+ *   voted), alpha[p] (0 for digital), step[p] (counter step of vote 0, tile 0), analog_pair[p]
+ *   (whether the column errors apply). Per tile t: full_scale[t * cycles + c] (f_t F),
+ *   sigma[t * pairs + p], nonlinear2[t], rows[t] (f_t rows), fraction[t] (f_t); gain, offset
+ *   ((T, bw, columns) float32, both or neither): the column ADCs' errors. Tile t adds
+ *   t * tile_step to every step. Weight bits 4j..4j+3 share one Philox call (the four normals
+ *   in order).
  *   stream/offset: (G, R) int64 keys (NULL when noiseless); a conversion's counter is
  *   (step + vote) * elements + offset + n * col_stride.
  */
@@ -495,8 +519,9 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                 const float *full_scale, const double *shift_add, const float *sigma,
                 const int32_t *votes, const float *alpha, const int64_t *step, int64_t tile_step,
                 const int64_t *stream, const int64_t *offset, int64_t elements,
-                int64_t col_stride, float nonlinear2, float rows, float levels,
-                int32_t threads) {
+                int64_t col_stride, const float *nonlinear2, const float *rows,
+                const double *fraction, const float *gain, const float *column_offset,
+                const int32_t *analog_pair, float levels, int32_t threads) {
     const int64_t total_rows = groups * rows_out;
     const int64_t width = n1 - n0;
     const int pairs = cycles * bw;
@@ -504,25 +529,27 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
     const int noisy = stream != NULL;
     int serial = cycles == bx;                   /* one bit per cycle, cycle c = input bit c */
     for (int c = 0; c < cycles; c++) serial = serial && cycle_bits[c] == 1 && cycle_low[c] == c;
-    /* Tables (shared by the pairs of equal parameters) and, per cycle, whether its codes can
-     * be summed in float32: each pair's shift-add is +-2^e times the cycle's first one (a
-     * power of two, exactly) and levels * sum of |2^e| < 2^24 keeps every partial sum exact.
-     * Then one float64 multiply-add per cycle instead of one per pair. */
+    /* Tables per (tile, pair), shared by those of equal parameters, and per cycle whether its
+     * codes can be summed in float32: each pair's shift-add is +-2^e times the cycle's first
+     * one (a power of two, exactly) and levels * sum of |2^e| < 2^24 keeps every partial sum
+     * exact. Then one float64 multiply-add per cycle instead of one per pair. */
     int64_t longest = 0;
     for (int64_t t = 0; t < tiles; t++)
         if (tile_bounds[2 * t + 1] - tile_bounds[2 * t] > longest)
             longest = tile_bounds[2 * t + 1] - tile_bounds[2 * t];
-    Table table[MAX_PAIRS];
-    int table_of[MAX_PAIRS], distinct = 0, tabulated = 1;
+    const int64_t slots = tiles * pairs;
+    Table *table = malloc(sizeof(Table) * slots);
+    Conversion *key = malloc(sizeof(Conversion) * slots);
+    int *key_bits = malloc(sizeof(int) * slots), *table_of = malloc(sizeof(int) * slots);
+    int distinct = 0, tabulated = table && key && key_bits && table_of;
     float pair_scale[MAX_PAIRS];
     double cycle_base[MAX_PAIRS];
     int cycle_float[MAX_PAIRS];
     for (int c = 0; c < cycles; c++) {
-        const int64_t most = longest * ((1LL << cycle_bits[c]) - 1);
         double weight_sum = 0.0;
         cycle_base[c] = fabs(shift_add[c * bw]);
         cycle_float[c] = cycle_base[c] > 0.0;
-        for (int i = 0; i < bw && tabulated; i++) {
+        for (int i = 0; i < bw; i++) {
             const int p = c * bw + i;
             const double ratio = cycle_float[c] ? shift_add[p] / cycle_base[c] : 0.0;
             int e;
@@ -530,23 +557,27 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                              && (votes[p] <= 1 || !noisy);
             pair_scale[p] = (float)ratio;
             weight_sum += fabs(ratio);
-            if (most >= MAX_TABLE) { tabulated = 0; break; }
-            int found = -1;
-            for (int q = 0; q < p && found < 0; q++)
-                if (full_scale[q / bw] == full_scale[c] && alpha[q] == alpha[p]
-                    && sigma[q] == sigma[p] && cycle_bits[q / bw] == cycle_bits[c])
-                    found = table_of[q];
-            if (found < 0) {
-                Conversion k = {full_scale[c], alpha[p], sigma[p], nonlinear2, rows, levels};
-                if (!build_table(k, (int)most, &table[distinct])) { tabulated = 0; break; }
-                found = distinct++;
-            }
-            table_of[p] = found;
         }
         cycle_float[c] = cycle_float[c] && levels * weight_sum < 16777216.0;
     }
-    if (!tabulated)
-        for (int c = 0; c < cycles; c++) cycle_float[c] = 0;
+    for (int64_t t = 0; t < tiles && tabulated; t++)
+        for (int p = 0; p < pairs && tabulated; p++) {
+            const int c = p / bw;
+            const int64_t most = longest * ((1LL << cycle_bits[c]) - 1);
+            if (most >= MAX_TABLE) { tabulated = 0; break; }
+            Conversion k = {full_scale[t * cycles + c], alpha[p], sigma[t * pairs + p],
+                            nonlinear2[t], rows[t], levels};
+            int found = -1;
+            for (int q = 0; q < distinct && found < 0; q++)
+                if (key_bits[q] == cycle_bits[c] && !memcmp(&key[q], &k, sizeof k)) found = q;
+            if (found < 0) {
+                if (!build_table(k, (int)most, &table[distinct])) { tabulated = 0; break; }
+                key[distinct] = k;
+                key_bits[distinct] = cycle_bits[c];
+                found = distinct++;
+            }
+            table_of[t * pairs + p] = found;
+        }
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         uint64_t *xrow = malloc(sizeof(uint64_t) * tiles * bx * words);
@@ -555,7 +586,7 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
         int32_t *P = malloc(sizeof(int32_t) * bx * bw * BLOCK);
         float z[4 * BLOCK];
         uint32_t lo[BLOCK], hi[BLOCK];
-        double out[BLOCK];
+        double out[BLOCK], tile_out[BLOCK];
         float accf[BLOCK];
 #pragma omp for schedule(dynamic, 4)
         for (int64_t gr = 0; gr < total_rows; gr++) {
@@ -571,6 +602,7 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                 const int count = (int)(width - nb < BLOCK ? width - nb : BLOCK);
                 for (int n = 0; n < count; n++) out[n] = 0.0;
                 for (int64_t t = 0; t < tiles; t++) {
+                    for (int n = 0; n < count; n++) tile_out[n] = 0.0;
                     /* 1. The MACs of every (cycle, weight bit) pair of the block. */
                     const uint64_t *xt = xrow + t * bx * words;
                     const uint64_t *wt = wpack + ((gw * tiles + t) * width + nb) * bw * words;
@@ -592,7 +624,8 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                     }
                     /* 2-5. Convert and shift-add, four weight bits (one Philox call) at a time. */
                     for (int c = 0; c < cycles; c++) {
-                        if (cycle_float[c])
+                        const int summed = cycle_float[c] && tabulated;
+                        if (summed)
                             for (int n = 0; n < count; n++) accf[n] = 0.0f;
                         for (int j = 0; j < quads; j++) {
                             const int i0 = 4 * j, i1 = bw < i0 + 4 ? bw : i0 + 4;
@@ -617,23 +650,32 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                                 for (int i = i0; i < i1; i++) {
                                     const int p = c * bw + i;
                                     const int pv = noisy ? votes[p] : 0;
-                                    Conversion k = {full_scale[c], alpha[p], sigma[p],
-                                                    nonlinear2, rows, levels};
+                                    Conversion k = {full_scale[t * cycles + c], alpha[p],
+                                                    sigma[t * pairs + p], nonlinear2[t], rows[t],
+                                                    levels};
+                                    const int64_t at = (t * bw + i) * columns + n0 + nb;
+                                    const float *cg = gain && analog_pair[p] ? gain + at : NULL;
+                                    const float *co = cg ? column_offset + at : NULL;
                                     const int32_t *m = macs + p * BLOCK;
                                     if (pv <= 1) {
                                         const float *zi = pv ? z + (i - i0) * BLOCK : NULL;
-                                        if (v == 0 && cycle_float[c])
-                                            convert_table(&table[table_of[p]], m, zi, count,
-                                                          levels, pair_scale[p], accf);
-                                        else if (v == 0)
-                                            convert_block(k, m, zi, count, shift_add[p], out);
+                                        if (v > 0) continue;
+                                        if (tabulated)
+                                            convert_table(&table[table_of[t * pairs + p]], m, zi,
+                                                          cg, co, count, levels, pair_scale[p],
+                                                          summed ? accf : NULL, shift_add[p],
+                                                          tile_out);
+                                        else
+                                            convert_block(k, m, zi, cg, co, count, shift_add[p],
+                                                          tile_out);
                                         continue;
                                     }
                                     if (v >= pv) continue;
                                     float *cv = codes + ((i - i0) * MAX_VOTES + v) * BLOCK;
                                     const float *zi = z + (i - i0) * BLOCK;
                                     for (int n = 0; n < count; n++)
-                                        cv[n] = noisy_code(&k, analog(&k, (float)m[n]), zi[n]);
+                                        cv[n] = noisy_code(&k, analog(&k, (float)m[n]), zi[n],
+                                                           cg, co, n);
                                 }
                             }
                             for (int i = i0; i < i1; i++) {
@@ -641,14 +683,16 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                                 if (!noisy || votes[p] <= 1) continue;
                                 const float *cb = codes + (i - i0) * MAX_VOTES * BLOCK;
                                 for (int n = 0; n < count; n++)
-                                    out[n] += (double)majority(cb + n, votes[p], BLOCK)
-                                              * shift_add[p];
+                                    tile_out[n] += (double)majority(cb + n, votes[p], BLOCK)
+                                                   * shift_add[p];
                             }
                         }
-                        if (cycle_float[c])
+                        if (summed)
                             for (int n = 0; n < count; n++)
-                                out[n] += (double)accf[n] * cycle_base[c];
+                                tile_out[n] += (double)accf[n] * cycle_base[c];
                     }
+                    /* as the torch path: each tile's exact sum times f_t, then added */
+                    for (int n = 0; n < count; n++) out[n] += tile_out[n] * fraction[t];
                 }
                 double *dst = acc + gr * width + nb;
                 for (int n = 0; n < count; n++) dst[n] = out[n];
@@ -660,6 +704,10 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
         free(codes);
     }
     for (int q = 0; q < distinct; q++) free(table[q].pair);
+    free(table);
+    free(key);
+    free(key_bits);
+    free(table_of);
 }
 
 /* The quads of (stream, counters[k]), for tests that hold the torch path to the same bits:
