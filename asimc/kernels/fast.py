@@ -172,6 +172,9 @@ def _run_native(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
         fraction=torch.tensor(fractions, dtype=torch.float64), gain=gain,
         column_offset=offset, analog=torch.tensor([not d for d in digital], dtype=torch.int32),
         levels=plan.adc_levels)
+    # The kernel's conversion tables (convert.c: 12 bytes per MAC value, one table per distinct
+    # parameter set) count against the budget too.
+    memory_budget = max(1, memory_budget - _table_bytes(problem, args))
     # Column blocks whose packed weights take at most half the budget; the other half holds
     # the output rows of a call.
     per_column = packed_weight_bytes(problem) // columns
@@ -201,6 +204,18 @@ def _run_native(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
             if out is not acc:
                 acc[g, r0:r1, n0:n1] = out
     return acc / plan.adc_levels
+
+
+def _table_bytes(problem: AcimProblem, args: dict) -> int:
+    """Bytes of the native kernel's tables: one per distinct (tile range, alpha, sigma, cycle
+    width, non-linear sigma, rows) of MAC values 0..longest tile * (2^bits - 1)."""
+    cycles, bw = problem.plan.cycles, problem.plan.weight_bits
+    longest = max(k1 - k0 for k0, k1 in problem.tiles)
+    full_scale, sigma, alpha = (args[k].tolist() for k in ("full_scale", "sigma", "alpha"))
+    nonlinear2, rows = args["nonlinear2"].tolist(), args["rows"].tolist()
+    keys = {(full_scale[t][p // bw], alpha[p], sigma[t][p], cycles[p // bw].bits, nonlinear2[t],
+             rows[t]) for t in range(len(problem.tiles)) for p in range(len(cycles) * bw)}
+    return sum(12 * (longest * ((1 << bits) - 1) + 1) for *_, bits, _, _ in keys)
 
 
 def _column_blocks(columns: int, per_column: int, device: torch.device) -> list[tuple[int, int]]:

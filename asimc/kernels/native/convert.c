@@ -9,10 +9,13 @@
  * the same way whatever the thread count.
  *
  * This file mirrors asimc/kernels/{adc,rng,fast}.py operation by operation in float32 (and exact
- * integer float64 for the shift-add), with -ffp-contract=off, so that it produces the very same
- * codes as the reference kernel, noise included. The inner loops over columns are written
- * without branches so that the compiler vectorises them (AVX2: 8 lanes, AVX-512: 16). The @NAME@
- * constants are filled in from asimc/kernels/rng.py when the library is built.
+ * integer sums for the shift-add), with -ffp-contract=off, so that it produces the very same
+ * codes as the reference kernel, noise included. The generator and the noisy conversion are
+ * written in AVX2 intrinsics (same operations, same order, correctly rounded division and square
+ * root) with scalar code for CPUs without AVX2 and for the tails; the other loops are left to the
+ * compiler's vectoriser. A conversion's analog value and noise sigma come from tables indexed by
+ * its MAC value, built per call with the scalar operations. The @NAME@ constants are filled in
+ * from asimc/kernels/rng.py when the library is built.
  */
 #include <stdint.h>
 #include <string.h>
