@@ -27,7 +27,7 @@
 
 #define MAX_VOTES 64
 #define BLOCK 32            /* columns converted together (one vector loop) */
-#define MAX_PAIRS 1024      /* cycles * weight bits */
+#define MAX_PAIRS 2048      /* cycles * weight bits: native.MAX_PLANE_PAIRS */
 
 /* ---------------------------------------------------------------------------------------------
  * Philox4x32-10 and Box-Muller (asimc/kernels/rng.py)
