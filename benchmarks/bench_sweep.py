@@ -6,12 +6,13 @@ CNN, whose points take seconds):
 1. Overhead: a 24-point sweep (adc.bits 5..10 x hybrid levels 0..3, one seed, in-process): the
    share of wall time spent executing points, and the split into start (imports, points,
    database), compile, data (loading + FP32 reference), execution and store.
-2. Scaling: a 12-point sweep with --workers 1 and --workers 2 (target: >= 1.7x), each a fresh
+2. Scaling: a 12-point sweep with --workers 2 against --workers 1 on one core (target: >= 1.7x)
+   and against --workers 1 on all cores (whose torch threads use them too), each a fresh
    `asimc sweep` process as a user runs it.
 3. Ray against local: the same 12 points on Ray with 2 workers against local 2 workers
    (target: within 15 %), joining a running cluster and starting its own.
 
-    .venv/bin/python benchmarks/bench_sweep.py [--models mlp cnn] [--limit N] [--skip-ray]
+    .venv/bin/python benchmarks/bench_sweep.py [--models mlp cnn] [--limit N] [--seeds N] [--skip-ray]
 """
 from __future__ import annotations
 
@@ -68,6 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["mlp", "cnn"])
     parser.add_argument("--limit", type=int, default=None, help="samples (default: all 450)")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per point in 2. and 3.")
     parser.add_argument("--skip-ray", action="store_true")
     args = parser.parse_args()
     print(f"machine: {_cpu()}, {os.cpu_count()} cores, torch {torch.__version__}, "
@@ -103,33 +105,40 @@ def _bench_model(name, model, folder, args, import_seconds) -> None:
     # Scaling and engines as a user runs them: one fresh `asimc sweep` process each, so
     # every configuration pays its own imports and worker start.
     vary12 = ["adc.bits=5:10:1", "hybrid.digital_levels=0,2"]
-    one = _cli(model, folder, f"{name}-w1", vary12, args.limit, "--workers", "1")
-    two = _cli(model, folder, f"{name}-w2", vary12, args.limit, "--workers", "2")
-    print(f"2. scaling, 12 points (fresh `asimc sweep` processes): --workers 1 {one:.2f} s,"
-          f" --workers 2 {two:.2f} s: {one / two:.2f}x (target >= 1.7x)")
+    seeds = ("--seeds", str(args.seeds))
+    core = _cli(model, folder, f"{name}-core", vary12, args.limit, "--workers", "1", *seeds,
+                cores={0})
+    one = _cli(model, folder, f"{name}-w1", vary12, args.limit, "--workers", "1", *seeds)
+    two = _cli(model, folder, f"{name}-w2", vary12, args.limit, "--workers", "2", *seeds)
+    print(f"2. scaling, 12 points x {args.seeds} seed(s) (fresh `asimc sweep` processes): "
+          f"--workers 1 on one core {core:.2f} s, --workers 1 on all cores (its torch threads "
+          f"use them) {one:.2f} s, --workers 2 {two:.2f} s: {core / two:.2f}x against one "
+          f"core (target >= 1.7x), {one / two:.2f}x against one worker's threads")
 
     if not args.skip_ray:
         cold = _cli(model, folder, f"{name}-ray-cold", vary12, args.limit, "--engine", "ray",
-                    "--workers", "2")
+                    "--workers", "2", *seeds)
         with _ray_head(folder) as address:
             warm = _cli(model, folder, f"{name}-ray-warm", vary12, args.limit, "--engine",
-                        "ray", "--workers", "2", "--ray-address", address)
+                        "ray", "--workers", "2", "--ray-address", address, *seeds)
         print(f"3. Ray, 12 points, 2 workers: {warm:.2f} s joining a running cluster "
               f"({warm / two:.2f}x the local engine's {two:.2f} s; target <= 1.15x), "
               f"{cold:.2f} s starting its own ({cold / two:.2f}x)")
 
 
-def _cli(model, folder, name, vary, limit, *options) -> float:
+def _cli(model, folder, name, vary, limit, *options, cores=None) -> float:
+    """Seconds of one `asimc sweep` process; ``cores``: the CPUs it may use (all if None)."""
     import subprocess
     import sys
     args = [sys.executable, "-m", "asimc", "sweep", model, "--chip", CHIP, "--data", "digits",
-            "--db", os.path.join(folder, name + ".db"), "--seeds", "1", *options]
+            "--db", os.path.join(folder, name + ".db"), *options]
     if limit:
         args += ["--limit", str(limit)]
     for v in vary:
         args += ["--vary", v]
     start = time.perf_counter()
-    subprocess.run(args, check=True, capture_output=True)
+    subprocess.run(args, check=True, capture_output=True,
+                   preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
     return time.perf_counter() - start
 
 
