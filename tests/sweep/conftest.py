@@ -18,6 +18,7 @@ from asimc.sweep.engines import RAY_LOOPBACK_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = str(ROOT / "examples" / "models" / "digits_mlp.onnx")
+CNN = str(ROOT / "examples" / "models" / "digits_cnn.onnx")   # points of about a second
 NOISY = str(ROOT / "chips" / "asim-hcim-1.acim")       # 1 LSB random noise: seeds matter
 LIMIT = "40"
 
@@ -34,8 +35,8 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
     return code, out, err
 
 
-def sweep_args(db, *vary, seeds=2, extra=(), limit=LIMIT):
-    args = ["sweep", MODEL, "--chip", NOISY, "--data", "digits", "--limit", str(limit),
+def sweep_args(db, *vary, seeds=2, extra=(), limit=LIMIT, model=MODEL):
+    args = ["sweep", model, "--chip", NOISY, "--data", "digits", "--limit", str(limit),
             "--db", db, "--seeds", str(seeds)]
     for v in vary:
         args += ["--vary", v]

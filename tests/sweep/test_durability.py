@@ -15,15 +15,18 @@ import asimc.sweep.answers  # noqa: F401
 from asimc.sweep.evaluate import EVAL_LOG_ENV
 from asimc.sweep.store import DriverLock
 
-from .conftest import points_of, run_cli, show_json, sweep_args
+from .conftest import CNN, points_of, run_cli, show_json, sweep_args
 
 VARY = ("adc.bits=3:14:1",)
 POINTS = 12
-LIMIT = 450          # slow enough points (all test images) that a kill lands while rows are missing
+# Points slow enough that a kill or a Ctrl-C lands while rows are missing: the CNN on all 450
+# test images, about a second each (the MLP's take tens of milliseconds: a sweep of them can
+# finish before the signal).
+LIMIT = 450
 
 
 def _start(db, log):
-    args = sweep_args(db, *VARY, seeds=1, limit=LIMIT) + ["--workers", "1"]
+    args = sweep_args(db, *VARY, seeds=1, limit=LIMIT, model=CNN) + ["--workers", "1"]
     env = {**os.environ, EVAL_LOG_ENV: str(log)}
     return subprocess.Popen([sys.executable, "-m", "asimc", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -94,7 +97,8 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path, capsys, monkeypatch):
     assert missing_before >= 1
     evaluated_before = len(_log(log))
     monkeypatch.setenv(EVAL_LOG_ENV, str(log))
-    code, _, err = run_cli(capsys, *sweep_args(db, *VARY, seeds=1, limit=LIMIT), "--workers", "1")
+    code, _, err = run_cli(capsys, *sweep_args(db, *VARY, seeds=1, limit=LIMIT, model=CNN),
+                           "--workers", "1")
     assert code == 0, err
     resumed = _log(log)[evaluated_before:]
     assert len(resumed) == len(set(resumed)) == missing_before    # each missing row once
@@ -107,7 +111,7 @@ def test_a_second_driver_is_refused(tmp_path, capsys):
     db = str(tmp_path / "s.db")
     holder = DriverLock(db)          # what a running driver holds
     try:
-        code, _, err = run_cli(capsys, *sweep_args(db, *VARY, seeds=1, limit=LIMIT))
+        code, _, err = run_cli(capsys, *sweep_args(db, *VARY, seeds=1, limit=LIMIT, model=CNN))
     finally:
         holder.release()
     assert code == 2 and "another `asimc sweep` is already writing this database" in err
