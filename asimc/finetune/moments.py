@@ -24,6 +24,7 @@ use ``uniform_variance`` (the same variance for every output element, no mean er
 """
 from __future__ import annotations
 
+import itertools
 import math
 from functools import lru_cache
 
@@ -79,26 +80,78 @@ def _table(chip: ChipSpec, cycle: InputCycle, fraction: float, tile_rows: int, d
     u = m * levels
     sigma_random, sigma_nonlinear = plan.noise_sigmas(fraction)
     noisy = not digital and (sigma_random > 0 or sigma_nonlinear > 0)
-    if noisy and votes == 1:
+    if noisy:
         sigma2 = sigma_random ** 2 + sigma_nonlinear ** 2 / (m * plan.rows * fraction + 1.0)
         s = torch.sqrt(sigma2) * levels                      # noise in LSB
-        mean = torch.empty_like(u)
-        square = torch.empty_like(u)
-        k = torch.arange(1, levels + 1, dtype=torch.float64)
-        step = max(1, (1 << 21) // levels)
-        for a in range(0, len(u), step):                   # bounded memory for wide ADCs
-            p = torch.special.ndtr((u[a:a + step, None] - k + 0.5) / s[a:a + step, None])
-            mean[a:a + step] = p.sum(dim=1)
-            square[a:a + step] = (p * (2 * k - 1)).sum(dim=1)
-        variance = torch.clamp(square - mean * mean, min=0.0)
+        if votes == 1:
+            mean, variance = _code_moments(u, s, levels)
+        else:
+            mean, variance = _majority_moments(u, s, levels, votes)
     else:
         mean = torch.round(u)
         variance = torch.zeros_like(u)
-        if noisy:          # voted: the majority is not modelled; the median's variance
-            s2 = (sigma_random ** 2 + sigma_nonlinear ** 2) * levels ** 2
-            variance = variance + s2 * math.pi / (2 * votes)
     lsb = full / levels
     return (mean * lsb - mac).contiguous(), (variance * lsb * lsb).contiguous()
+
+
+def _code_moments(u: Tensor, s: Tensor, levels: int) -> tuple[Tensor, Tensor]:
+    """E[D] and Var[D] of D = round(clamp(u + s z, 0, L)) from the thresholds P(D >= k)."""
+    mean = torch.empty_like(u)
+    square = torch.empty_like(u)
+    k = torch.arange(1, levels + 1, dtype=torch.float64)
+    step = max(1, (1 << 21) // levels)
+    for a in range(0, len(u), step):                      # bounded memory for wide ADCs
+        p = torch.special.ndtr((u[a:a + step, None] - k + 0.5) / s[a:a + step, None])
+        mean[a:a + step] = p.sum(dim=1)
+        square[a:a + step] = (p * (2 * k - 1)).sum(dim=1)
+    return mean, torch.clamp(square - mean * mean, min=0.0)
+
+
+# Majority voting is computed exactly over the outcomes of S draws on a window of codes while
+# there are at most this many (window x compositions) terms; beyond, the median's variance.
+VOTING_TERMS = 1 << 22
+
+
+def _majority_moments(u: Tensor, s: Tensor, levels: int, votes: int
+                      ) -> tuple[Tensor, Tensor]:
+    """E and Var of the most frequent of ``votes`` codes (ties: the smallest code), as the
+    chip's majority vote: the codes' distribution on a window of +-(5 s + 1) around round(u),
+    every outcome (counts per code) with its multinomial probability."""
+    half = int(math.ceil(5 * float(s.max()))) + 1
+    width = min(levels + 1, 2 * half + 1)
+    counts = _compositions(votes, width)
+    if counts is None or counts.shape[0] * len(u) > VOTING_TERMS:
+        return torch.round(u), (s * s) * math.pi / (2 * votes)
+    base = torch.clamp(torch.round(u) - half, 0, levels + 1 - width)     # first code
+    codes = base[:, None] + torch.arange(width, dtype=torch.float64)     # (M, W)
+    upper = torch.where(codes >= levels, torch.ones_like(codes),
+                        torch.special.ndtr((codes + 0.5 - u[:, None]) / s[:, None]))
+    lower = torch.where(codes <= 0, torch.zeros_like(codes),
+                        torch.special.ndtr((codes - 0.5 - u[:, None]) / s[:, None]))
+    p = torch.clamp(upper - lower, min=1e-300)
+    p = p / p.sum(dim=1, keepdim=True)                    # the window holds all but ~1e-7
+    c = counts.to(torch.float64)
+    log_multinomial = math.lgamma(votes + 1) - torch.lgamma(c + 1).sum(dim=1)
+    weights = torch.exp(log_multinomial + torch.log(p) @ c.T)            # (M, outcomes)
+    winner = torch.argmax(counts * (width + 1) - torch.arange(width), dim=1)  # ties: smallest
+    offset = winner.to(torch.float64)
+    mean_offset = weights @ offset
+    variance = torch.clamp(weights @ (offset * offset) - mean_offset ** 2, min=0.0)
+    return base + mean_offset, variance
+
+
+@lru_cache(maxsize=16)
+def _compositions(total: int, parts: int) -> Tensor | None:
+    """Every way to put ``total`` draws into ``parts`` codes, (outcomes, parts), or None when
+    there are too many."""
+    if math.comb(total + parts - 1, parts - 1) > VOTING_TERMS // 64:
+        return None
+    rows = [c for c in itertools.combinations(range(total + parts - 1), parts - 1)]
+    out = torch.empty(len(rows), parts, dtype=torch.long)
+    for r, bars in enumerate(rows):
+        edges = (-1, *bars, total + parts - 1)
+        out[r] = torch.tensor([edges[j + 1] - edges[j] - 1 for j in range(parts)])
+    return out
 
 
 def _tile_tables(plan: ConversionPlan, fraction: float, tile_rows: int
