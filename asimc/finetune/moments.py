@@ -154,30 +154,27 @@ def _compositions(total: int, parts: int) -> Tensor | None:
     return out
 
 
-def _tile_tables(plan: ConversionPlan, fraction: float, tile_rows: int
-                 ) -> tuple[Tensor, Tensor, Tensor, Tensor, int]:
-    """Stacked tables of one tile, (C * bw, size) each, the mean and variance weights of each
-    (cycle, weight bit), and the table size."""
+def _tile_tables(plan: ConversionPlan, fraction: float, tile_rows: int) -> tuple[Tensor, int]:
+    """One tile's tables, (C * bw * size, 2) float32: for every (cycle, weight bit) and MAC, the
+    mean error times sign * 2^(i + b_c) and the variance times 4^(i + b_c) (what the
+    shift-add makes of them), and the size of one table."""
     size = max(c.max_group_value for c in plan.cycles) * tile_rows + 1
-    errors, variances, mean_w, var_w = [], [], [], []
+    tables = []
     for cycle in plan.cycles:
         for i in range(plan.weight_bits):
             e, v = conversion_table(plan, cycle, fraction, tile_rows, plan.is_digital(i, cycle),
                                     plan.votes(i, cycle))
-            pad = size - len(e)
-            errors.append(torch.nn.functional.pad(e, (0, pad)))
-            variances.append(torch.nn.functional.pad(v, (0, pad)))
             shift = 2.0 ** (i + cycle.low_bit)
-            mean_w.append(plan.sign(i, cycle) * shift)
-            var_w.append(shift * shift)
-    return (torch.stack(errors), torch.stack(variances),
-            torch.tensor(mean_w, dtype=torch.float64), torch.tensor(var_w, dtype=torch.float64),
-            size)
+            pad = size - len(e)
+            tables.append(torch.nn.functional.pad(
+                torch.stack([e * (plan.sign(i, cycle) * shift), v * (shift * shift)], dim=1),
+                (0, 0, 0, pad)))
+    return torch.cat(tables).to(torch.float32), size
 
 
 def conversion_moments(plan: ConversionPlan, x: Tensor, w: Tensor,
                        tiles: tuple[tuple[int, int], ...]) -> tuple[Tensor, Tensor]:
-    """Mean error and variance (G, R, N), float64 in integer-product units, that the chip's
+    """Mean error and variance (G, R, N), float32 in integer-product units, that the chip's
     conversions add to the product of the quantised (G, R, K) inputs ``x`` and (Gw, K, N)
     weights ``w`` (integer-valued). Not for weight-parallel chips (see the module docstring)."""
     chip = plan.chip
@@ -186,21 +183,17 @@ def conversion_moments(plan: ConversionPlan, x: Tensor, w: Tensor,
     cycles = len(plan.cycles)
     x_planes = input_cycle_planes(x, chip.input.bits, chip.input.signed, plan.cycles, dim=1)
     w_planes = weight_bit_planes(w, bw).permute(1, 2, 0, 3)            # (Gw, K, bw, N)
-    mean = torch.zeros(groups, rows, columns, dtype=torch.float64)
-    variance = torch.zeros_like(mean)
+    out = torch.zeros(groups, rows, columns, 2, dtype=torch.float32)
     chunk = max(1, CHUNK_ELEMENTS // max(1, cycles * bw * columns))
     for k0, k1 in tiles:
-        fraction = plan.range_fraction(k1 - k0)
-        errors, variances, mean_w, var_w, size = _tile_tables(plan, fraction, k1 - k0)
+        tables, size = _tile_tables(plan, plan.range_fraction(k1 - k0), k1 - k0)
         wt = w_planes[:, k0:k1].reshape(w.shape[0], k1 - k0, bw * columns)
-        index_base = (torch.arange(cycles * bw) * size).view(1, cycles, 1, bw, 1)
+        base = (torch.arange(cycles * bw) * size).view(1, cycles, 1, bw, 1)
         for r0 in range(0, rows, chunk):
             r1 = min(rows, r0 + chunk)
             xt = x_planes[:, :, r0:r1, k0:k1].reshape(groups, cycles * (r1 - r0), k1 - k0)
+            # MACs of 0/1 planes are exact small integers in float32
             mac = torch.matmul(xt, wt).view(groups, cycles, r1 - r0, bw, columns)
-            index = mac.round().long().clamp_(0, size - 1) + index_base
-            e = errors.view(-1)[index]                       # (G, C, r, bw, N)
-            v = variances.view(-1)[index]
-            mean[:, r0:r1] += torch.einsum("gcrin,ci->grn", e, mean_w.view(cycles, bw))
-            variance[:, r0:r1] += torch.einsum("gcrin,ci->grn", v, var_w.view(cycles, bw))
-    return mean, variance
+            index = mac.long().add_(base)
+            out[:, r0:r1] += torch.nn.functional.embedding(index, tables).sum(dim=(1, 3))
+    return out[..., 0], out[..., 1]
