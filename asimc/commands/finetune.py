@@ -98,9 +98,10 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="shuffling and training noise (default 0)")
     p.add_argument("--noise", choices=("exact", "analytic", "asim"), default="exact",
-                   help="exact: the bit-level chip in the forward pass (default); analytic: "
-                        "the chip's quantisers and a Gaussian of the chip's conversion "
-                        "variance; asim: ASiM's multiplicative noise y += N(0,1)*trim*y")
+                   help="exact: the bit-level chip in the forward pass (default, the mode to "
+                        "ship a model with); analytic: the chip's quantisers and a Gaussian of "
+                        "the chip's conversion variance (several times cheaper, for exploring); "
+                        "asim: ASiM's multiplicative noise y += N(0,1)*trim*y")
     p.add_argument("--freeze-bn", action="store_true",
                    help="keep BatchNormalization's scale and bias as they are")
     p.add_argument("--seeds", type=seed_count, default=3, metavar="N",

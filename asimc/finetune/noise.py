@@ -7,9 +7,12 @@ op as the digital registry computes it), so gradients never see rounding or nois
                 ``Program.run(mode="acim", taps=True)`` on the same batch (ADC, noise, hybrid
                 levels, voting, current domain, mismatch), ``y + (chip - y).detach()``;
 * ``analytic``: the chip's quantisers (straight-through), then a Gaussian at the output whose
-                variance is that of the chip's conversions (``output_variance``);
+                variance is that of the chip's conversions (``acc_variance``);
 * ``asim``:     ASiM's noise-aware training, ``y += N(0,1) * trim * y`` on the quantised
                 output, with ``trim`` the layer's relative noise under the analytic model.
+
+The analytic and asim modes scale dynamic per-tensor inputs over a window of the evaluation
+batch's size (``ScaleWindow``).
 """
 from __future__ import annotations
 
@@ -66,15 +69,38 @@ def _channel_shape(rank: int, axis: int) -> list[int]:
     return shape
 
 
+class ScaleWindow:
+    """Dynamic per-tensor scales as the evaluation will see them.
+
+    A chip with ``quant { input per_tensor }`` scales each product's inputs by their maximum
+    over the whole batch, so a model measured on batches of 256 sees larger scales (coarser
+    steps, relatively more noise) than a training step on 64. The window keeps each layer's
+    per-sample peaks of the last ``size`` training samples (this step's and the steps' before,
+    detached) and scales by their maximum, as a batch of ``size`` would."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._peaks: dict[str, Tensor] = {}
+
+    def scale(self, key: str, peaks: Tensor) -> Tensor:
+        seen = torch.cat([self._peaks.get(key, peaks[:0]), peaks])
+        self._peaks[key] = seen[-max(0, self.size - len(peaks)):] if self.size > len(peaks) \
+            else peaks[:0]
+        return seen.amax().to(torch.float32) + EPSILON
+
+
 class ChipForward:
     """The interpreter hook for one training step (see the module docstring)."""
 
     def __init__(self, layers: dict[str, MatrixLayer], mode: str, *, taps=None,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, window: ScaleWindow | None = None,
+                 batch: int | None = None):
         self.layers = {k: l for k, l in layers.items() if l.on_chip}
         self.mode = mode
         self.taps = taps or {}
         self.generator = generator
+        self.window = window
+        self.batch = batch
         self._variance: dict[tuple[str, int], float] = {}
 
     def __call__(self, node, inputs, layouts):
@@ -104,9 +130,17 @@ class ChipForward:
             peak = d.abs() if signed else d
             s = peak.reshape(len(d), -1).amax(dim=1).view(-1, *[1] * (d.dim() - 1)) + EPSILON
         else:
-            s = scale_of(d, signed)
+            s = self._dynamic_scale(layer.node, d, signed)
         q = quantize_input(d, s, bits, signed) * s / input_levels(bits, signed)
         return _ste(x, q), s
+
+    def _dynamic_scale(self, key: str, d: Tensor, signed: bool) -> Tensor:
+        """max over the tensor (+ eps), or over the window's samples where the tensor's first
+        axis is this step's batch."""
+        if self.window is None or d.dim() < 2 or len(d) != self.batch:
+            return scale_of(d, signed)
+        peaks = (d.abs() if signed else d).reshape(len(d), -1).amax(dim=1)
+        return self.window.scale(key, peaks)
 
     def _weight(self, layer: MatrixLayer, w: Tensor, axis: int | None):
         bits = layer.chip.weight.bits
@@ -134,7 +168,8 @@ class ChipForward:
         if layer.kind == "dynamic":       # the second operand is quantised like a weight
             d = w.detach()
             sw = (torch.tensor(layer.operand_scale, dtype=torch.float32)
-                  if layer.operand_scale is not None else d.abs().amax() + EPSILON)
+                  if layer.operand_scale is not None else
+                  self._dynamic_scale(layer.node + "/operand", d, True))
             bits = layer.chip.weight.bits
             wq = _ste(w, quantize_weight(d, sw, bits) * sw / weight_levels(bits))
         else:

@@ -88,6 +88,17 @@ def _bn_of(named: onnx.ModelProto, node: Node) -> tuple[onnx.NodeProto, onnx.Nod
     return None
 
 
+def _identity_aliases(named: onnx.ModelProto, floats: dict) -> dict[str, str]:
+    """Identity outputs that are float initializers under another name -> that initializer."""
+    alias: dict[str, str] = {}
+    for node in named.graph.node:
+        if node.op_type == "Identity" and node.input and node.output:
+            root = alias.get(node.input[0], node.input[0])
+            if root in floats:
+                alias[node.output[0]] = root
+    return alias
+
+
 def _epsilon(bn: onnx.NodeProto) -> float:
     for attr in bn.attribute:
         if attr.name == "epsilon":
@@ -107,15 +118,22 @@ def plan_parameters(named: onnx.ModelProto, graph: Graph, *, freeze_bn: bool = F
     """The plan for the compiled ``graph`` of ``named`` (the model after asimc's loader named
     its nodes). Raises ModelError when nothing can be trained."""
     floats = float_initializers(named)
+    alias = _identity_aliases(named, floats)
+
+    def source(name: str) -> str:
+        """The initializer behind ``name`` (an exporter shares equal initializers through
+        Identity nodes: both readers must then train the one tensor)."""
+        return alias.get(name, name)
+
     bindings: dict[str, Binding] = {}
     trained: set[str] = set()
     fixed: set[str] = set()
     fixed_constants: set[str] = set()
 
     def copy(constant: str) -> None:
-        if constant in floats:
-            bindings.setdefault(constant, Binding(constant, "copy", (constant,)))
-            trained.add(constant)
+        if source(constant) in floats:
+            bindings.setdefault(constant, Binding(constant, "copy", (source(constant),)))
+            trained.add(source(constant))
         else:
             fixed_constants.add(constant)
 
@@ -132,9 +150,9 @@ def plan_parameters(named: onnx.ModelProto, graph: Graph, *, freeze_bn: bool = F
                 copy(name)
             continue
         original, bn = folded
-        bn_names = tuple(bn.input[1:5])
-        weight = original.input[1] if len(original.input) > 1 else ""
-        bias = original.input[2] if len(original.input) > 2 else ""
+        bn_names = tuple(source(n) for n in bn.input[1:5])
+        weight = source(original.input[1]) if len(original.input) > 1 else ""
+        bias = source(original.input[2]) if len(original.input) > 2 else ""
         usable = weight in floats and all(n in floats for n in bn_names) and \
             (not bias or bias in floats)
         for index, name in constants:

@@ -33,7 +33,7 @@ from ..compiler import compile as compile_model
 from ..errors import InputDataError, ModelError, UsageError
 from ..evaluate import (EvalData, accuracy, load_eval_data, run_onnxruntime, run_program)
 from .module import TrainableGraph
-from .noise import MODES, ChipForward
+from .noise import MODES, ChipForward, ScaleWindow
 from .params import plan_parameters, write_initializers
 
 OPTIMIZERS = ("sgd", "adam")
@@ -244,6 +244,7 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions = Finetun
     epochs, losses = [], []
     started = time.perf_counter()
     trained_seconds = 0.0
+    window = ScaleWindow(eval_batch)
     for epoch in range(options.epochs):
         epoch_start = time.perf_counter()
         order = torch.randperm(len(x_all), generator=shuffle)
@@ -259,7 +260,8 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions = Finetun
                                   seed=TRAIN_SEED_BASE + options.seed * total
                                   + epoch * steps + step)
                 taps = run.taps
-            hook = ChipForward(program.layers, options.noise, taps=taps, generator=noise_gen)
+            hook = ChipForward(program.layers, options.noise, taps=taps, generator=noise_gen,
+                               window=window, batch=len(x))
             out = module({name: x}, hook=hook)
             scores = out.reshape(len(x), -1)
             if epoch == 0 and step == 0:
