@@ -22,12 +22,14 @@ _T0 = time.perf_counter()
 
 import argparse  # noqa: E402
 import os  # noqa: E402
-import platform  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402, F401  (counted in the import time)
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_kernels import cpu_model  # noqa: E402
 from asimc.sweep.engines import RAY_LOOPBACK_ENV  # noqa: E402
 from asimc.sweep.evaluate import Context  # noqa: E402
 from asimc.sweep.grid import parse_vary  # noqa: E402
@@ -55,16 +57,6 @@ def _run(model, folder, name, vary, limit, **kw):
     return wall, summary
 
 
-def _cpu() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["mlp", "cnn"])
@@ -72,7 +64,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="seeds per point in 2. and 3.")
     parser.add_argument("--skip-ray", action="store_true")
     args = parser.parse_args()
-    print(f"machine: {_cpu()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.backends.cpu.get_cpu_capability()}; data digits, limit {args.limit or 450}")
     imported = False
     with tempfile.TemporaryDirectory() as folder:
@@ -129,7 +121,6 @@ def _bench_model(name, model, folder, args, import_seconds) -> None:
 def _cli(model, folder, name, vary, limit, *options, cores=None) -> float:
     """Seconds of one `asimc sweep` process; ``cores``: the CPUs it may use (all if None)."""
     import subprocess
-    import sys
     args = [sys.executable, "-m", "asimc", "sweep", model, "--chip", CHIP, "--data", "digits",
             "--db", os.path.join(folder, name + ".db"), *options]
     if limit:
@@ -153,7 +144,6 @@ class _ray_head:
         import signal
         import socket
         import subprocess
-        import sys
         self.signal = signal
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

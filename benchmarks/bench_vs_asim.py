@@ -29,7 +29,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -42,6 +41,9 @@ import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_kernels import cpu_model                                         # noqa: E402
 
 from asimc.chip.conversions import ConversionPlan                          # noqa: E402
 from asimc.chip.spec import (AdcSpec, ArraySpec, ChipSpec, InputSpec, NoiseSpec,  # noqa: E402
@@ -182,16 +184,6 @@ def run_layer(asim_dir: Path, layer: Layer, repeats: int) -> dict:
     conversions = math.prod(got.shape) * len(ours.tiles) * BITS * BITS
     return dict(layer=layer.name, asim_s=a, asimc_s=b, ratio=a / b, noiseless_difference=difference,
                 conversions=conversions, asimc_ns_per_conversion=b * 1e9 / conversions)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main(argv=None) -> int:

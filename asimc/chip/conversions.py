@@ -181,6 +181,16 @@ class ConversionPlan:
             return self.chip.voting.samples
         return 1
 
+    def conversions(self, weight_bit: int, cycle: InputCycle) -> int:
+        """ADC conversions of this MAC: 0 on a digital (hybrid) level, else ``votes``."""
+        return 0 if self.is_digital(weight_bit, cycle) else self.votes(weight_bit, cycle)
+
+    @property
+    def pairs(self) -> tuple[tuple[InputCycle, int], ...]:
+        """Every (input cycle, weight bit) pair, cycles outer: pair p is c * bw + i, the order
+        of the kernels' per-pair tables."""
+        return tuple((c, i) for c in self.cycles for i in range(self.weight_bits))
+
     def sign(self, weight_bit: int, cycle: InputCycle) -> int:
         """-1 when exactly one of (weight MSB, input sign cycle) holds, else +1."""
         msb = weight_bit == self.weight_bits - 1
@@ -261,8 +271,7 @@ class ConversionPlan:
         levels are not converted by the ADC."""
         if self.weight_parallel:
             return 1
-        return sum(self.votes(i, c) for i in range(self.weight_bits) for c in self.cycles
-                   if not self.is_digital(i, c))
+        return sum(self.conversions(i, c) for c, i in self.pairs)
 
     @property
     def digital_per_tile_column(self) -> int:

@@ -134,11 +134,10 @@ def _run_native(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     groups, rows_out, _ = x.shape
     columns = w.shape[-1]
     bw, cycles = plan.weight_bits, plan.cycles
-    pairs = [(c, i) for c in cycles for i in range(bw)]       # p = c * bw + i
+    pairs = plan.pairs
     noise = problem.noise
     digital = [plan.is_digital(i, c) for c, i in pairs]
-    votes = [0 if d or noise is None else problem.num_votes if plan.is_voted(i, c) else 1
-             for d, (c, i) in zip(digital, pairs)]
+    votes = [plan.conversions(i, c) if noise is not None else 0 for c, i in pairs]
     tiles = range(len(problem.tiles))
     fractions = [problem.fraction(t) for t in tiles]
     sigmas = [plan.noise_sigmas(f) for f in fractions]        # (random, non-linear) per tile
@@ -252,7 +251,7 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     num_cycles = len(cycles)
     levels = plan.adc_levels
     noise = problem.noise
-    pairs = [(c, i) for c in cycles for i in range(bw)]       # p = c * bw + i
+    pairs = plan.pairs                                         # p = c * bw + i
 
     def per_pair(values, dtype):
         return torch.tensor(values, dtype=dtype, device=device).view(1, num_cycles, 1, bw, 1)
@@ -275,8 +274,7 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
             return None
         term = values[t, :, n0:n1].view(1, 1, 1, bw, n1 - n0)
         return torch.where(analog_pair, term, torch.full_like(term, neutral))
-    pair_votes = [0 if d else problem.num_votes if plan.is_voted(i, c) else 1
-                  for d, (c, i) in zip(digital, pairs)]
+    pair_votes = [plan.conversions(i, c) for c, i in pairs]
     steps_per_tile = problem.step(1, 0, 0)
     pair_step = per_pair([problem.step(0, i, c.index) for c, i in pairs], torch.int64)
     pair_alpha = torch.tensor([0.0 if d else plan.alpha for d in digital], dtype=torch.float32,

@@ -101,9 +101,8 @@ if triton is not None:
         return z0, z1, z2, z3
 
     @triton.jit
-    def _normal(k0, k1, counter, PART: tl.constexpr):
-        """Normal PART (0..3) of the quad of ``counter``."""
-        z0, z1, z2, z3 = _quad(k0, k1, counter)
+    def _part(z0, z1, z2, z3, PART: tl.constexpr):
+        """Normal PART (0..3) of a quad."""
         if PART == 0:
             z = z0
         elif PART == 1:
@@ -113,6 +112,12 @@ if triton is not None:
         else:
             z = z3
         return z
+
+    @triton.jit
+    def _normal(k0, k1, counter, PART: tl.constexpr):
+        """Normal PART (0..3) of the quad of ``counter``."""
+        z0, z1, z2, z3 = _quad(k0, k1, counter)
+        return _part(z0, z1, z2, z3, PART)
 
     @triton.jit
     def _normals_kernel(stream, counter_ptr, out_ptr, count, BLOCK: tl.constexpr):
@@ -234,14 +239,7 @@ if triton is not None:
                             sigma = tl.load(sigma_ptr + p)
                             code = _round_even(m * levels)
                             if NOISY:
-                                if q == 0:
-                                    z = z0
-                                elif q == 1:
-                                    z = z1
-                                elif q == 2:
-                                    z = z2
-                                else:
-                                    z = z3
+                                z = _part(z0, z1, z2, z3, q)
                                 if votes == 1:
                                     code = _code(m, z, sigma, nonlinear2, rows, levels, NONLINEAR)
                                 elif votes > 1:
@@ -288,11 +286,10 @@ def run(problem: AcimProblem, block_rows: int = 32, block_columns: int = 32) -> 
     groups, rows_out, k_total = x.shape
     columns = w.shape[-1]
     bw, cycles = plan.weight_bits, plan.cycles
-    pairs = [(c, i) for c in cycles for i in range(bw)]
+    pairs = plan.pairs
     noise = problem.noise
     digital = [plan.is_digital(i, c) for c, i in pairs]
-    votes = [0 if d or noise is None else problem.num_votes if plan.is_voted(i, c) else 1
-             for d, (c, i) in zip(digital, pairs)]
+    votes = [plan.conversions(i, c) if noise is not None else 0 for c, i in pairs]
 
     def table(values, dtype):
         return torch.tensor(values, dtype=dtype, device=device)
