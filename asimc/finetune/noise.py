@@ -34,29 +34,30 @@ def acc_variance(layer: MatrixLayer, k: int) -> float:
     """Variance, in integer-MAC units, that the conversions add to one output element.
 
     Sum over row tiles and (weight bit i, input cycle c) of 4^(i + b_c) times the analog
-    noise (sigma F)^2 (majority voting over S samples: the median's pi / (2 S) of it) plus,
-    for lossy conversions, the ADC's rounding (F / L)^2 / 12. Gain compression, cell mismatch
-    and the clamp at 0 and F are not modelled (the exact mode has them)."""
+    noise (sigma f F)^2 (majority voting over S samples: the median's pi / (2 S) of it) plus,
+    for lossy conversions, the ADC's rounding (f F / L)^2 / 12, with f F the tile's ADC range
+    (``adc { full_scale }``). Gain compression, mismatch and the clamp at 0 and f F are not
+    modelled (the exact mode has them)."""
     plan = ConversionPlan(layer.chip)
-    tiles = len(layer.tiles) if layer.tiles and layer.tiles[-1][1] == k else \
-        max(1, math.ceil(k / plan.rows))
-    sigma2 = plan.sigma_random ** 2 + plan.sigma_nonlinear ** 2
-    if plan.weight_parallel:
-        full = plan.parallel_full_scale
-        per_tile = sigma2 * full ** 2 + (full / plan.adc_levels) ** 2 / 12
-        return tiles * per_tile
-    per_tile = 0.0
-    for i in range(plan.weight_bits):
-        for cycle in plan.cycles:
-            full = plan.full_scale(cycle)
-            term = 0.0
-            if not plan.is_digital(i, cycle):
-                votes = plan.votes(i, cycle)
-                term += sigma2 * full ** 2 * (math.pi / (2 * votes) if votes > 1 else 1.0)
-            if not plan.is_lossless(cycle):
+    tiles = layer.tiles if layer.tiles and layer.tiles[-1][1] == k else \
+        [(k0, min(k, k0 + plan.rows)) for k0 in range(0, k, plan.rows)]
+    total = 0.0
+    for k0, k1 in tiles:
+        f = plan.range_fraction(k1 - k0)
+        sigma_random, sigma_nonlinear = plan.noise_sigmas(f)
+        sigma2 = sigma_random ** 2 + sigma_nonlinear ** 2
+        if plan.weight_parallel:
+            full = f * plan.parallel_full_scale
+            total += sigma2 * full ** 2 + (full / plan.adc_levels) ** 2 / 12
+            continue
+        for cycle, i in plan.pairs:
+            full = f * plan.full_scale(cycle)
+            votes = plan.conversions(i, cycle)
+            term = sigma2 * full ** 2 * (math.pi / (2 * votes) if votes > 1 else votes)
+            if not plan.is_lossless(cycle, k1 - k0):
                 term += (full / plan.adc_levels) ** 2 / 12
-            per_tile += 4.0 ** (i + cycle.low_bit) * term
-    return tiles * per_tile
+            total += 4.0 ** (i + cycle.low_bit) * term
+    return total
 
 
 def _ste(x: Tensor, q: Tensor) -> Tensor:
