@@ -26,7 +26,7 @@ import torch
 
 from . import adc, native, rng
 from .bitplanes import input_cycle_planes, twos_complement
-from .problem import AcimProblem, quad_part
+from .problem import AcimProblem, PairTables, quad_part
 
 DEFAULT_MEMORY_BUDGET = 1 << 30        # bytes of temporaries per kernel call
 # Chunks above this many conversions stop fitting in cache and run slower on CPU.
@@ -134,10 +134,9 @@ def _run_native(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     groups, rows_out, _ = x.shape
     columns = w.shape[-1]
     bw, cycles = plan.weight_bits, plan.cycles
-    pairs = plan.pairs
     noise = problem.noise
-    digital = [plan.is_digital(i, c) for c, i in pairs]
-    votes = [plan.conversions(i, c) if noise is not None else 0 for c, i in pairs]
+    pair = PairTables.of(problem)
+    digital = pair.digital
     tiles = range(len(problem.tiles))
     fractions = [problem.fraction(t) for t in tiles]
     sigmas = [plan.noise_sigmas(f) for f in fractions]        # (random, non-linear) per tile
@@ -156,13 +155,12 @@ def _run_native(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
         cycle_bits=torch.tensor([c.bits for c in cycles], dtype=torch.int32),
         full_scale=torch.tensor([[problem.full_scale(t, c) for c in cycles] for t in tiles],
                                 dtype=torch.float32),
-        shift_add=torch.tensor([plan.sign(i, c) * plan.full_scale(c) * 2 ** (i + c.low_bit)
-                                for c, i in pairs], dtype=torch.float64),
+        shift_add=torch.tensor(pair.shift_add, dtype=torch.float64),
         sigma=torch.tensor([[0.0 if d else s[0] for d in digital] for s in sigmas],
                            dtype=torch.float32),
-        votes=torch.tensor(votes, dtype=torch.int32),
-        alpha=torch.tensor([0.0 if d else plan.alpha for d in digital], dtype=torch.float32),
-        step=torch.tensor([problem.step(0, i, c.index) for c, i in pairs], dtype=torch.int64),
+        votes=torch.tensor(pair.draws, dtype=torch.int32),
+        alpha=torch.tensor(pair.alpha, dtype=torch.float32),
+        step=torch.tensor(pair.step, dtype=torch.int64),
         tile_step=problem.step(1, 0, 0), elements=noise.elements if noise else 0,
         col_stride=noise.col_stride if noise else 0,
         nonlinear2=torch.tensor([float(adc.nonlinear_square(s[1])) for s in sigmas],
@@ -252,6 +250,7 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     levels = plan.adc_levels
     noise = problem.noise
     pairs = plan.pairs                                         # p = c * bw + i
+    pair = PairTables.of(problem)
 
     def per_pair(values, dtype):
         return torch.tensor(values, dtype=dtype, device=device).view(1, num_cycles, 1, bw, 1)
@@ -260,9 +259,8 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     tile_full_scale = [torch.tensor([problem.full_scale(t, c) for c in cycles],
                                     dtype=torch.float32, device=device)
                        for t in range(len(problem.tiles))]
-    shift_add = per_pair([plan.sign(i, c) * plan.full_scale(c) * 2 ** (i + c.low_bit)
-                          for c, i in pairs], torch.float64)
-    digital = [plan.is_digital(i, c) for c, i in pairs]
+    shift_add = per_pair(pair.shift_add, torch.float64)
+    digital = pair.digital
     tile_sigmas = [(per_pair([0.0 if d else plan.noise_sigmas(f)[0] for d in digital],
                              torch.float32), plan.noise_sigmas(f)[1]) for f in fractions]
     # Column ADC errors of analog conversions, per tile (G, C, Rc, bw, N)-broadcastable;
@@ -274,11 +272,10 @@ def _run_bit_level(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
             return None
         term = values[t, :, n0:n1].view(1, 1, 1, bw, n1 - n0)
         return torch.where(analog_pair, term, torch.full_like(term, neutral))
-    pair_votes = [plan.conversions(i, c) for c, i in pairs]
+    pair_votes = pair.draws
     steps_per_tile = problem.step(1, 0, 0)
-    pair_step = per_pair([problem.step(0, i, c.index) for c, i in pairs], torch.int64)
-    pair_alpha = torch.tensor([0.0 if d else plan.alpha for d in digital], dtype=torch.float32,
-                              device=device)
+    pair_step = per_pair(pair.step, torch.int64)
+    pair_alpha = torch.tensor(pair.alpha, dtype=torch.float32, device=device)
     # Digital (hybrid) conversions are exact even in the current domain: no cell mismatch.
     digital_pairs = [(c.index, i) for d, (c, i) in zip(digital, pairs) if d]
     weight_bits = twos_complement(w, bw)                      # (Gw, K, N) int32

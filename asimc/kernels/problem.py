@@ -102,6 +102,32 @@ class AcimProblem:
                 + cycle) * self.num_votes + vote
 
 
+@dataclass(frozen=True)
+class PairTables:
+    """What every bit-level kernel needs per (input cycle, weight bit) pair, in the order
+    p = c * bw + i of ``ConversionPlan.pairs``."""
+
+    digital: tuple[bool, ...]        # hybrid: computed digitally, exact
+    draws: tuple[int, ...]           # noisy conversions: 0 (digital or noiseless), S voted, 1
+    shift_add: tuple[int, ...]       # sign * F_c * 2^(i + b_c)
+    alpha: tuple[float, ...]         # current-domain compression (0 on digital levels)
+    step: tuple[int, ...]            # counter step of the pair's draw in tile 0
+
+    @classmethod
+    def of(cls, problem: "AcimProblem") -> "PairTables":
+        plan = problem.plan
+        pairs = plan.pairs
+        digital = tuple(plan.is_digital(i, c) for c, i in pairs)
+        return cls(
+            digital=digital,
+            draws=tuple(plan.conversions(i, c) if problem.noise is not None else 0
+                        for c, i in pairs),
+            shift_add=tuple(plan.sign(i, c) * plan.full_scale(c) * 2 ** (i + c.low_bit)
+                            for c, i in pairs),
+            alpha=tuple(0.0 if d else plan.alpha for d in digital),
+            step=tuple(problem.step(0, i, c.index) for c, i in pairs))
+
+
 def weight_quads(weight_bits: int) -> int:
     """Philox calls per conversion step: one per four weight bits."""
     return (weight_bits + 3) // 4

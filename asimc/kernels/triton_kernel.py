@@ -22,7 +22,7 @@ import os
 import torch
 
 from . import adc, rng
-from .problem import AcimProblem
+from .problem import AcimProblem, PairTables
 
 try:
     import triton
@@ -286,10 +286,8 @@ def run(problem: AcimProblem, block_rows: int = 32, block_columns: int = 32) -> 
     groups, rows_out, k_total = x.shape
     columns = w.shape[-1]
     bw, cycles = plan.weight_bits, plan.cycles
-    pairs = plan.pairs
     noise = problem.noise
-    digital = [plan.is_digital(i, c) for c, i in pairs]
-    votes = [plan.conversions(i, c) if noise is not None else 0 for c, i in pairs]
+    pair = PairTables.of(problem)
 
     def table(values, dtype):
         return torch.tensor(values, dtype=dtype, device=device)
@@ -301,12 +299,11 @@ def run(problem: AcimProblem, block_rows: int = 32, block_columns: int = 32) -> 
         table([c.low_bit for c in cycles], torch.int32),
         table([c.bits for c in cycles], torch.int32),
         table([plan.full_scale(c) for c in cycles], torch.float32),
-        table([plan.sign(i, c) * plan.full_scale(c) * 2 ** (i + c.low_bit) for c, i in pairs],
-              torch.float64),
-        table([0.0 if d else plan.sigma_random for d in digital], torch.float32),
-        table(votes, torch.int32),
-        table([0.0 if d else plan.alpha for d in digital], torch.float32),
-        table([problem.step(0, i, c.index) for c, i in pairs], torch.int64),
+        table(pair.shift_add, torch.float64),
+        table([0.0 if d else plan.sigma_random for d in pair.digital], torch.float32),
+        table(pair.draws, torch.int32),
+        table(pair.alpha, torch.float32),
+        table(pair.step, torch.int64),
     ]
     acc = torch.empty(groups, rows_out, columns, dtype=torch.float64, device=device)
     dummy = torch.zeros(1, dtype=torch.int64, device=device)
