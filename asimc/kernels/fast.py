@@ -24,7 +24,7 @@ import weakref
 
 import torch
 
-from . import adc, native, rng
+from . import adc, exact, native, rng
 from .bitplanes import input_cycle_planes, twos_complement
 from .problem import AcimProblem, PairTables, quad_part
 
@@ -43,7 +43,7 @@ def run(problem: AcimProblem, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> tor
     if problem.plan.weight_parallel:
         return _run_weight_parallel(problem, memory_budget)
     if _all_exact(problem):
-        return torch.matmul(problem.x.double(), problem.w.double())
+        return exact.matmul(problem.x, problem.w)
     if backend(problem.x.device) == "native" and _native_fits(problem):
         return _run_native(problem, memory_budget)
     if problem.x.device.type == "cuda":

@@ -19,7 +19,7 @@ import torch
 from ..chip.conversions import ConversionPlan, input_levels, weight_levels
 from ..errors import DeviceError, UsageError
 from ..ir import Node
-from ..kernels import fast, reference, rng
+from ..kernels import exact, fast, reference, rng
 from ..kernels.mismatch import static_mismatch
 from ..kernels.problem import AcimProblem, NoiseKeys
 from ..kernels.quantize import quantize_input, quantize_weight
@@ -169,7 +169,7 @@ class _MatrixHook:
                  keys: tuple | None, tiles) -> torch.Tensor:
         """(G, R, K) x (Gw, K, N) integer-valued -> (G, R, N) float64."""
         if self.mode == "int":
-            return torch.matmul(x.double(), w.double())
+            return exact.matmul(x, w)
         plan = self._plan(layer)
         noise = None
         if plan.has_noise and keys is not None:
@@ -228,11 +228,14 @@ class _MatrixHook:
         step = max(1, self.memory_budget // max(1, per_row_bytes))
         for b0 in range(0, batch_rows, step):
             b1 = min(batch_rows, b0 + step)
-            xg = conv.rows(xq[b0:b1], groups, k, positions)
             b_index, first = output_first_columns(b0, b1, positions, groups, n, x.device)
-            keys = self._noise_keys(layer, node, layouts, (batch_rows, cout, positions),
-                                    layouts[0], first, positions, n)
-            acc = self._product(layer, xg, w, keys, self._tiles(layer, k))
+            if self.mode == "int":      # exact, and no im2col: a convolution (kernels/exact.py)
+                acc = exact.conv2d(xq[b0:b1], w, conv)
+            else:
+                xg = conv.rows(xq[b0:b1], groups, k, positions)
+                keys = self._noise_keys(layer, node, layouts, (batch_rows, cout, positions),
+                                        layouts[0], first, positions, n)
+                acc = self._product(layer, xg, w, keys, self._tiles(layer, k))
             rs = row_scale[b_index].view(1, -1, 1) if row_scale.dim() > 0 else row_scale
             y = self._dequantize(layer, acc, self._weight_scale(layer, groups, n), rs, w)
             out[b0:b1] = y.view(groups, b1 - b0, positions, n).permute(1, 0, 3, 2) \
