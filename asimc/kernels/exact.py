@@ -54,20 +54,26 @@ def matmul(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 def conv2d(padded: torch.Tensor, w: torch.Tensor, geometry) -> torch.Tensor:
-    """The integer product of a convolution, exactly as ``matmul(im2col rows, w)`` gives it.
+    """The integer product of a convolution, exactly: (B, G*N, oh, ow) float64, the values of
+    ``matmul(im2col rows, w)`` in torch's convolution layout.
 
     padded: (B, C, H, W) integer-valued input, already padded; w: (G, K, N) integer-valued
     weights with K = (C / G) * kh * kw in im2col order; geometry: the node's
     ``runtime.im2col.Conv2d`` (kernel, strides, dilations, and ``rows`` for the fallback).
-    Returns (G, B * positions, N) float64: group g's rows are (sample, output position).
     """
     batch, channels, height, width = padded.shape
     groups, k, n = w.shape
     per_group = channels // groups
     out_hw = geometry.output_size(padded)
     positions = out_hw[0] * out_hw[1]
+
+    def fallback() -> torch.Tensor:                  # im2col and a float64 matrix product
+        rows = matmul(geometry.rows(padded, groups, k, positions), w)      # (G, B*P, N)
+        return rows.view(groups, batch, positions, n).permute(1, 0, 3, 2) \
+            .reshape(batch, groups * n, *out_hw)
+
     if padded.device.type != "cpu" or not _float32_is_ieee(padded.device, "conv"):
-        return matmul(geometry.rows(padded, groups, k, positions), w)
+        return fallback()
     x32, w32 = padded.float(), w.float()
     x_abs, w_abs = x32.abs(), w32.abs()
     unit = math.prod(geometry.kernel)            # K steps per input channel
@@ -88,26 +94,19 @@ def conv2d(padded: torch.Tensor, w: torch.Tensor, geometry) -> torch.Tensor:
                                        (_peak(w_abs), window_sums(block))],
                         per_group, CONV_ALIGN)
         if chunks is None:
-            return matmul(geometry.rows(padded, groups, k, positions), w)
+            return fallback()
         weight = _conv_weight(w32, geometry.kernel)
-        # Channels-last: the output's memory is then (B, oh, ow, G*N), of which
-        # (G, B * positions, N) is a view (and no transposing copy is needed).
-        acc = torch.empty(batch, *out_hw, groups * n, dtype=torch.float64,
-                          device=padded.device)
-        for i, (c0, c1) in enumerate(chunks):
+        acc = None
+        for c0, c1 in chunks:
             xs, ws = x32, weight
             if len(chunks) > 1:
                 xs = x32.view(batch, groups, per_group, height, width)[:, :, c0:c1] \
                     .reshape(batch, groups * (c1 - c0), height, width)
                 ws = weight[:, c0:c1]
-            part = F.conv2d(xs.contiguous(memory_format=torch.channels_last), ws,
-                            stride=geometry.strides, dilation=geometry.dilations,
-                            groups=groups).permute(0, 2, 3, 1)
-            if i == 0:
-                acc.copy_(part)
-            else:
-                acc.add_(part)
-    return acc.view(batch * positions, groups, n).permute(1, 0, 2)
+            part = F.conv2d(xs, ws, stride=geometry.strides, dilation=geometry.dilations,
+                            groups=groups)
+            acc = part.double() if acc is None else acc.add_(part)
+    return acc
 
 
 def _conv_weight(w: torch.Tensor, kernel) -> torch.Tensor:

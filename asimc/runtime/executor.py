@@ -228,14 +228,15 @@ class _MatrixHook:
         step = max(1, self.memory_budget // max(1, per_row_bytes))
         for b0 in range(0, batch_rows, step):
             b1 = min(batch_rows, b0 + step)
+            if self.mode == "int":
+                out[b0:b1] = self._int_conv(layer, xq[b0:b1], w, conv, row_scale[b0:b1]
+                                            if row_scale.dim() > 0 else row_scale)
+                continue
+            xg = conv.rows(xq[b0:b1], groups, k, positions)
             b_index, first = output_first_columns(b0, b1, positions, groups, n, x.device)
-            if self.mode == "int":      # exact, and no im2col: a convolution (kernels/exact.py)
-                acc = exact.conv2d(xq[b0:b1], w, conv)
-            else:
-                xg = conv.rows(xq[b0:b1], groups, k, positions)
-                keys = self._noise_keys(layer, node, layouts, (batch_rows, cout, positions),
-                                        layouts[0], first, positions, n)
-                acc = self._product(layer, xg, w, keys, self._tiles(layer, k))
+            keys = self._noise_keys(layer, node, layouts, (batch_rows, cout, positions),
+                                    layouts[0], first, positions, n)
+            acc = self._product(layer, xg, w, keys, self._tiles(layer, k))
             rs = row_scale[b_index].view(1, -1, 1) if row_scale.dim() > 0 else row_scale
             y = self._dequantize(layer, acc, self._weight_scale(layer, groups, n), rs, w)
             out[b0:b1] = y.view(groups, b1 - b0, positions, n).permute(1, 0, 3, 2) \
@@ -244,6 +245,21 @@ class _MatrixHook:
         if bias is not None:
             out = out + bias.view(1, -1, 1, 1)
         return conv.back(out)
+
+    def _int_conv(self, layer: MatrixLayer, padded: torch.Tensor, w: torch.Tensor, conv: Conv2d,
+                  row_scale: torch.Tensor) -> torch.Tensor:
+        """int mode: the exact product as a convolution (kernels/exact.py: no im2col), dequantised
+        in the output's own layout (b, G*N, positions), with no transposing copies."""
+        groups, n = layer.groups, layer.n
+        acc = exact.conv2d(padded, w, conv)                         # (b, G*N, oh, ow)
+        b = acc.shape[0]
+        # A (G, b, positions, N) view: the scales broadcast as over the (G, rows, N) product.
+        acc = acc.view(b, groups, n, -1).permute(1, 0, 3, 2)
+        w_scale = self._weight_scale(layer, groups, n)
+        y = self._dequantize(layer, acc, w_scale.unsqueeze(1) if w_scale.dim() else w_scale,
+                             row_scale.view(1, -1, 1, 1) if row_scale.dim() else row_scale,
+                             w.unsqueeze(2))
+        return y.permute(1, 0, 3, 2).reshape(b, groups * n, -1)
 
     def _static_matmul(self, layer: MatrixLayer, node: Node, inputs: list, layouts: list
                        ) -> torch.Tensor:

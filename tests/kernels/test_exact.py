@@ -36,6 +36,17 @@ def old_product(x, w):
     return torch.matmul(x.double(), w.double())
 
 
+def old_conv(padded, w, conv):
+    """What int mode computed for a convolution before: im2col rows, one float64 matrix product,
+    in torch's convolution layout (B, G*N, oh, ow)."""
+    groups, k, n = w.shape
+    out_hw = conv.output_size(padded)
+    positions = out_hw[0] * out_hw[1]
+    rows = old_product(conv.rows(padded, groups, k, positions), w)
+    return rows.view(groups, padded.shape[0], positions, n).permute(1, 0, 3, 2) \
+        .reshape(padded.shape[0], groups * n, *out_hw)
+
+
 @pytest.mark.parametrize("groups,weight_groups,rows,k,n,x_range,w_range", [
     (1, 1, 37, 300, 11, (0, 255), (-127, 127)),
     (3, 3, 20, 1500, 7, (-127, 127), (-127, 127)),       # run-time operand: one per group
@@ -103,9 +114,9 @@ def test_conv2d_equals_the_im2col_float64_product(batch, channels, size, groups,
     padded, w = conv_case(batch, channels, size, groups, n, kernel, x_range, (-127, 127),
                           seed=channels)
     conv = geometry(kernel, strides, dilations)
-    positions = int(np.prod(conv.output_size(padded)))
-    want = old_product(conv.rows(padded, groups, w.shape[1], positions), w)
-    assert torch.equal(exact.conv2d(padded, w, conv), want)
+    got = exact.conv2d(padded, w, conv)
+    assert got.dtype == torch.float64
+    assert torch.equal(got, old_conv(padded, w, conv))
 
 
 def test_conv2d_is_exact_at_worst_case_magnitudes():
@@ -114,11 +125,10 @@ def test_conv2d_is_exact_at_worst_case_magnitudes():
     w = torch.full((1, 585, 4), 127.0)
     w[..., 1] = -127.0
     conv = geometry((3, 3))
-    want = old_product(conv.rows(padded, 1, 585, 9), w)
-    assert torch.equal(want[0, 0], torch.tensor([585 * STEP, -585 * STEP, 585 * STEP, 585 * STEP],
-                                                dtype=torch.float64))
-    assert not torch.equal(F.conv2d(padded, w[0].t().reshape(4, 65, 3, 3)).double()
-                           .permute(0, 2, 3, 1).reshape(1, 18, 4), want)   # float32 alone
+    want = old_conv(padded, w, conv)
+    assert torch.equal(want[0, :, 0, 0], torch.tensor([1, -1, 1, 1], dtype=torch.float64)
+                       * (585 * STEP))
+    assert not torch.equal(F.conv2d(padded, w[0].t().reshape(4, 65, 3, 3)).double(), want)
     assert torch.equal(exact.conv2d(padded, w, conv), want)
 
 
@@ -127,7 +137,7 @@ def test_conv2d_is_exact_without_onednn():
     # Without oneDNN, torch picks NNPACK's Winograd convolution for batches of 16, which rounds.
     padded, w = conv_case(16, 16, (10, 10), 1, 8, (3, 3), (0, 255), (-127, 127), seed=5)
     conv = geometry((3, 3))
-    want = old_product(conv.rows(padded, 1, w.shape[1], 64), w)
+    want = old_conv(padded, w, conv)
     with torch.backends.mkldnn.flags(enabled=False, allow_tf32=False):
         if torch.backends.nnpack.is_available():
             weight = w[0].t().reshape(8, 16, 3, 3)
