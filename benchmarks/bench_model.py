@@ -2,7 +2,7 @@
 
     python benchmarks/bench_model.py [--batch 16] [--device cpu|cuda] [--json OUT]
                                      [--memory-budget 1G] [--repeats 3] [--acim-repeats 1]
-                                     [--threads N] [--modes float,int,acim]
+                                     [--threads N] [--modes float,int,ideal,acim]
 
 Builds a CIFAR ResNet-18 in torch (3x3 stem conv with 64 channels, four stages of two
 BasicBlocks with 64/128/256/512 channels and strides 1/2/2/2, BatchNorm, 1x1 downsample convs,
@@ -12,14 +12,17 @@ compiles it with ``asimc.compile`` for the ASiM reference chip with 1 LSB random
 of bench_kernels.py), and times ``Program.run`` on a batch of random 32x32 images:
 
 * ``acim``:  the bit-level simulation (fast kernel): the figure of interest;
+* ``ideal``: acim mode on the same chip without noise (the file as it is): every conversion is
+  lossless, so the fast kernel merges each product into one exact integer product
+  (``asimc.kernels.exact``), equal to ``int`` bit for bit (checked);
 * ``int``:   quantised operands, exact integer products; ``float``: no quantisation (context).
 
-Each mode gets one warm-up run on a single image, then ``--repeats`` timed runs (float, int)
-or ``--acim-repeats`` (acim, default 1: it takes minutes on a small CPU); the median is
+Each mode gets one warm-up run on a single image, then ``--repeats`` timed runs (float, int,
+ideal) or ``--acim-repeats`` (acim, default 1: it takes minutes on a small CPU); the median is
 reported as images/second, with each mode's time over the float time (the goal for ``int``:
-at most 3x). ``--modes float,int`` skips the minutes-long acim run. Also reported: export and
-compile times, the model's ADC conversions per image (from the compiler's cost report) and
-conversions per second.
+at most 3x). ``--modes float,int,ideal`` skips the minutes-long acim run. Also reported:
+export and compile times, the model's ADC conversions per image (from the compiler's cost
+report) and conversions per second.
 """
 from __future__ import annotations
 
@@ -37,7 +40,10 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_kernels import benchmark_chip, machine_info  # noqa: E402
+from bench_kernels import CHIP_FILE, benchmark_chip, machine_info  # noqa: E402
+
+
+MODES = ("float", "int", "ideal", "acim")
 
 
 class BasicBlock(nn.Module):
@@ -119,14 +125,13 @@ def main(argv=None) -> None:
                         help="timed runs in acim mode (default 1)")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (default: torch's; 1 is steadier on a busy machine)")
-    parser.add_argument("--modes", default="float,int,acim",
-                        help="comma-separated modes to time (default float,int,acim; float is "
-                             "always timed: the ratios are over its time)")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help="comma-separated modes to time (default float,int,ideal,acim; "
+                             "float is always timed: the ratios are over its time)")
     args = parser.parse_args(argv)
-    modes = [m for m in ("float", "int", "acim")
-             if m == "float" or m in args.modes.split(",")]
-    if any(m not in ("float", "int", "acim") for m in args.modes.split(",")):
-        parser.error("--modes: a comma-separated list of float, int and acim")
+    modes = [m for m in MODES if m == "float" or m in args.modes.split(",")]
+    if any(m not in MODES for m in args.modes.split(",")):
+        parser.error("--modes: a comma-separated list of " + ", ".join(MODES))
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     if min(args.batch, args.repeats, args.acim_repeats) < 1:
@@ -154,6 +159,9 @@ def main(argv=None) -> None:
         start = time.perf_counter()
         program = asimc.compile(path, chip)
         compile_s = time.perf_counter() - start
+        programs = {mode: program for mode in modes}
+        if "ideal" in modes:
+            programs["ideal"] = asimc.compile(path, asimc.load_chip(CHIP_FILE))
 
     on_chip = [layer for layer in program.layers.values() if layer.on_chip]
     conversions = sum(layer.cost.adc_conversions for layer in on_chip if layer.cost)
@@ -164,8 +172,9 @@ def main(argv=None) -> None:
     for mode in modes:
         repeats = args.acim_repeats if mode == "acim" else args.repeats
         print(f"  running {mode} ...", file=sys.stderr, flush=True)
-        times, outputs[mode] = time_mode(program, images, mode, repeats, args.device,
-                                         memory_budget)
+        times, outputs[mode] = time_mode(programs[mode], images,
+                                         "acim" if mode == "ideal" else mode, repeats,
+                                         args.device, memory_budget)
         median = statistics.median(times)
         results[mode] = {"times_s": times, "median_s": median,
                          "images_per_s": args.batch / median,
@@ -185,6 +194,10 @@ def main(argv=None) -> None:
     print()
     if "int" in results:
         print(f"# int/float time ratio {results['int']['over_float']:.2f} (goal: at most 3)")
+    if "int" in results and "ideal" in results:
+        results["ideal_equals_int"] = bool(np.array_equal(outputs["ideal"], outputs["int"]))
+        print(f"# ideal (noiseless, lossless acim) equals int bit for bit: "
+              f"{results['ideal_equals_int']}")
     if "acim" in results and "int" in results:
         results["acim"]["conversions_per_s"] = \
             conversions * args.batch / results["acim"]["median_s"]
