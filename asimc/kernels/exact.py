@@ -1,5 +1,5 @@
 """Exact integer products at float32 speed: the ``int`` mode's product and the fast kernel's
-"all exact" merged product (docs/numeric-model.md, "int mode").
+"all exact" merged product (docs/numeric-model.md, section 5, "The integer product").
 
 The operands hold integers (quantised inputs and weights, as floats). A float32 matrix product
 of integers is exact, whatever the order of its additions, as long as no partial sum can leave
@@ -9,13 +9,14 @@ of integers is exact, whatever the order of its additions, as long as no partial
 the reduction (K) is split into the fewest equal chunks in which one of the two bounds stays
 below 2^24 (quantised activations are mostly small: one chunk is usual). Each chunk is one
 float32 product (a matrix product, or a convolution over a slice of the input channels) and
-the chunks are added in float64, exact below 2^53. The result is the float64 product of the integers, bit for bit, as
-``torch.matmul(x.double(), w.double())`` computes it, several times faster.
+the chunks are added in float64, exact below 2^53. The result is, bit for bit, the float64
+product ``torch.matmul(x.double(), w.double())`` that int mode computed before, several times
+faster.
 
-Where float32 arithmetic is not plain IEEE here (reduced-precision settings: TF32 on CUDA,
-bf16 for oneDNN; or a product so large that one input channel alone could exceed 2^24) the
-product is computed in float64 instead. Convolutions run as torch convolutions on CPU with
-NNPACK (Winograd / FFT, not exact) switched off; elsewhere as im2col rows and a matrix product.
+Where float32 products may not be plain IEEE (TF32 on CUDA, a reduced float32 matmul precision
+or oneDNN bf16 setting) or even one block could exceed 2^24 (16-bit operands), the product is
+one float64 matrix product. Convolutions run as torch convolutions on CPU with NNPACK switched
+off (its Winograd / FFT convolutions round); elsewhere as im2col rows and a matrix product.
 """
 from __future__ import annotations
 
@@ -34,16 +35,15 @@ CONV_ALIGN = 8
 
 def matmul(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """(G, R, K) x (Gw, K, N) integer-valued -> (G, R, N) float64, exact."""
+    x32, w32 = x.float(), w.float()
     chunks = None
     if _float32_is_ieee(x.device, "matmul"):
-        x_abs, w_abs = x.float().abs(), w.float().abs()
-        chunks = _split(
-            lambda block: [(_peak(x_abs), _columns(_block_sums(w_abs, 1, block), 1)),
-                           (_peak(w_abs), _columns(_block_sums(x_abs, 2, block), 2))],
+        chunks = _split(lambda block: _cheapest_first(
+            (w32, lambda: (_peak(x32), _columns(_block_sums(w32.abs(), 1, block), 1))),
+            (x32, lambda: (_peak(w32), _columns(_block_sums(x32.abs(), 2, block), 2)))),
             w.shape[1], MATMUL_ALIGN)
     if chunks is None:
         return torch.matmul(x.double(), w.double())
-    x32, w32 = x.float(), w.float()
     if len(chunks) == 1:
         return torch.matmul(x32, w32).double()
     acc = None
@@ -75,12 +75,11 @@ def conv2d(padded: torch.Tensor, w: torch.Tensor, geometry) -> torch.Tensor:
     if padded.device.type != "cpu" or not _float32_is_ieee(padded.device, "conv"):
         return fallback()
     x32, w32 = padded.float(), w.float()
-    x_abs, w_abs = x32.abs(), w32.abs()
     unit = math.prod(geometry.kernel)            # K steps per input channel
 
     def window_sums(block: int) -> torch.Tensor:
         """Per channel block, the sum of |x| under each output position's window."""
-        sums = _block_sums(x_abs.view(batch, groups, per_group, height, width), 2, block)
+        sums = _block_sums(x32.abs().view(batch, groups, per_group, height, width), 2, block)
         blocks = sums.shape[2]
         ones = sums.new_ones(groups * blocks, 1, *geometry.kernel)
         windows = F.conv2d(sums.view(batch, groups * blocks, height, width), ones,
@@ -89,10 +88,9 @@ def conv2d(padded: torch.Tensor, w: torch.Tensor, geometry) -> torch.Tensor:
         return _columns(windows.view(batch, groups, blocks, positions), 2)
 
     with torch.backends.nnpack.flags(enabled=False):
-        chunks = _split(lambda block: [(_peak(x_abs), _columns(_block_sums(w_abs, 1,
-                                                                           block * unit), 1)),
-                                       (_peak(w_abs), window_sums(block))],
-                        per_group, CONV_ALIGN)
+        chunks = _split(lambda block: _cheapest_first(
+            (w32, lambda: (_peak(x32), _columns(_block_sums(w32.abs(), 1, block * unit), 1))),
+            (x32, lambda: (_peak(w32), window_sums(block)))), per_group, CONV_ALIGN)
         if chunks is None:
             return fallback()
         weight = _conv_weight(w32, geometry.kernel)
@@ -124,12 +122,24 @@ def _conv_weight(w: torch.Tensor, kernel) -> torch.Tensor:
 def _split(sides_of, length: int, align: int) -> list[tuple[int, int]] | None:
     """Chunks [u0, u1) of a reduction of ``length`` units, ``align`` units long where possible
     (else single units), in each of which float32 is exact; None where even one unit is not.
-    ``sides_of(block)`` gives the bounds' (scale, block masses): see ``_chunks``."""
+    ``sides_of(block)`` gives the two bounds, each a function computing its (scale, block
+    masses) (see ``_chunks``): the second is computed only if the first needs several chunks."""
     for block in (align, 1):
-        chunks = _chunks(sides_of(block), block, length)
+        sides, chunks = [], None
+        for side in sides_of(block):
+            sides.append(side())
+            chunks = _chunks(sides, block, length)
+            if chunks is not None and len(chunks) == 1:
+                return chunks
         if chunks is not None:
             return chunks
     return None
+
+
+def _cheapest_first(*sides):
+    """(operand, bound) pairs -> the bounds, that over the smaller operand first (computing a
+    bound costs a pass over the operand whose |values| it sums)."""
+    return [bound for _, bound in sorted(sides, key=lambda side: side[0].numel())]
 
 
 def _chunks(sides, block: int, length: int) -> list[tuple[int, int]] | None:
@@ -147,10 +157,10 @@ def _chunks(sides, block: int, length: int) -> list[tuple[int, int]] | None:
         return [(0, length)]                 # an empty product: zeros, exact
     prefixes = [(scale, torch.cat([mass.new_zeros(1, mass.shape[1]), mass.cumsum(0)]))
                 for scale, mass in sides]
-    total = min(scale * float(prefix[-1].max()) for scale, prefix in prefixes)
-    if not math.isfinite(total):
-        return None
-    count = max(1, math.ceil(total / FLOAT32_EXACT))
+    totals = [scale * float(prefix[-1].max()) for scale, prefix in prefixes]
+    if not all(math.isfinite(total) for total in totals):
+        return None                          # inf or NaN operands: float64 propagates them
+    count = max(1, math.ceil(min(totals) / FLOAT32_EXACT))
     while count <= blocks:
         size = math.ceil(blocks / count)
         starts = torch.arange(0, blocks, size)
@@ -168,8 +178,12 @@ def _chunks(sides, block: int, length: int) -> list[tuple[int, int]] | None:
     return None
 
 
-def _peak(magnitudes: torch.Tensor) -> float:
-    return float(magnitudes.amax()) if magnitudes.numel() else 0.0
+def _peak(values: torch.Tensor) -> float:
+    """max |values| (one pass, no temporary)."""
+    if values.numel() == 0:
+        return 0.0
+    low, high = torch.aminmax(values)
+    return max(-float(low), float(high))
 
 
 def _block_sums(a: torch.Tensor, dim: int, block: int) -> torch.Tensor:
