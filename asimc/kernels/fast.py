@@ -53,13 +53,21 @@ def run(problem: AcimProblem, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> tor
     return _run_bit_level(problem, memory_budget)
 
 
+def merges_exactly(problem: AcimProblem) -> bool:
+    """Whether ``run`` computes ``problem`` as one exact integer product (every conversion
+    lossless and noiseless): a caller may compute that product any other exact way."""
+    return not problem.plan.weight_parallel and _all_exact(problem)
+
+
 def _all_exact(problem: AcimProblem) -> bool:
     plan = problem.plan
     if problem.cells is not None or problem.column_mismatch or plan.alpha:
         return False
-    return all(problem.is_lossless(t, c) and (problem.noise is None or plan.is_digital(i, c))
-               for t in range(len(problem.tiles))
-               for i in range(plan.weight_bits) for c in plan.cycles)
+    # Losslessness depends on (tile, cycle) only, digital levels on (bit, cycle) only.
+    return all(problem.is_lossless(t, c) for t in range(len(problem.tiles))
+               for c in plan.cycles) \
+        and (problem.noise is None or all(plan.is_digital(i, c) for i in range(plan.weight_bits)
+                                          for c in plan.cycles))
 
 
 def _row_chunks(rows: int, conversions_per_row: int, memory_budget: int,

@@ -223,14 +223,15 @@ class _MatrixHook:
         row_scale = quantizer.leading_row_scale(x_scale, batch_rows)
         cout = groups * n
         out = torch.empty(batch_rows, cout, positions, dtype=torch.float32, device=x.device)
+        exact_product = self.mode == "int" or self._merges_exactly(layer, k, n)
         # Chunk over the batch so that the unfolded input stays within the memory budget.
         per_row_bytes = channels * math.prod(conv.kernel) * positions * 4 * 3
         step = max(1, self.memory_budget // max(1, per_row_bytes))
         for b0 in range(0, batch_rows, step):
             b1 = min(batch_rows, b0 + step)
-            if self.mode == "int":
-                out[b0:b1] = self._int_conv(layer, xq[b0:b1], w, conv, row_scale[b0:b1]
-                                            if row_scale.dim() > 0 else row_scale)
+            if exact_product:
+                out[b0:b1] = self._exact_conv(layer, xq[b0:b1], w, conv, row_scale[b0:b1]
+                                              if row_scale.dim() > 0 else row_scale)
                 continue
             xg = conv.rows(xq[b0:b1], groups, k, positions)
             b_index, first = output_first_columns(b0, b1, positions, groups, n, x.device)
@@ -246,9 +247,22 @@ class _MatrixHook:
             out = out + bias.view(1, -1, 1, 1)
         return conv.back(out)
 
-    def _int_conv(self, layer: MatrixLayer, padded: torch.Tensor, w: torch.Tensor, conv: Conv2d,
-                  row_scale: torch.Tensor) -> torch.Tensor:
-        """int mode: the exact product as a convolution (kernels/exact.py: no im2col), dequantised
+    def _merges_exactly(self, layer: MatrixLayer, k: int, n: int) -> bool:
+        """acim mode with the fast kernel on a layer whose every conversion is lossless and
+        noiseless: the kernel would compute one exact integer product, as int mode does."""
+        if self.mode != "acim" or self.kernel is not fast.run:
+            return False
+        plan, tiles = self._plan(layer), self._tiles(layer, k)
+        fixed = self._static_mismatch(layer, plan, tiles, k, n)
+        none = torch.empty(0, dtype=torch.int64)
+        noise = NoiseKeys(none, none, 1, 0) if plan.has_noise else None
+        probe = AcimProblem(torch.empty(layer.groups, 0, k), torch.empty(1, k, n), plan, tiles,
+                            noise, fixed.cells, fixed.gain, fixed.offset)
+        return fast.merges_exactly(probe)
+
+    def _exact_conv(self, layer: MatrixLayer, padded: torch.Tensor, w: torch.Tensor,
+                    conv: Conv2d, row_scale: torch.Tensor) -> torch.Tensor:
+        """The exact integer product as a convolution (kernels/exact.py: no im2col), dequantised
         in the output's own layout (b, G*N, positions), with no transposing copies."""
         groups, n = layer.groups, layer.n
         acc = exact.conv2d(padded, w, conv)                         # (b, G*N, oh, ow)
