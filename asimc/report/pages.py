@@ -6,7 +6,7 @@ Table cells use the terminal's units (asimc.report.units); the figures are those
 from __future__ import annotations
 
 from .html import escape, figure, note, page, table
-from .units import count, decibels, engineering, percent
+from .units import count, decibels, engineering, percent, score, score_spread
 
 
 def _tops(value) -> str:
@@ -25,15 +25,19 @@ def compare_page(rows: list[dict], *, model: str, data: str, seeds: int) -> str:
     from .figures import compare_figure
     chips = [r for r in rows if r["chip"] not in ("fp32", "int")]
     fp32 = next((r for r in rows if r["chip"] == "fp32"), None)
-    headers = ["chip", "precision", "accuracy", "± (std over seeds)", "agreement w/ FP32",
-               "SQNR vs FP32", "ADC conversions", "cycles", "energy / inference", "TOPS/W"]
+    from ..metrics import METRICS
+    metric = next((r["metric"] for r in rows if r.get("metric")), "top1")
+    headers = ["chip", "precision", METRICS[metric].title(), "± (std over seeds)",
+               "agreement w/ FP32", "SQNR vs FP32", "ADC conversions", "cycles",
+               "energy / inference", "TOPS/W"]
     body, classes = [], []
     for r in rows:
         name = escape(r["chip"])
         if r["chip"] == "int":
             name += f"<br><span class='meta'>baseline of {escape(_baseline_of(r))}</span>"
-        body.append([name, escape(r["precision"]), percent(r["accuracy_mean"]),
-                     percent(r["accuracy_std"]) if r["chip"] not in ("fp32", "int") else "",
+        body.append([name, escape(r["precision"]), score(metric, r.get("score_mean")),
+                     score_spread(metric, r.get("score_std"))
+                     if r["chip"] not in ("fp32", "int") else "",
                      percent(r["agreement"]), decibels(r["sqnr_db"]),
                      count(r.get("adc_conversions")), count(r.get("cycles")),
                      engineering(r.get("energy_j"), "J"), _tops(r.get("tops_per_w"))])
