@@ -15,7 +15,7 @@ from .errors import UsageError
 from .evaluate import DEFAULT_BATCH, check_batch_size, load_eval_data, run_onnxruntime
 from .evaluation import (ChipResult, RowKind, evaluate_chip, quantisation_key, reference_result,
                          resolve_metric)
-from .metrics import get_metric, is_class_scores
+from .metrics import get_metric
 
 ROW_FIELDS = ("chip", "precision", "metric", "score_mean", "score_std", "accuracy_mean",
               "accuracy_std", "agreement", "sqnr_db", "adc_conversions", "cycles", "energy_j",
@@ -32,7 +32,6 @@ class Comparison:
     chips: tuple[ChipResult, ...]
     samples: int
     data: str
-    class_scores: bool          # the model's output is class scores (top-1 figures mean something)
 
     @property
     def rows(self) -> tuple[ChipResult, ...]:
@@ -115,7 +114,7 @@ def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = Non
         baselines[key] = replace(baseline, warnings=())
     return Comparison(metric, reference_result(fp32, eval_data.labels, metric),
                       tuple(baselines.values()), tuple(rows), eval_data.size,
-                      eval_data.description, is_class_scores(fp32))
+                      eval_data.description)
 
 
 def steps_for(chips, seeds: int) -> int:

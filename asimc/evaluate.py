@@ -111,11 +111,13 @@ def check_labels(labels: np.ndarray | None, outputs: np.ndarray, data: str) -> N
 
 def run_program(program: Program, data: EvalData, *, mode: str, seed: int = 0,
                 batch_size: int = DEFAULT_BATCH, taps: bool = False,
-                device: str = "cpu") -> ProgramRun:
+                device: str = "cpu", **run_options) -> ProgramRun:
+    """``program.run`` over ``data`` batch by batch (``run_options``: its kernel, progress)."""
     batch_size = check_batch_size(batch_size)
     outputs, tapped, clipped = [], {}, {}
     for batch in data.batches(batch_size):
-        result = program.run(batch, mode=mode, seed=seed, taps=taps, device=device)
+        result = program.run(batch, mode=mode, seed=seed, taps=taps, device=device,
+                             **run_options)
         outputs.append(result.output)
         for name, value in result.taps.items():
             tapped.setdefault(name, []).append(value)

@@ -195,10 +195,11 @@ def _seed_tuple(seeds) -> tuple[int, ...]:
 
 def run_chip(program: Program, data: EvalData, *, mode: str = "acim", seeds=(0,),
              batch_size: int = DEFAULT_BATCH, device: str = "cpu", taps: bool = False,
-             on_seed=None) -> ChipRun:
+             on_seed=None, **run_options) -> ChipRun:
     """Run ``program`` over ``data`` once per seed (``mode`` acim) or once (float, int: no
     seed). A chip that draws no random number runs once, every seed reusing that output.
-    ``on_seed(seed, ran)`` is called after each seed (``ran``: False when reused)."""
+    ``on_seed(seed, ran)`` is called after each seed (``ran``: False when reused);
+    ``run_options`` go to ``Program.run`` (kernel, progress)."""
     seeds = _seed_tuple(seeds) if mode == "acim" else (0,)
     random = mode == "acim" and draws_random_numbers(program)
     outputs, tapped, clipped = [], [], {}
@@ -210,7 +211,7 @@ def run_chip(program: Program, data: EvalData, *, mode: str = "acim", seeds=(0,)
                 tapped.append(tapped[0])
         else:
             run = run_program(program, data, mode=mode, seed=seed, batch_size=batch_size,
-                              taps=taps, device=device)
+                              taps=taps, device=device, **run_options)
             outputs.append(run.output)
             if taps:
                 tapped.append(run.taps)

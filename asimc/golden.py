@@ -7,7 +7,7 @@
 4. ideal vs noisy ACiM: what the chip's noise costs.
 
 Rungs 1 and 3-when-lossless must hold (they are exact claims); the others are measurements that
-pass when top-1 agreement (the mean cosine, for outputs that are not class scores) stays
+pass when top-1 agreement (the mean cosine, with a metric other than top1 or agreement) stays
 above ``min_agreement``. Then a per-layer table: the SQNR of
 every on-chip layer's output against ``int``, ideal and noisy, to show which layer loses most.
 """
@@ -23,7 +23,7 @@ from .errors import UsageError
 from .evaluate import (DEFAULT_BATCH, check_batch_size, load_eval_data, max_differences,
                        run_onnxruntime, without_noise)
 from .evaluation import ChipRun, resolve_metric, run_chip, score_run
-from .metrics import is_class_scores, sqnr_db
+from .metrics import sqnr_db
 from .program import Program
 from .runtime.executor import clipping_warnings
 
@@ -105,7 +105,6 @@ class GoldenResult:
     layers: tuple[LayerSqnr, ...]
     fp32_accuracy: float | None
     quantised_model: bool
-    class_scores: bool
     warnings: tuple[str, ...]
 
     def rung(self, kind: RungKind) -> Rung:
@@ -131,10 +130,11 @@ def _lossless(program: Program) -> bool:
 
 def _rung(kind: RungKind, name: str, values, reference, labels, *, must_hold: bool,
           exact: bool, min_agreement: float, reference_name: str, metric: str,
-          class_scores: bool, tolerance: float | None = None) -> Rung:
+          tolerance: float | None = None) -> Rung:
     """``values`` against ``reference``: pass when bit-identical (``exact``), within
-    ``tolerance``, or when the decisions agree (top-1 agreement for class scores, else the
-    mean cosine) at ``min_agreement`` or more."""
+    ``tolerance``, or when the outputs agree at ``min_agreement`` or more: in top-1 for a
+    top-1 metric (top1, agreement), else in the mean cosine."""
+    top1_metric = metric in ("top1", "agreement")
     values_scores, = score_run(ChipRun((0,), (values,), {}), reference, labels)
     reference_scores, = score_run(ChipRun((0,), (reference,), {}), reference, labels)
     diff, rel = max_differences(values, reference)
@@ -143,7 +143,7 @@ def _rung(kind: RungKind, name: str, values, reference, labels, *, must_hold: bo
         passed, criterion = identical, "bit-identical"
     elif tolerance is not None:
         passed, criterion = diff <= tolerance, f"max |diff| <= {tolerance:.3g}"
-    elif class_scores:
+    elif top1_metric:
         passed = values_scores.agreement >= min_agreement
         criterion = f"top-1 agreement >= {min_agreement:g}"
     else:
@@ -190,12 +190,11 @@ def golden_ladder(model, program: Program, data, *, limit: int | None = None, se
     ideal_run = run(without_noise(program), "acim", "ideal acim", "noisy acim")
     noisy_run = run(program, "acim", "noisy acim", None)
     ints, ideal, noisy = int_run.outputs[0], ideal_run.outputs[0], noisy_run.outputs[0]
-    classes = is_class_scores(fp32)
 
     def rung(kind, name, values, reference, reference_name, **how):
         how.setdefault("min_agreement", min_agreement)
         return _rung(kind, name, values, reference, labels, reference_name=reference_name,
-                     metric=metric, class_scores=classes, **how)
+                     metric=metric, **how)
 
     lossless = _lossless(program)
     if quantised:
@@ -232,4 +231,4 @@ def golden_ladder(model, program: Program, data, *, limit: int | None = None, se
         seed=seed, batch_size=batch_size, metric=metric,
         passed=all(r.passed for r in rungs if r.must_hold), rungs=rungs, layers=tuple(layers),
         fp32_accuracy=rungs[0].reference_accuracy, quantised_model=quantised,
-        class_scores=classes, warnings=tuple(clipping_warnings(program, int_run.clipped)))
+        warnings=tuple(clipping_warnings(program, int_run.clipped)))

@@ -117,12 +117,13 @@ def _golden(args) -> int:
             verdict = "PASS" if r.passed else ("FAIL" if r.must_hold else "fail")
             numbers = [f"max|diff| {r.max_abs_diff:.3g}", f"rel {r.max_rel_diff:.3g}"] \
                 if r.kind is RungKind.IMPORT else [f"SQNR {_db(r.sqnr_db)}"]
+            # Top-1 figures with a top-1 metric only (they mean nothing on an embedding).
             if r.kind is not RungKind.IMPORT:
                 if golden.metric in ("cosine", "mse"):
                     numbers.append(_score_text(golden.metric, r.score, r.score_worst))
-                if golden.class_scores or golden.metric == "agreement":
+                if golden.metric in ("top1", "agreement"):
                     numbers.append(f"agreement {_pct(r.agreement)}")
-            if r.accuracy is not None and (golden.class_scores or golden.metric == "top1"):
+            if r.accuracy is not None and golden.metric == "top1":
                 numbers.append(f"accuracy {_pct(r.reference_accuracy)} -> "
                                f"{_pct(r.accuracy)}")
             if r.kind is RungKind.ADC:
@@ -226,8 +227,8 @@ def render_compare(comparison, args) -> str:
     from ..metrics import METRICS
     metric = comparison.metric
     top1 = metric == "top1"
-    # Top-1 figures only where the output is class scores; SQNR always (beside the metric).
-    show_agreement = comparison.class_scores and metric != "agreement"
+    # Top-1 figures with top1 only (they mean nothing on an embedding); SQNR beside any metric.
+    show_agreement = top1
     show_worst = metric == "cosine"
     table = []
     for r in comparison.rows:
@@ -262,7 +263,7 @@ def compare_legend(comparison) -> list[str]:
     """What the rows and empty cells of the compare table mean (printed under it)."""
     legend = ["agreement and SQNR: against the fp32 model's outputs (onnxruntime); the fp32 and "
               "int rows are baselines, without costs"
-              if comparison.class_scores else
+              if metric in ("top1", "agreement") else
               "cosine, SQNR and MSE: against the fp32 model's outputs (onnxruntime); the fp32 "
               "and int rows are baselines, without costs",
               "int: the model quantised like the chips it serves, exact integer products (no "
@@ -285,7 +286,8 @@ def register(sub) -> None:
     _add_data_options(p)
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--min-agreement", type=fraction, default=0.9, metavar="F",
-                   help="top-1 agreement a measured rung needs to pass (default 0.9)")
+                   help="top-1 agreement (the mean cosine, with --metric cosine, sqnr or mse) "
+                        "a measured rung needs to pass (default 0.9)")
     p.add_argument("--json", action="store_true")
     add_metric_option(p)
     add_compile_options(p)

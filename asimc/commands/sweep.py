@@ -217,7 +217,7 @@ def render_rows(sweep: dict, rows: list[dict], objectives) -> str:
     metric = rows[0]["metric"] if rows else "top1"
     top1 = metric == "top1"
     show_worst = metric == "cosine"
-    show_agreement = meta.get("class_scores", True) and metric != "agreement"
+    show_agreement = top1          # (a top-1 figure means nothing on an embedding)
     table = []
     for r in rows:
         baseline = r["point"] in ("fp32", "int")

@@ -66,6 +66,7 @@ class _MetricAxis:
     title: str          # the word in panel titles ("Accuracy against energy")
     scale: float        # 100 for fractions drawn in percent
     key: str = "score_mean"
+    spread: str = "score_std"
 
     @property
     def percent(self) -> bool:
@@ -75,9 +76,10 @@ class _MetricAxis:
 def _metric(rows: list[dict]) -> _MetricAxis:
     """The rows' metric: accuracy (top1) and agreement in percent, cosine, SQNR, MSE."""
     metric = next((r.get("metric") for r in rows if r.get("metric")), "top1")
-    return {"top1": _MetricAxis("top1", "Accuracy (%)", "Accuracy", 100.0),
+    return {"top1": _MetricAxis("top1", "Accuracy (%)", "Accuracy", 100.0, "accuracy_mean",
+                                "accuracy_std"),
             "agreement": _MetricAxis("agreement", "Agreement with FP32 (%)", "Agreement",
-                                     100.0),
+                                     100.0, "agreement"),
             "cosine": _MetricAxis("cosine", "Cosine similarity with FP32 (mean over samples)",
                                   "Cosine", 1.0),
             "sqnr": _MetricAxis("sqnr", "Output SQNR vs FP32 (dB)", "SQNR", 1.0),
@@ -153,7 +155,7 @@ def _accuracy_bars(subfigure, rows: list[dict]) -> None:
     names = [r["chip"] for r in chips]
     ys = list(range(len(chips)))
     values = [_value(r, axis) for r in chips]
-    spread = [axis.scale * (r.get("score_std") or 0.0) for r in chips]
+    spread = [axis.scale * (r.get(axis.spread) or 0.0) for r in chips]
     ax_metric.barh(ys, values, xerr=spread if any(spread) else None, color=_CHIP, height=0.65,
                    error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#222"},
                    label="chip (mean ± std over noise seeds)")

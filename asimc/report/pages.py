@@ -38,7 +38,9 @@ def compare_page(rows: list[dict], *, model: str, data: str, seeds: int) -> str:
         body.append([name, escape(r["precision"]), score(metric, r.get("score_mean")),
                      score_spread(metric, r.get("score_std"))
                      if r["chip"] not in ("fp32", "int") else "",
-                     percent(r["agreement"]), decibels(r["sqnr_db"]),
+                     # (a top-1 figure means nothing on an embedding)
+                     percent(r["agreement"]) if metric in ("top1", "agreement") else "-",
+                     decibels(r["sqnr_db"]),
                      count(r.get("adc_conversions")), count(r.get("cycles")),
                      engineering(r.get("energy_j"), "J"), _tops(r.get("tops_per_w"))])
         classes.append("reference" if r["chip"] in ("fp32", "int") else "")

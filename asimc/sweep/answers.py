@@ -120,7 +120,8 @@ def build_rows(sweep: dict, metric: str | None = None) -> list[dict]:
 
 
 def _baseline_row(name: str, b: dict, metric: str) -> dict:
-    row = {"point": name, "params": {}, "status": "done", "seeds_done": 0}
+    row = {"point": name, "params": {"precision": b["precision"]}, "status": "done",
+           "seeds_done": 0}
     _scores(row, metric, [b])
     row.update({"adc_conversions": None, "cycles": None, "energy_j": None, "tops_per_w": None,
                 "precision": b["precision"], "int_key": b["key"], "pareto": False,
