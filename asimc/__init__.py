@@ -35,8 +35,8 @@ def __getattr__(name):
         from .adc_calibration import calibrate_adc_ranges
         return calibrate_adc_ranges
     if name == "metrics":
-        from . import metrics
-        return metrics
+        import importlib
+        return importlib.import_module(".metrics", __name__)
     if name in ("Program", "MatrixLayer"):
         from . import program
         return getattr(program, name)

@@ -263,7 +263,7 @@ def compare_legend(comparison) -> list[str]:
     """What the rows and empty cells of the compare table mean (printed under it)."""
     legend = ["agreement and SQNR: against the fp32 model's outputs (onnxruntime); the fp32 and "
               "int rows are baselines, without costs"
-              if metric in ("top1", "agreement") else
+              if comparison.metric in ("top1", "agreement") else
               "cosine, SQNR and MSE: against the fp32 model's outputs (onnxruntime); the fp32 "
               "and int rows are baselines, without costs",
               "int: the model quantised like the chips it serves, exact integer products (no "

@@ -129,6 +129,11 @@ def _baseline_row(name: str, b: dict, metric: str) -> dict:
     return row
 
 
+def rows_metric(rows: list[dict]) -> str:
+    """The headline metric of rows (``build_rows`` names it; top1 otherwise)."""
+    return next((r["metric"] for r in rows if r.get("metric")), "top1")
+
+
 def point_rows(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r["point"] not in ("fp32", "int")]
 
@@ -170,7 +175,7 @@ def cost_objective(rows: list[dict]) -> Objective:
 def default_objectives(rows: list[dict]) -> tuple[Objective, ...]:
     """The rows' metric (accuracy for top1) against the cost."""
     from ..metrics import METRICS
-    metric = next((r["metric"] for r in rows), "top1")
+    metric = rows_metric(rows)
     first = Objective("accuracy", "accuracy_mean", True) if metric == "top1" else \
         Objective(metric, METRIC_COLUMNS[metric], METRICS[metric].higher_is_better)
     return (first, cost_objective(rows))
@@ -283,11 +288,13 @@ def find_best(rows: list[dict], rule: BestRule) -> dict | None:
         return None
 
     from ..metrics import METRICS
-    sign = 1.0 if METRICS[rows[0]["metric"]].higher_is_better else -1.0
+    metric = rows_metric(rows)
+    sign = 1.0 if METRICS[metric].higher_is_better else -1.0
+    column = METRIC_COLUMNS[metric]
 
     def order(r):
         cycles = r["cycles"] if _is_number(r["cycles"]) else math.inf
-        score = sign * r["score_mean"] if _is_number(r["score_mean"]) else -math.inf
+        score = sign * r[column] if _is_number(r[column]) else -math.inf
         return (r[cost.column], cycles, -score, r["point"])
 
     best = min(qualifying, key=order)
@@ -298,7 +305,7 @@ def find_best(rows: list[dict], rule: BestRule) -> dict | None:
 def sort_rows(rows: list[dict], column: str) -> list[dict]:
     """Points sorted by a column (descending for accuracy-like ones), baselines first."""
     descending = column in ("accuracy_mean", "agreement", "sqnr_db", "cosine", "tops_per_w") \
-        or column in ("score", "score_mean") and rows and rows[0]["metric"] != "mse"
+        or column in ("score", "score_mean") and rows_metric(rows) != "mse"
     names = {**OBJECTIVES, **{c: c for c in ROW_FIELDS}}
     if column not in names:
         raise UsageError(f"--sort {column!r}: expected one of {', '.join(sorted(names))}")
