@@ -13,7 +13,7 @@ from pathlib import Path
 from .compiler import compile as compile_model
 from .errors import UsageError
 from .evaluate import DEFAULT_BATCH, check_batch_size, load_eval_data, run_onnxruntime
-from .evaluation import (ChipResult, RowKind, evaluate_chip, quantisation_key, reference_result,
+from .evaluation import (ChipResult, CostTotals, RowKind, evaluate_chip, quantisation_key, reference_result,
                          resolve_metric)
 from .metrics import get_metric
 
@@ -78,7 +78,7 @@ def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = Non
 
     programs = [build(chip, input_shape) for chip in chips]
     eval_data = load_eval_data(programs[0], data, limit=limit, **(dataset_options or {}))
-    if not all(p.report["total"].get("costs_known", True) for p in programs):
+    if not all(CostTotals.of(p).known for p in programs):
         shapes = {name: tuple(v.shape[1:]) for name, v in eval_data.inputs.items()}
         programs = [build(chip, shapes) for chip in chips]
     fp32 = run_onnxruntime(model, eval_data, batch_size)

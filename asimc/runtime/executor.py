@@ -393,16 +393,17 @@ def clipping_warnings(program: Program, clipped: dict[str, tuple[int, int]],
             (static if program.layers[node].chip.input.signed else unsigned).append(named)
     warnings = []
     if unsigned:
-        warnings.append(f"negative inputs clip to 0 on this unsigned-input chip in "
-                        f"{_layers(unsigned)}; a `layer` override with `input {{ signed }}` "
-                        "keeps them")
+        warnings.append(f"{_layers(unsigned)}: negative inputs clip to 0 on this "
+                        "unsigned-input chip; a `layer` override with `input { signed }` keeps "
+                        "them")
     if static:
-        warnings.append(f"inputs exceed the calibrated static scale in {_layers(static)}")
+        warnings.append(f"{_layers(static)}: they exceed the calibrated static scale")
     return warnings
 
 
 def _layers(named: list[str]) -> str:
-    return f"{len(named)} layer{'s' if len(named) != 1 else ''}: {', '.join(named)}"
+    return (f"inputs are clipped in {len(named)} layer{'s' if len(named) != 1 else ''} "
+            f"({', '.join(named)})")
 
 
 def lost_batch_warnings(keyed_on_batch: dict[str, list[str]], lost: dict[str, str]

@@ -1,8 +1,9 @@
 """Evaluating one point in a worker: compile the point's chip, run it for each seed, measure.
 
-The same steps as ``asimc compare`` (asimc.compare, asimc.evaluate): the FP32 model under
-onnxruntime is the reference, the ``int`` baseline is the same program with exact integer
-products, and each seed is one noisy ACiM run. A worker keeps one ``Evaluator`` per sweep
+The same steps as ``asimc compare``, through the same ``asimc.evaluation.run_chip`` and
+``score_run``: the FP32 model under onnxruntime is the reference, the ``int`` baseline is the
+same program with exact integer products, and each seed is one noisy ACiM run; every metric of
+``asimc.metrics`` is stored. A worker keeps one ``Evaluator`` per sweep
 context, so the model's data and the FP32 outputs are loaded once per worker, not per point.
 Workers only compute and return plain dicts; the driver alone writes the database.
 """

@@ -213,7 +213,8 @@ def test_a_clipping_warning_is_said_once_naming_the_layers(tmp_path):
     assert code == 0, err
     warnings = [line for line in text.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1, warnings
-    assert warnings[0].startswith("warning: u6, u8: negative inputs clip to 0")
+    assert warnings[0].startswith("warning: u6, u8: inputs are clipped in ")
+    assert "negative inputs clip to 0 on this unsigned-input chip" in warnings[0]
     assert "/blocks/blocks.0/attn/q/MatMul (" in warnings[0] and "/head/Gemm (" in warnings[0]
 
 
