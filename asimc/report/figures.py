@@ -195,7 +195,7 @@ def _energy_scatter(ax, chips: list[dict], axis: _MetricAxis) -> None:
     if measured:
         scale, prefix = prefix_for(sorted(r["energy_j"] for r in measured)[len(measured) // 2])
         _scatter(ax, [(r["chip"], r["energy_j"] / scale, _value(r, axis)) for r in measured],
-                 _plain_number)
+                 _plain_number, axis.percent)
         ax.set_xlabel(f"Energy per inference ({prefix}J)")
     else:
         ax.set_xticks([])
@@ -218,7 +218,7 @@ def _conversions_scatter(ax, chips: list[dict], axis: _MetricAxis) -> None:
     points = [(r["chip"], r["adc_conversions"], _value(r, axis)) for r in chips
               if _finite(r.get("adc_conversions")) and r["adc_conversions"] > 0
               and _finite(r.get(axis.key))]
-    _scatter(ax, points, lambda v, _: count(v))
+    _scatter(ax, points, lambda v, _: count(v), axis.percent)
     ax.set_xlabel("ADC conversions per inference")
     ax.set_ylabel(axis.label)
     ax.set_title(f"{axis.title} against ADC conversions")
@@ -239,8 +239,10 @@ def _plain_number(value: float, _position=None) -> str:
     return f"{value:g}"
 
 
-def _scatter(ax, points: list[tuple[str, float, float]], formatter) -> None:
-    """Points with their names as labels; x on a log scale when it spans a decade or more."""
+def _scatter(ax, points: list[tuple[str, float, float]], formatter, percent: bool = True
+             ) -> None:
+    """Points with their names as labels; x on a log scale when it spans a decade or more.
+    ``percent``: y is a percentage (kept within 0-104); else any number."""
     if not points:
         return
     xs = [x for _, x, _ in points]
@@ -253,8 +255,12 @@ def _scatter(ax, points: list[tuple[str, float, float]], formatter) -> None:
     # Room for labels: a quarter of the span on each side, some above and below (within 0-104).
     ax.margins(x=0.25, y=0.12)
     low, high = min(ys), max(ys)
-    ax.set_ylim(max(0.0, low - 0.15 * (high - low + 10)),
-                min(104.0, high + 0.15 * (high - low + 10)))
+    if percent:
+        ax.set_ylim(max(0.0, low - 0.15 * (high - low + 10)),
+                    min(104.0, high + 0.15 * (high - low + 10)))
+    else:
+        pad = 0.15 * (high - low) or 0.05 * (abs(high) or 1.0)
+        ax.set_ylim(low - pad, high + pad)
     ax.grid(color="#eeeeee", linewidth=0.7)
     ax.set_axisbelow(True)
     ax._asimc_labels = list(points)         # placed by _plan_labels once the layout is final

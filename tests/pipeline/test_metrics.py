@@ -118,7 +118,7 @@ def test_evaluate_chip_returns_frozen_typed_results(files):
 
 # -- compare and golden on an embedding model ----------------------------------------------------
 
-def test_compare_ranks_an_embedding_model_by_cosine(files):
+def test_compare_ranks_an_embedding_model_by_cosine(files, tmp_path):
     code, out, err = cli("compare", files / "encoder.onnx", "--chips", files / "ideal.acim",
                          files / "noisy.acim", "--data", files / "tokens.npy", "--seeds", "2",
                          "--json")
@@ -129,8 +129,11 @@ def test_compare_ranks_an_embedding_model_by_cosine(files):
     assert rows["noisy"]["score_worst"] <= rows["noisy"]["score_mean"]
     assert rows["fp32"]["score_mean"] == 1.0 and rows["noisy"]["score_std"] > 0
     code, text, err = cli("compare", files / "encoder.onnx", "--chips", files / "ideal.acim",
-                          files / "noisy.acim", "--data", files / "tokens.npy", "--seeds", "2")
+                          files / "noisy.acim", "--data", files / "tokens.npy", "--seeds", "2",
+                          "--report", tmp_path / "page.html")
     assert code == 0, err
+    page = (tmp_path / "page.html").read_text()
+    assert "Cosine similarity with FP32" in page and "cosine vs fp32" in page
     header = text.splitlines()[1]
     assert "cosine vs fp32" in header and "worst sample" in header and "SQNR" in header
     assert "accuracy" not in header and "agree" not in text    # no meaningless top-1 figure
