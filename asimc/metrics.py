@@ -45,8 +45,9 @@ class Metric:
     needs_classes: bool        # only meaningful on class scores (top-1 metrics)
     _compute: Callable[..., Score]
 
-    def __call__(self, outputs: np.ndarray, reference: np.ndarray | None = None,
-                 labels: np.ndarray | None = None) -> Score:
+    def __call__(self, outputs, reference=None, labels=None) -> Score:
+        """Score ``outputs`` (numpy arrays or torch tensors, samples first) against ``labels``
+        (top1) or the FP32 ``reference`` (the others)."""
         if self.needs_labels and labels is None:
             raise UsageError(f"the metric {self.name} needs labels; the data have none "
                              f"(use {', '.join(n for n, m in METRICS.items() if not m.needs_labels)}"
@@ -54,12 +55,20 @@ class Metric:
         if not self.needs_labels and reference is None:
             raise UsageError(f"the metric {self.name} compares with the FP32 outputs: give "
                              "them (reference=...)")
-        return self._compute(np.asarray(outputs), reference, labels)
+        return self._compute(_array(outputs), None if reference is None else _array(reference),
+                             None if labels is None else _array(labels))
 
     def title(self) -> str:
         """The column header of this metric in tables and figures."""
         return {"top1": "accuracy", "agreement": "agree w/ fp32", "cosine": "cosine vs fp32",
                 "sqnr": "SQNR vs fp32", "mse": "MSE vs fp32"}[self.name]
+
+
+def _array(values) -> np.ndarray:
+    """A numpy array of ``values`` (torch tensors too, on any device)."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values)
 
 
 def _flat(outputs: np.ndarray) -> np.ndarray:
@@ -120,7 +129,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("top1", "top-1 accuracy against the labels", "%", True, True, True, _top1),
     Metric("agreement", "top-1 agreement with the FP32 model", "%", True, False, True,
            _agreement),
-    Metric("cosine", "per-sample cosine similarity with the FP32 output (mean; worst beside)",
+    Metric("cosine", "per-sample cosine similarity with the FP32 output (the mean; the worst "
+                     "sample beside it)",
            "", True, False, False, _cosine),
     Metric("sqnr", "output SQNR against the FP32 model (dB)", "dB", True, False, False, _sqnr),
     Metric("mse", "mean squared error against the FP32 output", "", False, False, False, _mse),

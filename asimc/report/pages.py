@@ -67,19 +67,24 @@ def compare_page(rows: list[dict], *, model: str, data: str, seeds: int) -> str:
 
 def golden_page(result: dict) -> str:
     from .figures import golden_figure
+    from ..metrics import METRICS
+    metric = result.get("metric", "top1")
+    top1 = metric in ("top1", "agreement")      # else top-1 figures mean nothing (embeddings)
     rung_rows = []
     for r in result["rungs"]:
         verdict = "PASS" if r["passed"] else ("FAIL" if r["must_hold"] else "fail")
         diff = r.get("max_abs_diff")
+        scores = [percent(r.get("agreement")), percent(r.get("accuracy"))] if top1 else \
+            [score(metric, r.get("score"))]
         rung_rows.append([f"<span class='{verdict.lower()}'>{verdict}</span>",
-                          escape(r["name"]), decibels(r.get("sqnr_db")),
-                          percent(r.get("agreement")), percent(r.get("accuracy")),
+                          escape(r["name"]), decibels(r.get("sqnr_db")), *scores,
                           "-" if diff is None else f"{diff:.3g}",
                           escape(r["criterion"]) + ("" if r["must_hold"] else " (measurement)")])
     layers = result["layers"]
     sections = [
-        ("Ladder", table(["", "rung", "SQNR", "agreement", "accuracy", "max |diff|",
-                          "criterion"], rung_rows)),
+        ("Ladder", table(["", "rung", "SQNR",
+                          *(["agreement", "accuracy"] if top1 else [METRICS[metric].title()]),
+                          "max |diff|", "criterion"], rung_rows)),
         ("Per-layer SQNR against int, and inputs clipped", figure(golden_figure(result))),
         ("Per-layer numbers", table(
             ["layer", "op", "SQNR ideal ACiM", "SQNR noisy ACiM", "inputs clipped"],

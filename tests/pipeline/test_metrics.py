@@ -84,6 +84,8 @@ def test_every_metric_by_name_from_python():
     assert score("sqnr", outputs, reference).value == pytest.approx(10 * math.log10(5 / 2))
     assert score("mse", outputs, reference).value == pytest.approx(2 / 6)
     assert score("sqnr", reference, reference).value == math.inf
+    # torch tensors too (an on-chip module's outputs)
+    assert score("cosine", torch.from_numpy(outputs), torch.from_numpy(reference)) == cosine
     assert list(asimc.metrics.METRICS) == ["top1", "agreement", "cosine", "sqnr", "mse"]
 
 
