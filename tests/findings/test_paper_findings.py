@@ -184,7 +184,7 @@ def test_voting_costs_extra_conversions_and_cycles(rows):
     # S samples on the top L levels: (S - 1) * L(L+1)/2 extra conversions per row tile and
     # column; each voted cycle takes S conversion slots.
     plain = rows["bs-n1"]
-    per_product = plain["adc_conversions"] // 64
+    per_product = plain.costs.adc_conversions // 64
     for name, levels, samples in (("vote2x5-n1", 2, 5), ("vote3x7-n1", 3, 7)):
         extra = (samples - 1) * levels * (levels + 1) // 2 * per_product
         assert rows[name].costs.adc_conversions == plain.costs.adc_conversions + extra
