@@ -86,16 +86,17 @@ def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = Non
     names = [p.chip.name for p in programs]
     step("compile, data and fp32 onnxruntime", f"{names[0]}: int")
     baselines: dict[tuple, ChipResult] = {}
+    int_runs: dict[tuple, ChipResult] = {}   # their clipping warnings go to the chips' rows
     rows = []
     for index, (chip, program) in enumerate(zip(chips, programs)):
         name = program.chip.name
         key = quantisation_key(program)
         if key not in baselines:
-            baselines[key] = replace(
-                evaluate_chip(program, eval_data, reference=fp32, mode="int", metric=metric,
-                              batch_size=batch_size, device=device, name="int",
-                              kind=RowKind.INT),
-                costs=None, source=f"quantised like {name}")
+            int_runs[key] = evaluate_chip(program, eval_data, reference=fp32, mode="int",
+                                          metric=metric, batch_size=batch_size, device=device,
+                                          name="int", kind=RowKind.INT)
+            baselines[key] = replace(int_runs[key], costs=None, warnings=(),
+                                     source=f"quantised like {name}")
         baselines[key] = replace(baselines[key],
                                  baseline_of=baselines[key].baseline_of + (name,))
         step(f"{name}: int", f"{name}: seed 0")
@@ -109,9 +110,7 @@ def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = Non
                                batch_size=batch_size, device=device, on_seed=seed_done)
         # The clipping happens in the quantiser, the same in every mode: the int run's.
         rows.append(replace(result, source=str(chip) if isinstance(chip, (str, Path)) else "",
-                            warnings=baselines[key].warnings, clipped=baselines[key].clipped))
-    for key, baseline in baselines.items():
-        baselines[key] = replace(baseline, warnings=())
+                            warnings=int_runs[key].warnings, clipped=int_runs[key].clipped))
     return Comparison(metric, reference_result(fp32, eval_data.labels, metric),
                       tuple(baselines.values()), tuple(rows), eval_data.size,
                       eval_data.description)

@@ -25,7 +25,7 @@ from .chip.conversions import ConversionPlan, precision
 from .errors import UsageError
 from .evaluate import (DEFAULT_BATCH, EvalData, check_batch_size, check_labels, load_eval_data,
                        run_program)
-from .metrics import choose_metric, cosines, sqnr_db, top1_classes
+from .metrics import METRICS, choose_metric
 from .program import Program
 
 
@@ -223,17 +223,17 @@ def run_chip(program: Program, data: EvalData, *, mode: str = "acim", seeds=(0,)
 
 def score_run(run: ChipRun, reference: np.ndarray, labels: np.ndarray | None
               ) -> tuple[Scores, ...]:
-    """Every metric of every seed's outputs, against ``labels`` and the FP32 ``reference``."""
+    """Every metric of the registry for every seed's outputs, against ``labels`` (top1, when
+    there are labels) and the FP32 ``reference`` (the others)."""
     scores = []
     for seed, output in zip(run.seeds, run.outputs):
-        cos = cosines(output, reference)
-        diff = output.astype(np.float64) - reference.astype(np.float64)
+        got = {name: metric(output, reference, labels) for name, metric in METRICS.items()
+               if labels is not None or not metric.needs_labels}
         scores.append(Scores(
-            seed=seed,
-            accuracy=None if labels is None else float((top1_classes(output) == labels).mean()),
-            agreement=float((top1_classes(output) == top1_classes(reference)).mean()),
-            sqnr_db=sqnr_db(output, reference), cosine=float(cos.mean()),
-            cosine_worst=float(cos.min()), mse=float((diff ** 2).mean())))
+            seed=seed, accuracy=got["top1"].value if "top1" in got else None,
+            agreement=got["agreement"].value, sqnr_db=got["sqnr"].value,
+            cosine=got["cosine"].value, cosine_worst=got["cosine"].worst,
+            mse=got["mse"].value))
     return tuple(scores)
 
 
