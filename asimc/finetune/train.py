@@ -85,6 +85,10 @@ MAX_EPOCHS = 10_000
 MAX_EVAL_SEEDS = 1000       # as `compare --seeds`: each seed is a full evaluation
 
 
+def _spread(values) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 @dataclass(frozen=True)
 class Measurement:
     """Accuracy of one model on the evaluation data: FP32 and on the chip over seeds, and the
@@ -102,7 +106,7 @@ class Measurement:
 
     @property
     def chip_std(self) -> float:
-        return statistics.stdev(self.chip) if len(self.chip) > 1 else 0.0
+        return _spread(self.chip)
 
     @property
     def score_mean(self) -> float:
@@ -110,7 +114,7 @@ class Measurement:
 
     @property
     def score_std(self) -> float:
-        return statistics.stdev(self.scores) if len(self.scores) > 1 else 0.0
+        return _spread(self.scores)
 
     def as_dict(self) -> dict:
         return {"fp32_accuracy": self.fp32, "chip_accuracy_mean": self.chip_mean,
