@@ -261,6 +261,13 @@ def test_sweep_refuses_top1_without_labels_before_writing(files, tmp_path):
     code, out, err = cli("sweep", files / "encoder.onnx", "--chip", files / "ideal.acim",
                          "--data", files / "tokens.npy", "--db", db, "--metric", "cosinus")
     assert code == 2 and "cosine" in err and not db.exists()
+    # Without labels the sweep's metric is cosine, with SQNR beside it and no top-1 figure.
+    code, text, err = cli("sweep", files / "encoder.onnx", "--chip", files / "noisy.acim",
+                          "--data", files / "tokens.npy", "--db", db, "--seeds", "1",
+                          "--vary", "adc.bits=4,8", "--workers", "1")
+    assert code == 0, err
+    assert ", metric cosine;" in text and "cosine vs fp32" in text and "SQNR" in text
+    assert "accuracy" not in text and "agree" not in text
 
 
 # -- calibrate and finetune ----------------------------------------------------------------------
