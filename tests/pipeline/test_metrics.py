@@ -301,3 +301,37 @@ def test_finetune_names_its_metric_and_refuses_a_bad_one(files, tmp_path):
         assert summary[stage]["metric"] == "cosine"
         assert -1 <= summary[stage]["score_mean"] <= 1
         assert "chip_accuracy_mean" in summary[stage]
+
+
+def test_a_sweep_database_from_before_the_metrics_still_shows(tmp_path):
+    """Schema 1 without the `scores` columns: its rows show their accuracy, agreement and SQNR
+    (the other metrics unknown), and a sweep that opens it again adds the columns."""
+    import sqlite3
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as con:
+        con.executescript("""
+            CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE points (id INTEGER PRIMARY KEY, chip_key TEXT UNIQUE NOT NULL,
+                params TEXT NOT NULL, chip_text TEXT, valid INTEGER NOT NULL,
+                message TEXT NOT NULL DEFAULT '', costs TEXT, int_key TEXT);
+            CREATE TABLE results (key TEXT PRIMARY KEY, point INTEGER NOT NULL, seed INTEGER
+                NOT NULL, status TEXT NOT NULL, accuracy REAL, agreement REAL, sqnr_db REAL,
+                message TEXT NOT NULL DEFAULT '', seconds REAL);
+            CREATE TABLE baselines (key TEXT PRIMARY KEY, kind TEXT NOT NULL, precision TEXT
+                NOT NULL, accuracy REAL, agreement REAL, sqnr_db REAL);
+            INSERT INTO meta VALUES ('seeds', '1'), ('axes', '["adc.bits"]');
+            INSERT INTO points VALUES (1, 'k', '{"adc.bits": "8"}', 'chip "x" {}', 1, '',
+                '{"adc_conversions": 100, "cycles": 10, "precision": "W8 A8u serial ADC8"}',
+                'i');
+            INSERT INTO results VALUES ('r', 1, 0, 'done', 0.5, 0.6, 3.0, '', 1.0);
+            INSERT INTO baselines VALUES ('fp32', 'fp32', 'float32', 0.9, 1.0, 1e999),
+                ('i', 'int', 'W8 A8u serial', 0.8, 0.85, 20.0);
+        """)
+    code, out, err = cli("sweep", "show", db, "--json")
+    assert code == 0, err
+    point = json.loads(out)[-1]
+    assert point["metric"] == "top1" and point["score_mean"] == 0.5 and point["cosine"] is None
+    from asimc.sweep.store import connect
+    connect(db, create=True).close()
+    with sqlite3.connect(db) as con:
+        assert "scores" in {row[1] for row in con.execute("PRAGMA table_info(results)")}
