@@ -153,6 +153,7 @@ def _score_text(metric: str, value, worst=None) -> str:
 
 def compare_rows(comparison) -> list[dict]:
     """The rows of ``asimc compare --json`` (and of the CSV, the HTML page and the figures)."""
+    from ..evaluation import RowKind
     rows = []
     for r in comparison.rows:
         row = {"chip": r.name, "kind": r.kind.value, "precision": r.precision,
@@ -165,9 +166,9 @@ def compare_rows(comparison) -> list[dict]:
             row.update({"adc_conversions": r.costs.adc_conversions, "cycles": r.costs.cycles,
                         "energy_j": r.costs.energy_j, "tops_per_w": r.costs.tops_per_w})
         row.update({"seeds": r.seeds, "source": r.source})
-        if r.kind.value == "int":
+        if r.kind is RowKind.INT:
             row["chips"] = list(r.baseline_of)
-        elif r.kind.value == "chip":
+        elif r.kind is RowKind.CHIP:
             row["energy_figures"] = r.costs.energy_figures
             row["warnings"] = list(r.warnings)
         rows.append(row)
