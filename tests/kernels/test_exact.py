@@ -193,3 +193,32 @@ def test_int_mode_equals_the_ideal_chip_and_the_reference_kernel_at_worst_case_m
         acim_run = program.run(x, mode="acim", kernel=kernel)
         for name, value in int_run.outputs.items():
             assert np.array_equal(value, acim_run.outputs[name]), (kernel, name)
+
+
+class Convolutions(nn.Module):
+    """A grouped, strided, dilated, asymmetrically padded 2-D convolution and a 1-D one."""
+
+    def __init__(self):
+        super().__init__()
+        self.grouped = nn.Conv2d(8, 6, 3, stride=2, dilation=2, groups=2, bias=True)
+        self.line = nn.Conv1d(8, 4, 5, stride=3, dilation=2, padding=2)
+
+    def forward(self, x):
+        y = self.grouped(nn.functional.pad(x, (1, 2, 0, 1)))
+        return y, self.line(x.flatten(2))
+
+
+def test_int_and_ideal_convolutions_equal_the_reference_kernel(tmp_path):
+    path = tmp_path / "convs.onnx"
+    torch.manual_seed(0)
+    torch.onnx.export(Convolutions().eval(), (torch.randn(1, 8, 11, 11),), str(path),
+                      dynamo=False, opset_version=17, input_names=["x"],
+                      output_names=["grouped", "line"], dynamic_axes={"x": {0: "b"}})
+    spec = replace(ChipSpec("ideal-255"), input=InputSpec(8, signed=True))    # lossless
+    program = asimc.compile(path, spec)
+    x = np.random.default_rng(1).standard_normal((3, 8, 11, 11)).astype(np.float32)
+    want = program.run(x, mode="acim", kernel="reference").outputs     # bit-level planes
+    for mode in ("int", "acim"):
+        got = program.run(x, mode=mode).outputs
+        for name in want:
+            assert np.array_equal(got[name], want[name]), (mode, name)
