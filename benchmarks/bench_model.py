@@ -35,6 +35,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# Before torch: asimc sets OMP_WAIT_POLICY=PASSIVE, which only counts before torch loads its
+# OpenMP runtime. Spinning waiters made 2-thread runs on the shared machine 5-9x slower (float
+# 744 ms against 82 ms per batch) and their ratios meaningless.
+import asimc
 import numpy as np
 import torch
 from torch import nn
@@ -141,7 +145,6 @@ def main(argv=None) -> None:
     from asimc.commands.common import parse_size
     memory_budget = parse_size(args.memory_budget)
 
-    import asimc
     info = machine_info(args.device)
     print(f"# asimc model benchmark {info['date']}")
     print(f"# machine: {info['cpu']} ({info['cpu_count']} CPUs), torch {info['torch']}, "
