@@ -13,6 +13,7 @@ from pathlib import Path
 from .compiler import compile as compile_model
 from .compiler import precision
 from .errors import UsageError
+from .passes.smooth import DEFAULT_ALPHA
 from .evaluate import (DEFAULT_BATCH, accuracy, agreement, check_batch_size, check_labels,
                        load_eval_data, run_onnxruntime, run_program, sqnr_db)
 from .runtime.executor import clipping_warnings
@@ -48,10 +49,11 @@ def _std(values):
 
 
 def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = None,
-                  batch_size: int = DEFAULT_BATCH, digital=(), mapping=None, calibrate=None,
-                  device: str = "cpu", on_step=None, dataset_options=None,
-                  input_shape=None) -> list[dict]:
+                  batch_size: int = DEFAULT_BATCH, digital=(), mapping=None, input_scales=None,
+                  smooth=None, smooth_alpha: float = DEFAULT_ALPHA, device: str = "cpu",
+                  on_step=None, dataset_options=None, input_shape=None) -> list[dict]:
     """The comparison rows (see ROW_FIELDS). ``chips``: ChipSpecs or chip file paths.
+    ``digital`` ... ``smooth_alpha``: as ``asimc.compile`` takes them.
 
     Each ``int`` row lists the chips it is the baseline of (``chips``); each chip row carries
     the warnings its runs raised (``warnings``, e.g. clipped negative inputs, as ``golden``
@@ -68,7 +70,8 @@ def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = Non
 
     def build(chip, shape):
         return compile_model(model, chip, digital=digital, mapping=mapping,
-                             calibrate=calibrate, input_shape=shape)
+                             input_scales=input_scales, smooth=smooth,
+                             smooth_alpha=smooth_alpha, input_shape=shape)
 
     programs = [build(chip, input_shape) for chip in chips]
     eval_data = load_eval_data(programs[0], data, limit=limit, **(dataset_options or {}))

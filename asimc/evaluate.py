@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -79,12 +79,14 @@ def _named_npz(graph, data):
 
 @dataclass
 class ProgramRun:
-    """A program's first output over a data set, its on-chip layers' outputs (with taps) and
-    how many inputs each layer's quantiser clipped."""
+    """A program's first output over a data set, its on-chip layers' outputs (with taps), how
+    many inputs each layer's quantiser clipped, and each layer's ArrayStats (input range used;
+    array SQNR with taps in acim mode)."""
 
     output: np.ndarray
     taps: dict[str, np.ndarray]
     clipped: dict[str, tuple[int, int]]
+    stats: dict = field(default_factory=dict)
 
 
 def check_batch_size(batch_size) -> int:
@@ -113,17 +115,19 @@ def run_program(program: Program, data: EvalData, *, mode: str, seed: int = 0,
                 batch_size: int = DEFAULT_BATCH, taps: bool = False,
                 device: str = "cpu") -> ProgramRun:
     batch_size = check_batch_size(batch_size)
-    outputs, tapped, clipped = [], {}, {}
+    from .runtime.executor import merge_stats
+    outputs, tapped, clipped, stats = [], {}, {}, []
     for batch in data.batches(batch_size):
         result = program.run(batch, mode=mode, seed=seed, taps=taps, device=device)
         outputs.append(result.output)
+        stats.append(result.stats)
         for name, value in result.taps.items():
             tapped.setdefault(name, []).append(value)
         for name, (count, total) in result.clipped.items():
             before = clipped.get(name, (0, 0))
             clipped[name] = (before[0] + count, before[1] + total)
     return ProgramRun(np.concatenate(outputs), {k: np.concatenate(v) for k, v in tapped.items()},
-                      clipped)
+                      clipped, merge_stats(stats))
 
 
 def run_onnxruntime(model, data: EvalData, batch_size: int = DEFAULT_BATCH,

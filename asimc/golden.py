@@ -126,10 +126,16 @@ def golden_ladder(model, program: Program, data, *, limit: int | None = None, se
     layers = []
     for name, reference in int_taps.items():
         count, total = int_run.clipped.get(name, (0, 0))
+        used = int_run.stats.get(name)
+        array = noisy_run.stats.get(name)
+        ideal_array = ideal_run.stats.get(name)
         layers.append({"name": name, "op_type": program.layers[name].op_type,
                        "sqnr_db": sqnr_db(noisy_taps[name], reference),
                        "ideal_sqnr_db": sqnr_db(ideal_taps[name], reference),
-                       "clipped_inputs": count / total if total else 0.0})
+                       "clipped_inputs": count / total if total else 0.0,
+                       "input_range_used": used.range_used if used else None,
+                       "array_sqnr_db": array.sqnr_db if array else None,
+                       "ideal_array_sqnr_db": ideal_array.sqnr_db if ideal_array else None})
     return {
         "model": str(model) if not isinstance(model, bytes) else "(bytes)",
         "chip": program.chip.name, "data": eval_data.description, "samples": eval_data.size,

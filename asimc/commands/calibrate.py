@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..report.table import render_table
 from .common import print_json
-from .compile import add_compile_options
+from .compile import add_compile_options, compile_options
 from .evaluate import _add_data_options, _dataset_options, _db, _pct
 
 
@@ -63,8 +63,7 @@ def _calibrate(args) -> int:
     base = adc_range.without_calibrated(spec)
 
     def compiled(chip):
-        return compile_model(args.model, chip, digital=args.digital, mapping=args.mapping,
-                             calibrate=args.calibrate)
+        return compile_model(args.model, chip, **compile_options(args))
 
     program = compiled(base)
     on_chip = [l for l in program.layers.values() if l.on_chip]
