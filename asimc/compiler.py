@@ -20,8 +20,8 @@ from .chip.spec import ChipSpec
 from .errors import UsageError
 from .ir import Graph
 from .passes.lower import Candidate, lower
-from .passes.qdq import (QdqPattern, find_patterns, has_qdq, layer_for_chip,
-                          pattern_matches_weights, unfolded_graph)
+from .frontend.qdq import QdqPattern, pattern_matches_weights
+from .passes.qdq import layer_for_chip
 from .passes.quantize import quantize_static_weight
 from .passes.smooth import DEFAULT_ALPHA, check_alpha
 from .passes.smooth import smooth as smooth_products
@@ -117,6 +117,8 @@ def _layer(graph: Graph, cand: Candidate, mapping: str | None, pattern: QdqPatte
             qdq, model_weights = layer_for_chip(pattern, chip, cand.node)
             if model_weights is not None:
                 weights, scales = model_weights, pattern.weights.scales
+    elif pattern is not None:             # attention in a QDQ model: both operands' integers
+        qdq, _ = layer_for_chip(pattern, chip, cand.node)
     layer = MatrixLayer(**base, tiles=tiling.row_tiles if tiling else (),
                         weight_scale=scales, cost=cost, schedule=tiles, accumulate=accumulate,
                         qdq=qdq)
@@ -176,7 +178,7 @@ def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
                input name: fixes symbolic dimensions so costs come from real shapes. Without
                it, layers whose output shape is symbolic get no cost (``None``), never a guess.
     """
-    from .frontend import import_model
+    from .frontend import import_for_compile
     if mapping not in (None, "channels", "flat"):
         raise UsageError(f"unknown mapping {mapping!r}: use `channels` or `flat`")
     spec = _chip(chip)
@@ -187,8 +189,8 @@ def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
     source = str(model) if isinstance(model, (str, Path)) else ""
     if input_shape is not None:
         model = _with_input_shapes(model, input_shape)
-    graph = import_model(model)
-    patterns = find_patterns(unfolded_graph(model)) if has_qdq(model) else {}
+    imported = import_for_compile(model)
+    graph, patterns = imported.graph, imported.qdq_patterns
     notes: dict[str, str] = {}
     if smooth is not None:
         if patterns:

@@ -40,8 +40,12 @@ def load_eval_data(program: Program, data, *, limit: int | None = None,
                    **dataset_options) -> EvalData:
     """``data``: a data-set spec (``digits``, .npz/.npy, an image folder) or an array.
     ``dataset_options`` go to ``asimc.data.load_dataset`` (image_size, grayscale, mean, std)."""
+    return graph_eval_data(program.graph, data, limit=limit, **dataset_options)
+
+
+def graph_eval_data(graph, data, *, limit: int | None = None, **dataset_options) -> EvalData:
+    """``load_eval_data`` for a graph (before it is compiled: calibration, smoothing)."""
     from .data import fit_to_input, load_dataset
-    graph = program.graph
     if isinstance(data, np.ndarray):
         x, labels, description = data[:limit] if limit else data, None, "array"
     else:

@@ -16,7 +16,6 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..errors import InputDataError
 from ..ir import Graph
 from ..kernels.quantize import EPSILON
 from ..program import Program
@@ -25,13 +24,8 @@ from ..program import Program
 def _calibration_inputs(graph: Graph, data, limit: int):
     if isinstance(data, (np.ndarray, dict)):
         return data
-    from ..data import fit_to_input, load_dataset
-    dataset = load_dataset(str(data), limit=limit)
-    if len(graph.inputs) != 1:
-        raise InputDataError("calibration data sets feed single-input models; give an .npz "
-                             "with one array per input name instead")
-    info = graph.inputs[0]
-    return fit_to_input(dataset.x, info.shape, info.dtype, info.name)
+    from ..evaluate import graph_eval_data
+    return graph_eval_data(graph, data, limit=limit).inputs
 
 
 def float_run(graph: Graph, data, limit: int, record: Callable) -> None:

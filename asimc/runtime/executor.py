@@ -24,7 +24,6 @@ from ..kernels.mismatch import static_mismatch
 from ..kernels.problem import AcimProblem, NoiseKeys
 from ..kernels.quantize import quantize_input, quantize_weight
 from ..ops.matmul import gemm_epilogue
-from ..passes import qdq
 from ..passes.tile import row_tiles
 from ..program import MatrixLayer, Program
 from . import quantizer
@@ -176,7 +175,7 @@ class _MatrixHook:
         qinput = layer.qdq.input if layer.qdq is not None else None
         if qinput is not None:
             scale = torch.tensor(qinput.scale, dtype=torch.float32, device=x.device)
-            xq = qdq.quantize_input(x, qinput)
+            xq = quantizer.model_integers(x, qinput)
         else:
             signed = layer.chip.input.signed
             scale = self._input_scale(layer, x, layout, node, signed, layer.input_scale,
@@ -186,17 +185,20 @@ class _MatrixHook:
         return xq, scale
 
     def _dequantize(self, layer: MatrixLayer, acc: torch.Tensor, w_scale, x_scale,
-                    weights: torch.Tensor) -> torch.Tensor:
-        """asimc's dequantisation, or a QDQ model's: its scales are per integer step, and an
-        asymmetric input's zero point comes off as an exact digital term."""
+                    weights: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """asimc's dequantisation, or a QDQ model's: its scales are per integer step, and
+        asymmetric zero points come off as exact digital terms (``x``: the rows, needed for
+        an attention operand's zero point)."""
         model = layer.qdq
         if model is None:
             return quantizer.dequantize(layer.chip, acc, w_scale, x_scale)
         chip = layer.chip
-        w_levels = 1 if model.weight_dtype else weight_levels(chip.weight.bits)
+        w_levels = 1 if model.weight_dtype or model.operand else weight_levels(chip.weight.bits)
         x_levels = 1 if model.input else input_levels(chip.input.bits, chip.input.signed)
-        if model.input is not None:
-            acc = qdq.zero_point_correction(acc, weights, model.input.zero_point)
+        x_zero = model.input.zero_point if model.input else 0
+        w_zero = model.operand.zero_point if model.operand else 0
+        if x_zero or w_zero:
+            acc = quantizer.zero_point_correction(acc, x, weights, x_zero, w_zero)
         scale = (w_scale.double() * x_scale.double()) / (w_levels * x_levels)
         return (acc * scale).to(torch.float32)
 
@@ -339,15 +341,16 @@ class _MatrixHook:
             b = b.unsqueeze(1)
         lead = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-        signed = chip.input.signed
         self._count_clipped(layer, a)
-        a_scale = self._input_scale(layer, a, la, node, signed, layer.input_scale)
-        aq = quantize_input(a, a_scale, chip.input.bits, signed)
-        self._record_inputs(layer, aq)
-        # The second operand is quantised like a weight: signed, with its own scale.
-        b_scale = self._input_scale(layer, b, lb, node, True, layer.operand_scale,
-                                    reduce_dim=-2)
-        bq = quantize_weight(b, b_scale, chip.weight.bits)
+        aq, a_scale = self._quantized_input(layer, a, la, node)
+        model = layer.qdq.operand if layer.qdq is not None else None
+        if model is not None:             # a QDQ model's own integers, written as weights
+            b_scale = torch.tensor(model.scale, dtype=torch.float32, device=b.device)
+            bq = quantizer.model_integers(b, model)
+        else:       # quantised like a weight: signed, with its own scale
+            b_scale = self._input_scale(layer, b, lb, node, True, layer.operand_scale,
+                                        reduce_dim=-2)
+            bq = quantize_weight(b, b_scale, chip.weight.bits)
         groups = math.prod(lead)
         xg = aq.expand(*lead, m, k).reshape(groups, m, k)
         wg = bq.expand(*lead, k, n).reshape(groups, k, n)
@@ -360,8 +363,11 @@ class _MatrixHook:
         first = torch.arange(groups * m, device=a.device) * n
         keys = self._noise_keys(layer, node, layouts, out_shape, layout, first, 1, n)
         acc = self._product(layer, xg, wg, keys, self._tiles(layer, k))
-        y = _gemm_epilogue(node, quantizer.dequantize(chip, acc, col_scale, row_scale)
-                           .view(out_shape), inputs)
+        if layer.qdq is None:
+            y = quantizer.dequantize(chip, acc, col_scale, row_scale)
+        else:
+            y = self._dequantize(layer, acc, col_scale, row_scale, wg, xg)
+        y = _gemm_epilogue(node, y.view(out_shape), inputs)
         if squeeze_a:
             y = y.squeeze(-2)
         if squeeze_b:

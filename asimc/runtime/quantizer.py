@@ -8,6 +8,7 @@ import torch
 
 from ..chip.conversions import input_levels, weight_levels
 from ..chip.spec import ChipSpec
+from ..program import QdqOperand
 from ..kernels.quantize import EPSILON, scale_of
 from ..errors import ModelError
 from .batch import BatchLayout
@@ -91,3 +92,27 @@ def dequantize(chip: ChipSpec, acc: torch.Tensor, w_scale, x_scale) -> torch.Ten
     levels = weight_levels(chip.weight.bits) * input_levels(chip.input.bits, chip.input.signed)
     scale = (w_scale.double() * x_scale.double()) / levels
     return (acc * scale).to(torch.float32)
+
+
+# -- a quantised (QDQ) model's own integers (asimc.passes.qdq) ---------------------------------
+
+def model_integers(x: torch.Tensor, operand: QdqOperand) -> torch.Tensor:
+    """The integers the chip takes for x = (u - z) * s (a DequantizeLinear output): u - shift.
+
+    round(x / s) recovers u - z exactly (x is within float32 rounding of an integer times s),
+    so the model's integers reach the array unchanged."""
+    s = torch.tensor(operand.scale, dtype=torch.float32, device=x.device)
+    return torch.round(x.to(torch.float32) / s) + operand.zero_point
+
+
+def zero_point_correction(acc: torch.Tensor, x: torch.Tensor | None, weights: torch.Tensor,
+                          x_zero: int, w_zero: int = 0) -> torch.Tensor:
+    """sum (x - z_x)(w - z_w) from the array's acc = sum x w: the digital periphery's exact
+    terms, - z_x (column sums of w) - z_w (row sums of x) + K z_x z_w.
+    acc (G, R, N), x (G, R, K) (only needed when z_w != 0), weights (G, K, N)."""
+    if x_zero:
+        acc = acc - x_zero * weights.double().sum(dim=1, keepdim=True)
+    if w_zero:
+        acc = acc - w_zero * x.double().sum(dim=2, keepdim=True) \
+            + float(x_zero) * w_zero * weights.shape[1]
+    return acc
