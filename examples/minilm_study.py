@@ -141,19 +141,111 @@ def fp32_embeddings(onnx_path: Path, tokens: dict) -> np.ndarray:
     return session.run(None, tokens)[0]
 
 
-def chips():
-    """(label, chip, compile options) for every row of the table."""
+def tokenized(folder: Path) -> dict[str, np.ndarray]:
+    with np.load(folder / "sentences.npz") as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+# The table's rows: (label, base chip file, quant block or None, smoothing alpha or None).
+IDEAL = "ideal-signed"              # the ASiM reference macro with signed inputs, written below
+TRANSFORMER = "yoshioka-jssc2025-transformer"
+ROWS = (
+    ("ideal signed chip, per-tensor input scales (the default)", IDEAL, None, None, False),
+    ("ideal, `quant { weight per_channel input per_sample }`", IDEAL,
+     "weight per_channel input per_sample", None, False),
+    ("ideal, `quant { weight per_channel input per_token }`", IDEAL,
+     "weight per_channel input per_token", None, False),
+    ("ideal, per_channel + per_token + `--smooth` (alpha 0.5)", IDEAL,
+     "weight per_channel input per_token", 0.5, False),
+    ("transformer chip, noise off", TRANSFORMER, None, None, True),
+    ("transformer chip, noise off, per_channel + per_token + `--smooth` 0.5", TRANSFORMER,
+     "weight per_channel input per_token", 0.5, True),
+    ("transformer chip (0.02 % noise)", TRANSFORMER, None, None, False),
+    ("+ `quant { input per_token }`", TRANSFORMER, "input per_token", None, False),
+    ("+ `quant { weight per_channel input per_token }`", TRANSFORMER,
+     "weight per_channel input per_token", None, False),
+    ("+ `--smooth` (alpha 0.5)", TRANSFORMER, None, 0.5, False),
+    ("+ per_channel + per_token + `--smooth` (alpha 0.5)", TRANSFORMER,
+     "weight per_channel input per_token", 0.5, False),
+    ("+ per_channel + per_token + `--smooth` (alpha 0.75)", TRANSFORMER,
+     "weight per_channel input per_token", 0.75, False),
+)
+SMOOTHING_SENTENCES = (      # calibration only: smoothing never sees the evaluated sentences
+    "The weather forecast promises sunshine for the whole weekend.",
+    "Engineers measured the converter's noise at several temperatures.",
+    "A small bakery on the corner sells fresh bread every morning.",
+    "The novel tells the story of three sisters in a fishing town.",
+    "Parliament debated the new law on data protection for hours.",
+    "He forgot his umbrella at the office again.",
+    "Neural networks learn features from large amounts of data.",
+    "The hikers reached the summit just before the storm arrived.",
+    "Our neighbours adopted a puppy from the animal shelter.",
+    "The price of electricity doubled over the winter.",
+    "Can you recommend a good book about the history of science?",
+    "The goalkeeper saved two penalties in the final minutes.",
+    "Memory bandwidth limits how fast large models can run.",
+    "The old castle is now a hotel with a famous restaurant.",
+    "Volunteers cleaned the beach after the summer festival.",
+    "She plays the cello in a string quartet on Sundays.",
+)
+
+
+def chip_file(folder: Path, base: str, quant: str | None, noise_off: bool) -> Path:
+    """A chip file extending the library chip (as a designer would write it)."""
+    chips = ROOT / "chips"
+    if base == IDEAL:
+        parent, body = chips / "asim-bitserial-255.acim", "input { signed }"
+    else:
+        parent, body = chips / f"{base}.acim", ""
+    if quant:
+        body += f" quant {{ {quant} }}"
+    if noise_off:
+        body += " noise { random 0% nonlinear 0% }"
+    name = "-".join(filter(None, [base, (quant or "").replace(" ", "-"),
+                                  "quiet" if noise_off else ""]))
+    path = folder / f"{name}.acim"
+    path.write_text(f'chip "{name}" extends "{parent}" {{ {body} }}\n')
+    return path
+
+
+def study(args) -> int:
     import asimc
-    ideal = asimc.load_chip(ROOT / "chips" / "ideal-signed.acim") \
-        if (ROOT / "chips" / "ideal-signed.acim").exists() else None
-    return ideal
+    folder = Path(tempfile.mkdtemp(prefix="minilm-"))
+    start = time.time()
+    onnx_path, _ = export(folder)
+    tokens = tokenized(folder)
+    smoothing = tokenize(SMOOTHING_SENTENCES)
+    np.savez(folder / "smoothing.npz", **smoothing)
+    fp32 = fp32_embeddings(onnx_path, tokens)
+    wanted = None if args.rows == "all" else {int(r) for r in args.rows.split(",")}
+    print(f"MiniLM-L6 ({len(SENTENCES)} sentences, {MAX_TOKENS} tokens, files in {folder})")
+    print("| # | chip | cosine to FP32, mean | worst sentence | seeds | s |")
+    print("|---|---|---:|---:|---:|---:|")
+    for index, (label, base, quant, alpha, noise_off) in enumerate(ROWS, start=1):
+        if wanted is not None and index not in wanted:
+            continue
+        t0 = time.time()
+        chip = chip_file(folder, base, quant, noise_off)
+        program = asimc.compile(onnx_path, chip, smooth=None if alpha is None else smoothing,
+                                smooth_alpha=alpha if alpha is not None else 0.5)
+        noisy = not noise_off and base != IDEAL
+        seeds = range(args.seeds if noisy else 1)
+        per_seed = [cosines(program.run(tokens, mode="acim", seed=seed).output, fp32)
+                    for seed in seeds]
+        means = [c.mean() for c in per_seed]
+        spread = f" ± {np.std(means):.3f}" if len(means) > 1 else ""
+        print(f"| {index} | {label} | {np.mean(means):.3f}{spread} | "
+              f"{min(c.min() for c in per_seed):.3f} | {len(means)} | {time.time() - t0:.0f} |",
+              flush=True)
+    print(f"total {time.time() - start:.0f} s")
+    return 0
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--export", metavar="DIR", help="only export the model and sentences")
-    parser.add_argument("--rows", default="all", help="comma-separated row labels to run")
-    parser.add_argument("--seeds", type=int, default=1, help="noise seeds per noisy chip")
+    parser.add_argument("--rows", default="all", help="comma-separated row numbers to run")
+    parser.add_argument("--seeds", type=int, default=3, help="noise seeds per noisy chip")
     args = parser.parse_args(argv)
     if args.export:
         onnx_path, npz = export(Path(args.export))
