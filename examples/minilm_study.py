@@ -146,7 +146,8 @@ def tokenized(folder: Path) -> dict[str, np.ndarray]:
         return {k: npz[k] for k in npz.files}
 
 
-# The table's rows: (label, base chip file, quant block or None, smoothing alpha or None).
+# The table's rows: (label, base chip, quant block or None, smoothing alpha or None, noise off,
+# [more chip text]).
 IDEAL = "ideal-signed"              # the ASiM reference macro with signed inputs, written below
 TRANSFORMER = "yoshioka-jssc2025-transformer"
 ROWS = (
@@ -169,6 +170,15 @@ ROWS = (
      "weight per_channel input per_token", 0.5, False),
     ("+ per_channel + per_token + `--smooth` (alpha 0.75)", TRANSFORMER,
      "weight per_channel input per_token", 0.75, False),
+    # What the chip would need: the same remedies with less noise, or hybrid digital levels.
+    ("+ per_channel + per_token + `--smooth` 0.5, noise 0.01 %", TRANSFORMER,
+     "weight per_channel input per_token", 0.5, False, "noise { random 0.01% }"),
+    ("+ per_channel + per_token + `--smooth` 0.5, noise 0.005 %", TRANSFORMER,
+     "weight per_channel input per_token", 0.5, False, "noise { random 0.005% }"),
+    ("+ per_channel + per_token + `--smooth` 0.5, `hybrid { digital_levels 2 }`", TRANSFORMER,
+     "weight per_channel input per_token", 0.5, False, "hybrid { digital_levels 2 }"),
+    ("transformer chip, noise 0.005 % (no remedy)", TRANSFORMER, None, None, False,
+     "noise { random 0.005% }"),
 )
 SMOOTHING_SENTENCES = (      # calibration only: smoothing never sees the evaluated sentences
     "The weather forecast promises sunshine for the whole weekend.",
@@ -190,7 +200,8 @@ SMOOTHING_SENTENCES = (      # calibration only: smoothing never sees the evalua
 )
 
 
-def chip_file(folder: Path, base: str, quant: str | None, noise_off: bool) -> Path:
+def chip_file(folder: Path, base: str, quant: str | None, noise_off: bool, extra: str = ""
+              ) -> Path:
     """A chip file extending the library chip (as a designer would write it)."""
     chips = ROOT / "chips"
     if base == IDEAL:
@@ -201,8 +212,10 @@ def chip_file(folder: Path, base: str, quant: str | None, noise_off: bool) -> Pa
         body += f" quant {{ {quant} }}"
     if noise_off:
         body += " noise { random 0% nonlinear 0% }"
+    body += f" {extra}" if extra else ""
     name = "-".join(filter(None, [base, (quant or "").replace(" ", "-"),
-                                  "quiet" if noise_off else ""]))
+                                  "quiet" if noise_off else "",
+                                  "".join(c if c.isalnum() else "-" for c in extra)]))
     path = folder / f"{name}.acim"
     path.write_text(f'chip "{name}" extends "{parent}" {{ {body} }}\n')
     return path
@@ -221,11 +234,11 @@ def study(args) -> int:
     print(f"MiniLM-L6 ({len(SENTENCES)} sentences, {MAX_TOKENS} tokens, files in {folder})")
     print("| # | chip | cosine to FP32, mean | worst sentence | seeds | s |")
     print("|---|---|---:|---:|---:|---:|")
-    for index, (label, base, quant, alpha, noise_off) in enumerate(ROWS, start=1):
+    for index, (label, base, quant, alpha, noise_off, *extra) in enumerate(ROWS, start=1):
         if wanted is not None and index not in wanted:
             continue
         t0 = time.time()
-        chip = chip_file(folder, base, quant, noise_off)
+        chip = chip_file(folder, base, quant, noise_off, *extra)
         program = asimc.compile(onnx_path, chip, smooth=None if alpha is None else smoothing,
                                 smooth_alpha=alpha if alpha is not None else 0.5)
         noisy = not noise_off and base != IDEAL
