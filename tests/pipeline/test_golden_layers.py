@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 import asimc
 from asimc.chip.spec import ChipSpec, NoiseSpec, Quantity
@@ -15,6 +16,7 @@ IDEAL = ChipSpec("ideal-255")                       # rows 255, 8-bit ADC: lossl
 NOISY = replace(IDEAL, noise=NoiseSpec(Quantity(0.5, "lsb"), Quantity(0, "%")))
 
 
+@pytest.mark.slow
 def test_input_range_used_and_array_sqnr_per_layer():
     onnx_bytes = export("mlp", dynamo=False)
     x = np.random.default_rng(0).uniform(0, 1, size=(40, 64)).astype(np.float32)
