@@ -9,12 +9,13 @@ is the mean, over the sentences, of the cosine between the chip's embedding and 
 FP32 embedding (and the worst sentence).
 
     python examples/minilm_study.py                 # the whole table (examples/FINDINGS.md)
-    python examples/minilm_study.py --export DIR    # only write DIR/minilm.onnx, DIR/sentences.npz
+    python examples/minilm_study.py --export DIR    # only write DIR/minilm.onnx, sentences.npz
+                                                    # and smoothing.npz
 
-Then the CLI runs the same model, e.g.
+Then the CLI runs the same model, e.g. (the per-layer "why" of examples/FINDINGS.md)
 
     asimc golden DIR/minilm.onnx --chip chips/yoshioka-jssc2025-transformer.acim \\
-        --data DIR/sentences.npz
+        --data DIR/sentences.npz --limit 8 [--smooth DIR/smoothing.npz]
 """
 from __future__ import annotations
 
@@ -89,8 +90,9 @@ def tokenize(sentences=SENTENCES) -> dict[str, np.ndarray]:
 
 
 def export(folder: Path) -> tuple[Path, Path]:
-    """Write folder/minilm.onnx (BERT encoder + mean pooling, dynamic batch) and
-    folder/sentences.npz; returns both paths."""
+    """Write folder/minilm.onnx (BERT encoder + mean pooling, dynamic batch),
+    folder/sentences.npz (the evaluated sentences) and folder/smoothing.npz (the sentences
+    smoothing is calibrated on); returns the first two paths."""
     import torch
     from transformers import AutoModel
 
@@ -116,6 +118,7 @@ def export(folder: Path) -> tuple[Path, Path]:
     tokens = tokenize()
     npz = folder / "sentences.npz"
     np.savez(npz, **tokens)
+    np.savez(folder / "smoothing.npz", **tokenize(SMOOTHING_SENTENCES))
     onnx_path = folder / "minilm.onnx"
     example = tuple(torch.from_numpy(tokens[k][:2]) for k in ("input_ids", "attention_mask"))
     with torch.no_grad():
@@ -230,8 +233,7 @@ def study(args) -> int:
     start = time.time()
     onnx_path, _ = export(folder)
     tokens = tokenized(folder)
-    smoothing = tokenize(SMOOTHING_SENTENCES)
-    np.savez(folder / "smoothing.npz", **smoothing)
+    smoothing = str(folder / "smoothing.npz")
     fp32 = fp32_embeddings(onnx_path, tokens)
     wanted = None if args.rows == "all" else {int(r) for r in args.rows.split(",")}
     print(f"MiniLM-L6 ({len(SENTENCES)} sentences, {MAX_TOKENS} tokens, files in {folder})")
