@@ -3,6 +3,7 @@ compile-time smoothing (``smooth=DATA``, SmoothQuant), held to docs/numeric-mode
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -134,3 +135,25 @@ def test_smoothing_options_are_checked():
     data = np.zeros((4, 5, 16), np.float32)
     with pytest.raises(UsageError, match="alpha.*0 to 1"):
         asimc.compile(onnx_bytes, SIGNED, smooth=data, smooth_alpha=1.5)
+
+
+def test_smoothing_through_the_cli(tmp_path, capsys):
+    from asimc.cli import main
+    model = tmp_path / "outliers.onnx"
+    model.write_bytes(_onnx(_Outliers(), torch.randn(2, 5, 16)))
+    data = tmp_path / "calibration.npz"
+    np.savez(data, x=np.random.default_rng(1).normal(size=(16, 5, 16)).astype(np.float32))
+    chip = tmp_path / "chip.acim"
+    chip.write_text('chip "c" { input { signed } quant { weight per_channel input per_token } }\n')
+    code = main(["compile", str(model), "--chip", str(chip), "--smooth", str(data),
+                 "--smooth-alpha", "0.6", "-o", str(tmp_path / "out.asimc"), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    notes = [layer["note"] for layer in json.loads(out)["layers"]]
+    assert sum("smoothed (alpha 0.6" in note for note in notes) == 3
+    # --smooth-alpha alone would silently do nothing: refused, nothing written
+    code = main(["compile", str(model), "--chip", str(chip), "--smooth-alpha", "0.6",
+                 "-o", str(tmp_path / "other.asimc")])
+    _, err = capsys.readouterr()
+    assert code == 2 and "--smooth DATA" in err and "Traceback" not in err
+    assert not (tmp_path / "other.asimc").exists()
