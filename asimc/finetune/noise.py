@@ -170,12 +170,16 @@ class ChipForward:
             w_axis, y_axis, k = -1, -1, w.shape[-2] if w.dim() > 1 else w.shape[0]
         transposed = op == "Gemm" and node.attr("transA", 0)
         rows = op != "Conv" and not transposed
+        per_token = rows and layer.chip.quant.input == "per_token"
         xq, sx = self._input(layer, x, layer.input_scale, rows)
         if layer.kind == "dynamic":       # the second operand is quantised like a weight
             d = w.detach()
-            sw = (torch.tensor(layer.operand_scale, dtype=torch.float32)
-                  if layer.operand_scale is not None else
-                  self._dynamic_scale(layer.node + "/operand", d, True))
+            if layer.operand_scale is not None:
+                sw = torch.tensor(layer.operand_scale, dtype=torch.float32)
+            elif per_token and d.dim() > 1:   # one scale per column, as the executor takes it
+                sw = d.abs().amax(dim=-2, keepdim=True) + EPSILON
+            else:
+                sw = self._dynamic_scale(layer.node + "/operand", d, True)
             bits = layer.chip.weight.bits
             wq = _ste(w, quantize_weight(d, sw, bits) * sw / weight_levels(bits))
         else:
@@ -188,9 +192,10 @@ class ChipForward:
         unit = math.sqrt(self._variance[key]) / (weight_levels(chip.weight.bits) *
                                                   input_levels(chip.input.bits,
                                                                chip.input.signed))
-        if sw.numel() > 1:                    # per-channel weight scales: along y's channels
-            sw = sw.reshape(-1).view(_channel_shape(y.dim(), y_axis))
-        per_token = rows and chip.quant.input == "per_token"   # (..., M, 1): along y's rows
+        # per-token scales already broadcast: (..., M, 1) along y's rows, (..., 1, N) along its
+        # columns
+        if sw.numel() > 1 and not (per_token and layer.kind == "dynamic"):
+            sw = sw.reshape(-1).view(_channel_shape(y.dim(), y_axis))   # per-channel weights
         if sx.numel() > 1 and not per_token:  # per-sample input scales: along the batch
             sx = sx.reshape(-1).view(-1, *[1] * (y.dim() - 1))
         if op == "Gemm" and node.attr("alpha", 1.0) != 1.0:

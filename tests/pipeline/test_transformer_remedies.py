@@ -157,3 +157,19 @@ def test_smoothing_through_the_cli(tmp_path, capsys):
     _, err = capsys.readouterr()
     assert code == 2 and "--smooth DATA" in err and "Traceback" not in err
     assert not (tmp_path / "other.asimc").exists()
+
+
+def test_finetuning_quantises_per_token_as_the_chip_does():
+    """asimc finetune's forward (asimc.finetune.noise.ChipForward) takes the same per-token
+    scales as the executor: on a noiseless lossless chip it is the int mode."""
+    from asimc.finetune.noise import ChipForward
+    from asimc.runtime.interpreter import run_graph
+    program = asimc.compile(export("attention", dynamo=False), replace(SIGNED, quant=PER_TOKEN))
+    x = example("attention", 4, seed=5)
+    ints = program.run(x, mode="int").output
+    floats = program.run(x, mode="float").output
+    with torch.no_grad():
+        trained = run_graph(program.graph, {"x": torch.from_numpy(x)}, batch_size=4,
+                            hook=ChipForward(program.layers, "analytic")).outputs
+    forward = next(iter(trained.values())).numpy()
+    assert np.abs(forward - ints).max() < np.abs(floats - ints).max() / 100
