@@ -1,4 +1,4 @@
-"""The golden-model ladder (DESIGN.md section 1): each rung proves one step before the next.
+"""The golden-model ladder (README.md, "The golden-model ladder"): each rung proves one step before the next.
 
 1. FP32 ONNX (onnxruntime) vs asimc ``float``: the import and the digital ops are right.
 2. ``float`` vs ``int``: what quantisation costs.
