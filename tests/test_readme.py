@@ -303,3 +303,21 @@ def test_docs_cite_numeric_model_sections_that_exist():
             cited += 1
             assert quoted in titles, f"{path} cites a section {quoted!r} the page lacks"
     assert cited >= 8
+
+
+def test_examples_use_only_flags_the_command_table_lists():
+    """A flag an example uses is in its command's row of the table (longest command first:
+    ``sweep show`` before ``sweep``)."""
+    rows = {}
+    for command, row in re.findall(r"^\| `asimc ([a-z]+(?: [a-z]+)*) ((?:[^|\\]|\\.)*)\|", README,
+                                   flags=re.MULTILINE):
+        rows[command.strip()] = row
+    assert {"finetune", "sweep", "sweep show", "calibrate"} <= set(rows)
+    examples = [line for text, _ in _blocks("sh") for line in text.splitlines()
+                if line.startswith("asimc ")]
+    assert examples
+    for line in examples:
+        words = shlex.split(line)[1:]
+        command = " ".join(words[:2]) if " ".join(words[:2]) in rows else words[0]
+        for flag in (w.split("=")[0] for w in words if w.startswith("--")):
+            assert flag in rows[command], f"{line!r}: {flag} is not in the table's row"

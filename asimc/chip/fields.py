@@ -250,7 +250,7 @@ BLOCKS: tuple[BlockRule, ...] = (
                   doc="clock frequency (or period); one input cycle of one macro takes one "
                       "clock", example="200 MHz"),
     ), overridable=False),
-    BlockRule("quant", "How tensors are quantised (docs/numeric-model.md, "Quantisers").", (
+    BlockRule("quant", 'How tensors are quantised (docs/numeric-model.md, "Quantisers").', (
         FieldRule("quant", "weight", "choice", "per_tensor", choices=("per_tensor", "per_channel"),
                   meaning="weight scales",
                   doc="``per_tensor`` (ASiM default: one scale max|W|) or ``per_channel`` (one "

@@ -7,11 +7,12 @@ precision). Each finished row is committed at once with ``synchronous=FULL``, so
 driver at any moment loses no finished row; SQLite's journal keeps the file consistent.
 
 Only the driver writes, and only one driver at a time: it holds an exclusive ``flock`` on
-``DB.lock`` (released by the kernel however the driver dies). Readers (``sweep show``) need no
+``DB.lock`` (released by the kernel however the driver dies; removed when the driver ends). Readers (``sweep show``) need no
 lock: WAL lets them read while the driver writes.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -90,31 +91,46 @@ def connect(path: str | os.PathLike, *, create: bool) -> sqlite3.Connection:
 
 
 class DriverLock:
-    """The one-driver-per-database lock (an exclusive flock on ``DB.lock``)."""
+    """The one-driver-per-database lock: an exclusive flock on ``DB.lock``, a file that lives
+    as long as the driver (removed on release; a driver killed with -9 leaves it behind, and the
+    next driver takes it over, since the kernel dropped the flock)."""
 
     def __init__(self, db_path: str | os.PathLike):
         self.path = f"{db_path}.lock"
-        try:
-            self._file = open(self.path, "a+")
-        except OSError as error:
-            raise UsageError(f"{self.path}: cannot create the lock file ({error.strerror})") \
-                from None
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._file.seek(0)
-            holder = self._file.read().strip() or "another process"
-            self._file.close()
-            raise UsageError(f"{db_path}: another `asimc sweep` is already writing this "
-                             f"database (pid {holder}); wait for it to finish, or stop it "
-                             "(it resumes where it left off), or use another --db") from None
+        while True:
+            try:
+                self._file = open(self.path, "a+")
+            except OSError as error:
+                raise UsageError(f"{self.path}: cannot create the lock file "
+                                 f"({error.strerror})") from None
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._file.seek(0)
+                holder = self._file.read().strip() or "another process"
+                self._file.close()
+                raise UsageError(f"{db_path}: another `asimc sweep` is already writing this "
+                                 f"database (pid {holder}); wait for it to finish, or stop it "
+                                 "(it resumes where it left off), or use another --db") from None
+            if self._is_current():
+                break
+            self._file.close()          # locked a file its last holder removed meanwhile: retry
         self._file.seek(0)
         self._file.truncate()
         self._file.write(str(os.getpid()))
         self._file.flush()
 
+    def _is_current(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino == os.fstat(self._file.fileno()).st_ino
+        except FileNotFoundError:
+            return False
+
     def release(self) -> None:
         if not self._file.closed:
+            # Removed while still held, so that no other driver can lock the name meanwhile.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
             self._file.close()
 
 
