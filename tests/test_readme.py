@@ -321,3 +321,27 @@ def test_examples_use_only_flags_the_command_table_lists():
         command = " ".join(words[:2]) if " ".join(words[:2]) in rows else words[0]
         for flag in (w.split("=")[0] for w in words if w.startswith("--")):
             assert flag in rows[command], f"{line!r}: {flag} is not in the table's row"
+
+
+def _printed_by(fragment: str, workdir) -> str:
+    command = next(c for c, _ in _commands() if fragment in c)
+    code, printed = _asimc(command, workdir)
+    assert code == 0, command
+    return printed
+
+
+def test_calibrate_numbers_quoted_are_the_ones_printed(workdir):
+    before, after = re.search(r"test accuracy goes from ([\d.]+) % to ([\d.]+) %", README).groups()
+    _printed_by("asimc calibrate ", workdir)                  # writes lee-calibrated.acim
+    printed = _printed_by("lee-calibrated.acim --data", workdir)
+    accuracy = {row.split()[0]: re.search(r"\d+\.\d+%", row).group() for row in printed.splitlines()
+                if row.startswith("lee-")}
+    assert accuracy == {"lee-vlsi2021-1152x256": f"{before}%",
+                        "lee-vlsi2021-1152x256-calibrated": f"{after}%"}, printed
+
+
+def test_the_sweep_example_finds_a_best_point(workdir):
+    _printed_by("asimc sweep examples/", workdir)
+    printed = _printed_by("asimc sweep show ", workdir)
+    assert "no point qualifies" not in printed
+    assert re.search(r"^best \(.*\): point \d+ ", printed, flags=re.MULTILINE), printed
