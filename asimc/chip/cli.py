@@ -67,7 +67,7 @@ def run_check(args: argparse.Namespace) -> int:
         except ChipError as error:
             failed += 1
             sys.stdout.flush()
-            print(str(error), file=sys.stderr)
+            print(error.render(), file=sys.stderr)
             sys.stderr.flush()
             continue
         print(f"{path}: ok (chip {json.dumps(spec.name, ensure_ascii=False)})")

@@ -36,3 +36,30 @@ def test_integer_labels_of_an_npz_named_after_the_inputs_still_work(files, tmp_p
     code, text = cli("compare", files / "cnn.onnx", "--chips", files / "chip.acim",
                      "--data", data, "--seeds", "1")
     assert code == 0, text
+
+
+def _with_weight(source, target, value, *, initializer=None):
+    """The model with one value of a weight initializer (the first Conv's, by default)
+    replaced: (the file, the initializer's name, the node using it)."""
+    import onnx
+    from onnx import numpy_helper
+    model = onnx.load(source)
+    node = next(n for n in model.graph.node if n.op_type == "Conv")
+    name = initializer or node.input[1]
+    tensor = next(t for t in model.graph.initializer if t.name == name)
+    array = numpy_helper.to_array(tensor).copy()
+    array.flat[3] = value
+    tensor.CopyFrom(numpy_helper.from_array(array, name))
+    onnx.save(model, target)
+    return target, name, node.name
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_nonfinite_weights_are_refused_at_compile_time(files, tmp_path, value):
+    model, initializer, node = _with_weight(files / "cnn.onnx", tmp_path / "bad.onnx", value)
+    out = tmp_path / "bad.asimc"
+    code, text = cli("compile", model, "--chip", files / "chip.acim", "-o", out)
+    no_internal_error(code, text)
+    assert code == 2 and text.startswith("asimc: error: "), text
+    assert f"initializer '{initializer}'" in text and f"node '{node}'" in text, text
+    assert not out.exists()
