@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 from .compiler import compile as compile_model
@@ -122,9 +123,23 @@ def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = Non
             "seeds": seeds,
             "source": str(chip) if isinstance(chip, (str, Path)) else "",
             "energy_figures": program.chip.energy.mac is not None,
-            "warnings": clipping_warnings(program, int_clipped[key]),
+            "warnings": [*program.report.get("warnings", ()),
+                         *_repeated_chip(index, chips, programs),
+                         *clipping_warnings(program, int_clipped[key])],
         })
     return rows + list(int_rows.values()) + chip_rows
+
+
+def _repeated_chip(index: int, chips, programs) -> list[str]:
+    """A chip given twice (the same settings, whatever its file or name) only repeats a row."""
+    def settings(program):
+        return replace(program.chip, name="", description="", source="")
+    for earlier in range(index):
+        if settings(programs[earlier]) == settings(programs[index]):
+            given = chips[earlier] if isinstance(chips[earlier], (str, Path)) \
+                else programs[earlier].chip.name
+            return [f"the same chip as {given} (given twice), so the same numbers"]
+    return []
 
 
 def steps_for(chips, seeds: int) -> int:

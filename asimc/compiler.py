@@ -18,7 +18,7 @@ from .chip.conversions import ConversionPlan, precision  # noqa: F401 - precisio
 from .chip.spec import ChipSpec
 from .errors import UsageError
 from .ir import Graph
-from .passes.lower import Candidate, lower
+from .passes.lower import Candidate, lower, unmatched_glob_warnings
 from .passes.qdq import (QdqPattern, find_patterns, has_qdq, layer_for_chip,
                           pattern_matches_weights, unfolded_graph)
 from .passes.quantize import quantize_static_weight
@@ -205,4 +205,5 @@ def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
                              "static }): give calibration data with --calibrate DATA")
         from .passes.calibrate import calibrate_program
         program = calibrate_program(program, calibrate, limit=calibration_limit)
-    return replace(program, report=mapping_report(program, notes))
+    warnings = unmatched_glob_warnings(graph, spec, tuple(digital))
+    return replace(program, report=mapping_report(program, notes, warnings))

@@ -45,7 +45,9 @@ def _sum(layers: list[dict[str, Any]], key: str) -> Any:
     return sum(values) if values else None
 
 
-def mapping_report(program: Program, notes: dict[str, str] | None = None) -> dict[str, Any]:
+def mapping_report(program: Program, notes: dict[str, str] | None = None,
+                   warnings: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """notes: per node; warnings: about the whole compile (a glob that matches nothing)."""
     notes = notes or {}
     entries = [_layer_entry(l, notes.get(l.node, "")) for l in program.layers.values()]
     on_chip = [e for e in entries if e["placement"] == "acim"]
@@ -75,7 +77,7 @@ def mapping_report(program: Program, notes: dict[str, str] | None = None) -> dic
     if total.get("energy_j") and total.get("macs"):
         total["tops_per_w"] = 2 * total["macs"] / total["energy_j"] / 1e12
     return {"model": program.source, "chip": program.chip.name, "layers": entries,
-            "total": total}
+            "total": total, "warnings": list(warnings)}
 
 
 def _shape(shape) -> str:
@@ -142,4 +144,5 @@ def render_mapping(report: dict[str, Any]) -> str:
     if t.get("costs_unknown_why"):
         lines.append(f"costs '-': {t['costs_unknown_why']}")
     notes = [f"note: {e['node']}: {e['note']}" for e in report["layers"] if e.get("note")]
-    return "\n".join(out + lines + notes)
+    warnings = [f"warning: {w}" for w in report.get("warnings", ())]
+    return "\n".join(out + lines + notes + warnings)

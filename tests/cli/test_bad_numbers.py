@@ -63,3 +63,26 @@ def test_nonfinite_weights_are_refused_at_compile_time(files, tmp_path, value):
     assert code == 2 and text.startswith("asimc: error: "), text
     assert f"initializer '{initializer}'" in text and f"node '{node}'" in text, text
     assert not out.exists()
+
+
+def test_globs_that_match_nothing_are_named_with_what_they_could_have_meant(files, tmp_path):
+    chip = tmp_path / "globs.acim"
+    chip.write_text(f'chip "globs" extends "{files / "chip.acim"}" {{\n'
+                    '    layer "/stem/conv/Conf" { adc { bits 5 } }\n'
+                    '    layer "/head/*" { adc { bits 7 } }\n}\n')
+    code, text = cli("compile", files / "cnn.onnx", "--chip", chip, "--digital", "/nothing/*",
+                     "--digital", "/down/*", "-o", tmp_path / "out.asimc")
+    assert code == 0, text
+    warnings = [line for line in text.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2, text                 # the two patterns that match something: none
+    assert "layer \"/stem/conv/Conf\"" in warnings[0] and "'/stem/conv/Conv'" in warnings[0]
+    assert "--digital '/nothing/*'" in warnings[1] and "matches no matrix product" in warnings[1]
+    code, text = cli("inspect", tmp_path / "out.asimc")   # kept in the artifact's report
+    assert code == 0 and "layer \"/stem/conv/Conf\"" in text
+
+
+def test_the_same_chip_given_twice_to_compare_gets_a_word(files):
+    code, text = cli("compare", files / "mlp.onnx", "--chips", files / "chip.acim",
+                     files / "chip.acim", "--data", files / "data.npz", "--seeds", "1")
+    assert code == 0, text
+    assert f"the same chip as {files / 'chip.acim'} (given twice)" in text, text
