@@ -108,6 +108,8 @@ def _answers_options(args):
 
 
 def _show(args) -> int:
+    if args.resolved and args.chip_point is None:
+        raise UsageError("--resolved prints one point's chip: give it with --chip POINT")
     if args.chip_point is not None:
         return _print_point(args)
     _answer(args.db, args)
@@ -127,7 +129,8 @@ def _print_point(args) -> int:
         raise UsageError(f"point {point['id']} ({params}) is not a valid chip: "
                          f"{point['message']}")
     print(f"# point {point['id']} of {args.db}: {params}")
-    sys.stdout.write(point["chip_text"])
+    sys.stdout.write(point["chip_text"] if args.resolved or not point["child_text"]
+                     else point["child_text"])
     return 0
 
 
@@ -278,8 +281,12 @@ def register(sub) -> None:
         ". Works while a sweep is writing the database.")
     show.add_argument("db", metavar="SWEEP.db")
     show.add_argument("--chip", dest="chip_point", metavar="POINT",
-                      help="print the canonical chip text of one point (to rerun it with "
+                      help="print one point as the chip it is: a child chip that extends the "
+                           "base with the point's values (save it to rerun the point with "
                            "`asimc compare` or `asimc golden`)")
+    show.add_argument("--resolved", action="store_true",
+                      help="with --chip: print the point's fully resolved canonical chip text "
+                           "(every field, no extends)")
     _add_output(show, report=True)
     show.set_defaults(func=_show)
     p.show_parser = show

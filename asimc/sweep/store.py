@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS points (
     valid INTEGER NOT NULL,
     message TEXT NOT NULL DEFAULT '',
     costs TEXT,
-    int_key TEXT
+    int_key TEXT,
+    child_text TEXT
 );
 CREATE TABLE IF NOT EXISTS results (
     key TEXT PRIMARY KEY,
@@ -82,6 +83,9 @@ def connect(path: str | os.PathLike, *, create: bool) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous = FULL")
         if create:
             db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(points)")}
+            if "child_text" not in columns:          # a database of an older asimc
+                db.execute("ALTER TABLE points ADD COLUMN child_text TEXT")
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.DatabaseError as error:
         raise UsageError(f"{path}: not a sweep database ({error})") from None
@@ -168,9 +172,10 @@ class Store:
                 row = self.db.execute("SELECT id FROM points WHERE chip_key = ?", (key,)).fetchone()
                 if row is None:
                     cursor = self.db.execute(
-                        "INSERT INTO points (chip_key, params, chip_text, valid, message) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (key, json.dumps(p.params), p.chip_text, int(p.valid), p.message))
+                        "INSERT INTO points (chip_key, params, chip_text, valid, message, "
+                        "child_text) VALUES (?, ?, ?, ?, ?, ?)",
+                        (key, json.dumps(p.params), p.chip_text, int(p.valid), p.message,
+                         p.child_text))
                     ids.append(cursor.lastrowid)
                 else:
                     ids.append(row[0])
@@ -213,10 +218,12 @@ def read_sweep(path: str | os.PathLike) -> dict:
         db.execute("BEGIN")
         meta = {name: json.loads(value) for name, value in db.execute(
             "SELECT name, value FROM meta")}
+        columns = {row[1] for row in db.execute("PRAGMA table_info(points)")}
+        child = "child_text" if "child_text" in columns else "NULL"   # older databases
         points = [dict(zip(("id", "params", "chip_text", "valid", "message", "costs",
-                            "int_key"), row)) for row in db.execute(
-            "SELECT id, params, chip_text, valid, message, costs, int_key FROM points "
-            "ORDER BY id")]
+                            "int_key", "child_text"), row)) for row in db.execute(
+            f"SELECT id, params, chip_text, valid, message, costs, int_key, {child} "
+            "FROM points ORDER BY id")]
         results = [dict(zip(("point", "seed", "status", "accuracy", "agreement", "sqnr_db",
                              "message", "key"), row)) for row in db.execute(
             "SELECT point, seed, status, accuracy, agreement, sqnr_db, message, key "

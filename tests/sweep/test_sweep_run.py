@@ -13,7 +13,8 @@ import pytest
 from asimc.chip import parse_chip
 from asimc.sweep.evaluate import EVAL_LOG_ENV, shard_bounds
 
-from .conftest import RAY_HEAD, listening_sockets, points_of, run_cli, show_json, sweep_args
+from .conftest import (NOISY, RAY_HEAD, listening_sockets, points_of, run_cli, show_json,
+                       sweep_args)
 
 
 def _log(path):
@@ -106,24 +107,42 @@ def test_invalid_and_failing_points_do_not_stop_the_sweep(tmp_path, capsys):
 
 def test_a_point_prints_as_a_chip_that_reruns(tmp_path, capsys):
     db = str(tmp_path / "s.db")
-    args = sweep_args(db, 'layer["Gemm"].adc.bits=7', "noise.random=0.5 lsb", seeds=1)
+    args = sweep_args(db, 'layer["Gemm"].adc.bits=7', "noise.random=0.5 lsb,0.75 lsb", seeds=1)
     assert run_cli(capsys, *args, "--workers", "1")[0] == 0
     code, out, _ = run_cli(capsys, "sweep", "show", db, "--chip", "1")
     assert code == 0 and out.startswith("# point 1 of")
+    # The child chip it is: its own name and description, extends the base, the varied fields.
+    name = 'asim-hcim-1 layer[\\"Gemm\\"].adc.bits=7 noise.random=0.5 lsb'
+    assert f'chip "{name}" extends "{NOISY}" {{' in out, out
+    assert 'description "sweep point: asim-hcim-1 with ' in out
+    assert "digital MSB level" not in out                  # not the base's description
+    assert "array" not in out and "voting" not in out       # only what the point changes
     chip = parse_chip(out)
+    assert chip.name == 'asim-hcim-1 layer["Gemm"].adc.bits=7 noise.random=0.5 lsb'
     assert chip.noise.random.value == 0.5 and chip.noise.random.unit == "lsb"
     assert chip.hybrid.digital_levels == 1                       # from the base chip
     assert [(s.block, s.field, s.value) for s in chip.layers[-1].settings] == [("adc", "bits", 7)]
-    path = tmp_path / "point.acim"
-    path.write_text(out)
-    code, out, err = run_cli(capsys, "compare", args[1], "--chips", path, "--data", "digits",
+    code, resolved, _ = run_cli(capsys, "sweep", "show", db, "--chip", "1", "--resolved")
+    assert code == 0 and "extends" not in resolved and "voting {" in resolved
+    assert parse_chip(resolved) == chip
+    paths = []
+    for point in ("1", "2"):
+        path = tmp_path / f"point{point}.acim"
+        path.write_text(run_cli(capsys, "sweep", "show", db, "--chip", point)[1])
+        paths.append(path)
+    code, out, err = run_cli(capsys, "compare", args[1], "--chips", *paths, "--data", "digits",
                              "--limit", "40", "--seeds", "1", "--json")
     assert code == 0, err
-    compared = json.loads(out)[-1]
-    swept = points_of(show_json(capsys, db))[0]
-    assert compared["accuracy_mean"] == swept["accuracy_mean"]
-    assert compared["sqnr_db"] == swept["sqnr_db"]
+    compared = [r for r in json.loads(out) if r["chip"] not in ("fp32", "int")]
+    assert [r["chip"] for r in compared] == [
+        'asim-hcim-1 layer["Gemm"].adc.bits=7 noise.random=0.5 lsb',
+        'asim-hcim-1 layer["Gemm"].adc.bits=7 noise.random=0.75 lsb']
+    swept = points_of(show_json(capsys, db))
+    for row, point in zip(compared, swept):
+        assert row["accuracy_mean"] == point["accuracy_mean"]
+        assert row["sqnr_db"] == point["sqnr_db"]
     assert run_cli(capsys, "sweep", "show", db, "--chip", "9")[0] == 2
+    assert run_cli(capsys, "sweep", "show", db, "--resolved")[0] == 2
 
 
 def test_figures_and_report(tmp_path, capsys):
