@@ -147,12 +147,19 @@ def _answer(db: str, args) -> None:
         rows = answers.sort_rows(rows, args.sort)
     if args.plot or args.report:
         from ..sweep import figures
-        figs = figures.make_figures(sweep, rows, objectives, rule, best)
         if args.plot:
-            figures.save(figs, args.plot)
+            figure = figures.sweep_figure(sweep, rows, objectives, rule, best)
+            if figure is None:
+                raise UsageError(f"{args.plot}: nothing to plot yet (no point is done)")
+            try:
+                figures.save(figure, args.plot)
+            except OSError as error:
+                raise UsageError(f"{args.plot}: cannot write the figure "
+                                 f"({error.strerror or error})") from None
             print(f"wrote {args.plot}", file=sys.stderr)
         if args.report:
             from ..sweep.report import sweep_page
+            figs = figures.make_figures(sweep, rows, objectives, rule, best)
             write_report(args.report, sweep_page(sweep, rows, objectives, rule, best, figs))
             print(f"wrote {args.report}", file=sys.stderr)
     public = [{k: r.get(k) for k in answers.ROW_FIELDS} for r in rows]

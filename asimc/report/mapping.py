@@ -10,6 +10,7 @@ from typing import Any
 
 from ..chip.conversions import precision
 from ..program import PER_POSITION, MatrixLayer, Program
+from .units import engineering
 
 COST_FIELDS = ("macs", "cell_ops", "adc_conversions", "digital_bit_products", "accumulations",
                "cycles", "weight_writes", "energy_j", "latency_s")
@@ -90,10 +91,7 @@ def _fmt(value: Any, unit: str = "") -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        for scale, prefix in ((1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"), (1, "")):
-            if unit and abs(value) < scale * 1000:
-                return f"{value / scale:.3g} {prefix}{unit}"
-        return f"{value:.4g}{unit and ' ' + unit}"
+        return engineering(value, unit) if unit else f"{value:.4g}"
     if isinstance(value, int) and value >= 10000:
         for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
             if value >= scale:
