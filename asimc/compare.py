@@ -20,8 +20,6 @@ from .runtime.executor import clipping_warnings
 
 ROW_FIELDS = ("chip", "precision", "accuracy_mean", "accuracy_std", "agreement", "sqnr_db",
               "adc_conversions", "cycles", "energy_j", "tops_per_w", "seeds", "source")
-# SQNR and agreement of every row are measured against the FP32 model's outputs (onnxruntime).
-REFERENCE = "fp32"
 
 
 def _quant_key(program) -> tuple:

@@ -257,14 +257,6 @@ class ConversionPlan:
         """One ADC step in MAC units for a full tile: f * F / L."""
         return self.range_fraction() * self.full_scale(cycle) / self.adc_levels
 
-    def is_exact(self, weight_bit: int, cycle: InputCycle) -> bool:
-        """A conversion whose result is the ideal integer MAC, always: lossless ADC, no gain
-        compression or mismatch, and no noise (digital level, or a noiseless chip)."""
-        if not self.is_lossless(cycle) or (self.has_static_mismatch
-                                           and not self.is_digital(weight_bit, cycle)):
-            return False
-        return self.is_digital(weight_bit, cycle) or not self.has_noise
-
     @property
     def conversions_per_tile_column(self) -> int:
         """ADC conversions per row tile and output column (one output position); digital

@@ -10,6 +10,7 @@ import sys
 
 from ..errors import UsageError
 from ..report.table import render_table
+from ..report.units import percent as _pct
 from .common import positive_int, print_json, seed_count, worker_count, write_report
 from .compile import add_compile_options
 
@@ -187,10 +188,6 @@ def _best_line(rule, best, rows) -> str:
     return (f"best ({rule.text}): point {best['point']} {params}: accuracy "
             f"{_pct(best['accuracy_mean'])}, energy {_eng(best['energy_j'])}, "
             f"{_count(best['adc_conversions'])} conversions")
-
-
-def _pct(v) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}%"
 
 
 def _db(v) -> str:

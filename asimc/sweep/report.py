@@ -6,11 +6,8 @@ import html
 
 from ..report.figures import svg_markup
 from ..report.html import page, table
+from ..report.units import percent as _pct
 from .answers import point_rows
-
-
-def _pct(v) -> str:
-    return "-" if not isinstance(v, (int, float)) or v != v else f"{100 * v:.2f}%"
 
 
 def _num(v, unit="") -> str:
