@@ -284,6 +284,10 @@ def _plan_labels(ax, keyed: list[str]):
         labels.append(("\n".join(entries[k][0] for k in members), (px, py)))
     markers = [(x - marker, y - marker, x + marker, y + marker)
                for x, y in (ax.transData.transform(e[1:]) for e in entries)]
+    for x, y, radius in getattr(ax, "_asimc_obstacles", ()):     # larger marks (a best point)
+        cx, cy = ax.transData.transform((x, y))
+        markers.append((cx - radius * scale, cy - radius * scale,
+                        cx + radius * scale, cy + radius * scale))
     sizes = [_text_size(ax, renderer, text) for text, _ in labels]
 
     def crowding(k):

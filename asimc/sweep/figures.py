@@ -224,6 +224,8 @@ def _pareto(box, rows, objectives, rule, best, fp32) -> list:
     if best is not None:
         ax.scatter([best[cost.column] / scale], [100 * best[metric]], marker="*", s=220,
                    color="gold", edgecolor="black", zorder=5, label=f"best: {rule.text}")
+        # Labels keep clear of the star (about 15 points across), as of any point.
+        ax._asimc_obstacles = [(best[cost.column] / scale, 100 * best[metric], 8.0)]
     ax.set_xlabel(xlabel)
     ax.set_ylabel(("Accuracy" if metric == "accuracy_mean" else "Agreement") + " (%)")
     _legend_above(ax, ncol=3)
