@@ -345,3 +345,9 @@ def test_the_sweep_example_finds_a_best_point(workdir):
     printed = _printed_by("asimc sweep show ", workdir)
     assert "no point qualifies" not in printed
     assert re.search(r"^best \(.*\): point \d+ ", printed, flags=re.MULTILINE), printed
+
+
+def test_no_section_is_written_twice():
+    headings = re.findall(r"^#+ (.+)$", FENCE.sub("", README), flags=re.MULTILINE)
+    repeated = {h for h in headings if headings.count(h) > 1}
+    assert not repeated, repeated
