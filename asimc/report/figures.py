@@ -237,14 +237,15 @@ def labelled_scatter(ax, points: list[tuple[str, float, float]], formatter) -> N
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.xaxis.set_major_formatter(FuncFormatter(formatter))
-    # Room for labels: a quarter of the span on each side, some above and below (within 0-104).
+    # Room for labels: a quarter of the span on each side, some above and below, also past
+    # 0 and 100 % (a point at 0 % is drawn whole, not cut by the axis), where no tick promises
+    # an accuracy beyond them.
     ax.margins(x=0.25, y=0.12)
     low, high = min(ys), max(ys)
     room = 0.15 * (high - low + 10)
-    bottom, top = max(0.0, low - room), min(104.0, high + room)
+    bottom, top = max(-4.0, low - room), min(104.0, high + room)
     ax.set_ylim(bottom, top)
-    # The room above 100 % is for labels: no tick promises an accuracy beyond it.
-    ax.set_yticks([t for t in ax.get_yticks() if bottom <= t <= 100.0])
+    ax.set_yticks([t for t in ax.get_yticks() if max(0.0, bottom) <= t <= 100.0])
     ax.grid(color="#eeeeee", linewidth=0.7)
     ax.set_axisbelow(True)
     ax._asimc_labels = list(points)         # placed by place_labels once the layout is final

@@ -218,3 +218,26 @@ def test_compare_png_is_drawn_at_the_resolution_its_labels_were_placed_at(three_
 def test_units_are_written_with_the_micro_sign():
     from asimc.report.units import engineering
     assert engineering(2.5e-6, "J") == "2.5 µJ" and engineering(3e-9, "J") == "3 nJ"
+
+
+def test_a_chip_at_zero_accuracy_is_drawn_whole_with_its_label():
+    rows = [{"chip": "fp32", "precision": "float32", "accuracy_mean": 1.0, "accuracy_std": 0.0,
+             "agreement": 1.0, "sqnr_db": math.inf, "seeds": 0, "source": "onnxruntime"}]
+    for name, energy, accuracy in (("at-zero", 3.5e-8, 0.0), ("low", 6.5e-8, 0.133),
+                                   ("far", 6.3e-7, 0.033)):
+        rows.append({"chip": name, "precision": "W4 A4u serial ADC7", "accuracy_mean": accuracy,
+                     "accuracy_std": 0.0, "agreement": accuracy, "sqnr_db": 1.0,
+                     "adc_conversions": energy * 1e13, "cycles": 100, "energy_j": energy,
+                     "tops_per_w": None, "seeds": 1, "source": "", "energy_figures": True})
+    figure = compare_figure(rows)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    radius = 3.0 * figure.dpi / 72                          # a marker of s=22 is ~4.7 pt across
+    for ax in [ax for ax in figure.axes if ax.collections and ax.get_title()]:
+        box = ax.get_window_extent(renderer)
+        for x, y in (ax.transData.transform(p) for c in ax.collections for p in c.get_offsets()):
+            assert box.y0 + radius <= y <= box.y1 - radius      # not cut by the axis
+        assert "at-zero" in [t.get_text() for t in ax.texts]
+        ticks = [float(t.get_text().replace("−", "-")) for t in ax.get_yticklabels()
+                 if t.get_text()]
+        assert min(ticks) >= 0 and max(ticks) <= 100
