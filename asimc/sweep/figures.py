@@ -51,8 +51,23 @@ def _order(axis: str, done: list[dict]) -> tuple[list[str], bool]:
     return values, numeric
 
 
+_PERCENT = ("top1", "agreement")
+_LABELS = {"top1": "Accuracy (%)", "agreement": "Agreement with FP32 (%)",
+           "cosine": "Cosine vs FP32", "sqnr": "SQNR vs FP32 (dB)", "mse": "MSE vs FP32"}
+
+
+def _scale(r) -> float:
+    """Fractions (top1, agreement) are drawn in percent; cosine, SQNR and MSE as they are."""
+    return 100.0 if r["metric"] in _PERCENT else 1.0
+
+
 def _accuracy(r):
-    return 100 * r["accuracy_mean"] if _is_number(r["accuracy_mean"]) else None
+    """The row's metric (accuracy for top1), as drawn."""
+    return _scale(r) * r["score_mean"] if _is_number(r["score_mean"]) else None
+
+
+def _metric(rows) -> str:
+    return rows[0]["metric"] if rows else "top1"
 
 
 def _panels(sweep: dict, rows: list[dict], objectives, rule, best) -> list:
@@ -60,16 +75,17 @@ def _panels(sweep: dict, rows: list[dict], objectives, rule, best) -> list:
     axes = sweep["meta"].get("axes", [])
     done = [r for r in point_rows(rows) if r["status"] == "done" and _accuracy(r) is not None]
     fp32 = next((r for r in rows if r["point"] == "fp32"), None)
-    ints = [r for r in rows if r["point"] == "int" and _is_number(r["accuracy_mean"])]
+    ints = [r for r in rows if r["point"] == "int" and _is_number(r["score_mean"])]
+    name = _LABELS[_metric(rows)].split(" (")[0]
     panels = []
     if done:
         for axis in axes:
-            panels.append((f"accuracy against {axis}", 4.2,
+            panels.append((f"{name} against {axis}", 4.2,
                            lambda box, axis=axis: _accuracy_panel(box, axis, axes, done, fp32,
                                                                   ints)))
         if len(axes) == 2:
             ys, _ = _order(axes[1], done)
-            panels.append(("accuracy heatmap", 1.6 + 0.45 * len(ys),
+            panels.append((f"{name} heatmap", 1.6 + 0.45 * len(ys),
                            lambda box: _heatmap(box, axes, done)))
     if _pareto_points(rows, objectives)[2]:
         panels.append(("Pareto front", 4.6,
@@ -112,7 +128,8 @@ def _legend_above(ax, ncol: int = 3) -> None:
 
 def _accuracy_panel(box, axis: str, axes: list[str], done, fp32, ints) -> list:
     ax = box.subplots()
-    box.suptitle(f"Accuracy against {axis}", fontsize=10)
+    label = _LABELS[_metric(done)]
+    box.suptitle(f"{label.split(' (')[0]} against {axis}", fontsize=10)
     others = [a for a in axes if a != axis]
     values, numeric = _order(axis, done)
     positions = {v: k for k, v in enumerate(values)}
@@ -129,23 +146,24 @@ def _accuracy_panel(box, axis: str, axes: list[str], done, fp32, ints) -> list:
         shift = (k - (len(keys) - 1) / 2) * spread
         ax.errorbar([positions[r["params"].get(axis, "")] + shift for r in members],
                     [_accuracy(r) for r in members],
-                    yerr=[100 * (r["accuracy_std"] or 0) for r in members],
+                    yerr=[_scale(r) * (r["score_std"] or 0) for r in members],
                     marker="o", markersize=4, capsize=3, linewidth=1.2,
                     linestyle="-" if numeric else "none",
                     label=", ".join(f"{a}={v}" for a, v in zip(others, group)) or "points")
-    if fp32 is not None and _is_number(fp32["accuracy_mean"]):
-        ax.axhline(100 * fp32["accuracy_mean"], color="#b00020", linestyle="--", linewidth=1,
-                   label=f"FP32: {100 * fp32['accuracy_mean']:.2f}%")
+    if fp32 is not None and _accuracy(fp32) is not None:
+        ax.axhline(_accuracy(fp32), color="#b00020", linestyle="--", linewidth=1,
+                   label=f"FP32: {_accuracy(fp32):.4g}")
     for r in ints:
-        ax.axhline(100 * r["accuracy_mean"], color="#777", linestyle=":", linewidth=1,
+        ax.axhline(_accuracy(r), color="#777", linestyle=":", linewidth=1,
                    label=f"int {r['precision']}" if len(ints) > 1 else "int")
     ax.set_xticks(range(len(values)), values)
     ax.set_xlim(-0.5, len(values) - 0.5)
     ax.set_xlabel(axis)
-    ax.set_ylabel("Accuracy (%)")
-    top = max([_accuracy(r) + 100 * (r["accuracy_std"] or 0) for r in done] + [0.0])
-    ax.set_ylim(0, min(105.0, max(10.0, top * 1.05)))
-    ax.set_yticks([t for t in ax.get_yticks() if 0 <= t <= 100])
+    ax.set_ylabel(label)
+    if _metric(done) in _PERCENT:
+        top = max([_accuracy(r) + 100 * (r["score_std"] or 0) for r in done] + [0.0])
+        ax.set_ylim(0, min(105.0, max(10.0, top * 1.05)))
+        ax.set_yticks([t for t in ax.get_yticks() if 0 <= t <= 100])
     ax.grid(axis="y", color="#e4e4e4", linewidth=0.7)
     ax.set_axisbelow(True)
     _legend_above(ax, ncol=3)
@@ -174,26 +192,37 @@ def _heatmap(box, axes: list[str], done) -> list:
         grid[ys.index(r["params"].get(axes[1], "")), xs.index(r["params"].get(axes[0], ""))] = \
             _accuracy(r)
     ax = box.subplots()
-    box.suptitle("Mean accuracy (%)", fontsize=10)
-    image = ax.imshow(grid, cmap="viridis", aspect="auto", origin="lower", vmin=0, vmax=100)
+    label = _LABELS[_metric(done)]
+    box.suptitle(f"Mean {label[0].lower()}{label[1:]}", fontsize=10)
+    percent = _metric(done) in _PERCENT
+    limits = (0.0, 100.0) if percent else (float(np.nanmin(grid)), float(np.nanmax(grid)))
+    image = ax.imshow(grid, cmap="viridis", aspect="auto", origin="lower", vmin=limits[0],
+                      vmax=limits[1])
+    middle = 0.6 * limits[1] + 0.4 * limits[0]
     for i in range(len(ys)):
         for j in range(len(xs)):
             if not math.isnan(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center",
-                        fontsize=_LABEL_SIZE, color="white" if grid[i, j] < 60 else "black")
+                ax.text(j, i, f"{grid[i, j]:.1f}" if percent else f"{grid[i, j]:.3g}",
+                        ha="center", va="center", fontsize=_LABEL_SIZE,
+                        color="white" if grid[i, j] < middle else "black")
     ax.set_xticks(range(len(xs)), xs)
     ax.set_yticks(range(len(ys)), ys)
     ax.set_xlabel(axes[0])
     ax.set_ylabel(axes[1])
-    box.colorbar(image, ax=ax, label="Accuracy (%)")
+    box.colorbar(image, ax=ax, label=label)
     _readable_ticks(box, ax)
     return []
 
 
+_SCORE_COLUMNS = {"accuracy_mean": "Accuracy (%)", "agreement": "Agreement with FP32 (%)",
+                  "cosine": "Cosine vs FP32", "sqnr_db": "SQNR vs FP32 (dB)",
+                  "mse": "MSE vs FP32", "score_mean": None}
+
+
 def _pareto_points(rows, objectives):
     cost = cost_objective(rows)
-    accuracy_like = [o for o in objectives if o.column in ("accuracy_mean", "agreement")]
-    metric = accuracy_like[0].column if accuracy_like else "accuracy_mean"
+    scored = [o for o in objectives if o.column in _SCORE_COLUMNS]
+    metric = scored[0].column if scored else "score_mean"
     points = [r for r in point_rows(rows) if r["status"] == "done"
               and _is_number(r[cost.column]) and r[cost.column] > 0 and _is_number(r[metric])]
     return cost, metric, points
@@ -201,32 +230,35 @@ def _pareto_points(rows, objectives):
 
 def _pareto(box, rows, objectives, rule, best, fp32) -> list:
     cost, metric, points = _pareto_points(rows, objectives)
+    ylabel = _SCORE_COLUMNS[metric] or _LABELS[_metric(points)]
+    percent = ylabel.endswith("(%)")
+    value = 100.0 if percent else 1.0
     ax = box.subplots()
-    box.suptitle("Cost against accuracy", fontsize=10)
+    box.suptitle(f"Cost against {ylabel.split(' (')[0].lower()}", fontsize=10)
     if cost.name == "energy":
         scale, prefix = prefix_for(sorted(r["energy_j"] for r in points)[len(points) // 2])
         formatter, xlabel = (lambda v, _: f"{v:g}"), f"Energy per inference ({prefix}J)"
     else:
         scale, formatter, xlabel = 1.0, (lambda v, _: count(v)), "ADC conversions per inference"
-    labelled_scatter(ax, [(str(r["point"]), r[cost.column] / scale, 100 * r[metric])
-                          for r in points], formatter)
+    labelled_scatter(ax, [(str(r["point"]), r[cost.column] / scale, value * r[metric])
+                          for r in points], formatter, percent)
     ax.xaxis.set_major_formatter(FuncFormatter(formatter))
     front = sorted((r for r in points if r["pareto"]), key=lambda r: r[cost.column])
     if front:
-        ax.plot([r[cost.column] / scale for r in front], [100 * r[metric] for r in front],
+        ax.plot([r[cost.column] / scale for r in front], [value * r[metric] for r in front],
                 color="#c0504d", linewidth=1.2, zorder=2, label="Pareto front")
-    if fp32 is not None and _is_number(fp32["accuracy_mean"]) and metric == "accuracy_mean":
+    if fp32 is not None and _is_number(fp32.get(metric)):
         low, high = ax.get_ylim()
-        level = 100 * fp32["accuracy_mean"]
+        level = value * fp32[metric]
         if low <= level <= high:
             ax.axhline(level, color="#b00020", linestyle="--", linewidth=1,
-                       label=f"FP32: {level:.2f}%")
+                       label=f"FP32: {level:.4g}")
     if best is not None:
-        ax.scatter([best[cost.column] / scale], [100 * best[metric]], marker="*", s=220,
+        ax.scatter([best[cost.column] / scale], [value * best[metric]], marker="*", s=220,
                    color="gold", edgecolor="black", zorder=5, label=f"best: {rule.text}")
         # Labels keep clear of the star (about 15 points across), as of any point.
-        ax._asimc_obstacles = [(best[cost.column] / scale, 100 * best[metric], 8.0)]
+        ax._asimc_obstacles = [(best[cost.column] / scale, value * best[metric], 8.0)]
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(("Accuracy" if metric == "accuracy_mean" else "Agreement") + " (%)")
+    ax.set_ylabel(ylabel)
     _legend_above(ax, ncol=3)
     return [ax]
