@@ -171,10 +171,11 @@ def _png_size(path) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def three_chips(tmp_path_factory):
+    from asimc.commands.evaluate import compare_rows
     from asimc.compare import compare_chips
     chips = [ROOT / "chips" / f"{name}.acim" for name in
              ("chen-jssc2021-capram-65nm", "lee-vlsi2021-1152x256", "jia-jssc2021-16nm-4x4")]
-    rows = compare_chips(MODEL, chips, "digits", seeds=1, limit=24)
+    rows = compare_rows(compare_chips(MODEL, chips, "digits", seeds=1, limit=24))
     path = tmp_path_factory.mktemp("three") / "compare.png"
     assert _cli("compare", MODEL, "--chips", *chips, "--data", "digits", "--limit", "24",
                 "--seeds", "1", "--plot", path) == 0
