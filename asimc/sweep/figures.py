@@ -152,7 +152,8 @@ def _accuracy_panel(box, axis: str, axes: list[str], done, fp32, ints) -> list:
                     label=", ".join(f"{a}={v}" for a, v in zip(others, group)) or "points")
     if fp32 is not None and _accuracy(fp32) is not None:
         ax.axhline(_accuracy(fp32), color="#b00020", linestyle="--", linewidth=1,
-                   label=f"FP32: {_accuracy(fp32):.4g}")
+                   label=f"FP32: {_accuracy(fp32):.2f}%" if _metric(done) in _PERCENT
+                   else f"FP32: {_accuracy(fp32):.4g}")
     for r in ints:
         ax.axhline(_accuracy(r), color="#777", linestyle=":", linewidth=1,
                    label=f"int {r['precision']}" if len(ints) > 1 else "int")
@@ -252,7 +253,7 @@ def _pareto(box, rows, objectives, rule, best, fp32) -> list:
         level = value * fp32[metric]
         if low <= level <= high:
             ax.axhline(level, color="#b00020", linestyle="--", linewidth=1,
-                       label=f"FP32: {level:.4g}")
+                       label=f"FP32: {level:.2f}%" if percent else f"FP32: {level:.4g}")
     if best is not None:
         ax.scatter([best[cost.column] / scale], [value * best[metric]], marker="*", s=220,
                    color="gold", edgecolor="black", zorder=5, label=f"best: {rule.text}")
