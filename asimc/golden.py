@@ -231,4 +231,5 @@ def golden_ladder(model, program: Program, data, *, limit: int | None = None, se
         seed=seed, batch_size=batch_size, metric=metric,
         passed=all(r.passed for r in rungs if r.must_hold), rungs=rungs, layers=tuple(layers),
         fp32_accuracy=rungs[0].reference_accuracy, quantised_model=quantised,
-        warnings=tuple(clipping_warnings(program, int_run.clipped)))
+        warnings=(*program.report.get("warnings", ()),           # globs matching nothing
+                  *clipping_warnings(program, int_run.clipped)))

@@ -86,3 +86,10 @@ def test_the_same_chip_given_twice_to_compare_gets_a_word(files):
                      files / "chip.acim", "--data", files / "data.npz", "--seeds", "1")
     assert code == 0, text
     assert f"the same chip as {files / 'chip.acim'} (given twice)" in text, text
+
+
+def test_golden_names_a_digital_glob_that_matches_nothing(files):
+    code, text = cli("golden", files / "mlp.onnx", "--chip", files / "chip.acim", "--data",
+                     files / "data.npz", "--digital", "/fc9/*")
+    assert code in (0, 1), text
+    assert "warning: --digital '/fc9/*' matches no matrix product" in text, text
