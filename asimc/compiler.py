@@ -19,8 +19,8 @@ from .chip.conversions import ConversionPlan, precision  # noqa: F401 - precisio
 from .chip.spec import ChipSpec
 from .errors import UsageError
 from .ir import Graph
-from .passes.lower import Candidate, lower
 from .frontend.qdq import QdqPattern, pattern_matches_weights
+from .passes.lower import Candidate, lower, unmatched_glob_warnings
 from .passes.qdq import layer_for_chip
 from .passes.quantize import quantize_static_weight
 from .passes.smooth import DEFAULT_ALPHA, check_alpha
@@ -228,4 +228,5 @@ def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
                              "static }): give data to measure them on with --input-scales DATA")
         from .passes.input_scales import with_input_scales
         program = with_input_scales(program, input_scales, limit=calibration_limit)
-    return replace(program, report=mapping_report(program, notes))
+    warnings = unmatched_glob_warnings(graph, spec, tuple(digital))
+    return replace(program, report=mapping_report(program, notes, warnings))

@@ -5,11 +5,8 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
+from ..report.units import percent as _pct
 from .common import print_json, seed_count, writable_path
-
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 def _duration(seconds: float) -> str:

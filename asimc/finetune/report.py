@@ -6,11 +6,8 @@ import base64
 import io
 
 from ..report.html import page, table
+from ..report.units import percent as _pct
 from .train import FinetuneResult
-
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 def curve_png(result: FinetuneResult) -> bytes:

@@ -10,7 +10,7 @@ operands. Constant folding turns ``DequantizeLinear(W)`` into a float constant, 
 reads the patterns before folding (``asimc.frontend.import_for_compile``) and hands the
 compiler one ``QdqPattern`` per product: the model's integers and scales, before any chip is
 known. Fitting them onto a chip is ``asimc.passes.qdq``; executing them,
-``asimc.runtime.quantizer`` (docs/numeric-model.md, section 2).
+``asimc.runtime.quantizer`` (docs/numeric-model.md, "Quantisers").
 """
 from __future__ import annotations
 

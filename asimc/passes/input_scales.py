@@ -3,7 +3,7 @@
 The model runs in float on the data; for every on-chip layer we record the peak of its input
 (max for unsigned inputs, max|x| for signed ones) and, for an activation x activation MatMul,
 the peak |x| of its second operand. The static scale is that peak + 1e-7, exactly like a
-dynamic scale, only fixed at compile time (docs/numeric-model.md, section 2).
+dynamic scale, only fixed at compile time (docs/numeric-model.md, "Quantisers").
 
 ``float_run`` (one float run on calibration data with a hook that sees every node's inputs) is
 shared with the compile-time smoothing pass (asimc.passes.smooth).

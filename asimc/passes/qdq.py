@@ -1,5 +1,5 @@
-"""Fitting a quantised (QDQ) model's integers and scales onto a chip (docs/numeric-model.md,
-section 2), instead of asimc's own quantisers.
+"""Fitting a quantised (QDQ) model's integers and scales onto a chip, instead of asimc's own
+quantisers (docs/numeric-model.md, "Quantisers").
 
 The patterns come from the import (asimc.frontend.qdq); per matrix product this pass checks
 that the chip's bits hold the model's integers and says how they are driven:

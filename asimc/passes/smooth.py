@@ -13,7 +13,8 @@ exactly in float; only the quantisation changes. Products reading the same tenso
 ``s`` (the weight maximum is taken over all of them). ``1/s`` is folded into the producer where
 it is a LayerNormalization whose output feeds only those products (its scale and bias divided
 by ``s``); otherwise a digital per-channel ``Mul`` is inserted before them. Channels that are
-zero on the data or in the weights keep ``s_j = 1``. See docs/numeric-model.md, section 2.
+zero on the data or in the weights keep ``s_j = 1``. See docs/numeric-model.md,
+"Quantisers".
 """
 from __future__ import annotations
 
