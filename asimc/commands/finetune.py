@@ -63,7 +63,7 @@ def _finetune(args) -> int:
     print(f"  chip accuracy  {_pct(b.chip_mean)} ± {100 * b.chip_std:.2f}  ->  "
           f"{_pct(a.chip_mean)} ± {100 * a.chip_std:.2f}")
     print(f"  FP32 accuracy  {_pct(b.fp32)}  ->  {_pct(a.fp32)}")
-    if result.recovered is not None:
+    if result.recovered is not None and result.recovered > 0:
         print(f"  recovered {100 * result.recovered:.1f}% of the accuracy the chip lost")
     print(f"  {summary['seconds_per_epoch']:.1f} s per epoch; onnxruntime vs trained module "
           f"max |diff| {result.onnxruntime_max_diff:.2g}")
