@@ -65,7 +65,7 @@ class ChipModule(torch.nn.Module):
             self.register_buffer(f"fixed_{i}",
                                  torch.from_numpy(self.plan.initializers[name].copy()),
                                  persistent=False)
-        self._compiled_for = self._weights_key()
+        self._compiled_for = self._snapshot()
         self.eval()
 
     # -- parameters by initializer name ----------------------------------------------------------
@@ -107,13 +107,15 @@ class ChipModule(torch.nn.Module):
         return {b.constant: self._bound(b) for b in self.plan.bindings} if self.plan else {}
 
     # -- the program on the current weights -----------------------------------------------------
-    def _weights_key(self) -> tuple:
-        return tuple((p.data_ptr(), p._version) for p in self.weights)
+    def _snapshot(self) -> list[Tensor]:
+        return [p.detach().clone() for p in self.weights]
 
     def program(self):
-        """The Program for the module's current weights (compiled again once they change)."""
-        key = self._weights_key()
-        if key != self._compiled_for:
+        """The Program for the module's current weights (compiled again once they change,
+        however they were changed)."""
+        if any(not torch.equal(p.detach(), q.to(p.device))
+               for p, q in zip(self.weights, self._compiled_for)):
+            key = self._snapshot()
             from ..compiler import compile as compile_model
             origin = self._program.origin
             model = write_initializers(origin.model, self.initializer_values())

@@ -109,13 +109,15 @@ def _output_names(flat_paths) -> list[str]:
 
 
 def _describe_failure(model, exporter: str, error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    # The dynamo exporter wraps the real error; its last "Error" line is torch's reason.
-    reason = next((line for line in reversed(lines) if re.match(r"^[\w.]*(Error|Exception)\b", line)),
-                  lines[0] if lines else type(error).__name__)
-    reason = re.sub(r"^[\w.]*(Error|Exception):\s*", "", reason)
+    # The dynamo exporter wraps torch.export's error ("Failed to export ... step 1/3"): the
+    # innermost cause is torch's reason.
+    while error.__cause__ is not None:
+        error = error.__cause__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    reason = lines[0] if lines else type(error).__name__
     return (f"torch could not export {type(model).__name__} to ONNX ({exporter} exporter): "
-            f"{reason[:400]}")
+            f"{type(error).__name__}: {reason[:300]}")
 
 
 @contextlib.contextmanager
