@@ -5,7 +5,7 @@ compiled from the module for three chips and evaluated over a DataLoader with th
 loop, then fine-tuned for the noisiest chip: asimc.finetune writes the trained weights back into
 the module itself.
 
-    python examples/from_pytorch.py [--epochs N] [--finetune-epochs N]
+    python examples/from_pytorch.py [--epochs N] [--finetune-epochs N] [--samples N]
 """
 from __future__ import annotations
 
@@ -39,8 +39,9 @@ class SmallCNN(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
-def loader(split: str, batch_size: int = 64, shuffle: bool = False) -> DataLoader:
-    data = load_dataset(split)                                  # (N, 1, 8, 8) float32, labels
+def loader(split: str, batch_size: int = 64, shuffle: bool = False,
+           limit: int | None = None) -> DataLoader:
+    data = load_dataset(split, limit=limit)                     # (N, 1, 8, 8) float32, labels
     return DataLoader(TensorDataset(torch.from_numpy(data.x), torch.from_numpy(data.y)),
                       batch_size=batch_size, shuffle=shuffle)
 
@@ -72,10 +73,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=15, help="float training epochs")
     parser.add_argument("--finetune-epochs", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=None,
+                        help="use the first N samples of each split after the float training")
     args = parser.parse_args()
 
     model = trained_model(args.epochs)
-    test = loader("digits")                                     # the held-out split
+    test = loader("digits", limit=args.samples)                 # the held-out split
     x, _ = next(iter(test))
     print(f"FP32 (torch)          {100 * accuracy(model, test):6.2f} %")
     for chip in CHIPS:
@@ -84,7 +87,8 @@ def main() -> None:
               f"   ({', '.join(program.layers)})")
 
     noisy = CHIPS[-1]
-    result = asimc.finetune(model, noisy, loader("digits:train"), val=test, example_inputs=x[:1],
+    result = asimc.finetune(model, noisy, loader("digits:train", limit=args.samples), val=test,
+                            example_inputs=x[:1],
                             epochs=args.finetune_epochs, noise="analytic", eval_seeds=1, seed=0)
     on_chip = asimc.on_chip(model, noisy, x[:1], mode="acim", seed=0)   # the updated module
     print(f"fine-tuned for {result.chip_name}: chip {100 * result.before.chip_mean:.2f} % -> "

@@ -223,3 +223,27 @@ def test_an_exporter_failure_names_the_module_and_torchs_reason():
     assert message.startswith("torch could not export DataDependent to ONNX (dynamo exporter)")
     assert "Traceback" not in message and len(message) < 600
     assert error.value.exit_code == 2 and isinstance(error.value, AsimcError)
+
+
+def test_an_onnx_files_attention_costs_come_from_a_float_run_on_the_input_shape(tmp_path):
+    """Static shape inference cannot follow nn.MultiheadAttention's packed in-projection
+    through the legacy exporter's Shape/Gather chains when the sequence is symbolic too: the
+    given --input-shape's float run measures it."""
+    import io
+    import warnings
+    model, x = _encoder()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), buffer, dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "batch", 1: "tokens"}})
+    unknown = asimc.compile(buffer.getvalue(), CHIP)
+    assert any(l.cost.macs is None for l in unknown.layers.values())     # never a guess
+    program = asimc.compile(buffer.getvalue(), CHIP, input_shape=(7, 16))
+    costs = {n: l.cost.macs for n, l in program.layers.items()}
+    assert all(costs.values()), costs
+    in_projection = next(n for n, l in program.layers.items() if l.k == 16 and l.n == 48)
+    assert costs[in_projection] == 7 * 16 * 48
+    # the same as the module compiled with a 7-token example
+    _, _, from_module = _compiled("encoder", "torchscript")
+    assert sum(costs.values()) == sum(l.cost.macs for l in from_module.layers.values())
