@@ -21,10 +21,15 @@ from ..runtime.interpreter import run_graph
 from .noise import ChipForward
 from .params import Binding, plan_parameters, write_initializers
 
+# Training steps draw the chip's noise from seeds starting here, far from the evaluation seeds
+# 0, 1, 2, ... (a model must not be trained on the noise it is then measured with).
+TRAIN_SEED_BASE = 1 << 20
+
 
 class ChipModule(torch.nn.Module):
     """A Program as a torch module (see the module docstring). ``mode``: ``acim`` (the chip
-    bit by bit), ``int`` or ``float``; ``seed``: the chip's noise seed."""
+    bit by bit), ``int`` or ``float``; ``seed``: the chip's noise seed in evaluation (training
+    step ``i`` uses ``TRAIN_SEED_BASE + seed + i``)."""
 
     def __init__(self, program, *, mode: str = "acim", seed: int = 0):
         super().__init__()
@@ -66,6 +71,7 @@ class ChipModule(torch.nn.Module):
                                  torch.from_numpy(self.plan.initializers[name].copy()),
                                  persistent=False)
         self._compiled_for = self._snapshot()
+        self.training_steps = 0
         self.eval()
 
     # -- parameters by initializer name ----------------------------------------------------------
@@ -162,8 +168,10 @@ class ChipModule(torch.nn.Module):
         device = next(iter(feeds.values())).device
         if self.training and torch.is_grad_enabled() and len(self.weights):
             hook = None
-            if self.mode != "float":
-                taps = self.run(feeds, taps=True).taps
+            if self.mode != "float":       # each training step draws new noise
+                taps = self.run(feeds, taps=True,
+                                seed=TRAIN_SEED_BASE + self.seed + self.training_steps).taps
+                self.training_steps += 1
                 hook = ChipForward(self.program().layers, "exact", taps=taps)
             outputs = self.graph_outputs(feeds, hook)
         else:

@@ -32,13 +32,11 @@ from ..chip.spec import ChipSpec
 from ..compiler import compile as compile_model
 from ..errors import InputDataError, ModelError, UsageError
 from ..evaluate import (EvalData, accuracy, load_eval_data, run_onnxruntime, run_program)
-from .module import ChipModule
+from .module import TRAIN_SEED_BASE, ChipModule
 from .noise import MODES, ChipForward, ScaleWindow
 from .params import plan_parameters, write_initializers
 
 OPTIMIZERS = ("sgd", "adam")
-# Exact-mode training seeds start here, far from the evaluation seeds 0, 1, 2, ...
-TRAIN_SEED_BASE = 1 << 20
 
 
 @dataclass(frozen=True)

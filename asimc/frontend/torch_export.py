@@ -29,7 +29,8 @@ from ..errors import ModelError, UsageError
 
 EXPORTERS = ("dynamo", "torchscript")
 PRODUCTS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
-OPSET = 18
+DYNAMO_OPSET = 18           # the dynamo exporter's oldest
+TORCHSCRIPT_OPSET = 17
 _NAME_SCOPES = "pkg.torch.onnx.name_scopes"
 
 
@@ -163,7 +164,8 @@ def export_module(model, example_inputs, *, exporter: str = "dynamo"
         flat, spec = tree_flatten_with_path(reference)
         if not flat or not all(isinstance(v, torch.Tensor) for _, v in flat):
             kinds = sorted({type(v).__name__ for _, v in flat})
-            raise ModelError(f"{type(model).__name__}.forward returns {', '.join(kinds) or 'nothing'}"
+            returned = ", ".join(kinds) or "nothing"
+            raise ModelError(f"{type(model).__name__}.forward returns {returned}"
                              ": asimc compiles modules whose outputs are tensors (in a tensor, "
                              "tuple, list or dict)")
         outputs = _output_names(flat)
@@ -194,14 +196,14 @@ def _export(model, args, kwargs, names, outputs, exporter) -> onnx.ModelProto:
         dynamic = {n: {0: batch} for n in names}
         program = torch.onnx.export(
             model, args, kwargs=kwargs or None, dynamo=True, optimize=False, verbose=False,
-            input_names=names, output_names=outputs, opset_version=OPSET,
+            input_names=names, output_names=outputs, opset_version=DYNAMO_OPSET,
             dynamic_shapes=dynamic)
         return program.model_proto
     buffer = io.BytesIO()
     # (not under no_grad: nn.TransformerEncoderLayer would take its fused fast path, which the
     # legacy exporter cannot export)
     torch.onnx.export(model, args + ((kwargs,) if kwargs else ()), buffer, dynamo=False,
-                      input_names=names, output_names=outputs, opset_version=17,
+                      input_names=names, output_names=outputs, opset_version=TORCHSCRIPT_OPSET,
                       do_constant_folding=False,
                       dynamic_axes={n: {0: "batch"} for n in (*names, *outputs)})
     return onnx.load_from_string(buffer.getvalue())
