@@ -185,6 +185,8 @@ def export_module(model, example_inputs, *, exporter: str = "dynamo"
                          f"{names}; {len(proto.graph.output)} outputs, expected {len(outputs)})")
     modules = {name for name, _ in model.named_modules()}
     name_by_module_path(proto.graph, modules, exporter)
+    if exporter == "torchscript":
+        separate_equal_initializers(proto.graph, model.state_dict(keep_vars=True))
     return proto, TorchSignature(tuple(names), tuple(outputs), spec, sample_shapes,
                                  type(model).__name__)
 
@@ -207,6 +209,30 @@ def _export(model, args, kwargs, names, outputs, exporter) -> onnx.ModelProto:
                       do_constant_folding=False,
                       dynamic_axes={n: {0: "batch"} for n in (*names, *outputs)})
     return onnx.load_from_string(buffer.getvalue())
+
+
+def separate_equal_initializers(graph: onnx.GraphProto, state: Mapping[str, Any]) -> None:
+    """The legacy exporter keeps one initializer of several *equal* parameters (two LayerNorms'
+    fresh weights) and reads the others through Identity nodes named after them: give each
+    parameter its own initializer again, so that each trains and is written back on its own.
+    Parameters that are one tensor (tied weights) stay shared."""
+    initializers = {t.name: t for t in graph.initializer}
+    kept = []
+    for node in graph.node:
+        source, target = (node.input[0], node.output[0]) if node.op_type == "Identity" else \
+            ("", "")
+        if source in initializers and target in state and source in state and \
+                target not in initializers and \
+                state[source].data_ptr() != state[target].data_ptr():
+            copy = onnx.TensorProto()
+            copy.CopyFrom(initializers[source])
+            copy.name = target
+            graph.initializer.append(copy)
+            continue
+        kept.append(node)
+    if len(kept) != len(graph.node):
+        del graph.node[:]
+        graph.node.extend(kept)
 
 
 def _module_path(node: onnx.NodeProto, modules: set[str], exporter: str) -> str:

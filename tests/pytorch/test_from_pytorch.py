@@ -173,10 +173,11 @@ def test_on_chip_one_liner_and_loader_loop():
     assert np.array_equal(outputs[:4].numpy(), program.run(x[:4].numpy(), mode="int").output)
 
 
-def test_gradients_reach_every_parameter_through_every_on_chip_op_type():
+@pytest.mark.parametrize("exporter", EXPORTERS)
+def test_gradients_reach_every_parameter_through_every_on_chip_op_type(exporter):
     op_kinds = set()
     for name in ("cnn", "encoder"):
-        model, x, program = _compiled(name, "dynamo")
+        model, x, program = _compiled(name, exporter)
         op_kinds |= {(l.op_type, l.kind) for l in program.layers.values() if l.on_chip}
         module = program.module(mode="acim").train()
         # every parameter of the user's module is a parameter here, under its own name
