@@ -30,8 +30,11 @@ import torch
 
 from ..chip.spec import ChipSpec
 from ..compiler import compile as compile_model
+from ..data.validate import labels_as_int64
 from ..errors import InputDataError, ModelError, UsageError
-from ..evaluate import (EvalData, accuracy, load_eval_data, run_onnxruntime, run_program)
+from ..evaluate import (EvalData, accuracy, check_labels, load_eval_data, run_onnxruntime,
+                        run_program)
+from ..evaluation import evaluate_chip
 from .module import TRAIN_SEED_BASE, ChipModule
 from .noise import MODES, ChipForward, ScaleWindow
 from .params import plan_parameters, write_initializers
@@ -49,6 +52,7 @@ class FinetuneOptions:
     noise: str = "exact"
     freeze_bn: bool = False
     eval_seeds: int = 3
+    metric: str | None = None       # asimc.metrics name for before/after; None: top1
 
     def check(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -68,6 +72,9 @@ class FinetuneOptions:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) \
                 or not 0 <= self.seed < 2 ** 63:
             raise UsageError(f"--seed must be an integer from 0 to 2^63-1 (got {self.seed!r})")
+        if self.metric is not None:
+            from ..metrics import get_metric
+            get_metric(self.metric)
         if not isinstance(self.eval_seeds, int) or not 1 <= self.eval_seeds <= MAX_EVAL_SEEDS:
             raise UsageError(f"the number of evaluation seeds must be 1 to {MAX_EVAL_SEEDS} "
                              f"(got {self.eval_seeds})")
@@ -77,12 +84,20 @@ MAX_EPOCHS = 10_000
 MAX_EVAL_SEEDS = 1000       # as `compare --seeds`: each seed is a full evaluation
 
 
+def _spread(values) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 @dataclass(frozen=True)
 class Measurement:
-    """Accuracy of one model on the evaluation data: FP32 and on the chip over seeds."""
+    """Accuracy of one model on the evaluation data: FP32 and on the chip over seeds, and the
+    chip's score in ``metric`` (asimc.metrics; against the labels or this model's FP32
+    outputs) per seed."""
 
     fp32: float
     chip: tuple[float, ...]          # one per noise seed
+    metric: str = "top1"
+    scores: tuple[float, ...] = ()   # the metric, one per noise seed
 
     @property
     def chip_mean(self) -> float:
@@ -90,11 +105,21 @@ class Measurement:
 
     @property
     def chip_std(self) -> float:
-        return statistics.stdev(self.chip) if len(self.chip) > 1 else 0.0
+        return _spread(self.chip)
+
+    @property
+    def score_mean(self) -> float:
+        return statistics.fmean(self.scores)
+
+    @property
+    def score_std(self) -> float:
+        return _spread(self.scores)
 
     def as_dict(self) -> dict:
         return {"fp32_accuracy": self.fp32, "chip_accuracy_mean": self.chip_mean,
-                "chip_accuracy_std": self.chip_std, "chip_accuracy": list(self.chip)}
+                "chip_accuracy_std": self.chip_std, "chip_accuracy": list(self.chip),
+                "metric": self.metric, "score_mean": self.score_mean,
+                "score_std": self.score_std}
 
 
 @dataclass(frozen=True)
@@ -201,13 +226,7 @@ def _arrays(data, what: str) -> tuple[np.ndarray, np.ndarray, str]:
         x = np.concatenate([b[0] for b in batches])
         y = np.concatenate([b[1] for b in batches])
         description = f"{type(data).__name__} ({len(x)} samples)"
-    if len(x) != len(y):
-        raise InputDataError(f"{what}: {len(x)} inputs but {len(y)} labels")
-    if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or
-                           (np.isfinite(y).all() and (y == np.round(y)).all())):
-        raise InputDataError(f"{what}: labels must be whole class numbers, one per sample "
-                             f"(got {y.dtype} of shape {y.shape})")
-    return x, y.astype(np.int64), description
+    return x, labels_as_int64(y, len(x), what), description
 
 
 def _overlap(train: EvalData, held_out: EvalData) -> int:
@@ -219,11 +238,13 @@ def _serialize(model: onnx.ModelProto) -> bytes:
     return model.SerializeToString()
 
 
-def _measure(model_bytes: bytes, program, data: EvalData, seeds: int, batch: int) -> Measurement:
-    fp32 = accuracy(run_onnxruntime(model_bytes, data, batch), data.labels)
-    chip = tuple(accuracy(run_program(program, data, mode="acim", seed=s, batch_size=batch)
-                          .output, data.labels) for s in range(seeds))
-    return Measurement(fp32, chip)
+def _measure(model_bytes: bytes, program, data: EvalData, seeds: int, batch: int,
+             metric: str | None = None) -> Measurement:
+    fp32 = run_onnxruntime(model_bytes, data, batch)
+    result = evaluate_chip(program, data, reference=fp32, seeds=seeds, metric=metric,
+                           batch_size=batch)
+    return Measurement(accuracy(fp32, data.labels), tuple(r.accuracy for r in result.runs),
+                       result.metric, tuple(r.value(result.metric) for r in result.runs))
 
 
 def finetune(model, chip, train, *, val=None, options: FinetuneOptions | None = None,
@@ -281,7 +302,8 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions | None = 
     if plan.fixed_constants:
         warnings.append("left fixed (computed by constant folding, not an initializer): "
                         + ", ".join(plan.fixed_constants))
-    before = _measure(source, program, eval_data, options.eval_seeds, eval_batch)
+    before = _measure(source, program, eval_data, options.eval_seeds, eval_batch,
+                      options.metric)
 
     params = list(module.weights)
     if options.optimizer == "adam":
@@ -320,7 +342,8 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions | None = 
             out = module.graph_outputs({name: x}, hook=hook)[0]
             scores = out.reshape(len(x), -1)
             if epoch == 0 and step == 0:
-                _check_labels(train_data.labels, scores.shape[1])
+                check_labels(train_data.labels, scores.detach().numpy(),
+                             train_data.description)
             loss = torch.nn.functional.cross_entropy(scores, y)
             # The float model's own loss keeps the FP32 accuracy (the chip loss alone lets
             # the weights drift to where only the noisy model is right).
@@ -372,7 +395,7 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions | None = 
     trained_bytes = _serialize(trained)
     diff = _onnxruntime_diff(trained_bytes, module, eval_data, name)
     after = _measure(trained_bytes, module.program(), eval_data, options.eval_seeds,
-                     eval_batch)
+                     eval_batch, options.metric)
     if after.chip_mean < before.chip_mean:
         warnings.append(f"fine-tuning made the chip accuracy WORSE on "
                         f"{_describe(val, train, eval_data)}: {100 * before.chip_mean:.2f} % -> "
@@ -415,12 +438,6 @@ def write_back(module, values: dict[str, np.ndarray], plan) -> list[str]:
         return []
     return [f"not written back into {type(module).__name__} (the exporter renamed them): "
             + ", ".join(trained_missing)]
-
-
-def _check_labels(labels: np.ndarray, classes: int) -> None:
-    if labels.min() < 0 or labels.max() >= classes:
-        raise InputDataError(f"the labels run from {labels.min()} to {labels.max()}, but the "
-                             f"model scores {classes} classes (labels must be 0..{classes - 1})")
 
 
 def _onnxruntime_diff(model_bytes: bytes, module: ChipModule, data: EvalData,

@@ -105,10 +105,10 @@ def test_a_cli_run_that_only_hurts_writes_the_original_weights(tmp_path, capsys)
 def test_bad_data_and_settings_are_refused_before_training():
     model = _example().SmallCNN().eval()
     x = torch.zeros(4, 1, 8, 8)
-    with pytest.raises(InputDataError, match="whole class numbers"):
+    with pytest.raises(InputDataError, match="expected integer class labels"):
         asimc.finetune(model, NOISY, (x, torch.tensor([0.5, 1, 2, 3])), example_inputs=x,
                        exporter="torchscript")
-    with pytest.raises(InputDataError, match="4 inputs but 3 labels"):
+    with pytest.raises(InputDataError, match="3 labels but x has 4 samples"):
         asimc.finetune(model, NOISY, (x, torch.tensor([0, 1, 2])), example_inputs=x,
                        exporter="torchscript")
     with pytest.raises(UsageError, match="unknown fine-tuning setting"):
