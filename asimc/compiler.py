@@ -16,7 +16,7 @@ import numpy as np
 
 from .chip.conversions import ConversionPlan, precision  # noqa: F401 - precision: public here
 from .chip.spec import ChipSpec
-from .errors import UsageError
+from .errors import AsimcError, UsageError
 from .ir import Graph
 from .passes.lower import Candidate, lower
 from .passes.qdq import (QdqPattern, find_patterns, has_qdq, layer_for_chip,
@@ -95,7 +95,7 @@ def _run_shapes(graph: Graph, candidates: list[Candidate]) -> dict[str, tuple[in
     try:
         with torch.inference_mode():
             run = run_graph(graph, feeds, keep=[c.node.outputs[0] for c in missing])
-    except Exception:  # noqa: BLE001 - best effort: without it the costs stay unknown, as before
+    except (AsimcError, RuntimeError, ValueError):   # the model refuses zeros: costs unknown
         return {}
     return {c.node.name: tuple(run.values[c.node.outputs[0]].shape) for c in missing}
 

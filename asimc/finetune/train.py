@@ -37,7 +37,7 @@ from ..evaluate import (EvalData, accuracy, check_labels, load_eval_data, run_on
 from ..evaluation import evaluate_chip
 from .module import TRAIN_SEED_BASE, ChipModule
 from .noise import MODES, ChipForward, ScaleWindow
-from .params import plan_parameters, write_initializers
+from .params import write_initializers
 
 OPTIMIZERS = ("sgd", "adam")
 
