@@ -66,7 +66,7 @@ def _finetune(args) -> int:
         print(f"  chip {b.metric} vs FP32  {score(b.metric, b.score_mean)} ± "
               f"{score_spread(b.metric, b.score_std)}  ->  {score(a.metric, a.score_mean)} ± "
               f"{score_spread(a.metric, a.score_std)}")
-    if result.recovered is not None:
+    if result.recovered is not None and result.recovered > 0:
         print(f"  recovered {100 * result.recovered:.1f}% of the accuracy the chip lost")
     print(f"  {summary['seconds_per_epoch']:.1f} s per epoch; onnxruntime vs trained module "
           f"max |diff| {result.onnxruntime_max_diff:.2g}")
