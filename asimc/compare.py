@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .compiler import compile as compile_model
 from .errors import UsageError
+from .passes.smooth import DEFAULT_ALPHA
 from .evaluate import DEFAULT_BATCH, check_batch_size, load_eval_data, run_onnxruntime
 from .evaluation import (ChipResult, CostTotals, RowKind, evaluate_chip, quantisation_key, reference_result,
                          resolve_metric)
@@ -51,9 +52,10 @@ class Comparison:
 
 
 def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = None,
-                  batch_size: int = DEFAULT_BATCH, digital=(), mapping=None, calibrate=None,
-                  device: str = "cpu", on_step=None, dataset_options=None,
-                  input_shape=None, metric: str | None = None) -> Comparison:
+                  batch_size: int = DEFAULT_BATCH, digital=(), mapping=None, input_scales=None,
+                  smooth=None, smooth_alpha: float = DEFAULT_ALPHA, device: str = "cpu",
+                  on_step=None, dataset_options=None, input_shape=None,
+                  metric: str | None = None) -> Comparison:
     """Compare ``chips`` (ChipSpecs or chip file paths) on ``model`` and ``data``.
 
     Each ``int`` row names the chips it is the baseline of; each chip row carries the warnings
@@ -61,6 +63,7 @@ def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = Non
     real shapes: a model with symbolic dimensions is compiled again with the data's sample
     shape (or ``input_shape``). ``metric``: a name of ``asimc.metrics.METRICS`` (default: top1
     for labelled class scores, else cosine).
+    ``digital`` ... ``smooth_alpha``: as ``asimc.compile`` takes them.
     ``on_step(finished, upcoming)`` is called after each of ``steps_for(chips, seeds)`` steps.
     """
     step = on_step or (lambda finished, upcoming: None)
@@ -74,7 +77,8 @@ def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = Non
 
     def build(chip, shape):
         return compile_model(model, chip, digital=digital, mapping=mapping,
-                             calibrate=calibrate, input_shape=shape)
+                             input_scales=input_scales, smooth=smooth,
+                             smooth_alpha=smooth_alpha, input_shape=shape)
 
     programs = [build(chip, input_shape) for chip in chips]
     eval_data = load_eval_data(programs[0], data, limit=limit, **(dataset_options or {}))
@@ -109,11 +113,25 @@ def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = Non
         result = evaluate_chip(program, eval_data, reference=fp32, seeds=seeds, metric=metric,
                                batch_size=batch_size, device=device, on_seed=seed_done)
         # The clipping happens in the quantiser, the same in every mode: the int run's.
+        warnings = (*program.report.get("warnings", ()), *_repeated_chip(index, chips, programs),
+                    *int_runs[key].warnings)
         rows.append(replace(result, source=str(chip) if isinstance(chip, (str, Path)) else "",
-                            warnings=int_runs[key].warnings, clipped=int_runs[key].clipped))
+                            warnings=warnings, clipped=int_runs[key].clipped))
     return Comparison(metric, reference_result(fp32, eval_data.labels, metric),
                       tuple(baselines.values()), tuple(rows), eval_data.size,
                       eval_data.description)
+
+
+def _repeated_chip(index: int, chips, programs) -> list[str]:
+    """A chip given twice (the same settings, whatever its file or name) only repeats a row."""
+    def settings(program):
+        return replace(program.chip, name="", description="", source="")
+    for earlier in range(index):
+        if settings(programs[earlier]) == settings(programs[index]):
+            given = chips[earlier] if isinstance(chips[earlier], (str, Path)) \
+                else programs[earlier].chip.name
+            return [f"the same chip as {given} (given twice), so the same numbers"]
+    return []
 
 
 def steps_for(chips, seeds: int) -> int:

@@ -7,7 +7,7 @@ tables (``schema``, ``check``), the did-you-mean lists and the examples in error
 (``syntax_errors``, ``resolve``), the canonical text (``format``) and ``chip show``. Adding a field
 is adding one ``FieldRule`` to its block here; adding a block is adding one ``BlockRule``.
 
-Numeric semantics are those of DESIGN.md section 4. The defaults describe the ASiM reference
+Numeric semantics are those of docs/numeric-model.md. The defaults describe the ASiM reference
 macro: charge domain, 255 rows, W8A8 bit-serial unsigned inputs, an 8-bit ADC and no noise.
 """
 from __future__ import annotations
@@ -250,15 +250,18 @@ BLOCKS: tuple[BlockRule, ...] = (
                   doc="clock frequency (or period); one input cycle of one macro takes one "
                       "clock", example="200 MHz"),
     ), overridable=False),
-    BlockRule("quant", "How tensors are quantised (DESIGN section 4).", (
+    BlockRule("quant", 'How tensors are quantised (docs/numeric-model.md, "Quantisers").', (
         FieldRule("quant", "weight", "choice", "per_tensor", choices=("per_tensor", "per_channel"),
                   meaning="weight scales",
                   doc="``per_tensor`` (ASiM default: one scale max|W|) or ``per_channel`` (one "
                       "scale per output channel)"),
         FieldRule("quant", "input", "choice", "per_tensor",
-                  choices=("per_tensor", "per_sample", "static"), meaning="input scales",
+                  choices=("per_tensor", "per_sample", "per_token", "static"),
+                  meaning="input scales",
                   doc="``per_tensor`` (ASiM default: dynamic, max over the whole input tensor "
-                      "of the op), ``per_sample`` (dynamic, one scale per sample) or ``static`` "
+                      "of the op), ``per_sample`` (dynamic, one scale per sample), "
+                      "``per_token`` (dynamic, one scale per row of the product, applied "
+                      "digitally after the array; convolutions: per sample) or ``static`` "
                       "(calibrated on data at compile time)"),
     )),
 )
