@@ -234,11 +234,15 @@ class _MatrixHook:
         problem = AcimProblem(x, w, plan, tiles, noise, fixed.cells, fixed.gain, fixed.offset)
         acc = self.kernel(problem, memory_budget=self.memory_budget)
         if self.measure:
-            exact = torch.matmul(x.double(), w.double())
-            seen = ArrayStats(signal=float(exact.square().sum()),
-                              error=float((acc - exact).square().sum()))
-            self.stats[layer.node] = self.stats.get(layer.node, ArrayStats()).add(seen)
+            self._record_error(layer, acc, exact.matmul(x, w))
         return acc
+
+    def _record_error(self, layer: MatrixLayer, acc: torch.Tensor, exact_acc: torch.Tensor
+                      ) -> None:
+        """The array SQNR's sums: the exact integer product and the converted one's error."""
+        seen = ArrayStats(signal=float(exact_acc.square().sum()),
+                          error=float((acc - exact_acc).square().sum()))
+        self.stats[layer.node] = self.stats.get(layer.node, ArrayStats()).add(seen)
 
     def _static_mismatch(self, layer: MatrixLayer, plan: ConversionPlan, tiles, k: int, n: int):
         """The chip instance's fixed-pattern errors for this layer (drawn once per run)."""
@@ -326,6 +330,8 @@ class _MatrixHook:
         in the output's own layout (b, G*N, positions), with no transposing copies."""
         groups, n = layer.groups, layer.n
         acc = exact.conv2d(padded, w, conv)                         # (b, G*N, oh, ow)
+        if self.measure:        # a merged acim product: the converted sum is the exact one
+            self._record_error(layer, acc, acc)
         b = acc.shape[0]
         # A (G, b, positions, N) view: the scales broadcast as over the (G, rows, N) product.
         acc = acc.view(b, groups, n, -1).permute(1, 0, 3, 2)

@@ -6,6 +6,7 @@ would round and fail these tests.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -208,17 +209,31 @@ class Convolutions(nn.Module):
         return y, self.line(x.flatten(2))
 
 
-def test_int_and_ideal_convolutions_equal_the_reference_kernel(tmp_path):
-    path = tmp_path / "convs.onnx"
+@pytest.fixture(scope="module")
+def convolutions(tmp_path_factory):
+    path = tmp_path_factory.mktemp("convs") / "convs.onnx"
     torch.manual_seed(0)
     torch.onnx.export(Convolutions().eval(), (torch.randn(1, 8, 11, 11),), str(path),
                       dynamo=False, opset_version=17, input_names=["x"],
                       output_names=["grouped", "line"], dynamic_axes={"x": {0: "b"}})
     spec = replace(ChipSpec("ideal-255"), input=InputSpec(8, signed=True))    # lossless
-    program = asimc.compile(path, spec)
     x = np.random.default_rng(1).standard_normal((3, 8, 11, 11)).astype(np.float32)
+    return asimc.compile(path, spec), x
+
+
+def test_int_and_ideal_convolutions_equal_the_reference_kernel(convolutions):
+    program, x = convolutions
     want = program.run(x, mode="acim", kernel="reference").outputs     # bit-level planes
     for mode in ("int", "acim"):
         got = program.run(x, mode=mode).outputs
         for name in want:
             assert np.array_equal(got[name], want[name]), (mode, name)
+
+
+def test_merged_convolutions_still_measure_the_array_sqnr(convolutions):
+    # The ideal chip's convolutions skip the kernel (one exact product); golden's per-layer
+    # array SQNR must still be measured: exact, as the reference kernel measures it.
+    program, x = convolutions
+    for kernel in ("fast", "reference"):
+        stats = program.run(x, mode="acim", kernel=kernel, taps=True).stats
+        assert len(stats) == 2 and all(s.sqnr_db == math.inf for s in stats.values()), kernel
