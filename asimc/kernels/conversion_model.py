@@ -103,10 +103,20 @@ def build(kind: ConversionKind) -> CodeTable:
     noisy = kind.sigma_random > 0 or kind.sigma_nonlinear > 0
     sigma = adc.noise_sigma(analog, kind.sigma_random, kind.sigma_nonlinear, kind.rows) \
         if noisy else torch.zeros_like(analog)
-    low, thresholds = _thresholds(analog.double().numpy(), sigma.double().numpy(), kind.levels) \
-        if noisy else (code.to(torch.int64).numpy(), np.zeros((kind.most + 1, 0), np.int64))
+    low, thresholds = _thresholds(*_exact_parameters(kind), kind.levels) if noisy \
+        else (code.to(torch.int64).numpy(), np.zeros((kind.most + 1, 0), np.int64))
     return CodeTable(kind, analog, sigma, code, torch.from_numpy(low),
                      torch.from_numpy(thresholds), torch.from_numpy(_guide(low, thresholds)))
+
+
+def _exact_parameters(kind: ConversionKind) -> tuple[np.ndarray, np.ndarray]:
+    """m and sigma of every M in float64: the thresholds follow the model itself, not the
+    float32 steps of a normal draw (whose rounding alone would move a code's probability by
+    about 1e-8, far above 2^-32)."""
+    mac = np.arange(kind.most + 1, dtype=np.float64)
+    m = np.clip(mac / (1.0 + kind.alpha * mac) / kind.full_scale, 0.0, 1.0)
+    sigma = np.sqrt(kind.sigma_random ** 2 + kind.sigma_nonlinear ** 2 / (m * kind.rows + 1.0))
+    return m, sigma
 
 
 def _thresholds(m: np.ndarray, sigma: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
