@@ -2,7 +2,11 @@
 
     python benchmarks/bench_model.py [--batch 16] [--device cpu|cuda] [--json OUT]
                                      [--memory-budget 1G] [--repeats 3] [--acim-repeats 1]
-                                     [--threads N]
+                                     [--threads N] [--model resnet18|vit_b32]
+                                     [--noise 1lsb|asim]
+
+``--model vit_b32`` times a ViT-B/32-shaped model at 224 px instead (``export_vit_b32``);
+``--noise asim`` uses 0.4 % random + 0.4 % non-linear noise instead of 1 LSB.
 
 Builds a CIFAR ResNet-18 in torch (3x3 stem conv with 64 channels, four stages of two
 BasicBlocks with 64/128/256/512 channels and strides 1/2/2/2, BatchNorm, 1x1 downsample convs,
@@ -35,7 +39,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_kernels import benchmark_chip, machine_info  # noqa: E402
+from bench_kernels import NOISES, benchmark_chip, machine_info  # noqa: E402
 
 
 class BasicBlock(nn.Module):
@@ -88,6 +92,30 @@ def export_model(path: Path) -> None:
                       dynamic_axes={"input": {0: "batch"}})
 
 
+def export_vit_b32(path: Path) -> None:
+    """A ViT-B/32-shaped model at 224 px (random init): examples/train_digits_vit.py's encoder
+    (hand-written attention, so Q.K^T and A.V are on-chip MatMuls) at ViT-B/32's sizes:
+    32-px patches of a 3-channel 224-px image (49 patches + the class token), width 768,
+    12 heads, MLP 3072, 12 blocks; 10 classes."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+    import train_digits_vit as vit
+    # The example's module constants fix the token count of its reshapes.
+    vit.IMAGE, vit.PATCH = 224, 32
+    vit.PATCHES = (vit.IMAGE // vit.PATCH) ** 2
+    vit.TOKENS = vit.PATCHES + 1
+    torch.manual_seed(0)
+    model = vit.DigitsViT(dim=768, heads=12, mlp_dim=3072, depth=12)
+    model.patch_embed = nn.Conv2d(3, 768, kernel_size=32, stride=32)
+    model.eval()
+    torch.onnx.export(model, (torch.randn(1, 3, 224, 224),), str(path), dynamo=False,
+                      opset_version=17, input_names=["input"], output_names=["output"],
+                      dynamic_axes={"input": {0: "batch"}})
+
+
+MODELS = {"resnet18": ("CIFAR ResNet-18", export_model, 32),
+          "vit_b32": ("ViT-B/32 shape", export_vit_b32, 224)}
+
+
 def time_mode(program, images: np.ndarray, mode: str, repeats: int, device: str,
               memory_budget: int) -> tuple[list[float], np.ndarray]:
     def run(x):
@@ -117,6 +145,12 @@ def main(argv=None) -> None:
                         help="timed runs in acim mode (default 1)")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (default: torch's; 1 is steadier on a busy machine)")
+    parser.add_argument("--model", choices=list(MODELS), default="resnet18",
+                        help="resnet18 (CIFAR, 32 px; default) or vit_b32 (ViT-B/32 shape, "
+                             "224 px)")
+    parser.add_argument("--noise", choices=list(NOISES), default="1lsb",
+                        help="1lsb: 1 LSB random (default); asim: 0.4 %% random + 0.4 %% "
+                             "non-linear")
     args = parser.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -136,11 +170,12 @@ def main(argv=None) -> None:
     print(f"# asimc commit {info['commit']}, fast kernel: {info['fast_backend']}, SIMD level "
           f"{info['simd']}", flush=True)
 
-    chip = benchmark_chip(signed=False)
+    chip = benchmark_chip(signed=False, noise=args.noise)
+    model_name, export, side = MODELS[args.model]
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "cifar_resnet18.onnx"
+        path = Path(tmp) / f"{args.model}.onnx"
         start = time.perf_counter()
-        export_model(path)
+        export(path)
         export_s = time.perf_counter() - start
         start = time.perf_counter()
         program = asimc.compile(path, chip)
@@ -149,7 +184,7 @@ def main(argv=None) -> None:
     on_chip = [layer for layer in program.layers.values() if layer.on_chip]
     conversions = sum(layer.cost.adc_conversions for layer in on_chip if layer.cost)
     images = np.random.default_rng(0).standard_normal(
-        (args.batch, 3, 32, 32)).astype(np.float32)
+        (args.batch, 3, side, side)).astype(np.float32)
 
     results, outputs = {}, {}
     for mode in ("float", "int", "acim"):
@@ -167,8 +202,9 @@ def main(argv=None) -> None:
                             / np.mean(logits_int ** 2)))
     info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
 
-    print(f"# model: CIFAR ResNet-18 (random init), {len(on_chip)} matrix products on chip, "
-          f"{conversions / 1e6:.1f} M ADC conversions per image; batch {args.batch}")
+    print(f"# model: {model_name} (random init), {len(on_chip)} matrix products on chip, "
+          f"{conversions / 1e6:.1f} M ADC conversions per image; batch {args.batch}; chip "
+          f"{NOISES[args.noise][0]}")
     print(f"# export {export_s:.1f} s, compile {compile_s:.2f} s")
     print()
     print(f"{'mode':>6}  {'runs':>4}  {'median s':>9}  {'images/s':>9}  {'time/float':>10}")
@@ -187,8 +223,8 @@ def main(argv=None) -> None:
     print(f"# load average after {info['load_average_after'][0]:.2f}")
     if args.json:
         results["acim_over_int"] = results["acim"]["median_s"] / results["int"]["median_s"]
-        report = {"benchmark": "model", "machine": info, "model": "CIFAR ResNet-18 (random)",
-                  "chip": "asim-bitserial-255 + noise random 1 lsb", "batch": args.batch,
+        report = {"benchmark": "model", "machine": info, "model": f"{model_name} (random)",
+                  "chip": f"asim-bitserial-255 + {NOISES[args.noise][0]}", "batch": args.batch,
                   "memory_budget_bytes": memory_budget, "export_s": export_s,
                   "compile_s": compile_s, "layers_on_chip": len(on_chip),
                   "conversions_per_image": conversions, "modes": results,
