@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 import warnings
 import weakref
-from dataclasses import dataclass
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -256,36 +256,19 @@ def pack_weights(w: torch.Tensor, tiles, bits: int, n0: int, n1: int) -> torch.T
     return out
 
 
-@dataclass(frozen=True)
-class NativeTables:
-    """``conversion_model.FlatTables`` as convert.c reads them (int32/uint32 storage)."""
-
-    analog: torch.Tensor
-    sigma: torch.Tensor
-    code: torch.Tensor
-    low: torch.Tensor
-    thresholds: torch.Tensor
-    guide: torch.Tensor
-
-    @property
-    def width(self) -> int:
-        return self.thresholds.shape[1]
-
-
 _NATIVE_TABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def native_tables(table: conversion_model.FlatTables) -> NativeTables:
-    """The tables in convert.c's layout, converted once per layer (cached with ``table``)."""
+def native_tables(table: conversion_model.FlatTables) -> conversion_model.FlatTables:
+    """The tables as convert.c reads them (``low`` int32, ``thresholds`` the uint32 bits in
+    int32), converted once per layer (cached with ``table``)."""
     if table not in _NATIVE_TABLES:
         _check(table.low.numel() <= MAX_TABLE_ROWS, "conversion tables too long")
-        thresholds = table.thresholds.to(torch.int64)
-        _NATIVE_TABLES[table] = NativeTables(
-            table.analog.contiguous(), table.sigma.contiguous(), table.code.contiguous(),
-            table.low.to(torch.int32).contiguous(),
-            torch.where(thresholds >= 1 << 31, thresholds - (1 << 32), thresholds)
-            .to(torch.int32).contiguous(),
-            table.guide.contiguous())
+        thresholds = table.thresholds
+        _NATIVE_TABLES[table] = replace(
+            table, low=table.low.to(torch.int32).contiguous(),
+            thresholds=torch.where(thresholds >= 1 << 31, thresholds - (1 << 32), thresholds)
+            .to(torch.int32).contiguous(), _devices={})
     return _NATIVE_TABLES[table]
 
 
@@ -295,7 +278,7 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
          step: torch.Tensor, tile_step: int, stream: torch.Tensor | None,
          offset: torch.Tensor | None, elements: int, col_stride: int, fraction: torch.Tensor,
          gain: torch.Tensor | None, column_offset: torch.Tensor | None, analog: torch.Tensor,
-         table_base: torch.Tensor, tables: NativeTables, draws_codes: bool,
+         table_base: torch.Tensor, tables: conversion_model.FlatTables, draws_codes: bool,
          levels: int) -> None:
     """acc (G, R, n1 - n0) float64 = the shift-added codes of x (G, R, K) float32 against the
     packed weight columns [n0, n1) (see convert.c, ``asimc_acim``). Per tile t: fraction (T,)
@@ -333,7 +316,8 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
     for name in ("analog", "sigma", "code"):
         _cpu_tensor(getattr(tables, name), torch.float32, f"tables.{name}", rows)
     _cpu_tensor(tables.low, torch.int32, "tables.low", rows)
-    _cpu_tensor(tables.thresholds, torch.int32, "tables.thresholds", rows * tables.width)
+    threshold_width = tables.thresholds.shape[1]
+    _cpu_tensor(tables.thresholds, torch.int32, "tables.thresholds", rows * threshold_width)
     _cpu_tensor(tables.guide, torch.int64, "tables.guide", rows * conversion_model.GUIDE_CELLS)
     # Every MAC a tile can produce stays inside the tables: base + tile rows * (2^bits - 1).
     tile_rows = torch.tensor([k1 - k0 for k0, k1 in tiles], dtype=torch.int64).view(-1, 1, 1)
@@ -360,7 +344,7 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
         column_offset.data_ptr() if gain is not None else None, analog.data_ptr(),
         table_base.data_ptr(), tables.analog.data_ptr(), tables.sigma.data_ptr(),
         tables.code.data_ptr(), tables.low.data_ptr(), tables.thresholds.data_ptr(),
-        tables.width, tables.guide.data_ptr(), int(draws_codes), float(levels),
+        threshold_width, tables.guide.data_ptr(), int(draws_codes), float(levels),
         torch.get_num_threads())
 
 
