@@ -16,6 +16,8 @@ compiles it with ``asimc.compile`` for the ASiM reference chip with 1 LSB random
 of bench_kernels.py), and times ``Program.run`` on a batch of random 32x32 images:
 
 * ``acim``:  the bit-level simulation (fast kernel): the figure of interest;
+  ``cpu s`` is the process's CPU time (all threads), steadier than wall time on a shared
+  machine;
 * ``int``:   quantised operands, exact integer products; ``float``: no quantisation (context).
 
 Each mode gets one warm-up run on a single image, then ``--repeats`` timed runs (float, int)
@@ -117,17 +119,20 @@ MODELS = {"resnet18": ("CIFAR ResNet-18", export_model, 32),
 
 
 def time_mode(program, images: np.ndarray, mode: str, repeats: int, device: str,
-              memory_budget: int) -> tuple[list[float], np.ndarray]:
+              memory_budget: int) -> tuple[list[float], list[float], np.ndarray]:
+    """Wall times, CPU times (all threads of this process: steadier on a shared machine) and
+    the last output."""
     def run(x):
         return program.run(x, mode=mode, seed=0, device=device, memory_budget=memory_budget)
 
     run(images[:1])                                                # warm-up
-    times, output = [], None
+    times, cpu_times, output = [], [], None
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         output = run(images).output
         times.append(time.perf_counter() - start)
-    return times, output
+        cpu_times.append(time.process_time() - cpu_start)
+    return times, cpu_times, output
 
 
 def main(argv=None) -> None:
@@ -190,11 +195,12 @@ def main(argv=None) -> None:
     for mode in ("float", "int", "acim"):
         repeats = args.acim_repeats if mode == "acim" else args.repeats
         print(f"  running {mode} ...", file=sys.stderr, flush=True)
-        times, outputs[mode] = time_mode(program, images, mode, repeats, args.device,
-                                         memory_budget)
+        times, cpu_times, outputs[mode] = time_mode(program, images, mode, repeats,
+                                                    args.device, memory_budget)
         median = statistics.median(times)
         results[mode] = {"times_s": times, "median_s": median,
-                         "images_per_s": args.batch / median}
+                         "images_per_s": args.batch / median, "cpu_times_s": cpu_times,
+                         "cpu_s": statistics.median(cpu_times)}
     results["acim"]["conversions_per_s"] = conversions * args.batch / results["acim"]["median_s"]
     agree = float(np.mean(outputs["acim"].argmax(1) == outputs["int"].argmax(1)))
     logits_int = outputs["int"].astype(np.float64)
@@ -207,12 +213,15 @@ def main(argv=None) -> None:
           f"{NOISES[args.noise][0]}")
     print(f"# export {export_s:.1f} s, compile {compile_s:.2f} s")
     print()
-    print(f"{'mode':>6}  {'runs':>4}  {'median s':>9}  {'images/s':>9}  {'time/float':>10}")
+    print(f"{'mode':>6}  {'runs':>4}  {'median s':>9}  {'images/s':>9}  {'time/float':>10}"
+          f"  {'cpu s':>8}  {'cpu/float':>9}")
     for mode in ("acim", "int", "float"):
         r = results[mode]
         slower = r["median_s"] / results["float"]["median_s"]
+        cpu_slower = r["cpu_s"] / results["float"]["cpu_s"]
         print(f"{mode:>6}  {len(r['times_s']):>4}  {r['median_s']:>9.3f}  "
-              f"{r['images_per_s']:>9.2f}  {slower:>9.0f}x")
+              f"{r['images_per_s']:>9.2f}  {slower:>9.0f}x  {r['cpu_s']:>8.3f}  "
+              f"{cpu_slower:>8.1f}x")
     print()
     print(f"# acim is {results['acim']['median_s'] / results['int']['median_s']:.1f}x slower "
           f"than int in this run ({results['acim']['images_per_s']:.2f} vs "

@@ -90,10 +90,6 @@ class CodeTable:
     thresholds: torch.Tensor
     guide: torch.Tensor
 
-    @property
-    def noisy(self) -> bool:
-        return self.kind.sigma_random > 0 or self.kind.sigma_nonlinear > 0
-
 
 def build(kind: ConversionKind) -> CodeTable:
     """The table of one kind: the closed form above."""
@@ -198,13 +194,6 @@ class FlatTables:
     @property
     def base(self) -> tuple[tuple[int, ...], ...]:
         return tuple(tuple(self.start[q] for q in row) for row in self.kind_of)
-
-    def kind(self, tile: int, pair: int) -> ConversionKind:
-        return self.kinds[self.kind_of[tile][pair]]
-
-    def noisy(self, tile: int, pair: int) -> bool:
-        k = self.kind(tile, pair)
-        return k.sigma_random > 0 or k.sigma_nonlinear > 0
 
     @property
     def nbytes(self) -> int:

@@ -481,7 +481,7 @@ void asimc_pack_weights(const float *w, int64_t wgroups, int64_t k_total, int64_
 /* P[(b * bw + i) * BLOCK + n] = MAC of input bit b and weight bit i of columns n < count:
  * popcount(x_b & w_i) summed over the words. x: bx * words words of the row; w: the tile's
  * planes from the block's first column, word (i, q) of column n at w[(i * words + q) * width
- * + n]. AVX-512 VPOPCNTDQ: eight columns per vector. */
+ * + n]. AVX-512 VPOPCNTDQ: eight columns per vector; AVX2: four. */
 static void block_macs(const uint64_t *x, const uint64_t *w, int64_t width, int bx, int bw,
                        int64_t words, int count, int32_t *P) {
     for (int b = 0; b < bx; b++) {
@@ -498,6 +498,27 @@ static void block_macs(const uint64_t *x, const uint64_t *w, int64_t width, int 
                         _mm512_loadu_si512((const void *)(wi + q * width + n)),
                         _mm512_set1_epi64((long long)xb[q]))));
                 _mm256_storeu_si256((__m256i *)(dst + n), _mm512_cvtepi64_epi32(s));
+            }
+#elif defined(__AVX2__)
+            /* Four columns per vector: popcount by nibble look-up (vpshufb), summed to 64-bit
+             * lanes with vpsadbw. */
+            const __m256i nibbles = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                                     0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+            const __m256i low4 = _mm256_set1_epi8(0x0F), zero = _mm256_setzero_si256();
+            const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+            for (; n + 4 <= count; n += 4) {
+                __m256i s = zero;
+                for (int64_t q = 0; q < words; q++) {
+                    const __m256i v = _mm256_and_si256(
+                        _mm256_loadu_si256((const __m256i *)(wi + q * width + n)),
+                        _mm256_set1_epi64x((long long)xb[q]));
+                    const __m256i bytes = _mm256_add_epi8(
+                        _mm256_shuffle_epi8(nibbles, _mm256_and_si256(v, low4)),
+                        _mm256_shuffle_epi8(nibbles, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4)));
+                    s = _mm256_add_epi64(s, _mm256_sad_epu8(bytes, zero));
+                }
+                _mm_storeu_si128((__m128i *)(dst + n), _mm256_castsi256_si128(
+                    _mm256_permutevar8x32_epi32(s, even)));
             }
 #endif
             for (; n < count; n++) {
