@@ -80,13 +80,13 @@ PYTHON
 }
 
 start=$(date +%s)
-step install 90 install
-step cuda_tests 100 cuda_tests
-step kernels 90 "$PY" benchmarks/bench_kernels.py --device cuda --five-layers --repeats 3 \
+step install 60 install
+step cuda_tests 90 cuda_tests
+step kernels 120 "$PY" benchmarks/bench_kernels.py --device cuda --five-layers --repeats 3 \
     --json "$OUT/kernels.json"
 step resnet18 80 "$PY" benchmarks/bench_model.py --device cuda --batch 256 --noise asim \
     --repeats 3 --acim-repeats 3 --json "$OUT/resnet18.json"
-step vit_b32 110 "$PY" benchmarks/bench_model.py --device cuda --model vit_b32 --batch 64 \
+step vit_b32 100 "$PY" benchmarks/bench_model.py --device cuda --model vit_b32 --batch 64 \
     --noise asim --repeats 3 --acim-repeats 2 --json "$OUT/vit_b32.json"
 
 echo
