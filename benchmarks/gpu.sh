@@ -13,7 +13,7 @@
 # Every step has its own time limit; a step that fails or runs out is reported as such and the
 # others still run. JSON results go to $OUT (default: a new temporary folder).
 set -uo pipefail
-PY=${PYTHON:-python}
+export PY=${PYTHON:-python}
 OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
 export ASIMC_CACHE_DIR=${ASIMC_CACHE_DIR:-$OUT/cache}
@@ -23,7 +23,11 @@ step() {    # step NAME SECONDS COMMAND...: run with a time limit, log to $OUT/N
     local name=$1 limit=$2
     shift 2
     echo "== $name (at most ${limit} s)"
-    timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+    if declare -F "$1" >/dev/null; then     # a function of this script: timeout needs a program
+        timeout "$limit" bash -c "$(declare -f "$1"); $1" >"$OUT/$name.log" 2>&1
+    else
+        timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+    fi
     local rc=$?
     case $rc in
         0) STATUS[$name]=ok ;;
