@@ -11,6 +11,7 @@ quantises the operands (docs/numeric-model.md, "Quantisers"), lowers the product
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -107,6 +108,19 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+# The float32 weights of each live program's static layers, per device: kept across runs so
+# that the fast kernel's packed weight planes (kernels/packing.py, cached per tensor) are too.
+_PROGRAM_WEIGHTS: dict[int, dict[str, dict[str, torch.Tensor]]] = {}
+
+
+def _program_weights(program: Program, device: torch.device) -> dict[str, torch.Tensor]:
+    ident = id(program)
+    if ident not in _PROGRAM_WEIGHTS:
+        _PROGRAM_WEIGHTS[ident] = {}
+        weakref.finalize(program, _PROGRAM_WEIGHTS.pop, ident, None)
+    return _PROGRAM_WEIGHTS[ident].setdefault(str(device), {})
+
+
 class _MatrixHook:
     """Runs the on-chip matrix products of one execution."""
 
@@ -124,7 +138,7 @@ class _MatrixHook:
         self.clipped: dict[str, tuple[int, int]] = {}
         self.measure = measure            # ArrayStats' array SQNR (one exact product more)
         self.stats: dict[str, ArrayStats] = {}
-        self._weights: dict[str, torch.Tensor] = {}
+        self._weights = _program_weights(program, device)
         self._cells: dict[tuple, torch.Tensor | None] = {}
         self._plans: dict[str, ConversionPlan] = {}
         # On-chip layers whose noise had to be keyed on the whole batch: node -> the inputs
