@@ -27,8 +27,8 @@ def __getattr__(name):
         from .compiler import compile
         return compile
     if name == "finetune":
-        import importlib                 # the package is callable (asimc.finetune.train)
-        return importlib.import_module(".finetune", __name__)
+        from .training import finetune
+        return finetune
     if name == "on_chip":
         from .compiler import on_chip
         return on_chip

@@ -185,12 +185,12 @@ class Program:
                        progress=progress)
 
     def module(self, mode: str = "acim", seed: int = 0):
-        """The program as a ``torch.nn.Module`` (asimc.finetune.module.ChipModule): forward
+        """The program as a ``torch.nn.Module`` (asimc.training.module.ChipModule): forward
         takes and returns torch tensors on the input's device (several outputs as the
         original module returns them) and runs ``mode`` bit by bit, equal to ``run``. Its
         parameters are the model's float weights; trained (``module.train()``), the on-chip
         layers' forward pass is the chip's and the backward pass goes straight through."""
-        from .finetune.module import ChipModule
+        from .training.module import ChipModule
         return ChipModule(self, mode=mode, seed=seed)
 
     def save(self, path) -> str:

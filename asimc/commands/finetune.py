@@ -30,7 +30,7 @@ class _Progress:
 
 
 def _finetune(args) -> int:
-    from ..finetune import FinetuneOptions, finetune, save_model
+    from ..training import FinetuneOptions, finetune, save_model
     out = writable_path(args.output, "fine-tuned model")
     writable_path(args.report, "report")
     if out.resolve() == Path(args.model).resolve():
@@ -46,7 +46,7 @@ def _finetune(args) -> int:
     summary = result.as_dict()
     summary["output"] = str(out)
     if args.report:
-        from ..finetune.report import finetune_page
+        from ..training.report import finetune_page
         Path(args.report).write_text(finetune_page(result), encoding="utf-8")
         summary["report"] = args.report
     if args.json:

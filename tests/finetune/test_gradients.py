@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import asimc
-from asimc.finetune.noise import ChipForward
+from asimc.training.noise import ChipForward
 
 ROOT = Path(__file__).resolve().parents[2]
 CHIP = ROOT / "examples" / "chips" / "noisy-0.5lsb.acim"

@@ -10,7 +10,7 @@ import torch
 
 from asimc.chip.conversions import ConversionPlan
 from asimc.chip.spec import AdcSpec, ArraySpec, ChipSpec, NoiseSpec, Quantity
-from asimc.finetune.noise import acc_variance
+from asimc.training.noise import acc_variance
 from asimc.kernels import fast
 from asimc.kernels.problem import AcimProblem, NoiseKeys
 

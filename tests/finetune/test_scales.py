@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from asimc.finetune.noise import ScaleWindow
+from asimc.training.noise import ScaleWindow
 
 
 def test_dynamic_scales_are_those_of_an_evaluation_batch():

@@ -13,7 +13,7 @@ import torch
 
 import asimc
 from asimc.data import load_dataset
-from asimc.finetune.params import plan_parameters, write_initializers
+from asimc.training.params import plan_parameters, write_initializers
 from asimc.frontend import import_proto
 
 ROOT = Path(__file__).resolve().parents[2]

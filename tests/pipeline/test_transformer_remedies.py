@@ -160,9 +160,9 @@ def test_smoothing_through_the_cli(tmp_path, capsys):
 
 
 def test_finetuning_quantises_per_token_as_the_chip_does():
-    """asimc finetune's forward (asimc.finetune.noise.ChipForward) takes the same per-token
+    """asimc finetune's forward (asimc.training.noise.ChipForward) takes the same per-token
     scales as the executor: on a noiseless lossless chip it is the int mode."""
-    from asimc.finetune.noise import ChipForward
+    from asimc.training.noise import ChipForward
     from asimc.runtime.interpreter import run_graph
     program = asimc.compile(export("attention", dynamo=False), replace(SIGNED, quant=PER_TOKEN))
     x = example("attention", 4, seed=5)

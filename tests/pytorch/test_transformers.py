@@ -59,7 +59,7 @@ def test_bert_compiles_from_the_module_and_its_float_run_is_the_module():
 
 
 def test_the_core_does_not_import_transformers():
-    code = ("import sys, torch, asimc, asimc.compiler, asimc.finetune, "
+    code = ("import sys, torch, asimc, asimc.compiler, asimc.training, "
             "asimc.frontend.torch_export; asimc.on_chip; "
             "assert 'transformers' not in sys.modules, 'imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -1,10 +1,10 @@
-"""``asimc.finetune.finetune``: an ONNX model and a chip in, a model trained on that chip out.
+"""``asimc.training.finetune``: an ONNX model and a chip in, a model trained on that chip out.
 
-1. compile the model for the chip; plan which initializers train (asimc.finetune.params);
+1. compile the model for the chip; plan which initializers train (asimc.training.params);
 2. measure the chip accuracy (mean and spread over noise seeds, as ``asimc compare`` does) and
    the FP32 accuracy (onnxruntime) on the evaluation data;
 3. train: the compiled graph as a torch module, on-chip layers forward as the noise mode says
-   (asimc.finetune.noise); the loss is the cross-entropy of the chip forward plus that of the
+   (asimc.training.noise); the loss is the cross-entropy of the chip forward plus that of the
    float forward (which keeps the FP32 accuracy); SGD or Adam with a cosine learning-rate
    decay;
 4. write the trained initializers back into the ONNX file by name, check it with the onnx

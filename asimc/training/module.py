@@ -6,7 +6,7 @@ In evaluation (``module.eval()``, the default, or under ``torch.no_grad()``) for
 on the input's device. Trained (``module.train()`` with gradients on), the interpreter
 (asimc.runtime.interpreter) runs the graph with torch ops, the constants bound to trained
 initializers fed from ``nn.Parameter``s, so the run is differentiable; a hook
-(asimc.finetune.noise) makes every on-chip layer's forward pass the chip's, its backward pass
+(asimc.training.noise) makes every on-chip layer's forward pass the chip's, its backward pass
 straight through the ideal product.
 """
 from __future__ import annotations
