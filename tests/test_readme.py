@@ -275,11 +275,7 @@ def test_numeric_model_formulas_match_the_code():
         assert tiles[-1][1] == channels * 9
 
 
-# Files the `kernel` branch rewrites while this test was written; their citations are fixed there.
 _NOTES = "DES" "IGN"    # the design notes' name, split so that `git grep` finds no citation here
-_CITING_NOTES_PENDING = {"asimc/kernels/adc.py", "asimc/kernels/mismatch.py",
-                          "asimc/kernels/native/convert.c", "asimc/kernels/problem.py",
-                          "asimc/kernels/quantize.py", "asimc/kernels/reference.py"}
 
 
 def _user_texts():
@@ -297,8 +293,7 @@ def test_docs_cite_numeric_model_sections_that_exist():
               for heading in re.findall(r"^#+ (.+)$", DOC, flags=re.MULTILINE)]
     cited = 0
     for path, text in _user_texts():
-        if path not in _CITING_NOTES_PENDING:
-            assert _NOTES not in text, f"{path} cites the design notes users do not have"
+        assert _NOTES not in text, f"{path} cites the design notes users do not have"
         for quoted in re.findall(r'numeric-model\.md(?:\]\([^)]*\))?,\s+"([^"]+)"', text):
             cited += 1
             assert quoted in titles, f"{path} cites a section {quoted!r} the page lacks"

@@ -1,4 +1,4 @@
-"""The analog front end and the ADC: one conversion of DESIGN.md section 4, steps 1-4.
+"""The analog front end and the ADC: one conversion (docs/numeric-model.md, "One conversion").
 
 A conversion takes an ideal integer MAC value M (the sum over the rows of a row tile of input
 group value times weight bit), normalises it to the full scale F of the cycle, adds analog noise,

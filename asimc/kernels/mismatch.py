@@ -1,5 +1,5 @@
-"""Fixed-pattern mismatch (DESIGN.md 4, "Fixed-pattern mismatch"): the static errors of one chip
-instance, drawn once from the seed.
+"""Fixed-pattern mismatch: the static errors of one chip instance, drawn once from the seed
+(docs/numeric-model.md, "ADC range and fixed-pattern mismatch").
 
 Every draw is a function of (seed, layer, coordinate) through the counter-based generator of
 ``rng`` (its public normal draw), so it is the same for every sample, batch, chunk and run of a

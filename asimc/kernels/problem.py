@@ -59,7 +59,8 @@ class AcimProblem:
     cells: (bw, K, N) static cell errors added to the weight bits of analog conversions, or None.
     gain:  (T, bw, N) float32 1 + g, each column ADC's gain (weight-parallel: (T, 1, N)), or None.
     offset: (T, bw, N) float32 each column ADC's offset in units of the tile's range, or None.
-    The ADC range of tile t is ``fraction(t)`` x the rows-based F (DESIGN.md 4, "ADC range").
+    The ADC range of tile t is ``fraction(t)`` x the rows-based F (docs/numeric-model.md,
+    "ADC range and fixed-pattern mismatch").
     """
 
     x: torch.Tensor

@@ -1,4 +1,4 @@
-"""The quantisers of the numeric model (DESIGN.md section 4), in float32 like ASiM.
+"""The quantisers of the numeric model (docs/numeric-model.md, "Quantisers"), in float32 like ASiM.
 
 Weights (and the run-time "weight" operand of an activation x activation MatMul) are symmetric:
 ``Wq = round(clamp(|W|/s_w, 0, 1) * (2^(bw-1)-1)) * sign(W)`` with ``s_w = max|W| + 1e-7``.
