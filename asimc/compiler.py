@@ -274,7 +274,8 @@ def compile(model, chip: ChipSpec | str | Path, *, example_inputs=None,
             f"layer(s) have no calibrated range ({', '.join(uncalibrated[:3])}"
             f"{', ...' if len(uncalibrated) > 3 else ''}): run `asimc calibrate MODEL --chip "
             "CHIP --data DATA -o CALIBRATED.acim` and use CALIBRATED.acim")
-    origin = ModelOrigin(model=proto, chip=origin_chip, options=options, signature=signature)
+    origin = ModelOrigin(model=proto, chip=origin_chip, options=options, compile=compile,
+                         signature=signature)
     program = Program(graph=graph, chip=spec, layers=layers, quantized_weights=weights,
                       source=source, origin=origin)
     static_inputs = any(l.on_chip and l.chip.quant.input == "static" for l in layers.values())

@@ -8,7 +8,7 @@ weights, and the cost report. ``Program.run`` executes it (asimc.runtime.executo
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -155,6 +155,9 @@ class ModelOrigin:
     model: Any                      # onnx.ModelProto (nodes named as in the program)
     chip: ChipSpec
     options: Mapping[str, Any]      # compile's keyword arguments besides the model and chip
+    # asimc.compile itself, handed down so that this layer (and ChipModule) compiles again
+    # without importing the compiler, which imports it
+    compile: Callable[..., "Program"]
     signature: Any = None           # asimc.frontend.torch_export.TorchSignature
 
 

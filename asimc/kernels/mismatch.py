@@ -20,14 +20,12 @@ import torch
 
 from ..chip.conversions import ConversionPlan
 from . import rng
-from .problem import CELL_SALT
+from .rng import CELL_SALT, GAIN_SALT, OFFSET_SALT
 
-GAIN_SALT = 0x6761696E     # "gain"
 # Cell errors are multiples of 2^-20 (1e-6 of a unit cell, far below any sigma one writes), so
 # that a MAC over perturbed cells is an exact float64 sum whatever the summation order: both
 # kernels then get the same MAC from matrix products of different shapes.
 CELL_GRID = float(1 << 20)
-OFFSET_SALT = 0x6F666673   # "offs"
 
 
 @dataclass(frozen=True, eq=False)

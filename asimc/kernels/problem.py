@@ -22,10 +22,6 @@ import torch
 from ..chip.conversions import ConversionPlan
 from . import rng
 
-# Salts that keep the streams of different kinds of draws apart.
-CONVERSION_SALT = 0x636F6E76   # "conv"
-CELL_SALT = 0x63656C6C         # "cell"  (static draws: see mismatch.py)
-
 
 @dataclass(frozen=True, eq=False)
 class NoiseKeys:
@@ -147,10 +143,3 @@ def weight_quads(weight_bits: int) -> int:
 def quad_part(normals: tuple[torch.Tensor, ...], weight_bit: int) -> torch.Tensor:
     """The normal of a Philox quad that belongs to ``weight_bit``."""
     return normals[weight_bit % 4]
-
-
-def cell_mismatch(plan: ConversionPlan, seed: int, layer_key: int, k: int, n: int,
-                  device: torch.device) -> torch.Tensor | None:
-    """The static per-cell weight errors (bw, K, N), or None (see ``mismatch.py``)."""
-    from .mismatch import static_mismatch
-    return static_mismatch(plan, seed, layer_key, ((0, k),), k, n, device).cells

@@ -76,7 +76,7 @@ def row_noise_keys(out_shape: tuple[int, ...], layout, first_column_flat: torch.
 
     Returns (stream, offset, elements_per_sample).
     """
-    from ..kernels.problem import CONVERSION_SALT
+    from ..kernels.rng import CONVERSION_SALT
     device = first_column_flat.device
     batch = keys.batch
     numel = math.prod(out_shape)

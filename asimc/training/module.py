@@ -122,10 +122,9 @@ class ChipModule(torch.nn.Module):
         if any(not torch.equal(p.detach(), q.to(p.device))
                for p, q in zip(self.weights, self._compiled_for)):
             key = self._snapshot()
-            from ..compiler import compile as compile_model
             origin = self._program.origin
             model = write_initializers(origin.model, self.initializer_values())
-            self._program = compile_model(model, origin.chip, **origin.options)
+            self._program = origin.compile(model, origin.chip, **origin.options)
             self._program = _with_origin(self._program, origin)
             self._compiled_for = key
         return self._program

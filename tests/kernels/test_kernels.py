@@ -14,7 +14,8 @@ from asimc.chip.spec import (AdcSpec, ArraySpec, ChipSpec, DomainSpec, HybridSpe
                              MismatchSpec,
                              NoiseSpec, Quantity, VotingSpec, WeightSpec)
 from asimc.kernels import fast, native, reference, rng, torch_path
-from asimc.kernels.problem import AcimProblem, NoiseKeys, cell_mismatch
+from asimc.kernels.mismatch import static_mismatch
+from asimc.kernels.problem import AcimProblem, NoiseKeys
 
 from .literal_model import literal_acc
 
@@ -44,7 +45,7 @@ def random_problem(spec: ChipSpec, *, groups=1, rows_out=9, k=40, n=5, weight_gr
         stream = torch.randint(-2 ** 62, 2 ** 62, (groups, rows_out), generator=gen)
         offset = torch.arange(groups * rows_out).view(groups, rows_out) * n
         keys = NoiseKeys(stream, offset, 1, groups * rows_out * n)
-    cells = cell_mismatch(plan, seed, 11, k, n, torch.device("cpu"))
+    cells = static_mismatch(plan, seed, 11, ((0, k),), k, n, torch.device("cpu")).cells
     return AcimProblem(x.float(), w.float(), plan, tiles, keys, cells)
 
 
