@@ -16,6 +16,7 @@ from typing import Iterable
 import numpy as np
 
 from .chip.conversions import ConversionPlan, precision  # noqa: F401 - precision: public here
+from .chip.fields import ConvMapping, InputScale, WeightScale
 from .chip.spec import ChipSpec
 from .errors import AsimcError, UsageError
 from .ir import Graph
@@ -27,7 +28,7 @@ from .passes.smooth import DEFAULT_ALPHA, check_alpha
 from .passes.smooth import smooth as smooth_products
 from .passes.schedule import layer_cost, schedule
 from .passes.tile import Tiling, tile
-from .program import MatrixLayer, ModelOrigin, Program
+from .program import LayerKind, MatrixLayer, ModelOrigin, Placement, Program
 from .report.mapping import mapping_report
 
 
@@ -65,11 +66,11 @@ def _positions(graph: Graph, cand: Candidate, shape: tuple | None = None
     if not all(_is_int(d) for d in shape[1:]):
         return None
     if len(shape) == 1:                                  # a vector times a matrix
-        return (1, 0) if cand.kind != "dynamic" else None
+        return (1, 0) if cand.kind != LayerKind.DYNAMIC else None
     lead = shape[0] if _is_int(shape[0]) else batch     # a symbolic batch: per sample
     if cand.node.op_type == "Conv":
         return max(1, math.prod(shape[2:])), 0
-    if cand.kind == "dynamic":
+    if cand.kind == LayerKind.DYNAMIC:
         if len(shape) < 2:
             return None
         groups = max(1, lead * math.prod(shape[1:-2]) // batch) if len(shape) > 2 else 1
@@ -82,7 +83,7 @@ def _run_shapes(graph: Graph, candidates: list[Candidate]) -> dict[str, tuple[in
     (a packed attention in-projection reshaped by Shape/Gather chains), from one float run on
     zeros of the inputs' per-sample shapes (a batch of one). Empty when an input's per-sample
     shape is not known (give ``input_shape``) or the run fails: those costs stay unknown."""
-    missing = [c for c in candidates if c.placement == "acim" and c.k is not None
+    missing = [c for c in candidates if c.placement == Placement.ACIM and c.k is not None
                and _positions(graph, c) is None]
     if not missing:
         return {}
@@ -111,7 +112,7 @@ def _layer(graph: Graph, cand: Candidate, mapping: str | None, pattern: QdqPatte
     base = dict(node=cand.node.name, op_type=cand.node.op_type, kind=cand.kind,
                 placement=cand.placement, chip=chip, k=cand.k or 0, n=cand.n or 0,
                 groups=cand.groups, reason=cand.reason)
-    if cand.placement != "acim":
+    if cand.placement != Placement.ACIM:
         return MatrixLayer(**base), None, ""
     plan = ConversionPlan(chip)
     note = ""
@@ -123,7 +124,7 @@ def _layer(graph: Graph, cand: Candidate, mapping: str | None, pattern: QdqPatte
                       cand.kernel_area, chip.array.mapping)
         note = tiling.note
         known = _positions(graph, cand, shape)
-        positions, dynamic_groups = known or (1, 1 if cand.kind == "dynamic" else 0)
+        positions, dynamic_groups = known or (1, 1 if cand.kind == LayerKind.DYNAMIC else 0)
         cost = layer_cost(plan, tiling, k=cand.k, n=cand.n or 1, groups=cand.groups,
                           positions=positions, dynamic_groups=dynamic_groups)
         if known is None:
@@ -134,7 +135,7 @@ def _layer(graph: Graph, cand: Candidate, mapping: str | None, pattern: QdqPatte
     weights, scales, qdq = None, (), None
     if cand.weight is not None:
         weights, scales = quantize_static_weight(cand.weight, chip.weight.bits,
-                                                 chip.quant.weight == "per_channel")
+                                                 chip.quant.weight == WeightScale.PER_CHANNEL)
         if pattern is not None and not pattern_matches_weights(pattern, cand.weight):
             # A BatchNormalization right after the product was folded into its weights: the
             # model's integers are no longer what the graph computes.
@@ -217,7 +218,7 @@ def compile(model, chip: ChipSpec | str | Path, *, example_inputs=None,
     from .frontend import import_for_compile
     from .frontend.load import load_model
     from .frontend.torch_export import export_module, is_module
-    if mapping not in (None, "channels", "flat"):
+    if mapping is not None and mapping not in ConvMapping.values():
         raise UsageError(f"unknown mapping {mapping!r}: use `channels` or `flat`")
     spec = _chip(chip)
     if smooth is not None:
@@ -237,7 +238,7 @@ def compile(model, chip: ChipSpec | str | Path, *, example_inputs=None,
     else:
         source = str(model) if isinstance(model, (str, Path)) else ""
     origin_chip = spec
-    if input_scales is not None and spec.quant.input != "static":
+    if input_scales is not None and spec.quant.input != InputScale.STATIC:
         spec = replace(spec, quant=replace(spec.quant, input="static"))
     proto = _with_input_shapes(model, input_shape) if input_shape is not None \
         else load_model(model)
@@ -250,7 +251,7 @@ def compile(model, chip: ChipSpec | str | Path, *, example_inputs=None,
                              "quantised (QDQ) model's integers and scales are its own: compile "
                              "the float model to smooth it")
         on_chip = [c.node.name for c in lower(graph, spec, tuple(digital))
-                   if c.placement == "acim" and c.kind == "static"]
+                   if c.placement == Placement.ACIM and c.kind == LayerKind.STATIC]
         graph, notes = smooth_products(graph, on_chip, smooth, alpha=smooth_alpha,
                                        limit=calibration_limit)
     candidates = lower(graph, spec, tuple(digital))
@@ -278,7 +279,7 @@ def compile(model, chip: ChipSpec | str | Path, *, example_inputs=None,
                          signature=signature)
     program = Program(graph=graph, chip=spec, layers=layers, quantized_weights=weights,
                       source=source, origin=origin)
-    static_inputs = any(l.on_chip and l.chip.quant.input == "static" for l in layers.values())
+    static_inputs = any(l.on_chip and l.chip.quant.input == InputScale.STATIC for l in layers.values())
     if static_inputs:
         if input_scales is None:
             raise UsageError("the chip quantises inputs with static scales (quant { input "

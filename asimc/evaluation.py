@@ -22,11 +22,12 @@ from typing import Any, Mapping
 import numpy as np
 
 from .chip.conversions import ConversionPlan, precision
+from .chip.fields import InputScale, WeightScale
 from .errors import UsageError
 from .evaluate import (DEFAULT_BATCH, EvalData, check_batch_size, check_labels, load_eval_data,
                        run_program)
 from .metrics import METRICS, choose_metric
-from .program import Program
+from .program import Mode, Program
 
 
 class RowKind(str, Enum):
@@ -165,7 +166,7 @@ def int_precision(chip) -> str:
     text = f"W{chip.weight.bits} A{chip.input.bits}{'s' if chip.input.signed else 'u'}"
     modes = [f"{kind} {mode}" for kind, mode in (("weights", chip.quant.weight),
                                                   ("inputs", chip.quant.input))
-             if mode != "per_tensor"]
+             if mode not in (WeightScale.PER_TENSOR, InputScale.PER_TENSOR)]
     return text + (f" ({', '.join(modes)})" if modes else "")
 
 
@@ -202,8 +203,8 @@ def run_chip(program: Program, data: EvalData, *, mode: str = "acim", seeds=(0,)
     seed). A chip that draws no random number runs once, every seed reusing that output.
     ``on_seed(seed, ran)`` is called after each seed (``ran``: False when reused);
     ``run_options`` go to ``Program.run`` (kernel, progress)."""
-    seeds = _seed_tuple(seeds) if mode == "acim" else (0,)
-    random = mode == "acim" and draws_random_numbers(program)
+    seeds = _seed_tuple(seeds) if mode == Mode.ACIM else (0,)
+    random = mode == Mode.ACIM and draws_random_numbers(program)
     outputs, tapped, clipped, stats = [], [], {}, {}
     for index, seed in enumerate(seeds):
         reused = bool(index) and not random
@@ -256,7 +257,7 @@ def evaluate_chip(program: Program, data, *, reference: np.ndarray | None = None
     FP32 outputs; default: the program's own ``float`` run). ``metric`` names the headline
     metric (default: top1 for labelled class scores, else cosine)."""
     check_batch_size(batch_size)
-    if mode not in ("acim", "int", "float"):
+    if mode not in Mode.values():
         raise UsageError(f"mode is acim, int or float, not {mode!r}")
     if not isinstance(data, EvalData):
         data = load_eval_data(program, data, limit=limit, **dataset_options)
@@ -269,7 +270,7 @@ def evaluate_chip(program: Program, data, *, reference: np.ndarray | None = None
     from .runtime.executor import clipping_warnings
     return ChipResult(
         kind=kind, name=name or program.chip.name,
-        precision=int_precision(program.chip) if mode == "int" else precision(program.chip),
+        precision=int_precision(program.chip) if mode == Mode.INT else precision(program.chip),
         metric=chosen, runs=score_run(run, reference, data.labels),
         costs=CostTotals.of(program), warnings=tuple(clipping_warnings(program, run.clipped)),
         clipped=dict(run.clipped))

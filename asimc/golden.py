@@ -24,7 +24,7 @@ from .evaluate import (DEFAULT_BATCH, check_batch_size, load_eval_data, max_diff
                        run_onnxruntime, without_noise)
 from .evaluation import ChipRun, resolve_metric, run_chip, score_run
 from .metrics import sqnr_db
-from .program import Program
+from .program import Mode, Program
 from .runtime.executor import clipping_warnings
 
 FLOAT_TOLERANCE = 1e-4     # |float - onnxruntime| <= tol * (1 + max |onnxruntime|)
@@ -186,7 +186,7 @@ def golden_ladder(model, program: Program, data, *, limit: int | None = None, se
 
     def run(target, mode, finished, upcoming):
         result = run_chip(target, eval_data, mode=mode, seeds=(seed,), batch_size=batch_size,
-                          taps=mode != "float", device=device)
+                          taps=mode != Mode.FLOAT, device=device)
         step(finished, upcoming)
         return result
 

@@ -13,7 +13,33 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .chip.spec import ChipSpec
+from .choice import Choice
 from .ir import Graph
+
+
+class Mode(Choice):
+    """How ``Program.run`` computes the on-chip products."""
+    FLOAT = "float"      # no quantisation
+    INT = "int"          # quantised, exact integer products
+    ACIM = "acim"        # bit level: the array's MACs, noise and ADCs
+
+
+class Kernel(Choice):
+    """Which kernel computes the bit-level products (``Program.run(kernel=...)``)."""
+    FAST = "fast"              # asimc.kernels.fast: native C, Triton or torch
+    REFERENCE = "reference"    # asimc.kernels.reference: the numeric model as a plain loop
+
+
+class Placement(Choice):
+    """Where a matrix product runs."""
+    ACIM = "acim"        # on the array
+    DIGITAL = "digital"  # in float on the host
+
+
+class LayerKind(Choice):
+    """Which operand a matrix product stores in the array."""
+    STATIC = "static"    # constant weights, written once
+    DYNAMIC = "dynamic"  # both operands are activations: the second is written at run time
 
 
 @dataclass(frozen=True)
@@ -143,7 +169,7 @@ class MatrixLayer:
 
     @property
     def on_chip(self) -> bool:
-        return self.placement == "acim"
+        return self.placement == Placement.ACIM
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, replace
 
 from .conversions import ConversionPlan, input_cycles
+from .fields import Domain
 from .schema import BLOCK, CHIP, RULE, RULES, FieldRule
 from .spec import ChipSpec, Quantity
 
@@ -141,7 +142,7 @@ def _weight_parallel_problems(spec: ChipSpec) -> list[Problem]:
         problems.append(Problem(
             f"`nonlinear` noise cannot be combined with weight `parallel`: {why}",
             (("noise", "nonlinear"), parallel), help="use `random` noise, or bit-serial weights"))
-    if spec.domain.kind == "current":
+    if spec.domain.kind == Domain.CURRENT:
         problems.append(Problem(
             f"`domain current` cannot be combined with weight `parallel`: {why}",
             (("domain", "kind"), parallel)))
@@ -156,9 +157,9 @@ def _weight_parallel_problems(spec: ChipSpec) -> list[Problem]:
 def _domain_problems(spec: ChipSpec, written: set[FieldKey] | None) -> list[Problem]:
     d = spec.domain
     problems = []
-    if d.kind == "charge":
+    if d.kind == Domain.CHARGE:
         given = {r.field: _magnitude(getattr(d, r.field)) != 0
-                 for r in BLOCK["domain"].fields if r.only_in == "current"}
+                 for r in BLOCK["domain"].fields if r.only_in == Domain.CURRENT}
         for field, nonzero in given.items():
             if (("domain", field) in written) if written is not None else nonzero:
                 problems.append(Problem(
@@ -170,7 +171,7 @@ def _domain_problems(spec: ChipSpec, written: set[FieldKey] | None) -> list[Prob
             "`cell_variation` and `mismatch cell` both set the per-cell weight error "
             "(`cell_variation` is the older spelling)",
             (("domain", "cell_variation"), ("mismatch", "cell")), help="keep one of them"))
-    if d.kind == "current" and spec.noise.nonlinear.value > 0 and not spec.weight.parallel:
+    if d.kind == Domain.CURRENT and spec.noise.nonlinear.value > 0 and not spec.weight.parallel:
         problems.append(Problem(
             "`nonlinear` noise applies to the charge domain only (the current-domain model "
             "uses the random term)", (("noise", "nonlinear"), ("domain", "kind")),

@@ -11,6 +11,7 @@ from functools import cached_property
 
 import numpy as np
 
+from .fields import Domain
 from .spec import ChipSpec
 
 
@@ -144,7 +145,7 @@ class ConversionPlan:
         sigma rule: every kernel gets its sigmas here (``kernels.conversion_model``)."""
         return (self._in_range(self.chip.noise.random, fraction),
                 self._in_range(self.chip.noise.nonlinear, fraction)
-                if self.chip.domain.kind == "charge" and not self.weight_parallel else 0.0)
+                if self.chip.domain.kind == Domain.CHARGE and not self.weight_parallel else 0.0)
 
     def _in_range(self, q, fraction: float) -> float:
         if q.unit == "lsb":
@@ -205,7 +206,7 @@ class ConversionPlan:
 
     @property
     def current_domain(self) -> bool:
-        return self.chip.domain.kind == "current"
+        return self.chip.domain.kind == Domain.CURRENT
 
     @property
     def cell_sigma(self) -> float:

@@ -16,10 +16,43 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..choice import Choice
 from .units import Quantity, units_of
 
 CHIP = "chip"   # pseudo-block of the top-level statements (description, source, attention)
 MAX_ARRAY = 1 << 20      # 1,048,576: rows, cols or macros beyond this are a typo, not a chip
+
+
+class Domain(Choice):
+    """``domain { kind }``: what the MAC sums (docs/numeric-model.md, "Current domain")."""
+    CHARGE = "charge"
+    CURRENT = "current"
+
+
+class ConvMapping(Choice):
+    """``array { mapping }``: how a convolution's reduction is cut into row tiles."""
+    CHANNELS = "channels"
+    FLAT = "flat"
+
+
+class Attention(Choice):
+    """``attention``: where activation x activation MatMuls run."""
+    ANALOG = "analog"
+    DIGITAL = "digital"
+
+
+class WeightScale(Choice):
+    """``quant { weight }``: one weight scale per tensor or per output channel."""
+    PER_TENSOR = "per_tensor"
+    PER_CHANNEL = "per_channel"
+
+
+class InputScale(Choice):
+    """``quant { input }``: dynamic scales (per tensor, sample or token) or calibrated ones."""
+    PER_TENSOR = "per_tensor"
+    PER_SAMPLE = "per_sample"
+    PER_TOKEN = "per_token"
+    STATIC = "static"
 
 
 class _ValueFollows:
@@ -126,7 +159,7 @@ BLOCKS: tuple[BlockRule, ...] = (
     BlockRule(CHIP, "Top-level statements.", (
         FieldRule(CHIP, "description", "text", "", meaning="a one-line description"),
         FieldRule(CHIP, "source", "text", "", meaning="the publication the numbers come from"),
-        FieldRule(CHIP, "attention", "choice", "analog", choices=("analog", "digital"),
+        FieldRule(CHIP, "attention", "choice", "analog", choices=Attention.values(),
                   meaning="where activation x activation MatMuls run",
                   doc="``digital`` keeps activation x activation MatMuls off-chip", last=True),
     ), overridable=False),
@@ -140,7 +173,7 @@ BLOCKS: tuple[BlockRule, ...] = (
              example="256"),
         _int("array", "macros", 1, MAX_ARRAY, 1, "macros on the chip",
              "macros on the chip; tiles beyond ``macros`` cost weight reloads", example="1"),
-        FieldRule("array", "mapping", "choice", "channels", choices=("channels", "flat"),
+        FieldRule("array", "mapping", "choice", "channels", choices=ConvMapping.values(),
                   meaning="how a convolution's reduction is cut into row tiles",
                   doc="how a convolution's reduction (C*kh*kw) is cut into row tiles: "
                       "``channels`` puts floor(rows / (kh*kw)) whole input channels in a tile "
@@ -185,14 +218,14 @@ BLOCKS: tuple[BlockRule, ...] = (
                   doc="round the range down to F_rows / 2^k, so that ranges differ by shifts"),
     )),
     BlockRule("domain", "The analog domain of the MAC.", (
-        FieldRule("domain", "kind", "choice", "charge", choices=("charge", "current"),
+        FieldRule("domain", "kind", "choice", "charge", choices=Domain.values(),
                   keywords=(), meaning="the analog domain of the MAC",
                   doc="``charge`` (default) or ``current``"),
-        FieldRule("domain", "alpha", "float", 0.0, low=0, high=math.inf, only_in="current",
+        FieldRule("domain", "alpha", "float", 0.0, low=0, high=math.inf, only_in=Domain.CURRENT,
                   meaning="current-domain gain compression M/(1+alpha*M)",
                   doc="gain compression, a MAC value M becomes M/(1+alpha*M)", example="0.002"),
         FieldRule("domain", "cell_variation", "quantity", _ZERO, low=0, high=math.inf,
-                  units=units_of("fraction"), only_in="current",
+                  units=units_of("fraction"), only_in=Domain.CURRENT,
                   meaning="current-domain cell mismatch sigma",
                   doc="static Gaussian mismatch of every weight cell, sigma relative to a unit "
                       "cell (``1.0%`` adds N(0, 0.01) to each 0/1 cell), drawn once per chip "
@@ -251,12 +284,12 @@ BLOCKS: tuple[BlockRule, ...] = (
                       "clock", example="200 MHz"),
     ), overridable=False),
     BlockRule("quant", 'How tensors are quantised (docs/numeric-model.md, "Quantisers").', (
-        FieldRule("quant", "weight", "choice", "per_tensor", choices=("per_tensor", "per_channel"),
+        FieldRule("quant", "weight", "choice", "per_tensor", choices=WeightScale.values(),
                   meaning="weight scales",
                   doc="``per_tensor`` (ASiM default: one scale max|W|) or ``per_channel`` (one "
                       "scale per output channel)"),
         FieldRule("quant", "input", "choice", "per_tensor",
-                  choices=("per_tensor", "per_sample", "per_token", "static"),
+                  choices=InputScale.values(),
                   meaning="input scales",
                   doc="``per_tensor`` (ASiM default: dynamic, max over the whole input tensor "
                       "of the op), ``per_sample`` (dynamic, one scale per sample), "

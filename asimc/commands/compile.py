@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..chip.fields import ConvMapping
 from ..errors import ArtifactError, UsageError
 from ..passes.smooth import DEFAULT_ALPHA
 from .common import print_json, writable_path
@@ -14,7 +15,7 @@ def add_compile_options(parser) -> None:
     parser.add_argument("--digital", action="append", default=[], metavar="GLOB",
                         help="keep matrix products whose node name matches GLOB digital "
                              "(repeatable)")
-    parser.add_argument("--mapping", choices=("channels", "flat"),
+    parser.add_argument("--mapping", choices=ConvMapping.values(),
                         help="override how convolutions are cut into row tiles")
     parser.add_argument("--input-scales", metavar="DATA",
                         help="measure static input scales on DATA (digits, .npz, .npy, an "

@@ -6,6 +6,7 @@ import sys
 import numpy as np
 
 from ..errors import UsageError
+from ..program import Kernel, Mode
 from .common import (LayerProgress, inputs_for, load_input_file, parse_size, print_json,
                      print_warnings, writable_path)
 
@@ -23,7 +24,7 @@ def _run(args) -> int:
     inputs = inputs_for(program.graph, load_input_file(args.input))
     on_chip = sum(1 for l in program.layers.values() if l.on_chip)
     budget = parse_size(args.memory_budget) if args.memory_budget else None
-    with LayerProgress(on_chip if args.mode != "float" else 0, f"{args.mode} run") as bar:
+    with LayerProgress(on_chip if args.mode != Mode.FLOAT else 0, f"{args.mode} run") as bar:
         result = program.run(inputs, mode=args.mode, seed=args.seed, device=args.device,
                              memory_budget=budget, kernel=args.kernel,
                              progress=bar.callback())
@@ -62,14 +63,14 @@ def register(sub) -> None:
                                    "model, .npz with one array per input name).")
     p.add_argument("artifact", metavar="ARTIFACT.asimc")
     p.add_argument("--input", required=True, metavar="X.npy|X.npz")
-    p.add_argument("--mode", choices=("float", "int", "acim"), default="acim",
+    p.add_argument("--mode", choices=Mode.values(), default="acim",
                    help="float: no quantisation; int: quantised, exact integer products; "
                         "acim: the chip, bit by bit (default)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--memory-budget", metavar="SIZE",
                    help="bytes of kernel temporaries, e.g. 512M or 2G (default 1G)")
-    p.add_argument("--kernel", choices=("fast", "reference"), default="fast",
+    p.add_argument("--kernel", choices=Kernel.values(), default="fast",
                    help="bit-level kernel (the reference is slow and plain, for checking)")
     p.add_argument("-o", "--output", metavar="OUT.npy", help="write the outputs")
     p.add_argument("--json", action="store_true", help="print a JSON summary")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from ..choice import Choice
 from . import exact, native, native_path, torch_path
 from .problem import AcimProblem
 
@@ -29,7 +30,7 @@ def run(problem: AcimProblem, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> tor
         return torch_path.run_weight_parallel(problem, memory_budget)
     if _all_exact(problem):
         return exact.matmul(problem.x, problem.w)
-    if backend(problem.x.device) == "native" and native_path.fits(problem):
+    if backend(problem.x.device) == Backend.NATIVE and native_path.fits(problem):
         return native_path.run(problem, memory_budget)
     if problem.x.device.type == "cuda":
         from . import triton_kernel                 # optional (asimc[gpu]); imports slowly
@@ -56,13 +57,19 @@ def _all_exact(problem: AcimProblem) -> bool:
                                           for c in plan.cycles))
 
 
-def backend(device: torch.device | str = "cpu") -> str:
-    """Which implementation runs the bit-level layers: ``native`` (C, CPU), ``triton`` (CUDA
-    with asimc[gpu]) or ``torch``."""
+class Backend(Choice):
+    """Which implementation runs the bit-level layers."""
+    NATIVE = "native"    # C, CPU (asimc/kernels/native)
+    TRITON = "triton"    # CUDA with asimc[gpu]
+    TORCH = "torch"      # any device
+
+
+def backend(device: torch.device | str = "cpu") -> Backend:
+    """The backend ``run`` uses on ``device``."""
     device = torch.device(device)
     if device.type == "cpu":
-        return "native" if native.available() else "torch"
+        return Backend.NATIVE if native.available() else Backend.TORCH
     if device.type == "cuda":
         from . import triton_kernel
-        return "triton" if triton_kernel.available() else "torch"
-    return "torch"
+        return Backend.TRITON if triton_kernel.available() else Backend.TORCH
+    return Backend.TORCH

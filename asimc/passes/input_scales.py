@@ -16,9 +16,10 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..chip.fields import InputScale
 from ..ir import Graph
 from ..kernels.quantize import EPSILON
-from ..program import Program
+from ..program import LayerKind, Program
 
 
 def _calibration_inputs(graph: Graph, data, limit: int):
@@ -54,14 +55,14 @@ def with_input_scales(program: Program, data, *, limit: int = 256) -> Program:
 
     def record(node, values):
         layer = program.layers.get(node.name)
-        if layer is not None and layer.on_chip and layer.chip.quant.input == "static":
+        if layer is not None and layer.on_chip and layer.chip.quant.input == InputScale.STATIC:
             x = values[0]
             if node.op_type == "Gemm" and node.attr("transA", 0):
                 x = x.t()
             peak = x.abs().max() if layer.chip.input.signed else x.max()
             entry = peaks.setdefault(node.name, [-np.inf, -np.inf])
             entry[0] = max(entry[0], float(peak))
-            if layer.kind == "dynamic":
+            if layer.kind == LayerKind.DYNAMIC:
                 entry[1] = max(entry[1], float(values[1].abs().max()))
 
     float_run(program.graph, data, limit, record)
@@ -73,6 +74,6 @@ def with_input_scales(program: Program, data, *, limit: int = 256) -> Program:
             layer = dataclasses.replace(
                 layer, input_scale=float(np.float32(inp) + np.float32(EPSILON)),
                 operand_scale=float(np.float32(operand) + np.float32(EPSILON))
-                if layer.kind == "dynamic" else None)
+                if layer.kind == LayerKind.DYNAMIC else None)
         layers[name] = layer
     return dataclasses.replace(program, layers=layers)

@@ -17,7 +17,9 @@ import numpy as np
 
 from ..chip.spec import ChipSpec
 from ..errors import ModelError
+from ..chip.fields import Attention
 from ..ir import Graph, Node
+from ..program import LayerKind, Placement
 
 MATRIX_OPS = ("Conv", "Gemm", "MatMul")
 
@@ -104,18 +106,18 @@ def lower(graph: Graph, chip: ChipSpec, digital_globs: tuple[str, ...] = ()) -> 
         groups = node.attr("group", 1) if node.op_type == "Conv" else 1
         kernel_area = 1
         if weight is not None:
-            kind = "static"
+            kind = LayerKind.STATIC
             k, n = weight.shape[1], weight.shape[2]
             if node.op_type == "Conv":
                 kernel_area = int(np.prod(graph.constants[node.inputs[1]].shape[2:]))
         elif reason:                      # a constant weight the array cannot hold
             kind, k, n = "static", None, None
         else:
-            kind = "dynamic"
+            kind = LayerKind.DYNAMIC
             k, n = _dynamic_geometry(graph, node)
             if node.inputs[0] in graph.constants:
                 reason = "its constant operand is on the left"
-            elif layer_chip.attention == "digital":
+            elif layer_chip.attention == Attention.DIGITAL:
                 reason = "the chip keeps attention (activation x activation) digital"
         if kept_digital and not reason:
             reason = "a chip `layer` override keeps it digital"
@@ -123,7 +125,7 @@ def lower(graph: Graph, chip: ChipSpec, digital_globs: tuple[str, ...] = ()) -> 
         if matching and not reason:
             reason = f"--digital {matching[0]}"
         candidates.append(Candidate(
-            node=node, kind=kind, placement="digital" if reason else "acim", reason=reason,
+            node=node, kind=kind, placement=Placement.DIGITAL if reason else Placement.ACIM, reason=reason,
             chip=layer_chip, k=k, n=n, groups=groups, kernel_area=kernel_area, weight=weight))
     return candidates
 

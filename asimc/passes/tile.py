@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..chip.fields import ConvMapping
+
 
 @dataclass(frozen=True)
 class Tiling:
@@ -17,11 +19,11 @@ class Tiling:
     note: str = ""
 
 
-def row_tiles(k: int, rows: int, kernel_area: int = 1, mapping: str = "channels"
+def row_tiles(k: int, rows: int, kernel_area: int = 1, mapping: str = ConvMapping.CHANNELS
               ) -> tuple[tuple[tuple[int, int], ...], str]:
     """Row tiles of a reduction of length ``k`` and a note when the mapping had to change."""
     step, note = rows, ""
-    if mapping == "channels" and kernel_area > 1:
+    if mapping == ConvMapping.CHANNELS and kernel_area > 1:
         if kernel_area <= rows:
             step = (rows // kernel_area) * kernel_area
         else:
@@ -41,6 +43,6 @@ def column_tiles(n: int, weight_bits: int, cols: int) -> int:
 
 
 def tile(k: int, n: int, rows: int, cols: int, weight_bits: int, kernel_area: int = 1,
-         mapping: str = "channels") -> Tiling:
+         mapping: str = ConvMapping.CHANNELS) -> Tiling:
     tiles, note = row_tiles(k, rows, kernel_area, mapping)
     return Tiling(tiles, column_tiles(n, weight_bits, cols), note)

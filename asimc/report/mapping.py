@@ -9,7 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ..chip.conversions import precision
-from ..program import PER_POSITION, MatrixLayer, Program
+from ..program import PER_POSITION, LayerKind, MatrixLayer, Placement, Program
 from .units import engineering
 
 COST_FIELDS = ("macs", "cell_ops", "adc_conversions", "digital_bit_products", "accumulations",
@@ -51,8 +51,8 @@ def mapping_report(program: Program, notes: dict[str, str] | None = None,
     """notes: per node; warnings: about the whole compile (a glob that matches nothing)."""
     notes = notes or {}
     entries = [_layer_entry(l, notes.get(l.node, "")) for l in program.layers.values()]
-    on_chip = [e for e in entries if e["placement"] == "acim"]
-    static_tiles = sum(e.get("array_tiles", 0) for e in on_chip if e["kind"] == "static")
+    on_chip = [e for e in entries if e["placement"] == Placement.ACIM]
+    static_tiles = sum(e.get("array_tiles", 0) for e in on_chip if e["kind"] == LayerKind.STATIC)
     macros = program.chip.array.macros
     total: dict[str, Any] = {key: _sum(on_chip, key) for key in COST_FIELDS}
     used = _sum(on_chip, "used_cells") or 0
@@ -104,9 +104,9 @@ def render_mapping(report: dict[str, Any]) -> str:
     from .table import render_table
     rows = []
     for e in report["layers"]:
-        where = e["placement"] if e["placement"] == "acim" else f"digital ({e['reason']})"
+        where = e["placement"] if e["placement"] == Placement.ACIM else f"digital ({e['reason']})"
         rows.append([
-            e["node"], e["op_type"] + ("*" if e["kind"] == "dynamic" else ""), where,
+            e["node"], e["op_type"] + ("*" if e["kind"] == LayerKind.DYNAMIC else ""), where,
             e["precision"], f"{e['k']}x{e['n']}" + (f" g{e['groups']}" if e["groups"] > 1 else ""),
             _fmt(len(e["row_tiles"]) or None), "+".join(str(t) for t in e["row_tiles"]) or "-",
             _fmt(e.get("column_tiles")), _fmt(e.get("utilization") and

@@ -26,15 +26,15 @@ from ..kernels.problem import AcimProblem, NoiseKeys
 from ..kernels.quantize import quantize_input, quantize_weight
 from ..ops.matmul import gemm_epilogue
 from ..passes.tile import row_tiles
-from ..program import MatrixLayer, Program
+from ..program import Kernel, LayerKind, MatrixLayer, Mode, Program
 from . import quantizer
 from .batch import LOST
 from .feeds import prepare_feeds
 from .im2col import Conv2d, output_first_columns
 from .samples import SampleKeys, row_noise_keys
 
-MODES = ("float", "int", "acim")
-KERNELS = {"fast": fast.run, "reference": lambda problem, memory_budget: reference.run(problem)}
+KERNELS = {Kernel.FAST: fast.run,
+           Kernel.REFERENCE: lambda problem, memory_budget: reference.run(problem)}
 
 
 @dataclass
@@ -152,7 +152,7 @@ class _MatrixHook:
             return None
         if node.op_type == "Conv":
             out = self._conv(layer, node, inputs, layouts)
-        elif layer.kind == "static":
+        elif layer.kind == LayerKind.STATIC:
             out = self._static_matmul(layer, node, inputs, layouts)
         else:
             out = self._dynamic_matmul(layer, node, inputs, layouts)
@@ -236,7 +236,7 @@ class _MatrixHook:
     def _product(self, layer: MatrixLayer, x: torch.Tensor, w: torch.Tensor,
                  keys: tuple | None, tiles) -> torch.Tensor:
         """(G, R, K) x (Gw, K, N) integer-valued -> (G, R, N) float64."""
-        if self.mode == "int":
+        if self.mode == Mode.INT:
             return exact.matmul(x, w)
         plan = self._plan(layer)
         noise = None
@@ -273,7 +273,7 @@ class _MatrixHook:
 
     def _noise_keys(self, layer, node, layouts, out_shape, layout, first_flat, col_stride,
                     columns):
-        if self.mode != "acim" or not self._plan(layer).has_noise:
+        if self.mode != Mode.ACIM or not self._plan(layer).has_noise:
             return None
         if layout is LOST and self.keys.batch > 1:
             self.keyed_on_batch[node.name] = [name for name, l in zip(node.inputs, layouts)
@@ -301,7 +301,7 @@ class _MatrixHook:
         row_scale = quantizer.leading_row_scale(x_scale, batch_rows)
         cout = groups * n
         out = torch.empty(batch_rows, cout, positions, dtype=torch.float32, device=x.device)
-        exact_product = self.mode == "int" or self._merges_exactly(layer, k, n)
+        exact_product = self.mode == Mode.INT or self._merges_exactly(layer, k, n)
         # Chunk over the batch so that the unfolded input stays within the memory budget.
         per_row_bytes = channels * math.prod(conv.kernel) * positions * 4 * 3
         step = max(1, self.memory_budget // max(1, per_row_bytes))
@@ -328,7 +328,7 @@ class _MatrixHook:
     def _merges_exactly(self, layer: MatrixLayer, k: int, n: int) -> bool:
         """acim mode with the fast kernel on a layer whose every conversion is lossless and
         noiseless: the kernel would compute one exact integer product, as int mode does."""
-        if self.mode != "acim" or self.kernel is not fast.run:
+        if self.mode != Mode.ACIM or self.kernel is not fast.run:
             return False
         plan, tiles = self._plan(layer), self._tiles(layer, k)
         fixed = self._static_mismatch(layer, plan, tiles, k, n)
@@ -458,8 +458,8 @@ def execute(program: Program, inputs, *, mode: str = "acim", seed: int = 0,
             taps: bool = False, kernel: str = "fast", progress=None) -> RunResult:
     """Run ``program`` on ``inputs``; see ``Program.run``."""
     from .interpreter import run_graph
-    if mode not in MODES:
-        raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    if mode not in Mode.values():
+        raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(Mode.values())}")
     if isinstance(kernel, str) and kernel not in KERNELS:     # or a kernel function
         raise UsageError(f"unknown kernel {kernel!r}: use one of {', '.join(KERNELS)}")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
@@ -483,9 +483,9 @@ def execute(program: Program, inputs, *, mode: str = "acim", seed: int = 0,
     batched = [v for k, v in feeds.items() if _has_batch(graph, k, v, batch)]
     keys = SampleKeys.from_inputs(batched, [v for v in feeds.values()])
     hook = None
-    if mode != "float":
+    if mode != Mode.FLOAT:
         hook = _MatrixHook(program, mode, int(seed), keys, kernel, budget, dev, progress,
-                           measure=taps and mode == "acim")
+                           measure=taps and mode == Mode.ACIM)
     tapped = [l.node for l in program.layers.values() if l.on_chip] if taps else []
     producer = {n.name: n for n in graph.nodes}
     keep = [producer[name].outputs[0] for name in tapped]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from ..chip.conversions import input_levels, weight_levels
+from ..chip.fields import InputScale
 from ..chip.spec import ChipSpec
 from ..program import QdqOperand
 from ..kernels.quantize import EPSILON, scale_of
@@ -21,7 +22,7 @@ def clipped_count(chip: ChipSpec, static_scale: float | None, x: torch.Tensor) -
     clipped = x.new_zeros((), dtype=torch.int64)
     if not chip.input.signed:
         clipped = clipped + (x < 0).sum()
-    if chip.quant.input == "static" and static_scale is not None:
+    if chip.quant.input == InputScale.STATIC and static_scale is not None:
         peak = x.abs() if chip.input.signed else x
         clipped = clipped + (peak > static_scale).sum()
     return clipped
@@ -38,13 +39,13 @@ def input_scale(chip: ChipSpec, x: torch.Tensor, layout, batch: int, node_desc: 
     convolution's input), so ``per_token`` falls back to one scale per sample.
     """
     how = chip.quant.input
-    if how == "static":
+    if how == InputScale.STATIC:
         return torch.tensor(static, dtype=torch.float32, device=x.device)
-    if how == "per_token" and reduce_dim is not None and x.dim() > 1:
+    if how == InputScale.PER_TOKEN and reduce_dim is not None and x.dim() > 1:
         _check_rows_within_samples(x, layout, batch, reduce_dim, node_desc)
         peak = (x.abs() if signed else x).amax(dim=reduce_dim, keepdim=True)
         return peak.to(torch.float32) + EPSILON
-    if how in ("per_sample", "per_token"):
+    if how in (InputScale.PER_SAMPLE, InputScale.PER_TOKEN):
         peak, ids = per_sample_peak(x, layout, batch, signed, node_desc)
         return (peak.to(torch.float32) + EPSILON)[ids]
     return scale_of(x, signed)

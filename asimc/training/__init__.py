@@ -7,8 +7,8 @@ trains an ONNX model or a ``torch.nn.Module`` with the chip in the forward pass 
 written back by name), the accuracy before and after, and the epoch kept. A torch module also
 receives the trained values itself.
 """
-from .noise import MODES
+from .noise import NoiseModel
 from .train import OPTIMIZERS, FinetuneOptions, FinetuneResult, finetune, save_model
 
-__all__ = ["MODES", "OPTIMIZERS", "FinetuneOptions", "FinetuneResult", "finetune",
+__all__ = ["NoiseModel", "OPTIMIZERS", "FinetuneOptions", "FinetuneResult", "finetune",
            "save_model"]

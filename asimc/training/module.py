@@ -17,6 +17,7 @@ from torch import Tensor
 
 from ..errors import ModelError, UsageError
 from ..ir import TensorInfo
+from ..program import Mode
 from ..runtime.interpreter import run_graph
 from .noise import ChipForward
 from .params import Binding, plan_parameters, write_initializers
@@ -33,9 +34,8 @@ class ChipModule(torch.nn.Module):
 
     def __init__(self, program, *, mode: str = "acim", seed: int = 0):
         super().__init__()
-        from ..runtime.executor import MODES
-        if mode not in MODES:
-            raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        if mode not in Mode.values():
+            raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(Mode.values())}")
         self.mode, self.seed = mode, int(seed)
         self._program = program
         origin = program.origin
@@ -167,7 +167,7 @@ class ChipModule(torch.nn.Module):
         device = next(iter(feeds.values())).device
         if self.training and torch.is_grad_enabled() and len(self.weights):
             hook = None
-            if self.mode != "float":       # each training step draws new noise
+            if self.mode != Mode.FLOAT:       # each training step draws new noise
                 taps = self.run(feeds, taps=True,
                                 seed=TRAIN_SEED_BASE + self.seed + self.training_steps).taps
                 self.training_steps += 1

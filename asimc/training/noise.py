@@ -23,11 +23,17 @@ from torch import Tensor
 
 from .. import ops
 from ..chip.conversions import ConversionPlan
+from ..chip.fields import InputScale, WeightScale
+from ..choice import Choice
 from ..kernels.quantize import (EPSILON, input_levels, quantize_input, quantize_weight,
                                 scale_of, weight_levels)
-from ..program import MatrixLayer
+from ..program import LayerKind, MatrixLayer
 
-MODES = ("exact", "analytic", "asim")
+class NoiseModel(Choice):
+    """The noise modes of the module docstring (``--noise``)."""
+    EXACT = "exact"
+    ANALYTIC = "analytic"
+    ASIM = "asim"
 
 
 def acc_variance(layer: MatrixLayer, k: int) -> float:
@@ -108,13 +114,13 @@ class ChipForward:
         layer = self.layers.get(node.name)
         if layer is None:
             return None
-        if self.mode == "exact":
+        if self.mode == NoiseModel.EXACT:
             y = ops.run_op(node, inputs)[0]
             chip = torch.as_tensor(self.taps[node.name], dtype=y.dtype, device=y.device)
             return [y + (chip - y).detach()]
         y, std = self._quantised(layer, node, inputs)
         noise = torch.randn(y.shape, generator=self.generator, dtype=y.dtype).to(y.device)
-        if self.mode == "analytic":
+        if self.mode == NoiseModel.ANALYTIC:
             return [y + noise * std]
         power = (y.detach() ** 2).mean()
         trim = torch.sqrt((std ** 2).expand_as(y).mean() / power) if power > 0 else 0.0
@@ -126,11 +132,11 @@ class ChipForward:
         chip = layer.chip
         signed, bits = chip.input.signed, chip.input.bits
         d = x.detach()
-        if chip.quant.input == "static" and static is not None:
+        if chip.quant.input == InputScale.STATIC and static is not None:
             s = torch.tensor(static, dtype=torch.float32, device=x.device)
-        elif chip.quant.input == "per_token" and rows and x.dim() > 1:
+        elif chip.quant.input == InputScale.PER_TOKEN and rows and x.dim() > 1:
             s = (d.abs() if signed else d).amax(dim=-1, keepdim=True) + EPSILON
-        elif chip.quant.input in ("per_sample", "per_token") and x.dim() > 1:
+        elif chip.quant.input in (InputScale.PER_SAMPLE, InputScale.PER_TOKEN) and x.dim() > 1:
             peak = d.abs() if signed else d
             s = peak.reshape(len(d), -1).amax(dim=1).view(-1, *[1] * (d.dim() - 1)) + EPSILON
         else:
@@ -149,7 +155,7 @@ class ChipForward:
     def _weight(self, layer: MatrixLayer, w: Tensor, axis: int | None):
         bits = layer.chip.weight.bits
         d = w.detach()
-        if layer.chip.quant.weight == "per_channel" and axis is not None and d.dim() > 1:
+        if layer.chip.quant.weight == WeightScale.PER_CHANNEL and axis is not None and d.dim() > 1:
             dims = [i for i in range(d.dim()) if i != axis % d.dim()]
             s = d.abs().amax(dim=dims, keepdim=True) + EPSILON
         else:
@@ -170,9 +176,9 @@ class ChipForward:
             w_axis, y_axis, k = -1, -1, w.shape[-2] if w.dim() > 1 else w.shape[0]
         transposed = op == "Gemm" and node.attr("transA", 0)
         rows = op != "Conv" and not transposed
-        per_token = rows and layer.chip.quant.input == "per_token"
+        per_token = rows and layer.chip.quant.input == InputScale.PER_TOKEN
         xq, sx = self._input(layer, x, layer.input_scale, rows)
-        if layer.kind == "dynamic":       # the second operand is quantised like a weight
+        if layer.kind == LayerKind.DYNAMIC:       # the second operand is quantised like a weight
             d = w.detach()
             if layer.operand_scale is not None:
                 sw = torch.tensor(layer.operand_scale, dtype=torch.float32)
@@ -194,7 +200,7 @@ class ChipForward:
                                                                chip.input.signed))
         # per-token scales already broadcast: (..., M, 1) along y's rows, (..., 1, N) along its
         # columns
-        if sw.numel() > 1 and not (per_token and layer.kind == "dynamic"):
+        if sw.numel() > 1 and not (per_token and layer.kind == LayerKind.DYNAMIC):
             sw = sw.reshape(-1).view(_channel_shape(y.dim(), y_axis))   # per-channel weights
         if sx.numel() > 1 and not per_token:  # per-sample input scales: along the batch
             sx = sx.reshape(-1).view(-1, *[1] * (y.dim() - 1))

@@ -36,7 +36,7 @@ from ..evaluate import (EvalData, accuracy, check_labels, load_eval_data, run_on
                         run_program)
 from ..evaluation import evaluate_chip
 from .module import TRAIN_SEED_BASE, ChipModule
-from .noise import MODES, ChipForward, ScaleWindow
+from .noise import ChipForward, NoiseModel, ScaleWindow
 from .params import write_initializers
 
 OPTIMIZERS = ("sgd", "adam")
@@ -65,8 +65,9 @@ class FinetuneOptions:
             raise UsageError(f"--lr must be a positive number (got {self.lr})")
         if self.optimizer not in OPTIMIZERS:
             raise UsageError(f"unknown optimizer {self.optimizer!r}: use sgd or adam")
-        if self.noise not in MODES:
-            raise UsageError(f"unknown noise mode {self.noise!r}: use exact, analytic or asim")
+        if self.noise not in NoiseModel.values():
+            raise UsageError(f"unknown noise mode {self.noise!r}: use "
+                             f"{', '.join(NoiseModel.values())}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1 (got {self.batch_size})")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) \
@@ -333,7 +334,7 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions | None = 
             index = order[step * options.batch_size:(step + 1) * options.batch_size]
             x, y = x_all[index], y_all[index]
             taps = None
-            if options.noise == "exact":
+            if options.noise == NoiseModel.EXACT:
                 taps = module.run({name: x}, taps=True,
                                   seed=TRAIN_SEED_BASE + options.seed * total
                                   + epoch * steps + step).taps
