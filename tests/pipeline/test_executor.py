@@ -1,6 +1,7 @@
 """Program.run end to end: the three modes, the ladder's exactness rungs, reproducibility."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 import asimc
 from asimc.chip.spec import (AdcSpec, ArraySpec, ChipSpec, HybridSpec, InputSpec, NoiseSpec,
                              QuantSpec, Quantity, VotingSpec, WeightSpec)
-from asimc.errors import DeviceError, InputDataError
+from asimc.errors import DeviceError, InputDataError, UsageError
+from asimc.program import Kernel, Mode, Placement
 
 from frontend.torch_models import example, export
 
@@ -117,6 +119,23 @@ def test_artifact_round_trip_runs_identically(tmp_path):
     x = example("transformer", 3)
     assert np.array_equal(loaded.run(x, seed=5).output, program.run(x, seed=5).output)
     assert loaded.report == program.report
+
+
+def test_modes_and_kernels_are_their_names_in_the_api_and_in_json():
+    """Mode, Kernel and Placement members are the strings users write and read: runs given a
+    member or its name are identical, an unknown name lists the known ones, and the saved
+    report holds the plain names."""
+    program = asimc.compile(export("cnn", dynamo=False), NOISY)
+    x = example("cnn", 2)
+    by_member = program.run(x, mode=Mode.ACIM, kernel=Kernel.REFERENCE, seed=3).output
+    assert np.array_equal(by_member, program.run(x, mode="acim", kernel="reference", seed=3).output)
+    with pytest.raises(UsageError, match="unknown mode 'analog': use one of float, int, acim"):
+        program.run(x, mode="analog")
+    with pytest.raises(UsageError, match="unknown kernel 'slow': use one of fast, reference"):
+        program.run(x, kernel="slow")
+    layers = program.report["layers"]
+    assert {e["placement"] for e in layers} == {"acim"}
+    assert '"placement": "acim"' in json.dumps(layers) and Placement.ACIM == "acim"
 
 
 def test_bad_inputs_are_reported_with_expected_and_got():

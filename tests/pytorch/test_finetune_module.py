@@ -4,6 +4,7 @@ says so, in the API and the CLI."""
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import sys
 from pathlib import Path
 
@@ -21,6 +22,13 @@ from asimc.errors import InputDataError, UsageError
 ROOT = Path(__file__).resolve().parents[2]
 NOISY = ROOT / "examples" / "chips" / "noisy-0.4lsb.acim"
 MLP = ROOT / "examples" / "models" / "digits_mlp.onnx"
+
+
+def test_finetune_is_a_plain_function_of_the_package():
+    """``asimc.finetune`` is the function itself (the package that holds it is asimc.training)."""
+    from asimc import finetune
+    assert finetune is asimc.finetune and inspect.isfunction(finetune)
+    assert finetune.__module__ == "asimc.training.train"
 
 
 def _example():
