@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, replace
 
 from .conversions import ConversionPlan, input_cycles
-from .fields import Domain
+from .fields import Domain, FieldKind
 from .schema import BLOCK, CHIP, RULE, RULES, FieldRule
 from .spec import ChipSpec, Quantity
 
@@ -35,16 +35,16 @@ class Problem:
 
 def value_problem(rule: FieldRule, value) -> str | None:
     """Why ``value`` is not valid for the field, or None. Values are already typed."""
-    if rule.kind == "choice" or rule.choices and isinstance(value, str):
+    if rule.kind == FieldKind.CHOICE or rule.choices and isinstance(value, str):
         return None if value in rule.choices else f"must be one of {', '.join(rule.choices)}"
-    if rule.kind in ("flag", "text"):
+    if rule.kind in (FieldKind.FLAG, FieldKind.TEXT):
         return None
     number = value.value if isinstance(value, Quantity) else value
     if isinstance(number, bool) or not isinstance(number, (int, float)):
         return "must be a number"
     if math.isnan(number) or math.isinf(number):
         return "must be a finite number"
-    if rule.kind == "int" and not float(number).is_integer():
+    if rule.kind == FieldKind.INT and not float(number).is_integer():
         return "must be a whole number"
     if isinstance(value, Quantity) and value.unit not in rule.units:
         return f"takes {', '.join(rule.units)}, not `{value.unit}`"

@@ -23,6 +23,16 @@ CHIP = "chip"   # pseudo-block of the top-level statements (description, source,
 MAX_ARRAY = 1 << 20      # 1,048,576: rows, cols or macros beyond this are a typo, not a chip
 
 
+class FieldKind(Choice):
+    """The kind of value a chip-file field takes."""
+    INT = "int"
+    FLOAT = "float"
+    QUANTITY = "quantity"    # a number with a unit, or a named value
+    CHOICE = "choice"        # one of ``FieldRule.choices``
+    FLAG = "flag"            # present or not
+    TEXT = "text"            # a quoted string
+
+
 class Domain(Choice):
     """``domain { kind }``: what the MAC sums (docs/numeric-model.md, "Current domain")."""
     CHARGE = "charge"
@@ -109,7 +119,7 @@ class FieldRule:
         types = {"int": int, "float": float, "quantity": Quantity, "choice": str, "flag": bool,
                  "text": str}
         t = types[self.kind]
-        if self.kind == "quantity" and self.choices:
+        if self.kind == FieldKind.QUANTITY and self.choices:
             t = t | str
         return t | None if self.default is None else t
 
@@ -311,10 +321,12 @@ def _check_registry() -> None:
             raise ValueError(f"chip field registry: {what}")
 
     for rule in RULES:
-        require(rule.kind in ("int", "float", "quantity", "choice", "flag", "text"), rule)
-        if rule.kind == "choice" or isinstance(rule.default, str) and rule.kind == "quantity":
+        require(rule.kind in FieldKind.values(), rule)
+        if rule.kind == FieldKind.CHOICE \
+                or isinstance(rule.default, str) and rule.kind == FieldKind.QUANTITY:
             require(rule.default in rule.choices, rule)
-        elif rule.kind in ("int", "float", "quantity") and rule.default is not None:
+        elif rule.kind in (FieldKind.INT, FieldKind.FLOAT, FieldKind.QUANTITY) \
+                and rule.default is not None:
             value = rule.default.value if isinstance(rule.default, Quantity) else rule.default
             require(value > 0 if rule.positive else rule.low <= value <= rule.high, rule)
     for block in BLOCKS:

@@ -8,7 +8,7 @@ from functools import lru_cache
 from lark import Lark
 
 from ..resources import grammar_path
-from .fields import BLOCKS, CHIP, VALUE, FieldRule
+from .fields import BLOCKS, CHIP, VALUE, FieldKind, FieldRule
 from .units import ALL_UNITS
 
 _VALUE_SYNTAX = {"int": "number", "float": "number", "quantity": "number", "choice": "_word",
@@ -29,7 +29,7 @@ def _value_syntax(rule: FieldRule) -> str:
     if not rule.choices:
         return _VALUE_SYNTAX[rule.kind]
     words = ["_word"] + [f'"{c}"' for c in rule.choices if c in _KEYWORDS]
-    if rule.kind == "quantity":                  # a number or a named value
+    if rule.kind == FieldKind.QUANTITY:          # a number or a named value
         words.insert(0, "number")
     return words[0] if len(words) == 1 else "(" + " | ".join(words) + ")"
 

@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import ChipError, Diagnostic
 from . import schema
 from .check import Problem, cross_field_problems, override_problems, value_problem
+from .fields import FieldKind
 from .parse import parse_text
 from .schema import CHIP, KEYWORDS, RULE, VALUE, FieldRule
 from .source import SourceText, Span, read_source
@@ -327,7 +328,7 @@ class _Converter:
             return
         failed.add(key)
         expected = quoted_list(rule.choices)
-        if rule.kind == "quantity":                  # named values or a number
+        if rule.kind == FieldKind.QUANTITY:          # named values or a number
             expected += f" or a number in {quoted_list(rule.units)}"
         self.error(word.span, f"unknown value `{word.value}` for `{label}`: expected "
                    f"{expected}", help=did_you_mean(word.value, rule.choices))
@@ -335,11 +336,11 @@ class _Converter:
     def number_value(self, rule: FieldRule, label: str, number: Number):
         """The typed value of a number (int, float or Quantity), or None after an error."""
         shown = number.text if len(number.text) <= 24 else number.text[:20] + "..."
-        if rule.kind in ("int", "float") and number.unit is not None:
+        if rule.kind in (FieldKind.INT, FieldKind.FLOAT) and number.unit is not None:
             self.error(number.unit_span, f"`{label}` is a plain number and takes no unit, "
                        f"found `{number.unit}`", help=f"remove `{number.unit}`")
             return None
-        if rule.kind == "quantity":
+        if rule.kind == FieldKind.QUANTITY:
             if number.unit is None:
                 self.error(number.span, f"`{label}` needs a unit: {quoted_list(rule.units)}",
                            help=f"e.g. `{label.split()[-1]} {number.text} "
@@ -349,7 +350,7 @@ class _Converter:
                 self.error(number.unit_span, f"`{label}` takes {quoted_list(rule.units)}, not "
                            f"`{number.unit}` ({_unit_kind(number.unit)})")
                 return None
-        if rule.kind == "int":
+        if rule.kind == FieldKind.INT:
             value = _exact_integer(number.text)
             if value is None:
                 self.error(number.span, f"`{label}` must be a whole number, not {shown}")
@@ -364,7 +365,7 @@ class _Converter:
             self.error(number.span, f"`{label}` must be {problem}, not {shown}",
                        help=f"{label.split()[-1]}: {rule.meaning}")
             return None
-        return Quantity(value, number.unit) if rule.kind == "quantity" else value
+        return Quantity(value, number.unit) if rule.kind == FieldKind.QUANTITY else value
 
 
 def _exact_integer(text: str) -> int | float | None:
