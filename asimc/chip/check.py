@@ -99,7 +99,91 @@ def cross_field_problems(spec: ChipSpec, written: set[FieldKey] | None = None) -
             problems += _level_problems(spec)
 
     problems += _domain_problems(spec, written)
+    problems += _static_mismatch_problems(spec)
+    if spec.adc.transfer:
+        problems += _transfer_problems(spec)
     return problems
+
+
+def _static_mismatch_problems(spec: ChipSpec) -> list[Problem]:
+    m, problems = spec.mismatch, []
+    if spec.weight.parallel:
+        for field, what in (("adc_dnl", "the per-code thresholds of an unsigned bit-level ADC"),
+                            ("dac", "the input drivers of bit-level conversions")):
+            if getattr(m, field).value > 0:
+                problems.append(Problem(
+                    f"`mismatch {field}` models {what}; weight `parallel` converts whole "
+                    "products with a signed ADC", (("mismatch", field), ("weight", "parallel")),
+                    help="use `adc_offset` and `adc_gain` mismatch, or bit-serial weights"))
+    elif m.dac.value > 0 and spec.input.bits_per_cycle == 1:
+        problems.append(Problem(
+            "`mismatch dac` models a multi-level input driver, but this chip drives one input "
+            "bit per cycle (`serial`): its one level is a row's strength, as `mismatch cell`",
+            (("mismatch", "dac"), ("input", "bits_per_cycle")),
+            help="use `input { parallel e }`, or `mismatch { cell ... }` for bit-serial inputs"))
+    return problems
+
+
+_TRANSFER = ("adc", "transfer")
+
+
+def _transfer_problems(spec: ChipSpec) -> list[Problem]:
+    """A measured table replaces steps 2-4 of a conversion (docs/numeric-model.md, 8b)."""
+    problems = []
+    noisy = [f for f in ("random", "nonlinear") if getattr(spec.noise, f).value > 0]
+    if noisy:
+        problems.append(Problem(
+            f"`transfer` and `noise {{ {' '.join(noisy)} }}` both give the conversion's noise: "
+            "the measured table holds it already",
+            (_TRANSFER,) + tuple(("noise", f) for f in noisy),
+            help="keep `transfer` to simulate the chip as measured (set the noise to 0), or "
+                 "`noise` for the parametric model (`asimc chip fit` derives it from the table)"))
+    if spec.weight.parallel:
+        problems.append(Problem(
+            "`transfer` describes bit-level conversions; weight `parallel` converts whole "
+            "products with a signed ADC", (_TRANSFER, ("weight", "parallel"))))
+    if spec.adc.full_scale != "rows" or spec.adc.pow2:
+        field = "pow2" if spec.adc.full_scale == "rows" else "full_scale"
+        problems.append(Problem(
+            "a measured table fixes the ADC range it was measured with (the rows-based full "
+            f"scale); `{field}` would change it", (_TRANSFER, ("adc", field)),
+            help=f"remove `{field}`, or measure the table at that range"))
+    if spec.domain.kind == "current":
+        problems.append(Problem(
+            "a measured table holds the analog front end as measured; `domain current` would "
+            "compress the MAC again", (_TRANSFER, ("domain", "kind")),
+            help="remove `domain current`: the table is the chip's transfer, compression "
+                 "included"))
+    static = [f for f in ("adc_offset", "adc_gain", "adc_dnl", "cell", "dac")
+              if getattr(spec.mismatch, f).value > 0]
+    if static:
+        problems.append(Problem(
+            f"`transfer` and `mismatch {{ {' '.join(static)} }}` both describe the converter "
+            "as built: a measured table holds its columns' errors already",
+            (_TRANSFER,) + tuple(("mismatch", f) for f in static),
+            help="keep `transfer` (set the mismatch to 0), or the parametric mismatch "
+                 "without it"))
+    if not problems:
+        problems += _table_problems(spec)
+    return problems
+
+
+def _table_problems(spec: ChipSpec) -> list[Problem]:
+    from ..silicon.table import TableError, read_table, table_problems
+    try:
+        table = read_table(spec.adc.transfer)
+    except TableError as error:
+        return [Problem(f"transfer table: {error}", (_TRANSFER,))]
+    pinned = spec.adc.transfer_sha256
+    if pinned and pinned != table.digest:
+        return [Problem(
+            f"the transfer table {spec.adc.transfer} has changed: its SHA-256 is "
+            f"{table.digest[:16]}..., the chip pins {pinned[:16]}...",
+            (("adc", "transfer_sha256"), _TRANSFER),
+            help="remove `sha256` to accept the new table (a new chip identity), or restore "
+                 "the table")]
+    return [Problem(f"the transfer table cannot serve this chip: {p}", (_TRANSFER,))
+            for p in table_problems(table, spec)]
 
 
 _LEVEL_FIELDS = (("weight", "bits"), ("input", "bits"), ("input", "bits_per_cycle"),
