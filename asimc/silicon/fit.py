@@ -164,9 +164,41 @@ def _maximise(bins: _Bins, start: np.ndarray, n_columns: int, levels: int) -> np
 
     bounds = [(1e-3, None), (0.0, None)] + [(-levels / 2, levels / 2)] * n_columns \
         + [(-levels / 2, levels / 2)] * n_columns
-    result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                      options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10})
-    return result.x
+    def gradient_search(x):
+        return minimize(objective, x, jac=True, method="L-BFGS-B", bounds=bounds,
+                        options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10}).x
+
+    x = _polish_columns(gradient_search(start), bins, n_columns, levels)
+    return gradient_search(x)
+
+
+def _polish_columns(theta: np.ndarray, bins: _Bins, n_columns: int,
+                    levels: int) -> np.ndarray:
+    """Each column's offset and gain by a derivative-free search (the sigmas fixed). The
+    likelihood jumps where a clamped value's point mass (the analog value at 0 or at full
+    scale, then the column's gain and offset) crosses a code threshold; a gradient search
+    stops at such a step, the simplex steps over it."""
+    from scipy.optimize import minimize
+    theta = theta.copy()
+    for c in range(n_columns):
+        mine = bins.column == c
+        if not bool(mine.any()):
+            continue
+        own = _Bins(torch.zeros(int(mine.sum()), dtype=torch.long), bins.kind,
+                    bins.kind_index[mine], bins.mac[mine], bins.code[mine], bins.count[mine])
+
+        def objective(pair):
+            trial = torch.tensor([theta[0], theta[1], pair[0], pair[1]], dtype=torch.float64)
+            with torch.no_grad():
+                return float(_negative_log_likelihood(trial, own, 1, levels))
+
+        pair = np.array([theta[2 + c], theta[2 + n_columns + c]])
+        best = minimize(objective, pair, method="Nelder-Mead",
+                        options={"xatol": 1e-4, "fatol": 1e-6, "initial_simplex":
+                                 pair + np.array([[0, 0], [0.3, 0], [0, 0.3]])})
+        if best.fun < objective(pair):
+            theta[2 + c], theta[2 + n_columns + c] = best.x
+    return theta
 
 
 def _moments(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -182,22 +214,28 @@ def _start(table, kinds, columns, levels) -> np.ndarray:
     clamps), the sigmas from the median spread."""
     xs = [[] for _ in columns]
     ys = [[] for _ in columns]
-    spreads = []
+    inverse_bins, variances = [], []
     for index, kind, group in _used_groups(table, kinds, columns):
         mean, sd = _moments(group.counts.astype(np.float64))
         ideal = group.macs * levels / kind.full_scale
         inside = (mean > 2) & (mean < levels - 2) & (ideal > 2) & (ideal < levels - 2)
         xs[index].append(ideal[inside])
         ys[index].append(mean[inside])
-        spreads.append(sd[inside])
+        # sd^2 ~ sr^2 + snl^2 / (M_bin + 1) + 1/12 (the rounding), in LSB^2
+        inverse_bins.append(1.0 / (group.macs[inside] / kind.full_scale * kind.rows + 1.0))
+        variances.append(sd[inside] ** 2 - 1.0 / 12.0)
     offsets, gains = [], []
     for x, y in zip(xs, ys):
         x, y = np.concatenate(x), np.concatenate(y)
         slope, intercept = np.polyfit(x, y, 1) if len(x) >= 2 and np.ptp(x) > 0 else (1.0, 0.0)
         offsets.append(intercept)
         gains.append((slope - 1.0) * levels)
-    spread = float(np.median(np.concatenate(spreads))) if spreads else 1.0
-    return np.array([max(spread, 0.05), max(spread, 0.05) * 0.5] + offsets + gains)
+    x, y = np.concatenate(inverse_bins), np.concatenate(variances)
+    if len(x) >= 2 and np.ptp(x) > 0:
+        snl2, sr2 = np.polyfit(x, y, 1)
+    else:
+        snl2, sr2 = 0.0, float(np.mean(y)) if len(y) else 1.0
+    return np.array([math.sqrt(max(sr2, 0.01)), math.sqrt(max(snl2, 0.01))] + offsets + gains)
 
 
 def _fitted(kind: ConversionKind, macs, sr, snl, offset, gain, levels) -> np.ndarray:
