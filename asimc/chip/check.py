@@ -115,12 +115,6 @@ def _static_mismatch_problems(spec: ChipSpec) -> list[Problem]:
                     f"`mismatch {field}` models {what}; weight `parallel` converts whole "
                     "products with a signed ADC", (("mismatch", field), ("weight", "parallel")),
                     help="use `adc_offset` and `adc_gain` mismatch, or bit-serial weights"))
-    elif m.dac.value > 0 and spec.input.bits_per_cycle == 1:
-        problems.append(Problem(
-            "`mismatch dac` models a multi-level input driver, but this chip drives one input "
-            "bit per cycle (`serial`): its one level is a row's strength, as `mismatch cell`",
-            (("mismatch", "dac"), ("input", "bits_per_cycle")),
-            help="use `input { parallel e }`, or `mismatch { cell ... }` for bit-serial inputs"))
     return problems
 
 

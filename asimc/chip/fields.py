@@ -247,9 +247,9 @@ BLOCKS: tuple[BlockRule, ...] = (
                   example="0.3 lsb"),
         FieldRule("mismatch", "dac", "quantity", _ZERO, low=0, high=math.inf,
                   units=units_of("fraction"), meaning="sigma of the input drivers' level errors",
-                  doc="sigma of the relative error of each driven level of each row's "
-                      "bit-parallel input driver (``1%``: level g drives g (1 + N(0, 0.01)); "
-                      "docs/numeric-model.md, section 8c)", example="1%"),
+                  doc="sigma of the relative error of each driven level of each row's input "
+                      "driver (``1%``: level g drives g (1 + N(0, 0.01)); bit-serial inputs "
+                      "have one level, 1; docs/numeric-model.md, section 8c)", example="1%"),
     )),
     BlockRule("hybrid", "Hybrid CiM: the top conversion levels (level = weight bit + input "
                         "cycle) are computed digitally, i.e. without noise (the ADC still "
