@@ -308,7 +308,7 @@ def table_problems(table: TransferTable, chip) -> list[str]:
             continue
         problems += _gap_problems(name, group, full_scale, where)
         top = ideal_codes(group.macs[-1:], full_scale, levels)[0]
-        if table.max_code < top // 2 and group.column in (None, table.groups[0].column):
+        if table.max_code < (top + 1) // 2 and group.column in (None, table.groups[0].column):
             bits = max(1, math.ceil(math.log2(table.max_code + 1)))
             problems.append(f"{name}: too few ADC bits: the codes never exceed "
                             f"{table.max_code}, but MAC value {group.macs[-1]} of {full_scale} "
