@@ -349,12 +349,14 @@ def plot_fit(result: FitResult, table: TransferTable, chip, path: str,
         p = _fitted(kind, [mac], result.sigma_random, result.sigma_nonlinear,
                     result.offsets[index], result.gains[index], kind.levels)[0]
         counts = group.counts[j] / group.counts[j].sum()
+        ideal = int(np.rint(mac * kind.levels / kind.full_scale))
         codes = np.flatnonzero((p > 1e-4) | (np.pad(counts, (0, len(p) - len(counts))) > 0))
-        line = right.plot(codes, p[codes], lw=1)[0]
-        right.bar(np.arange(len(counts))[counts > 0], counts[counts > 0], width=0.8,
-                  alpha=0.35, color=line.get_color(), label=f"MAC {mac}")
-    right.set_xlabel("ADC code" + (f" (column {group.column})" if group.column is not None
-                                   else ""))
+        line = right.plot(codes - ideal, p[codes], lw=1.2, marker=".", ms=3)[0]
+        seen = np.flatnonzero(counts)
+        right.bar(seen - ideal, counts[seen], width=0.8, alpha=0.3, color=line.get_color(),
+                  label=f"MAC {mac}")
+    right.set_xlabel("code - round(M·L/F)" + (f", column {group.column}"
+                                              if group.column is not None else ""))
     right.set_ylabel("probability")
     right.set_title("measured (bars) and fitted (lines)")
     right.legend(fontsize=8)
