@@ -123,15 +123,11 @@ _TRANSFER = ("adc", "transfer")
 
 def _transfer_problems(spec: ChipSpec) -> list[Problem]:
     """A measured table replaces steps 2-4 of a conversion (docs/numeric-model.md, 8b)."""
-    problems = []
-    noisy = [f for f in ("random", "nonlinear") if getattr(spec.noise, f).value > 0]
-    if noisy:
-        problems.append(Problem(
-            f"`transfer` and `noise {{ {' '.join(noisy)} }}` both give the conversion's noise: "
-            "the measured table holds it already",
-            (_TRANSFER,) + tuple(("noise", f) for f in noisy),
-            help="keep `transfer` to simulate the chip as measured (set the noise to 0), or "
-                 "`noise` for the parametric model (`asimc chip fit` derives it from the table)"))
+    problems = _conflict(spec, "noise", ("random", "nonlinear"),
+                         "both give the conversion's noise: the measured table holds it already",
+                         "keep `transfer` to simulate the chip as measured (set the noise to "
+                         "0), or `noise` for the parametric model (`asimc chip fit` derives it "
+                         "from the table)")
     if spec.weight.parallel:
         problems.append(Problem(
             "`transfer` describes bit-level conversions; weight `parallel` converts whole "
@@ -148,18 +144,24 @@ def _transfer_problems(spec: ChipSpec) -> list[Problem]:
             "compress the MAC again", (_TRANSFER, ("domain", "kind")),
             help="remove `domain current`: the table is the chip's transfer, compression "
                  "included"))
-    static = [f for f in ("adc_offset", "adc_gain", "adc_dnl", "cell", "dac")
-              if getattr(spec.mismatch, f).value > 0]
-    if static:
-        problems.append(Problem(
-            f"`transfer` and `mismatch {{ {' '.join(static)} }}` both describe the converter "
-            "as built: a measured table holds its columns' errors already",
-            (_TRANSFER,) + tuple(("mismatch", f) for f in static),
-            help="keep `transfer` (set the mismatch to 0), or the parametric mismatch "
-                 "without it"))
+    problems += _conflict(spec, "mismatch", ("adc_offset", "adc_gain", "adc_dnl", "cell", "dac"),
+                          "both describe the converter as built: a measured table holds its "
+                          "columns' errors already",
+                          "keep `transfer` (set the mismatch to 0), or the parametric mismatch "
+                          "without it")
     if not problems:
         problems += _table_problems(spec)
     return problems
+
+
+def _conflict(spec: ChipSpec, block: str, fields: tuple[str, ...], why: str,
+              help: str) -> list[Problem]:
+    """`transfer` beside the non-zero ``fields`` of ``block``: one problem naming them."""
+    given = [f for f in fields if getattr(getattr(spec, block), f).value > 0]
+    if not given:
+        return []
+    return [Problem(f"`transfer` and `{block} {{ {' '.join(given)} }}` {why}",
+                    (_TRANSFER,) + tuple((block, f) for f in given), help=help)]
 
 
 def _table_problems(spec: ChipSpec) -> list[Problem]:
