@@ -102,6 +102,10 @@ def cross_field_problems(spec: ChipSpec, written: set[FieldKey] | None = None) -
     problems += _static_mismatch_problems(spec)
     if spec.adc.transfer:
         problems += _transfer_problems(spec)
+    elif spec.adc.transfer_sha256:
+        problems.append(Problem("`sha256` pins the content of a transfer table, but this chip "
+                                "has no `transfer`", (("adc", "transfer_sha256"),),
+                                help='write `transfer "measured.csv"` beside it, or remove it'))
     return problems
 
 

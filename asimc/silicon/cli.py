@@ -128,7 +128,7 @@ def _print_fit(result, table, per_column: bool) -> None:
     rows = result.spreads
     step = max(1, -(-len(rows) // MAX_PRINTED))
     shown = rows[::step]
-    note = f" (every {step}th of {len(rows)} MAC values)" if step > 1 else ""
+    note = f" (one in {step} of {len(rows)} MAC values)" if step > 1 else ""
     out.write(f"per MAC value{note}, in LSB: code - M*L/F (mean) and code spread (sd)\n")
     out.write(f"{'bits':>5} {'MAC':>6} {'conversions':>12} {'measured':>9} {'fitted':>8} "
               f"{'measured sd':>12} {'fitted sd':>10}\n")

@@ -60,6 +60,9 @@ def test_the_tables_content_is_the_chips_identity(bench):
     assert "has changed: its SHA-256 is" in text and "the chip pins" in text
     assert error.value.diagnostics[0].line == 7 and "sha256" in \
         error.value.diagnostics[0].source_line
+    with pytest.raises(ChipError, match="`sha256` pins the content of a transfer table, but "
+                                        "this chip has no `transfer`"):
+        parse_chip('chip "x" { adc { sha256 "00" } }')
 
 
 def test_transfer_with_noise_says_which_to_keep(bench, capsys):
