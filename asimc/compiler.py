@@ -29,10 +29,11 @@ from .report.mapping import mapping_report
 
 
 def _chip(chip: ChipSpec | str | Path) -> ChipSpec:
-    if isinstance(chip, ChipSpec):
-        return chip
     from .chip import load_chip
-    return load_chip(chip)
+    from .chip.check import refuse_unsimulated
+    spec = chip if isinstance(chip, ChipSpec) else load_chip(chip)
+    refuse_unsimulated(spec)
+    return spec
 
 
 def _batch_dim(graph: Graph) -> int:
@@ -154,29 +155,6 @@ def _with_input_shapes(model, input_shapes):
     return proto
 
 
-# Chip fields the language and `chip fit` know but the kernels do not simulate yet (they wait
-# for the kernels that draw each code from a per-MAC table; docs/numeric-model.md, 8b and 8c).
-_NOT_SIMULATED = (("adc", "transfer", "a measured transfer table (`adc { transfer }`)"),
-                  ("mismatch", "adc_dnl", "ADC threshold mismatch (`mismatch { adc_dnl }`)"),
-                  ("mismatch", "dac", "input-driver mismatch (`mismatch { dac }`)"))
-
-
-def _refuse_unsimulated(layers) -> None:
-    for block, field, what in _NOT_SIMULATED:
-        nodes = [l.node for l in layers if l.on_chip and _is_set(getattr(getattr(
-            l.chip, block), field))]
-        if nodes:
-            hint = ("use `asimc chip fit` to turn the table into a parametric chip"
-                    if field == "transfer" else f"set `{field}` to 0")
-            raise UsageError(f"the simulator does not model {what} yet, and layer(s) "
-                             f"{', '.join(nodes[:3])}{', ...' if len(nodes) > 3 else ''} use "
-                             f"it: {hint}")
-
-
-def _is_set(value) -> bool:
-    return bool(value.value if hasattr(value, "value") else value)
-
-
 def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
             mapping: str | None = None, calibrate=None, calibration_limit: int = 256,
             input_shape=None) -> Program:
@@ -211,7 +189,6 @@ def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
             weights[layer.node] = w
         if note:
             notes[layer.node] = note
-    _refuse_unsimulated(layers.values())
     uncalibrated = [l.node for l in layers.values()
                     if l.on_chip and l.chip.adc.full_scale == "calibrated"]
     if uncalibrated:

@@ -316,3 +316,28 @@ def validate(spec: ChipSpec) -> list[str]:
             messages += [where + p.message for p in
                          override_problems(base, override.settings, base_problems, failed)]
     return messages
+
+
+# ---- what the simulator does not model yet -------------------------------------------------------
+
+# Chip fields the language and `chip fit` know but the kernels do not simulate yet (they wait
+# for the kernels that draw each code from a per-MAC table; docs/numeric-model.md, 8b and 8c).
+NOT_SIMULATED = (("adc", "transfer", "a measured transfer table (`adc { transfer }`)"),
+                 ("mismatch", "adc_dnl", "ADC threshold mismatch (`mismatch { adc_dnl }`)"),
+                 ("mismatch", "dac", "input-driver mismatch (`mismatch { dac }`)"))
+
+
+def refuse_unsimulated(spec: ChipSpec) -> None:
+    """Raise UsageError when the chip, or one of its layer overrides, sets a field the
+    simulator does not model yet (rather than simulate the chip without it)."""
+    from ..errors import UsageError
+    chips = [("the chip", spec)] + [(f'layer "{o.pattern}"', spec.apply(o.settings))
+                                    for o in spec.layers if not o.digital]
+    for block, field, what in NOT_SIMULATED:
+        users = [where for where, chip in chips if _magnitude(getattr(getattr(chip, block),
+                                                                        field))]
+        if users:
+            hint = ("use `asimc chip fit` to turn the table into a parametric chip"
+                    if field == "transfer" else f"set `{field}` to 0")
+            raise UsageError(f"the simulator does not model {what} yet, and {users[0]} uses "
+                             f"it: {hint}")
