@@ -274,7 +274,7 @@ def table_problems(table: TransferTable, chip) -> list[str]:
     problems = []
     if table.max_code > levels:
         need = max(1, math.ceil(math.log2(table.max_code + 1)))
-        problems.append(f"{name}:{table.max_code_line}: code {table.max_code} needs a {need}-bit "
+        problems.append(f"{name}:{table.max_code_line}: code {table.max_code} needs {_a(need)}-bit "
                         f"ADC, but the chip's ADC has {chip.adc.bits} bits (top code {levels})")
     needed = sorted({c.bits for c in plan.cycles})
     for bits in needed:
@@ -313,7 +313,7 @@ def table_problems(table: TransferTable, chip) -> list[str]:
             problems.append(f"{name}: too few ADC bits: the codes never exceed "
                             f"{table.max_code}, but MAC value {group.macs[-1]} of {full_scale} "
                             f"would read code {top} on the chip's {chip.adc.bits}-bit ADC: was "
-                            f"the table measured on a {bits}-bit ADC?")
+                            f"the table measured on {_a(bits)}-bit ADC?")
     return problems
 
 
@@ -335,6 +335,11 @@ def _gap_problems(name: str, group: MeasuredGroup, full_scale: int, where: str) 
                         f"({around}; every MAC value needs one within "
                         f"{limit}, F // 32)")
     return problems
+
+
+def _a(bits: int) -> str:
+    """``a 6`` or ``an 8`` (for "a 6-bit ADC", "an 8-bit ADC")."""
+    return f"an {bits}" if str(bits).startswith("8") or bits in (11, 18) else f"a {bits}"
 
 
 def _list(values) -> str:
