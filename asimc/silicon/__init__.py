@@ -15,7 +15,7 @@ __all__ = ["TableError", "TransferTable", "read_table", "table_problems", "fit_t
 
 
 def __getattr__(name):
-    # Lazy: the chip resolver reads tables without loading torch and scipy.
+    # Lazy: the chip resolver reads tables without loading torch.
     if name in ("fit_table", "FitResult"):
         from . import fit
         return getattr(fit, name)

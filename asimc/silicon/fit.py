@@ -153,20 +153,22 @@ def _negative_log_likelihood(theta, bins, n_columns, levels) -> torch.Tensor:
 
 
 def _maximise(bins: _Bins, start: np.ndarray, n_columns: int, levels: int) -> np.ndarray:
-    from scipy.optimize import minimize
     scale = float(bins.count.sum())
 
-    def objective(x):
+    def gradient_search(x: np.ndarray) -> np.ndarray:
         theta = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-        value = _negative_log_likelihood(theta, bins, n_columns, levels) / scale
-        value.backward()
-        return float(value.detach()), theta.grad.numpy().copy()
+        optimizer = torch.optim.LBFGS([theta], lr=1.0, max_iter=1000, history_size=20,
+                                      tolerance_grad=1e-10, tolerance_change=1e-15,
+                                      line_search_fn="strong_wolfe")
 
-    bounds = [(1e-3, None), (0.0, None)] + [(-levels / 2, levels / 2)] * n_columns \
-        + [(-levels / 2, levels / 2)] * n_columns
-    def gradient_search(x):
-        return minimize(objective, x, jac=True, method="L-BFGS-B", bounds=bounds,
-                        options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10}).x
+        def closure():
+            optimizer.zero_grad()
+            value = _negative_log_likelihood(theta, bins, n_columns, levels) / scale
+            value.backward()
+            return value
+
+        optimizer.step(closure)
+        return theta.detach().numpy().copy()
 
     x = _polish_columns(gradient_search(start), bins, n_columns, levels)
     return gradient_search(x)
@@ -177,8 +179,7 @@ def _polish_columns(theta: np.ndarray, bins: _Bins, n_columns: int,
     """Each column's offset and gain by a derivative-free search (the sigmas fixed). The
     likelihood jumps where a clamped value's point mass (the analog value at 0 or at full
     scale, then the column's gain and offset) crosses a code threshold; a gradient search
-    stops at such a step, the simplex steps over it."""
-    from scipy.optimize import minimize
+    stops at such a step, a pattern search steps over it."""
     theta = theta.copy()
     for c in range(n_columns):
         mine = bins.column == c
@@ -192,13 +193,25 @@ def _polish_columns(theta: np.ndarray, bins: _Bins, n_columns: int,
             with torch.no_grad():
                 return float(_negative_log_likelihood(trial, own, 1, levels))
 
-        pair = np.array([theta[2 + c], theta[2 + n_columns + c]])
-        best = minimize(objective, pair, method="Nelder-Mead",
-                        options={"xatol": 1e-4, "fatol": 1e-6, "initial_simplex":
-                                 pair + np.array([[0, 0], [0.3, 0], [0, 0.3]])})
-        if best.fun < objective(pair):
-            theta[2 + c], theta[2 + n_columns + c] = best.x
+        pair = _pattern_search(objective, np.array([theta[2 + c], theta[2 + n_columns + c]]))
+        theta[2 + c], theta[2 + n_columns + c] = pair
     return theta
+
+
+def _pattern_search(f, x: np.ndarray, step: float = 0.3, tolerance: float = 1e-4) -> np.ndarray:
+    """Compass search: move along an axis while that lowers f, else halve the step."""
+    best = f(x)
+    while step > tolerance:
+        for axis, sign in [(a, s) for a in range(len(x)) for s in (1.0, -1.0)]:
+            trial = x.copy()
+            trial[axis] += sign * step
+            value = f(trial)
+            if value < best:
+                x, best = trial, value
+                break
+        else:
+            step /= 2
+    return x
 
 
 def _moments(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
