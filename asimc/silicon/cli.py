@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..commands.common import writable_path
 from ..errors import EXIT_OK, UsageError
 
 
@@ -50,12 +51,19 @@ def register(commands) -> None:
     measure.set_defaults(func=run_measure)
 
 
+MAX_REPEATS = 10 ** 9
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
 def _write_atomically(path: str, text: str, check=None) -> None:
     """Write ``text`` to ``path`` only when complete and (``check(temporary path)``) valid."""
     folder = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp",
-                                     encoding="utf-8") as out:
-        out.write(text)
+    try:
+        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp",
+                                         encoding="utf-8") as out:
+            out.write(text)
+    except OSError as error:
+        raise UsageError(f"{path}: cannot write it ({error.strerror})") from None
     try:
         if check is not None:
             check(out.name)
@@ -69,8 +77,11 @@ def run_measure(args: argparse.Namespace) -> int:
     from ..chip import load_chip
     from .fit import fittable_problems
     from .measure import measure_chip
-    if args.repeats < 1 or args.every < 1:
-        raise UsageError("--repeats and --every must be at least 1")
+    if not 1 <= args.repeats <= MAX_REPEATS or not 1 <= args.every <= MAX_REPEATS \
+            or args.seed < 0:
+        raise UsageError(f"--repeats and --every must be from 1 to {MAX_REPEATS:,} and --seed "
+                         "at least 0")
+    writable_path(args.output, "table")
     chip = load_chip(args.chip)
     problems = fittable_problems(chip)
     if problems:
@@ -87,6 +98,11 @@ def run_fit(args: argparse.Namespace) -> int:
     from ..chip import load_chip
     from .fit import fit_table, fitted_chip_text, plot_fit
     from .table import read_table
+    writable_path(args.output, "fitted chip")
+    if args.plot is not None:
+        writable_path(args.plot, "plot")
+        if Path(args.plot).suffix.lower() not in PLOT_FORMATS:
+            raise UsageError(f"{args.plot}: --plot writes {', '.join(PLOT_FORMATS)} files")
     chip = load_chip(args.chip)
     table = read_table(args.table)
     result = fit_table(table, chip, per_column=args.per_column)
@@ -97,7 +113,10 @@ def run_fit(args: argparse.Namespace) -> int:
     _write_atomically(args.output, text, check=load_chip)   # the fitted chip must load
     print(f"wrote {args.output}")
     if args.plot:
-        plot_fit(result, table, chip, args.plot, args.per_column)
+        try:
+            plot_fit(result, table, chip, args.plot, args.per_column)
+        except OSError as error:
+            raise UsageError(f"{args.plot}: cannot write the plot ({error.strerror})") from None
         print(f"wrote {args.plot}")
     return EXIT_OK
 

@@ -51,7 +51,8 @@ def measure_chip(chip, repeats: int = 1000, seed: int = 0, per_column: bool = Fa
         offsets.append(offset * plan.adc_levels)
         gains.append(gain)
         for kind in conversion_kinds(chip):
-            macs = np.unique(np.append(np.arange(0, kind.max_mac + 1, every), kind.max_mac))
+            step = min(every, kind.max_mac + 1)
+            macs = np.unique(np.append(np.arange(0, kind.max_mac + 1, step), kind.max_mac))
             p = code_distributions(kind, macs, sr, snl, offset, gain, dnl)
             for mac, probabilities in zip(macs, p):
                 counts = rng.multinomial(repeats, probabilities)
