@@ -28,6 +28,15 @@ def __getattr__(name):
     if name in ("load_chip", "parse_chip", "format_chip"):
         from . import chip
         return getattr(chip, name)
+    if name == "evaluate_chip":
+        from .evaluation import evaluate_chip
+        return evaluate_chip
+    if name == "calibrate_adc_ranges":
+        from .adc_calibration import calibrate_adc_ranges
+        return calibrate_adc_ranges
+    if name == "metrics":
+        import importlib
+        return importlib.import_module(".metrics", __name__)
     if name in ("Program", "MatrixLayer"):
         from . import program
         return getattr(program, name)

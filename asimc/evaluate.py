@@ -1,13 +1,11 @@
-"""Running a model over a data set and measuring how far two sets of outputs are apart.
-
-Shared by ``asimc golden`` and ``asimc compare``. Data go through the program in batches of
+"""Loading evaluation data and running a model over it (the metrics are in asimc.metrics; one
+chip over seeds, scored, is asimc.evaluation). Data go through the program in batches of
 ``batch_size`` (the unit of ASiM's default per-tensor dynamic input scales; per-sample or static
 scales make results independent of it).
 """
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,7 +97,7 @@ def check_labels(labels: np.ndarray | None, outputs: np.ndarray, data: str) -> N
     as a miss and print a wrong accuracy."""
     if labels is None or not len(labels):
         return
-    classes = _flat_scores(outputs).shape[1]
+    classes = outputs.reshape(len(outputs), -1).shape[1]
     low, high = int(labels.min()), int(labels.max())
     if low < 0 or high >= classes:
         bad = int(((labels < 0) | (labels >= classes)).sum())
@@ -111,11 +109,13 @@ def check_labels(labels: np.ndarray | None, outputs: np.ndarray, data: str) -> N
 
 def run_program(program: Program, data: EvalData, *, mode: str, seed: int = 0,
                 batch_size: int = DEFAULT_BATCH, taps: bool = False,
-                device: str = "cpu") -> ProgramRun:
+                device: str = "cpu", **run_options) -> ProgramRun:
+    """``program.run`` over ``data`` batch by batch (``run_options``: its kernel, progress)."""
     batch_size = check_batch_size(batch_size)
     outputs, tapped, clipped = [], {}, {}
     for batch in data.batches(batch_size):
-        result = program.run(batch, mode=mode, seed=seed, taps=taps, device=device)
+        result = program.run(batch, mode=mode, seed=seed, taps=taps, device=device,
+                             **run_options)
         outputs.append(result.output)
         for name, value in result.taps.items():
             tapped.setdefault(name, []).append(value)
@@ -159,37 +159,12 @@ def without_noise(program: Program) -> Program:
     return dataclasses.replace(program, chip=quiet(program.chip), layers=layers)
 
 
-# -- metrics ----------------------------------------------------------------------------------
-
-def _flat_scores(outputs: np.ndarray) -> np.ndarray:
-    return outputs.reshape(len(outputs), -1)
-
-
-def top1(outputs: np.ndarray) -> np.ndarray:
-    return _flat_scores(outputs).argmax(axis=1)
-
+# -- metrics (asimc.metrics) -----------------------------------------------------------------
 
 def accuracy(outputs: np.ndarray, labels: np.ndarray | None) -> float | None:
-    if labels is None:
-        return None
-    return float((top1(outputs) == labels).mean())
-
-
-def agreement(outputs: np.ndarray, reference: np.ndarray) -> float:
-    """Fraction of samples whose top-1 class equals the reference's."""
-    return float((top1(outputs) == top1(reference)).mean())
-
-
-def sqnr_db(values: np.ndarray, reference: np.ndarray) -> float:
-    """10 log10(signal power / error power) in dB; infinite when identical."""
-    ref = reference.astype(np.float64)
-    error = float(((values.astype(np.float64) - ref) ** 2).sum())
-    signal = float((ref ** 2).sum())
-    if error == 0.0:
-        return math.inf
-    if signal == 0.0:
-        return -math.inf
-    return 10.0 * math.log10(signal / error)
+    """Top-1 accuracy against ``labels`` (None without labels)."""
+    from .metrics import METRICS
+    return None if labels is None else METRICS["top1"](outputs, labels=labels).value
 
 
 def max_differences(values: np.ndarray, reference: np.ndarray) -> tuple[float, float]:

@@ -40,7 +40,8 @@ def _finetune(args) -> int:
         raise UsageError(f"-o {args.output} would overwrite the input model: write elsewhere")
     options = FinetuneOptions(epochs=args.epochs, lr=args.lr, optimizer=args.optimizer,
                               batch_size=args.batch_size, seed=args.seed, noise=args.noise,
-                              freeze_bn=args.freeze_bn, eval_seeds=args.seeds)
+                              freeze_bn=args.freeze_bn, eval_seeds=args.seeds,
+                              metric=args.metric)
     options.check()
     result = finetune(args.model, args.chip, args.data, val=args.val, options=options,
                       progress=_Progress())
@@ -63,6 +64,11 @@ def _finetune(args) -> int:
     print(f"  chip accuracy  {_pct(b.chip_mean)} ± {100 * b.chip_std:.2f}  ->  "
           f"{_pct(a.chip_mean)} ± {100 * a.chip_std:.2f}")
     print(f"  FP32 accuracy  {_pct(b.fp32)}  ->  {_pct(a.fp32)}")
+    if b.metric != "top1":
+        from ..report.units import score, score_spread
+        print(f"  chip {b.metric} vs FP32  {score(b.metric, b.score_mean)} ± "
+              f"{score_spread(b.metric, b.score_std)}  ->  {score(a.metric, a.score_mean)} ± "
+              f"{score_spread(a.metric, a.score_std)}")
     if result.recovered is not None:
         print(f"  recovered {100 * result.recovered:.1f}% of the accuracy the chip lost")
     print(f"  {summary['seconds_per_epoch']:.1f} s per epoch; onnxruntime vs trained module "
@@ -106,6 +112,8 @@ def register(sub) -> None:
                    help="keep BatchNormalization's scale and bias as they are")
     p.add_argument("--seeds", type=seed_count, default=3, metavar="N",
                    help="noise seeds for the accuracy before and after (default 3)")
+    from .evaluate import add_metric_option
+    add_metric_option(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--report", metavar="OUT.html",
                    help="also write an HTML report with the training curve")

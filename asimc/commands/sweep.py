@@ -32,10 +32,13 @@ def _add_output(p, *, report: bool) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the rows as JSON")
     out.add_argument("--csv", action="store_true", help="print the rows as CSV")
+    from .evaluate import add_metric_option
+    add_metric_option(p)
     p.add_argument("--pareto", metavar="OBJ:max|min,OBJ:max|min",
-                   help="objectives of the Pareto front (accuracy, agreement, sqnr, energy, "
-                        "conversions, cycles, tops_per_w); default accuracy:max,energy:min, or "
-                        "conversions:min where the chip has no energy figures")
+                   help="objectives of the Pareto front (accuracy, agreement, sqnr, cosine, mse, "
+                        "score, energy, conversions, cycles, tops_per_w); default the metric "
+                        "(accuracy:max for top1) and energy:min, or conversions:min where the "
+                        "chip has no energy figures")
     from ..sweep.answers import BEST_GRAMMAR
     p.add_argument("--best", metavar="RULE", help="mark the cheapest done point satisfying "
                    "RULE. " + BEST_GRAMMAR.replace("\n", " "))
@@ -85,7 +88,7 @@ def _run(args) -> int:
     spec = SweepSpec(model=args.model, chip=args.chip, db=args.db, context=_context(args),
                      axes=axes, zip_axes=args.zip, random_count=args.random, seeds=args.seeds,
                      fresh=args.fresh, engine=args.engine, workers=args.workers,
-                     ray_address=args.ray_address)
+                     ray_address=args.ray_address, metric=args.metric)
     summary = run_sweep(spec, Progress())
     if summary.interrupted:
         print(f"interrupted: {summary.done} of {summary.points - summary.invalid} point(s) "
@@ -136,7 +139,7 @@ def _answer(db: str, args) -> None:
     from ..sweep.store import read_sweep
     objectives, rule = _answers_options(args)
     sweep = read_sweep(db)
-    rows = answers.build_rows(sweep)
+    rows = answers.build_rows(sweep, args.metric)
     objectives = objectives or answers.default_objectives(rows)
     answers.mark_pareto(rows, objectives)
     best = answers.find_best(rows, rule) if rule else None
@@ -174,9 +177,11 @@ def _best_line(rule, best, rows) -> str:
         done = sum(1 for r in rows if r["point"] not in ("fp32", "int") and r["status"] == "done")
         return (f"best ({rule.text}): no point qualifies ({done} done point(s) checked)")
     params = " ".join(f"{k}={v}" for k, v in best["params"].items())
-    return (f"best ({rule.text}): point {best['point']} {params}: accuracy "
-            f"{_pct(best['accuracy_mean'])}, energy {_eng(best['energy_j'])}, "
-            f"{_count(best['adc_conversions'])} conversions")
+    metric = best["metric"]
+    score = f"accuracy {_pct(best['accuracy_mean'])}" if metric == "top1" else \
+        f"{metric} {_score(metric, best['score_mean'])}"
+    return (f"best ({rule.text}): point {best['point']} {params}: {score}, energy "
+            f"{_eng(best['energy_j'])}, {_count(best['adc_conversions'])} conversions")
 
 
 def _pct(v) -> str:
@@ -199,30 +204,54 @@ def _count(v) -> str:
     return count(v)
 
 
+def _score(metric, v) -> str:
+    from ..report.units import score
+    return score(metric, v)
+
+
 def render_rows(sweep: dict, rows: list[dict], objectives) -> str:
+    from ..metrics import METRICS
+    from ..report.units import score_spread
     meta = sweep["meta"]
     axes = meta.get("axes", [])
+    metric = rows[0]["metric"] if rows else "top1"
+    top1 = metric == "top1"
+    show_worst = metric == "cosine"
+    show_agreement = top1          # (a top-1 figure means nothing on an embedding)
     table = []
     for r in rows:
-        params = [r["params"].get(a, "") for a in axes] if r["point"] not in ("fp32", "int") \
-            else [r["precision"]] + [""] * (len(axes) - 1) if axes else []
-        acc = _pct(r["accuracy_mean"])
-        if r["seeds_done"] > 1 and r["accuracy_std"] is not None:
-            acc += f" ± {100 * r['accuracy_std']:.2f}"
-        table.append([str(r["point"]), *params, r["status"], acc, _pct(r["agreement"]),
-                      _db(r["sqnr_db"]), _count(r["adc_conversions"]), _count(r["cycles"]),
-                      _eng(r["energy_j"]),
-                      ("*" if r["pareto"] else "") + (" best" if r["best"] else "")])
+        baseline = r["point"] in ("fp32", "int")
+        # A baseline has no field values: its precision goes in the precision column.
+        params = ["" if baseline else r["params"].get(a, "") for a in axes]
+        score = _score(metric, r["score_mean"])
+        if r["seeds_done"] > 1 and r["score_std"] is not None:
+            score += f" ± {score_spread(metric, r['score_std'])}"
+        cells = [str(r["point"]), *params, r["precision"] or "-", r["status"], score]
+        if show_worst:
+            cells.append(_score(metric, r["cosine_worst"]))
+        if show_agreement:
+            cells.append(_pct(r["agreement"]))
+        if metric != "sqnr":
+            cells.append(_db(r["sqnr_db"]))
+        table.append(cells + [_count(r["adc_conversions"]), _count(r["cycles"]),
+                              _eng(r["energy_j"]),
+                              ("*" if r["pareto"] else "") + (" best" if r["best"] else "")])
+    headers = ["point", *axes, "precision", "status",
+               "accuracy" if top1 else METRICS[metric].title()] \
+        + (["worst sample"] if show_worst else []) \
+        + (["agree w/ fp32"] if show_agreement else []) \
+        + (["SQNR"] if metric != "sqnr" else []) \
+        + ["ADC conv", "cycles", "energy", "front"]
     limit = f" (first {meta['limit']})" if meta.get("limit") else ""
     front = ", ".join(f"{o.name}:{'max' if o.maximize else 'min'}" for o in objectives)
     head = (f"sweep of {meta.get('model')} on {meta.get('chip')}, data {meta.get('data')}"
-            f"{limit}, {meta.get('seeds')} seed(s); * = Pareto front ({front})")
+            f"{limit}, {meta.get('seeds')} seed(s)"
+            + ("" if top1 else f", metric {metric}")
+            + f"; * = Pareto front ({front})")
     invalid = [r for r in rows if r["status"] in ("invalid", "failed")]
     notes = [f"point {r['point']} {r['status']}: {r['message'].splitlines()[0][:300]}"
              for r in invalid]
-    return "\n".join([head, render_table(
-        ["point", *axes, "status", "accuracy", "agree w/ fp32", "SQNR", "ADC conv", "cycles",
-         "energy", "front"], table)] + notes)
+    return "\n".join([head, render_table(headers, table)] + notes)
 
 
 def register(sub) -> None:

@@ -31,7 +31,9 @@ import torch
 from ..chip.spec import ChipSpec
 from ..compiler import compile as compile_model
 from ..errors import InputDataError, ModelError, UsageError
-from ..evaluate import (EvalData, accuracy, load_eval_data, run_onnxruntime, run_program)
+from ..evaluate import (EvalData, accuracy, check_labels, load_eval_data, run_onnxruntime,
+                        run_program)
+from ..evaluation import evaluate_chip
 from .module import TrainableGraph
 from .noise import MODES, ChipForward, ScaleWindow
 from .params import plan_parameters, write_initializers
@@ -51,6 +53,7 @@ class FinetuneOptions:
     noise: str = "exact"
     freeze_bn: bool = False
     eval_seeds: int = 3
+    metric: str | None = None       # asimc.metrics name for before/after; None: top1
 
     def check(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -70,6 +73,9 @@ class FinetuneOptions:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) \
                 or not 0 <= self.seed < 2 ** 63:
             raise UsageError(f"--seed must be an integer from 0 to 2^63-1 (got {self.seed!r})")
+        if self.metric is not None:
+            from ..metrics import get_metric
+            get_metric(self.metric)
         if not isinstance(self.eval_seeds, int) or not 1 <= self.eval_seeds <= MAX_EVAL_SEEDS:
             raise UsageError(f"the number of evaluation seeds must be 1 to {MAX_EVAL_SEEDS} "
                              f"(got {self.eval_seeds})")
@@ -79,12 +85,20 @@ MAX_EPOCHS = 10_000
 MAX_EVAL_SEEDS = 1000       # as `compare --seeds`: each seed is a full evaluation
 
 
+def _spread(values) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 @dataclass(frozen=True)
 class Measurement:
-    """Accuracy of one model on the evaluation data: FP32 and on the chip over seeds."""
+    """Accuracy of one model on the evaluation data: FP32 and on the chip over seeds, and the
+    chip's score in ``metric`` (asimc.metrics; against the labels or this model's FP32
+    outputs) per seed."""
 
     fp32: float
     chip: tuple[float, ...]          # one per noise seed
+    metric: str = "top1"
+    scores: tuple[float, ...] = ()   # the metric, one per noise seed
 
     @property
     def chip_mean(self) -> float:
@@ -92,11 +106,21 @@ class Measurement:
 
     @property
     def chip_std(self) -> float:
-        return statistics.stdev(self.chip) if len(self.chip) > 1 else 0.0
+        return _spread(self.chip)
+
+    @property
+    def score_mean(self) -> float:
+        return statistics.fmean(self.scores)
+
+    @property
+    def score_std(self) -> float:
+        return _spread(self.scores)
 
     def as_dict(self) -> dict:
         return {"fp32_accuracy": self.fp32, "chip_accuracy_mean": self.chip_mean,
-                "chip_accuracy_std": self.chip_std, "chip_accuracy": list(self.chip)}
+                "chip_accuracy_std": self.chip_std, "chip_accuracy": list(self.chip),
+                "metric": self.metric, "score_mean": self.score_mean,
+                "score_std": self.score_std}
 
 
 @dataclass(frozen=True)
@@ -184,11 +208,13 @@ def _serialize(model: onnx.ModelProto) -> bytes:
     return model.SerializeToString()
 
 
-def _measure(model_bytes: bytes, program, data: EvalData, seeds: int, batch: int) -> Measurement:
-    fp32 = accuracy(run_onnxruntime(model_bytes, data, batch), data.labels)
-    chip = tuple(accuracy(run_program(program, data, mode="acim", seed=s, batch_size=batch)
-                          .output, data.labels) for s in range(seeds))
-    return Measurement(fp32, chip)
+def _measure(model_bytes: bytes, program, data: EvalData, seeds: int, batch: int,
+             metric: str | None = None) -> Measurement:
+    fp32 = run_onnxruntime(model_bytes, data, batch)
+    result = evaluate_chip(program, data, reference=fp32, seeds=seeds, metric=metric,
+                           batch_size=batch)
+    return Measurement(accuracy(fp32, data.labels), tuple(r.accuracy for r in result.runs),
+                       result.metric, tuple(r.value(result.metric) for r in result.runs))
 
 
 def finetune(model, chip, train, *, val=None, options: FinetuneOptions = FinetuneOptions(),
@@ -225,7 +251,8 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions = Finetun
     if plan.fixed_constants:
         warnings.append("left fixed (computed by constant folding, not an initializer): "
                         + ", ".join(plan.fixed_constants))
-    before = _measure(source, program, eval_data, options.eval_seeds, eval_batch)
+    before = _measure(source, program, eval_data, options.eval_seeds, eval_batch,
+                      options.metric)
 
     module = TrainableGraph(program.graph, plan)
     params = list(module.weights)
@@ -265,7 +292,8 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions = Finetun
             out = module({name: x}, hook=hook)
             scores = out.reshape(len(x), -1)
             if epoch == 0 and step == 0:
-                _check_labels(train_data.labels, scores.shape[1])
+                check_labels(train_data.labels, scores.detach().numpy(),
+                             train_data.description)
             loss = torch.nn.functional.cross_entropy(scores, y)
             # The float model's own loss keeps the FP32 accuracy (the chip loss alone lets
             # the weights drift to where only the noisy model is right).
@@ -308,7 +336,8 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions = Finetun
     trained_bytes = _serialize(trained)
     diff = _onnxruntime_diff(trained_bytes, module, eval_data, name)
     final = compile_model(trained_bytes, chip)
-    after = _measure(trained_bytes, final, eval_data, options.eval_seeds, eval_batch)
+    after = _measure(trained_bytes, final, eval_data, options.eval_seeds, eval_batch,
+                     options.metric)
     chip_name = getattr(program.chip, "name", str(chip))
     return FinetuneResult(
         model=trained, before=before, after=after, epochs=tuple(epochs),
@@ -318,12 +347,6 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions = Finetun
         trained=plan.trained, parameter_count=plan.parameter_count,
         fixed_constants=plan.fixed_constants, onnxruntime_max_diff=diff,
         warnings=tuple(warnings))
-
-
-def _check_labels(labels: np.ndarray, classes: int) -> None:
-    if labels.min() < 0 or labels.max() >= classes:
-        raise InputDataError(f"the labels run from {labels.min()} to {labels.max()}, but the "
-                             f"model scores {classes} classes (labels must be 0..{classes - 1})")
 
 
 def _onnxruntime_diff(model_bytes: bytes, module: TrainableGraph, data: EvalData,

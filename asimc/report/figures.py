@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 from matplotlib import rc_context
@@ -56,11 +57,38 @@ def _finite(value) -> bool:
     return value is not None and math.isfinite(value)
 
 
-def _metric(rows: list[dict]) -> tuple[str, str]:
-    """Accuracy when the data have labels, else top-1 agreement with the FP32 model."""
-    if any(r["accuracy_mean"] is not None for r in _chips(rows)):
-        return "accuracy_mean", "Accuracy (%)"
-    return "agreement", "Agreement with FP32 (%)"
+@dataclass(frozen=True)
+class _MetricAxis:
+    """How the rows' metric (asimc.metrics) is drawn: its value, label and scale."""
+
+    metric: str
+    label: str          # the axis label, with its unit
+    title: str          # the word in panel titles ("Accuracy against energy")
+    scale: float        # 100 for fractions drawn in percent
+    key: str = "score_mean"
+    spread: str = "score_std"
+
+    @property
+    def percent(self) -> bool:
+        return self.scale == 100.0
+
+
+def _metric(rows: list[dict]) -> _MetricAxis:
+    """The rows' metric: accuracy (top1) and agreement in percent, cosine, SQNR, MSE."""
+    metric = next((r.get("metric") for r in rows if r.get("metric")), "top1")
+    return {"top1": _MetricAxis("top1", "Accuracy (%)", "Accuracy", 100.0, "accuracy_mean",
+                                "accuracy_std"),
+            "agreement": _MetricAxis("agreement", "Agreement with FP32 (%)", "Agreement",
+                                     100.0, "agreement"),
+            "cosine": _MetricAxis("cosine", "Cosine similarity with FP32 (mean over samples)",
+                                  "Cosine", 1.0),
+            "sqnr": _MetricAxis("sqnr", "Output SQNR vs FP32 (dB)", "SQNR", 1.0),
+            "mse": _MetricAxis("mse", "MSE vs FP32", "MSE", 1.0)}[metric]
+
+
+def _value(row: dict, axis: _MetricAxis) -> float:
+    value = row.get(axis.key)
+    return math.nan if value is None else axis.scale * value
 
 
 def _int_baseline(chip: dict, rows: list[dict]) -> dict | None:
@@ -93,9 +121,9 @@ def _compare_figure(rows: list[dict], title: str) -> Figure:
     top, bottom = figure.subfigures(2, 1, height_ratios=[bar_height, 5.0])
     _accuracy_bars(top, rows)
     energy_ax, conversions_ax = bottom.subplots(1, 2)
-    key, metric_label = _metric(rows)
-    _energy_scatter(energy_ax, chips, key, metric_label)
-    _conversions_scatter(conversions_ax, chips, key, metric_label)
+    axis = _metric(rows)
+    _energy_scatter(energy_ax, chips, axis)
+    _conversions_scatter(conversions_ax, chips, axis)
     # Labels are placed on the final layout; a key of labels without a free spot takes room
     # under the axes, which changes the layout, so plan again until the keys stay the same.
     # A label once in a key stays there, so this settles within a few rounds.
@@ -117,34 +145,34 @@ def _compare_figure(rows: list[dict], title: str) -> Figure:
 
 def _accuracy_bars(subfigure, rows: list[dict]) -> None:
     chips = _chips(rows)
-    key, label = _metric(rows)
-    # Without labels the metric is the agreement: one panel, not the same one twice.
-    if key == "accuracy_mean":
+    axis = _metric(rows)
+    # The top-1 agreement beside the accuracy; any other metric: one panel.
+    if axis.metric == "top1":
         ax_metric, ax_agree = subfigure.subplots(1, 2, sharey=True,
                                                  gridspec_kw={"width_ratios": [3, 2]})
     else:
         ax_metric, ax_agree = subfigure.subplots(1, 1), None
     names = [r["chip"] for r in chips]
     ys = list(range(len(chips)))
-    values = [100 * r[key] if r[key] is not None else math.nan for r in chips]
-    spread = [100 * (r.get("accuracy_std") or 0.0) if key == "accuracy_mean" else 0.0
-              for r in chips]
+    values = [_value(r, axis) for r in chips]
+    spread = [axis.scale * (r.get(axis.spread) or 0.0) for r in chips]
     ax_metric.barh(ys, values, xerr=spread if any(spread) else None, color=_CHIP, height=0.65,
                    error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#222"},
-                   label="chip (mean ± std over noise seeds)" if key == "accuracy_mean"
-                   else "chip")
+                   label="chip (mean ± std over noise seeds)")
     baselines = [(y, _int_baseline(r, rows)) for y, r in zip(ys, chips)]
-    marked = [(y, 100 * b[key]) for y, b in baselines if b is not None and b[key] is not None]
+    marked = [(y, _value(b, axis)) for y, b in baselines
+              if b is not None and b.get(axis.key) is not None]
     if marked:
         ax_metric.scatter([v for _, v in marked], [y for y, _ in marked], marker="D", s=18,
                           color="#f0a030", edgecolor="#222", linewidth=0.5, zorder=3,
-                          label="int baseline of the chip's precision (no ADC, no noise)")
+                          label="int baseline of the chip's quantisation (no ADC, no noise)")
     fp32 = next((r for r in rows if r["chip"] == "fp32"), None)
-    if key == "accuracy_mean" and fp32 is not None and fp32[key] is not None:
-        ax_metric.axvline(100 * fp32[key], color="#b00020", linestyle="--", linewidth=1,
-                          label=f"FP32 model (onnxruntime): {100 * fp32[key]:.2f}%")
-    ax_metric.set_xlim(0, 100)
-    ax_metric.set_xlabel(label)
+    if axis.metric == "top1" and fp32 is not None and fp32.get(axis.key) is not None:
+        ax_metric.axvline(_value(fp32, axis), color="#b00020", linestyle="--", linewidth=1,
+                          label=f"FP32 model (onnxruntime): {_value(fp32, axis):.2f}%")
+    if axis.percent:
+        ax_metric.set_xlim(0, 100)
+    ax_metric.set_xlabel(axis.label)
     ax_metric.set_yticks(ys, names)
     ax_metric.invert_yaxis()
     subfigure.legend(*ax_metric.get_legend_handles_labels(), loc="outside upper center",
@@ -160,14 +188,14 @@ def _accuracy_bars(subfigure, rows: list[dict]) -> None:
         ax.set_axisbelow(True)
 
 
-def _energy_scatter(ax, chips: list[dict], key: str, metric_label: str) -> None:
+def _energy_scatter(ax, chips: list[dict], axis: _MetricAxis) -> None:
     measured = [r for r in chips if _finite(r.get("energy_j")) and r["energy_j"] > 0
-                and r[key] is not None]
+                and _finite(r.get(axis.key))]
     missing = [r["chip"] for r in chips if r not in measured]
     if measured:
         scale, prefix = prefix_for(sorted(r["energy_j"] for r in measured)[len(measured) // 2])
-        _scatter(ax, [(r["chip"], r["energy_j"] / scale, 100 * r[key]) for r in measured],
-                 _plain_number)
+        _scatter(ax, [(r["chip"], r["energy_j"] / scale, _value(r, axis)) for r in measured],
+                 _plain_number, axis.percent)
         ax.set_xlabel(f"Energy per inference ({prefix}J)")
     else:
         ax.set_xticks([])
@@ -175,9 +203,8 @@ def _energy_scatter(ax, chips: list[dict], key: str, metric_label: str) -> None:
         ax.text(0.5, 0.5, "no chip has energy figures", transform=ax.transAxes,
                 ha="center", va="center", color="#666")
         ax.set_xlabel("Energy per inference")
-    ax.set_ylabel(metric_label)
-    ax.set_title("Accuracy against energy" if key == "accuracy_mean"
-                 else "Agreement against energy")
+    ax.set_ylabel(axis.label)
+    ax.set_title(f"{axis.title} against energy")
     unknown = [r["chip"] for r in chips if r not in measured and r.get("energy_figures")]
     no_figures = [name for name in missing if name not in unknown]
     if no_figures:
@@ -187,15 +214,14 @@ def _energy_scatter(ax, chips: list[dict], key: str, metric_label: str) -> None:
               slot="unknown")
 
 
-def _conversions_scatter(ax, chips: list[dict], key: str, metric_label: str) -> None:
-    points = [(r["chip"], r["adc_conversions"], 100 * r[key]) for r in chips
+def _conversions_scatter(ax, chips: list[dict], axis: _MetricAxis) -> None:
+    points = [(r["chip"], r["adc_conversions"], _value(r, axis)) for r in chips
               if _finite(r.get("adc_conversions")) and r["adc_conversions"] > 0
-              and r[key] is not None]
-    _scatter(ax, points, lambda v, _: count(v))
+              and _finite(r.get(axis.key))]
+    _scatter(ax, points, lambda v, _: count(v), axis.percent)
     ax.set_xlabel("ADC conversions per inference")
-    ax.set_ylabel(metric_label)
-    ax.set_title("Accuracy against ADC conversions" if key == "accuracy_mean"
-                 else "Agreement against ADC conversions")
+    ax.set_ylabel(axis.label)
+    ax.set_title(f"{axis.title} against ADC conversions")
 
 
 def _note(ax, text: str, slot: str = "note") -> None:
@@ -213,8 +239,10 @@ def _plain_number(value: float, _position=None) -> str:
     return f"{value:g}"
 
 
-def _scatter(ax, points: list[tuple[str, float, float]], formatter) -> None:
-    """Points with their names as labels; x on a log scale when it spans a decade or more."""
+def _scatter(ax, points: list[tuple[str, float, float]], formatter, percent: bool = True
+             ) -> None:
+    """Points with their names as labels; x on a log scale when it spans a decade or more.
+    ``percent``: y is a percentage (kept within 0-104); else any number."""
     if not points:
         return
     xs = [x for _, x, _ in points]
@@ -227,8 +255,12 @@ def _scatter(ax, points: list[tuple[str, float, float]], formatter) -> None:
     # Room for labels: a quarter of the span on each side, some above and below (within 0-104).
     ax.margins(x=0.25, y=0.12)
     low, high = min(ys), max(ys)
-    ax.set_ylim(max(0.0, low - 0.15 * (high - low + 10)),
-                min(104.0, high + 0.15 * (high - low + 10)))
+    if percent:
+        ax.set_ylim(max(0.0, low - 0.15 * (high - low + 10)),
+                    min(104.0, high + 0.15 * (high - low + 10)))
+    else:
+        pad = 0.15 * (high - low) or 0.05 * (abs(high) or 1.0)
+        ax.set_ylim(low - pad, high + pad)
     ax.grid(color="#eeeeee", linewidth=0.7)
     ax.set_axisbelow(True)
     ax._asimc_labels = list(points)         # placed by _plan_labels once the layout is final

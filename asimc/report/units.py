@@ -45,3 +45,25 @@ def count(value) -> str:
             return f"{value / scale:.3g}{suffix}"
     return f"{value:.3g}" if isinstance(value, float) and not value.is_integer() else \
         str(int(value))
+
+
+def score(metric: str, value) -> str:
+    """A metric's value (asimc.metrics): '99.56%' (top1, agreement), '0.9987' (cosine),
+    '31.2 dB' (sqnr), '0.0123' (mse)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if metric in ("top1", "agreement"):
+        return percent(value)
+    if metric == "sqnr":
+        return decibels(value)
+    return f"{value:.4f}" if metric == "cosine" else f"{value:.3g}"
+
+
+def score_spread(metric: str, value) -> str:
+    """A metric's standard deviation over seeds, in its unit (without the % sign)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if metric in ("top1", "agreement"):
+        return f"{100 * value:.2f}"
+    return f"{value:.1f}" if metric == "sqnr" else \
+        f"{value:.4f}" if metric == "cosine" else f"{value:.2g}"

@@ -384,17 +384,26 @@ def execute(program: Program, inputs, *, mode: str = "acim", seed: int = 0,
 
 def clipping_warnings(program: Program, clipped: dict[str, tuple[int, int]],
                       threshold: float = 0.01) -> list[str]:
-    """One warning per layer whose quantiser clips more than ``threshold`` of its inputs."""
-    warnings = []
+    """One warning per cause of clipping (not one per layer), naming every layer whose
+    quantiser clips more than ``threshold`` of its inputs, with its share."""
+    unsigned, static = [], []
     for node, (count, total) in clipped.items():
         if total and count / total > threshold:
-            layer = program.layers[node]
-            why = ("negative inputs clip to 0 on this unsigned-input chip; a `layer` override "
-                   "with `input { signed }` keeps them" if not layer.chip.input.signed else
-                   "inputs exceed the calibrated static scale")
-            warnings.append(f"{node}: {100 * count / total:.1f}% of the inputs are clipped "
-                            f"({why})")
+            named = f"{node} ({100 * count / total:.1f}%)"
+            (static if program.layers[node].chip.input.signed else unsigned).append(named)
+    warnings = []
+    if unsigned:
+        warnings.append(f"{_layers(unsigned)}: negative inputs clip to 0 on this "
+                        "unsigned-input chip; a `layer` override with `input { signed }` keeps "
+                        "them")
+    if static:
+        warnings.append(f"{_layers(static)}: they exceed the calibrated static scale")
     return warnings
+
+
+def _layers(named: list[str]) -> str:
+    return (f"inputs are clipped in {len(named)} layer{'s' if len(named) != 1 else ''} "
+            f"({', '.join(named)})")
 
 
 def lost_batch_warnings(keyed_on_batch: dict[str, list[str]], lost: dict[str, str]

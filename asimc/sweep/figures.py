@@ -35,8 +35,21 @@ def _sort_key(text: str):
             return (2, text, 0.0)
 
 
+def _scale(r) -> float:
+    """Fractions (top1, agreement) are drawn in percent; cosine, SQNR and MSE as they are."""
+    return 100.0 if r["metric"] in ("top1", "agreement") else 1.0
+
+
 def _accuracy(r):
-    return 100 * r["accuracy_mean"] if _is_number(r["accuracy_mean"]) else None
+    """The row's metric (accuracy for top1), as drawn."""
+    return _scale(r) * r["score_mean"] if _is_number(r["score_mean"]) else None
+
+
+def _metric_label(rows) -> str:
+    metric = rows[0]["metric"] if rows else "top1"
+    return {"top1": "accuracy (%)", "agreement": "agreement with FP32 (%)",
+            "cosine": "cosine vs FP32", "sqnr": "SQNR vs FP32 (dB)",
+            "mse": "MSE vs FP32"}[metric]
 
 
 def make_figures(sweep: dict, rows: list[dict], objectives, rule, best) -> list:
@@ -45,7 +58,9 @@ def make_figures(sweep: dict, rows: list[dict], objectives, rule, best) -> list:
     axes = sweep["meta"].get("axes", [])
     done = [r for r in point_rows(rows) if r["status"] == "done" and _accuracy(r) is not None]
     fp32 = next((r for r in rows if r["point"] == "fp32"), None)
-    ints = [r for r in rows if r["point"] == "int" and _is_number(r["accuracy_mean"])]
+    ints = [r for r in rows if r["point"] == "int" and _is_number(r["score_mean"])]
+    label = _metric_label(rows)
+    name = label.split(" (")[0]
     figures = []
     for axis in axes:
         others = [a for a in axes if a != axis]
@@ -61,31 +76,31 @@ def make_figures(sweep: dict, rows: list[dict], objectives, rule, best) -> list:
             label = ", ".join(f"{a}={v}" for a, v in zip(others, group)) or None
             ax.errorbar([positions[r["params"].get(axis, "")] for r in members],
                         [_accuracy(r) for r in members],
-                        yerr=[100 * (r["accuracy_std"] or 0) for r in members],
+                        yerr=[_scale(r) * (r["score_std"] or 0) for r in members],
                         marker="o", capsize=3, label=label)
-        if fp32 is not None and _is_number(fp32["accuracy_mean"]):
-            ax.axhline(100 * fp32["accuracy_mean"], color="black", linestyle="--",
+        if fp32 is not None and _is_number(fp32["score_mean"]):
+            ax.axhline(_accuracy(fp32), color="black", linestyle="--",
                        linewidth=1, label="FP32")
         for r in ints:
-            ax.axhline(100 * r["accuracy_mean"], color="gray", linestyle=":", linewidth=1,
+            ax.axhline(_accuracy(r), color="gray", linestyle=":", linewidth=1,
                        label=f"int {r['precision']}" if len(ints) > 1 else "int")
         ax.set_xticks(range(len(values)), values, rotation=30 if len(values) > 6 else 0)
         ax.set_xlabel(axis)
-        ax.set_ylabel("accuracy (%)")
-        ax.set_title(f"accuracy against {axis}")
+        ax.set_ylabel(label)
+        ax.set_title(f"{name} against {axis}")
         if len(groups) <= 12:
             ax.legend(fontsize=7)
         fig.tight_layout()
-        figures.append((f"accuracy against {axis}", fig))
+        figures.append((f"{name} against {axis}", fig))
     if len(axes) == 2 and done:
-        figures.append(("accuracy heatmap", _heatmap(plt, axes, done)))
+        figures.append((f"{name} heatmap", _heatmap(plt, axes, done, label)))
     scatter = _pareto(plt, rows, objectives, rule, best, fp32)
     if scatter is not None:
         figures.append(scatter)
     return figures
 
 
-def _heatmap(plt, axes, done):
+def _heatmap(plt, axes, done, label):
     import numpy as np
     xs = sorted({r["params"].get(axes[0], "") for r in done}, key=_sort_key)
     ys = sorted({r["params"].get(axes[1], "") for r in done}, key=_sort_key)
@@ -104,7 +119,7 @@ def _heatmap(plt, axes, done):
     ax.set_yticks(range(len(ys)), ys)
     ax.set_xlabel(axes[0])
     ax.set_ylabel(axes[1])
-    ax.set_title("mean accuracy (%)")
+    ax.set_title(f"mean {label}")
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
     return fig
@@ -112,32 +127,37 @@ def _heatmap(plt, axes, done):
 
 def _pareto(plt, rows, objectives, rule, best, fp32):
     cost = cost_objective(rows)
-    accuracy_like = [o for o in objectives if o.column in ("accuracy_mean", "agreement")]
-    metric = accuracy_like[0].column if accuracy_like else "accuracy_mean"
+    scores = {"accuracy_mean", "agreement", "cosine", "sqnr_db", "mse", "score_mean"}
+    scored = [o for o in objectives if o.column in scores]
+    metric = scored[0].column if scored else "score_mean"
+    scale = 100.0 if metric in ("accuracy_mean", "agreement") else 1.0
     points = [r for r in point_rows(rows) if r["status"] == "done"
               and _is_number(r[cost.column]) and _is_number(r[metric])]
     if not points:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    ax.scatter([r[cost.column] for r in points], [100 * r[metric] for r in points],
+    ax.scatter([r[cost.column] for r in points], [scale * r[metric] for r in points],
                color="tab:blue", s=18, label="points")
     front = sorted((r for r in points if r["pareto"]), key=lambda r: r[cost.column])
     if front:
-        ax.plot([r[cost.column] for r in front], [100 * r[metric] for r in front],
+        ax.plot([r[cost.column] for r in front], [scale * r[metric] for r in front],
                 color="tab:red", marker="o", label="Pareto front")
     if fp32 is not None and _is_number(fp32["accuracy_mean"]) and metric == "accuracy_mean":
         ax.axhline(100 * fp32["accuracy_mean"] - 1, color="black", linestyle="--",
                    linewidth=1, label="FP32 - 1 point")
     if best is not None:
-        ax.scatter([best[cost.column]], [100 * best[metric]], marker="*", s=220,
+        ax.scatter([best[cost.column]], [scale * best[metric]], marker="*", s=220,
                    color="gold", edgecolor="black", zorder=5, label=f"best: {rule.text}")
     costs = [r[cost.column] for r in points]
     if min(costs) > 0 and max(costs) / min(costs) > 20:
         ax.set_xscale("log")
     ax.set_xlabel("energy per inference (J)" if cost.name == "energy"
                   else "ADC conversions per inference")
-    ax.set_ylabel(("accuracy" if metric == "accuracy_mean" else "agreement") + " (%)")
-    ax.set_title("cost against accuracy")
+    named = {"accuracy_mean": "accuracy (%)", "agreement": "agreement with FP32 (%)",
+             "cosine": "cosine vs FP32", "sqnr_db": "SQNR vs FP32 (dB)", "mse": "MSE vs FP32"}
+    ylabel = named.get(metric) or _metric_label(points)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"cost against {ylabel.split(' (')[0]}")
     ax.legend(fontsize=7)
     fig.tight_layout()
     return ("Pareto front", fig)

@@ -20,15 +20,20 @@ def _num(v, unit="") -> str:
 def sweep_page(sweep: dict, rows: list[dict], objectives, rule, best, figures) -> str:
     meta = sweep["meta"]
     axes = meta.get("axes", [])
-    headers = ["point", *axes, "status", "accuracy", "± (std over seeds)", "agreement",
-               "SQNR (dB)", "ADC conversions", "cycles", "energy", "Pareto", "note"]
+    from ..metrics import METRICS
+    from ..report.units import score, score_spread
+    metric = rows[0]["metric"] if rows else "top1"
+    headers = ["point", *axes, "precision", "status", METRICS[metric].title(),
+               "± (std over seeds)", "agreement", "SQNR (dB)", "ADC conversions", "cycles",
+               "energy", "Pareto", "note"]
     body, classes = [], []
     for r in rows:
         baseline = r["point"] in ("fp32", "int")
-        params = ([r["precision"]] + [""] * (len(axes) - 1) if axes else []) if baseline \
-            else [html.escape(str(r["params"].get(a, ""))) for a in axes]
-        body.append([html.escape(str(r["point"])), *params, r["status"],
-                     _pct(r["accuracy_mean"]), _pct(r["accuracy_std"]), _pct(r["agreement"]),
+        # A baseline has no field values: its precision goes in the precision column.
+        params = ["" if baseline else html.escape(str(r["params"].get(a, ""))) for a in axes]
+        body.append([html.escape(str(r["point"])), *params, html.escape(r["precision"] or "-"),
+                     r["status"], score(metric, r["score_mean"]),
+                     score_spread(metric, r["score_std"]), _pct(r["agreement"]),
                      _num(r["sqnr_db"]), _num(r["adc_conversions"]), _num(r["cycles"]),
                      _num(r["energy_j"], " J"),
                      ("yes" if r["pareto"] else "") + (" (best)" if r["best"] else ""),
@@ -41,8 +46,8 @@ def sweep_page(sweep: dict, rows: list[dict], objectives, rule, best, figures) -
         else:
             params = ", ".join(f"{k}={v}" for k, v in best["params"].items())
             text = (f"Cheapest point with <code>{html.escape(rule.text)}</code>: point "
-                    f"{best['point']} ({html.escape(params)}), accuracy "
-                    f"{_pct(best['accuracy_mean'])}.")
+                    f"{best['point']} ({html.escape(params)}), "
+                    f"{METRICS[metric].title()} {score(metric, best['score_mean'])}.")
         sections.append(("Best point", f"<p>{text}</p>"))
     sections.append(("Points", table(headers, body, classes)))
     for title, fig in figures:

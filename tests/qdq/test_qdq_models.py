@@ -53,7 +53,9 @@ def check_ladder(result, example_model: bool):
 def test_golden_ladder_holds_against_onnxruntime_running_the_qdq_model(name, qdq_models):
     program = asimc.compile(qdq_models[name], BASE_CHIP)
     result = golden_ladder(qdq_models[name], program, "digits", limit=120)
-    check_ladder(result, example_model=name.startswith("digits"))
+    assert [r.kind.value for r in result.rungs] == ["qdq float", "qdq int", "int8 kernels",
+                                                    "adc", "noise"]
+    check_ladder(result.as_dict(), example_model=name.startswith("digits"))
 
 
 def test_golden_command_on_a_qdq_model(qdq_models, capsys):

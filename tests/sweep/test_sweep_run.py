@@ -29,7 +29,7 @@ def test_resume_computes_only_what_is_missing(tmp_path, capsys, monkeypatch):
     assert sorted(_log(log)) == [(1, 0), (1, 1), (2, 0), (2, 1)]
     rows = show_json(capsys, db)
     assert [r["point"] for r in rows[:2]] == ["fp32", "int"]
-    assert rows[0]["agreement"] == 1.0 and rows[1]["params"] == {"precision": "W8 A8u serial"}
+    assert rows[0]["agreement"] == 1.0 and rows[1]["params"] == {"precision": "W8 A8u"}
     points = points_of(rows)
     assert [r["params"] for r in points] == [{"adc.bits": "6"}, {"adc.bits": "8"}]
     assert all(r["status"] == "done" and r["seeds_done"] == 2 for r in points)
