@@ -81,8 +81,8 @@ def fittable_problems(chip) -> list[str]:
         problems.append("the fit models the charge domain (no gain compression); the base "
                         "chip is `domain current`")
     if chip.adc.transfer:
-        problems.append("the base chip draws codes from a transfer table already; fit against "
-                        "the chip without `transfer`")
+        problems.append("the chip draws its codes from a transfer table already (its "
+                        "parametric model is the chip without `transfer`)")
     return problems
 
 
