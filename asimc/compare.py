@@ -109,11 +109,25 @@ def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = Non
         result = evaluate_chip(program, eval_data, reference=fp32, seeds=seeds, metric=metric,
                                batch_size=batch_size, device=device, on_seed=seed_done)
         # The clipping happens in the quantiser, the same in every mode: the int run's.
+        warnings = (*program.report.get("warnings", ()), *_repeated_chip(index, chips, programs),
+                    *int_runs[key].warnings)
         rows.append(replace(result, source=str(chip) if isinstance(chip, (str, Path)) else "",
-                            warnings=int_runs[key].warnings, clipped=int_runs[key].clipped))
+                            warnings=warnings, clipped=int_runs[key].clipped))
     return Comparison(metric, reference_result(fp32, eval_data.labels, metric),
                       tuple(baselines.values()), tuple(rows), eval_data.size,
                       eval_data.description)
+
+
+def _repeated_chip(index: int, chips, programs) -> list[str]:
+    """A chip given twice (the same settings, whatever its file or name) only repeats a row."""
+    def settings(program):
+        return replace(program.chip, name="", description="", source="")
+    for earlier in range(index):
+        if settings(programs[earlier]) == settings(programs[index]):
+            given = chips[earlier] if isinstance(chips[earlier], (str, Path)) \
+                else programs[earlier].chip.name
+            return [f"the same chip as {given} (given twice), so the same numbers"]
+    return []
 
 
 def steps_for(chips, seeds: int) -> int:

@@ -16,15 +16,15 @@ import numpy as np
 
 from .chip.conversions import ConversionPlan, precision  # noqa: F401 - precision: public here
 from .chip.spec import ChipSpec
-from .errors import UsageError
+from .errors import AsimcError, UsageError
 from .ir import Graph
-from .passes.lower import Candidate, lower
+from .passes.lower import Candidate, lower, unmatched_glob_warnings
 from .passes.qdq import (QdqPattern, find_patterns, has_qdq, layer_for_chip,
                           pattern_matches_weights, unfolded_graph)
 from .passes.quantize import quantize_static_weight
 from .passes.schedule import layer_cost, schedule
 from .passes.tile import Tiling, tile
-from .program import MatrixLayer, Program
+from .program import MatrixLayer, ModelOrigin, Program
 from .report.mapping import mapping_report
 
 
@@ -48,14 +48,17 @@ def _is_int(dim) -> bool:
     return isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0
 
 
-def _positions(graph: Graph, cand: Candidate) -> tuple[int, int] | None:
+def _positions(graph: Graph, cand: Candidate, shape: tuple | None = None
+               ) -> tuple[int, int] | None:
     """(output positions per sample, run-time operand groups per sample), or None when the
     output shape has a symbolic or unknown dimension besides the batch (then the cost would be
-    a guess: give the input shape)."""
-    info = graph.info(cand.node.outputs[0])
-    if info is None or info.shape is None or not info.shape:
-        return None
-    shape = tuple(info.shape)
+    a guess: give the input shape). ``shape``: the output's shape measured by a float run,
+    where static shape inference left it symbolic."""
+    if shape is None:
+        info = graph.info(cand.node.outputs[0])
+        if info is None or info.shape is None or not info.shape:
+            return None
+        shape = tuple(info.shape)
     batch = _batch_dim(graph)
     if not all(_is_int(d) for d in shape[1:]):
         return None
@@ -72,8 +75,34 @@ def _positions(graph: Graph, cand: Candidate) -> tuple[int, int] | None:
     return max(1, lead * math.prod(shape[1:-1]) // batch), 0
 
 
-def _layer(graph: Graph, cand: Candidate, mapping: str | None, pattern: QdqPattern | None
-           ) -> tuple[MatrixLayer, np.ndarray | None, str]:
+def _run_shapes(graph: Graph, candidates: list[Candidate]) -> dict[str, tuple[int, ...]]:
+    """Output shapes of the on-chip products whose shape static inference left symbolic
+    (a packed attention in-projection reshaped by Shape/Gather chains), from one float run on
+    zeros of the inputs' per-sample shapes (a batch of one). Empty when an input's per-sample
+    shape is not known (give ``input_shape``) or the run fails: those costs stay unknown."""
+    missing = [c for c in candidates if c.placement == "acim" and c.k is not None
+               and _positions(graph, c) is None]
+    if not missing:
+        return {}
+    import torch
+    from .runtime.interpreter import run_graph
+    feeds = {}
+    for info in graph.inputs:
+        if info.shape is None or not info.shape or not all(_is_int(d) for d in info.shape[1:]):
+            return {}
+        batch = info.shape[0] if _is_int(info.shape[0]) else 1
+        feeds[info.name] = torch.from_numpy(np.zeros((batch, *info.shape[1:]),
+                                                     dtype=info.dtype or "float32"))
+    try:
+        with torch.inference_mode():
+            run = run_graph(graph, feeds, keep=[c.node.outputs[0] for c in missing])
+    except (AsimcError, RuntimeError, ValueError):   # the model refuses zeros: costs unknown
+        return {}
+    return {c.node.name: tuple(run.values[c.node.outputs[0]].shape) for c in missing}
+
+
+def _layer(graph: Graph, cand: Candidate, mapping: str | None, pattern: QdqPattern | None,
+           shape: tuple | None = None) -> tuple[MatrixLayer, np.ndarray | None, str]:
     chip = cand.chip
     if mapping is not None:
         chip = replace(chip, array=replace(chip.array, mapping=mapping))
@@ -91,7 +120,7 @@ def _layer(graph: Graph, cand: Candidate, mapping: str | None, pattern: QdqPatte
         tiling = tile(cand.k, cand.n or 1, chip.array.rows, chip.array.cols, chip.weight.bits,
                       cand.kernel_area, chip.array.mapping)
         note = tiling.note
-        known = _positions(graph, cand)
+        known = _positions(graph, cand, shape)
         positions, dynamic_groups = known or (1, 1 if cand.kind == "dynamic" else 0)
         cost = layer_cost(plan, tiling, k=cand.k, n=cand.n or 1, groups=cand.groups,
                           positions=positions, dynamic_groups=dynamic_groups)
@@ -155,11 +184,18 @@ def _with_input_shapes(model, input_shapes):
     return proto
 
 
-def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
-            mapping: str | None = None, calibrate=None, calibration_limit: int = 256,
-            input_shape=None) -> Program:
-    """Compile an ONNX model (path, bytes or ModelProto) for ``chip`` (a ChipSpec or a path).
+def compile(model, chip: ChipSpec | str | Path, *, example_inputs=None,
+            exporter: str = "dynamo", digital: Iterable[str] = (), mapping: str | None = None,
+            calibrate=None, calibration_limit: int = 256, input_shape=None) -> Program:
+    """Compile a model for ``chip`` (a ChipSpec or a path): an ONNX model (path, bytes or
+    ModelProto), or a ``torch.nn.Module`` with ``example_inputs``.
 
+    example_inputs: for a torch module, a tensor, a tuple of tensors or a dict of named
+               tensors. The module is exported in memory (``exporter``: ``dynamo``, torch's
+               default, or ``torchscript``) with a dynamic batch axis; the other dimensions,
+               and so every layer's cost, come from the examples. Nodes are named after module
+               paths (``layer1.0.conv1``), so reports, ``digital`` and chip ``layer`` globs
+               speak the module's names.
     digital:   node-name globs to keep off the array.
     mapping:   override the chip's convolution mapping (``channels`` or ``flat``).
     calibrate: data (anything ``asimc.data.load_dataset`` takes, or an array) to calibrate
@@ -169,21 +205,39 @@ def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
                it, layers whose output shape is symbolic get no cost (``None``), never a guess.
     """
     from .frontend import import_model
+    from .frontend.load import load_model
+    from .frontend.torch_export import export_module, is_module
     if mapping not in (None, "channels", "flat"):
         raise UsageError(f"unknown mapping {mapping!r}: use `channels` or `flat`")
     spec = _chip(chip)
+    options = dict(digital=tuple(digital), mapping=mapping, calibrate=calibrate,
+                   calibration_limit=calibration_limit, input_shape=input_shape)
+    signature = None
+    if is_module(model):
+        model, signature = export_module(model, example_inputs, exporter=exporter)
+        if input_shape is None:
+            input_shape = dict(signature.sample_shapes)
+        source = signature.module_name
+    elif example_inputs is not None:
+        raise UsageError("example_inputs is for torch modules; an ONNX model's per-sample "
+                         "input shape is given with input_shape=")
+    else:
+        source = str(model) if isinstance(model, (str, Path)) else ""
+    origin_chip = spec
     if calibrate is not None and spec.quant.input != "static":
         spec = replace(spec, quant=replace(spec.quant, input="static"))
-    source = str(model) if isinstance(model, (str, Path)) else ""
-    if input_shape is not None:
-        model = _with_input_shapes(model, input_shape)
-    graph = import_model(model)
-    patterns = find_patterns(unfolded_graph(model)) if has_qdq(model) else {}
+    proto = _with_input_shapes(model, input_shape) if input_shape is not None \
+        else load_model(model)
+    graph = import_model(proto)
+    patterns = find_patterns(unfolded_graph(proto)) if has_qdq(proto) else {}
+    candidates = lower(graph, spec, tuple(digital))
+    shapes = _run_shapes(graph, candidates)
     layers: dict[str, MatrixLayer] = {}
     weights: dict[str, np.ndarray] = {}
     notes: dict[str, str] = {}
-    for cand in lower(graph, spec, tuple(digital)):
-        layer, w, note = _layer(graph, cand, mapping, patterns.get(cand.node.name))
+    for cand in candidates:
+        layer, w, note = _layer(graph, cand, mapping, patterns.get(cand.node.name),
+                                shapes.get(cand.node.name))
         layers[layer.node] = layer
         if w is not None:
             weights[layer.node] = w
@@ -197,8 +251,9 @@ def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
             f"layer(s) have no calibrated range ({', '.join(uncalibrated[:3])}"
             f"{', ...' if len(uncalibrated) > 3 else ''}): run `asimc calibrate MODEL --chip "
             "CHIP --data DATA -o CALIBRATED.acim` and use CALIBRATED.acim")
+    origin = ModelOrigin(model=proto, chip=origin_chip, options=options, signature=signature)
     program = Program(graph=graph, chip=spec, layers=layers, quantized_weights=weights,
-                      source=source)
+                      source=source, origin=origin)
     static_inputs = any(l.on_chip and l.chip.quant.input == "static" for l in layers.values())
     if static_inputs:
         if calibrate is None:
@@ -206,4 +261,14 @@ def compile(model, chip: ChipSpec | str | Path, *, digital: Iterable[str] = (),
                              "static }): give calibration data with --calibrate DATA")
         from .passes.calibrate import calibrate_program
         program = calibrate_program(program, calibrate, limit=calibration_limit)
-    return replace(program, report=mapping_report(program, notes))
+    warnings = unmatched_glob_warnings(graph, spec, tuple(digital))
+    return replace(program, report=mapping_report(program, notes, warnings))
+
+
+def on_chip(model, chip: ChipSpec | str | Path, example_inputs, *, mode: str = "acim",
+            seed: int = 0, **options):
+    """``model`` (a torch.nn.Module) running on ``chip`` bit by bit, as a torch module:
+    ``compile(model, chip, example_inputs=...).module(mode, seed)``. ``options`` go to
+    ``compile`` (digital, mapping, exporter, ...)."""
+    return compile(model, chip, example_inputs=example_inputs, **options).module(mode=mode,
+                                                                                  seed=seed)

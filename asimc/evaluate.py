@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.validate import labels_as_int64
 from .errors import InputDataError, UsageError
 from .program import Program
 
@@ -71,7 +72,8 @@ def _named_npz(graph, data):
         if not all(n in npz.files for n in names):
             return None
         inputs = {n: npz[n] for n in names}
-        labels = npz["y"].astype(np.int64) if "y" in npz.files else None
+        samples = len(inputs[names[0]]) if inputs[names[0]].ndim else 0
+        labels = labels_as_int64(npz["y"], samples, str(path)) if "y" in npz.files else None
     return inputs, labels
 
 

@@ -1,4 +1,4 @@
-"""The golden-model ladder (docs/numeric-model.md): each rung proves one step before the next.
+"""The golden-model ladder (README.md, "The golden-model ladder"): each rung proves one step before the next.
 
 1. FP32 ONNX (onnxruntime) vs asimc ``float``: the import and the digital ops are right.
 2. ``float`` vs ``int``: what quantisation costs.
@@ -231,4 +231,5 @@ def golden_ladder(model, program: Program, data, *, limit: int | None = None, se
         seed=seed, batch_size=batch_size, metric=metric,
         passed=all(r.passed for r in rungs if r.must_hold), rungs=rungs, layers=tuple(layers),
         fp32_accuracy=rungs[0].reference_accuracy, quantised_model=quantised,
-        warnings=tuple(clipping_warnings(program, int_run.clipped)))
+        warnings=(*program.report.get("warnings", ()),           # globs matching nothing
+                  *clipping_warnings(program, int_run.clipped)))

@@ -123,6 +123,18 @@ class MatrixLayer:
 
 
 @dataclass(frozen=True, eq=False)
+class ModelOrigin:
+    """What a program was compiled from, so that it can be compiled again with new weights
+    (fine-tuning): the imported ONNX model, the chip and options ``compile`` was given, and for
+    a torch module how its forward maps onto the graph. Not saved in the artifact."""
+
+    model: Any                      # onnx.ModelProto (nodes named as in the program)
+    chip: ChipSpec
+    options: Mapping[str, Any]      # compile's keyword arguments besides the model and chip
+    signature: Any = None           # asimc.frontend.torch_export.TorchSignature
+
+
+@dataclass(frozen=True, eq=False)
 class Program:
     """A model compiled for one chip."""
 
@@ -132,6 +144,7 @@ class Program:
     quantized_weights: Mapping[str, np.ndarray]  # node name -> (groups, K, N) integer weights
     report: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""                             # the model it came from
+    origin: ModelOrigin | None = None            # None for a loaded artifact
 
     def run(self, inputs, *, mode: str = "acim", seed: int = 0, device: str = "cpu",
             memory_budget: int | None = None, taps: bool = False, kernel: str = "fast",
@@ -146,6 +159,15 @@ class Program:
         return execute(self, inputs, mode=mode, seed=seed, device=device,
                        memory_budget=memory_budget, taps=taps, kernel=kernel,
                        progress=progress)
+
+    def module(self, mode: str = "acim", seed: int = 0):
+        """The program as a ``torch.nn.Module`` (asimc.finetune.module.ChipModule): forward
+        takes and returns torch tensors on the input's device (several outputs as the
+        original module returns them) and runs ``mode`` bit by bit, equal to ``run``. Its
+        parameters are the model's float weights; trained (``module.train()``), the on-chip
+        layers' forward pass is the chip's and the backward pass goes straight through."""
+        from .finetune.module import ChipModule
+        return ChipModule(self, mode=mode, seed=seed)
 
     def save(self, path) -> str:
         """Write the artifact; returns its content hash."""

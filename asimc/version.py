@@ -1,4 +1,4 @@
-"""Version of the numeric model (DESIGN.md section 4) as implemented.
+"""Version of the numeric model (docs/numeric-model.md) as implemented.
 
 Stored results (``asimc sweep`` databases) are keyed by it: bump it whenever a change alters any
 number a program computes (quantisers, noise draws, ADC, kernels), so old rows are recomputed

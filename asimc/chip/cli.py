@@ -15,7 +15,8 @@ import json
 import sys
 
 from ..errors import EXIT_BAD_INPUT, EXIT_OK, ChipError
-from .facts import chip_facts, spec_to_json
+from .facts import chip_facts
+from .serialize import chip_to_dict
 from .format import format_chip
 from .resolve import load_chip
 from .show import render_facts
@@ -72,7 +73,7 @@ def run_check(args: argparse.Namespace) -> int:
         except ChipError as error:
             failed += 1
             sys.stdout.flush()
-            print(str(error), file=sys.stderr)
+            print(error.render(), file=sys.stderr)
             sys.stderr.flush()
             continue
         print(f"{path}: ok (chip {json.dumps(spec.name, ensure_ascii=False)})")
@@ -87,7 +88,7 @@ def run_show(args: argparse.Namespace) -> int:
     facts = chip_facts(spec)
     if args.json:
         from ..jsonout import dumps
-        print(dumps({"chip": spec_to_json(spec), "facts": facts}, indent=2,
+        print(dumps({"chip": chip_to_dict(spec), "facts": facts}, indent=2,
                     ensure_ascii=False))
     else:
         sys.stdout.write(format_chip(spec))

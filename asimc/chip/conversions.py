@@ -1,4 +1,4 @@
-"""How one chip turns a row-tile MAC into ADC conversions (DESIGN.md section 4).
+"""How one chip turns a row-tile MAC into ADC conversions (docs/numeric-model.md, "One conversion" and "Hybrid levels and voting").
 
 Shared by ``asimc chip show`` (derived facts) and by the kernels, so that both describe the same
 cycles, levels and full scales. Pure integer arithmetic, no torch.
@@ -117,7 +117,7 @@ class ConversionPlan:
         return cycle.max_group_value * self.rows
 
     def range_fraction(self, tile_rows: int | None = None) -> float:
-        """f, the ADC range as a fraction of the rows-based F (DESIGN.md 4, "ADC range"):
+        """f, the ADC range as a fraction of the rows-based F (docs/numeric-model.md, "ADC range and fixed-pattern mismatch"):
         1 for ``rows``, tile_rows / rows for ``used_rows`` (a full tile when not given), the
         written fraction; ``pow2`` rounds it down to 1 / 2^k. ``calibrated`` without a value
         is refused by the compiler; here it is the rows range."""
@@ -256,14 +256,6 @@ class ConversionPlan:
     def lsb_mac(self, cycle: InputCycle) -> float:
         """One ADC step in MAC units for a full tile: f * F / L."""
         return self.range_fraction() * self.full_scale(cycle) / self.adc_levels
-
-    def is_exact(self, weight_bit: int, cycle: InputCycle) -> bool:
-        """A conversion whose result is the ideal integer MAC, always: lossless ADC, no gain
-        compression or mismatch, and no noise (digital level, or a noiseless chip)."""
-        if not self.is_lossless(cycle) or (self.has_static_mismatch
-                                           and not self.is_digital(weight_bit, cycle)):
-            return False
-        return self.is_digital(weight_bit, cycle) or not self.has_noise
 
     @property
     def conversions_per_tile_column(self) -> int:

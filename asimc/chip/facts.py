@@ -50,11 +50,12 @@ kernels use) or from the definitions below.
 """
 from __future__ import annotations
 
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from .conversions import ConversionPlan, InputCycle
-from .spec import ChipSpec, Quantity
+from .serialize import to_json
+from .spec import ChipSpec
 
 
 def chip_facts(spec: ChipSpec) -> dict[str, Any]:
@@ -211,20 +212,3 @@ def _layer_facts(base: ChipSpec, override) -> dict[str, Any]:
                     "digital_per_tile_column", "conversion_types"):
             entry[key] = core[key]
     return entry
-
-
-def to_json(value: Any) -> Any:
-    """Spec values as JSON: quantities as {value, unit}, dataclasses as dicts."""
-    if isinstance(value, Quantity):
-        return {"value": value.value, "unit": value.unit}
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
-    return value
-
-
-def spec_to_json(spec: ChipSpec) -> dict[str, Any]:
-    """The resolved spec as nested dicts (layers: pattern, settings [{block, field, value}],
-    digital)."""
-    return to_json(spec)

@@ -7,7 +7,7 @@ tables (``schema``, ``check``), the did-you-mean lists and the examples in error
 (``syntax_errors``, ``resolve``), the canonical text (``format``) and ``chip show``. Adding a field
 is adding one ``FieldRule`` to its block here; adding a block is adding one ``BlockRule``.
 
-Numeric semantics are those of DESIGN.md section 4. The defaults describe the ASiM reference
+Numeric semantics are those of docs/numeric-model.md. The defaults describe the ASiM reference
 macro: charge domain, 255 rows, W8A8 bit-serial unsigned inputs, an 8-bit ADC and no noise.
 """
 from __future__ import annotations
@@ -275,7 +275,7 @@ BLOCKS: tuple[BlockRule, ...] = (
                   doc="clock frequency (or period); one input cycle of one macro takes one "
                       "clock", example="200 MHz"),
     ), overridable=False),
-    BlockRule("quant", "How tensors are quantised (DESIGN section 4).", (
+    BlockRule("quant", 'How tensors are quantised (docs/numeric-model.md, "Quantisers").', (
         FieldRule("quant", "weight", "choice", "per_tensor", choices=("per_tensor", "per_channel"),
                   meaning="weight scales",
                   doc="``per_tensor`` (ASiM default: one scale max|W|) or ``per_channel`` (one "

@@ -24,7 +24,7 @@ from ..errors import ChipError, Diagnostic
 from . import schema
 from .check import Problem, cross_field_problems, override_problems, value_problem
 from .parse import parse_text
-from .schema import CHIP, KEYWORDS, RULE, FieldRule
+from .schema import CHIP, KEYWORDS, RULE, VALUE, FieldRule
 from .source import SourceText, Span, read_source
 from .spec import ChipSpec, LayerOverride, Quantity, Setting
 from .syntax import Block, ChipDecl, Entry, Number, Text, Word
@@ -325,7 +325,7 @@ class _Converter:
         span = _joined(entry.span, _value_span(entry.value)) if entry.value else entry.span
         origin = self.origin(span)
         label = f"{block} {entry.keyword}"
-        if fixed is not None:
+        if fixed is not VALUE:
             values[key] = Assigned(fixed, origin)
         elif isinstance(entry.value, Text):
             text = entry.value.value

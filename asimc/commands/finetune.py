@@ -5,11 +5,8 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
+from ..report.units import percent as _pct
 from .common import print_json, seed_count, writable_path
-
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 def _duration(seconds: float) -> str:
@@ -69,7 +66,7 @@ def _finetune(args) -> int:
         print(f"  chip {b.metric} vs FP32  {score(b.metric, b.score_mean)} ± "
               f"{score_spread(b.metric, b.score_std)}  ->  {score(a.metric, a.score_mean)} ± "
               f"{score_spread(a.metric, a.score_std)}")
-    if result.recovered is not None:
+    if result.recovered is not None and result.recovered > 0:
         print(f"  recovered {100 * result.recovered:.1f}% of the accuracy the chip lost")
     print(f"  {summary['seconds_per_epoch']:.1f} s per epoch; onnxruntime vs trained module "
           f"max |diff| {result.onnxruntime_max_diff:.2g}")

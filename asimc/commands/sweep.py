@@ -10,6 +10,7 @@ import sys
 
 from ..errors import UsageError
 from ..report.table import render_table
+from ..report.units import percent as _pct
 from .common import positive_int, print_json, seed_count, worker_count, write_report
 from .compile import add_compile_options
 
@@ -111,6 +112,8 @@ def _answers_options(args):
 
 
 def _show(args) -> int:
+    if args.resolved and args.chip_point is None:
+        raise UsageError("--resolved prints one point's chip: give it with --chip POINT")
     if args.chip_point is not None:
         return _print_point(args)
     _answer(args.db, args)
@@ -130,7 +133,8 @@ def _print_point(args) -> int:
         raise UsageError(f"point {point['id']} ({params}) is not a valid chip: "
                          f"{point['message']}")
     print(f"# point {point['id']} of {args.db}: {params}")
-    sys.stdout.write(point["chip_text"])
+    sys.stdout.write(point["chip_text"] if args.resolved or not point["child_text"]
+                     else point["child_text"])
     return 0
 
 
@@ -147,12 +151,19 @@ def _answer(db: str, args) -> None:
         rows = answers.sort_rows(rows, args.sort)
     if args.plot or args.report:
         from ..sweep import figures
-        figs = figures.make_figures(sweep, rows, objectives, rule, best)
         if args.plot:
-            figures.save(figs, args.plot)
+            figure = figures.sweep_figure(sweep, rows, objectives, rule, best)
+            if figure is None:
+                raise UsageError(f"{args.plot}: nothing to plot yet (no point is done)")
+            try:
+                figures.save(figure, args.plot)
+            except OSError as error:
+                raise UsageError(f"{args.plot}: cannot write the figure "
+                                 f"({error.strerror or error})") from None
             print(f"wrote {args.plot}", file=sys.stderr)
         if args.report:
             from ..sweep.report import sweep_page
+            figs = figures.make_figures(sweep, rows, objectives, rule, best)
             write_report(args.report, sweep_page(sweep, rows, objectives, rule, best, figs))
             print(f"wrote {args.report}", file=sys.stderr)
     public = [{k: r.get(k) for k in answers.ROW_FIELDS} for r in rows]
@@ -182,10 +193,6 @@ def _best_line(rule, best, rows) -> str:
         f"{metric} {_score(metric, best['score_mean'])}"
     return (f"best ({rule.text}): point {best['point']} {params}: {score}, energy "
             f"{_eng(best['energy_j'])}, {_count(best['adc_conversions'])} conversions")
-
-
-def _pct(v) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}%"
 
 
 def _db(v) -> str:
@@ -307,8 +314,12 @@ def register(sub) -> None:
         ". Works while a sweep is writing the database.")
     show.add_argument("db", metavar="SWEEP.db")
     show.add_argument("--chip", dest="chip_point", metavar="POINT",
-                      help="print the canonical chip text of one point (to rerun it with "
+                      help="print one point as the chip it is: a child chip that extends the "
+                           "base with the point's values (save it to rerun the point with "
                            "`asimc compare` or `asimc golden`)")
+    show.add_argument("--resolved", action="store_true",
+                      help="with --chip: print the point's fully resolved canonical chip text "
+                           "(every field, no extends)")
     _add_output(show, report=True)
     show.set_defaults(func=_show)
     p.show_parser = show

@@ -8,7 +8,8 @@ The passes, in order, each in its own module:
                  asimc runs the body's ops; then the ONNX checker
 3. ``support``   one error listing every unsupported op (with node names) and the supported set
 4. ``shapes``    ONNX shape inference with data propagation (symbolic batch dims stay symbolic)
-5. ``convert``   proto -> IR: constants as numpy, attributes as Python values
+5. ``convert``   proto -> IR: constants as numpy, attributes as Python values; NaN/Inf
+                 weights refused (``check``)
 6. ``normalize`` older operator forms -> the one internal opset (opset 21 forms)
 7. ``simplify``  drop Identity and inference Dropout
 8. ``fold``      constant sub-graphs and shape sub-graphs -> constants (repeated with shapes
@@ -61,6 +62,7 @@ def import_model(source: ModelSource) -> Graph:
     cannot be imported.
     """
     graph = to_graph(import_proto(source))
+    check.refuse_nonfinite_weights(graph)
     graph = normalize(graph)
     graph = order.sort_graph(graph)
     graph = drop_passthrough(graph)

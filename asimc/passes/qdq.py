@@ -1,5 +1,5 @@
 """Quantised (QDQ) models: take the weight and input scales from the model's own
-QuantizeLinear/DequantizeLinear nodes instead of asimc's quantisers (DESIGN.md section 4).
+QuantizeLinear/DequantizeLinear nodes instead of asimc's quantisers (docs/numeric-model.md, "Quantisers").
 
 A QDQ model (onnxruntime's ``quantize_static`` in QDQ format, per tensor or per channel, or a
 QAT export) surrounds each Conv, Gemm and MatMul with

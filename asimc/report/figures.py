@@ -28,7 +28,7 @@ FORMATS = ("png", "svg", "pdf")
 # Text as paths in SVG (looks the same in every browser and viewer, whatever fonts it has);
 # TrueType in PDF (journals refuse Type 3 fonts); fixed ids and no dates: the same data give
 # the same bytes.
-_RC = {"svg.fonttype": "path", "svg.hashsalt": "asimc", "pdf.fonttype": 42,
+STYLE = {"svg.fonttype": "path", "svg.hashsalt": "asimc", "pdf.fonttype": 42,
        "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
        "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.spines.top": False,
        "axes.spines.right": False}
@@ -43,8 +43,14 @@ _CLIPPED = "#c0504d"
 _LABEL_SIZE = 7.5
 
 
-def _new_figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height), layout="constrained", dpi=100)
+# Figures are laid out, and their labels placed, at the resolution a PNG is written at: text
+# rendered at another resolution has other widths (hinting), and labels checked apart at one
+# can touch at the other.
+DPI = 200
+
+
+def new_figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), layout="constrained", dpi=DPI)
     FigureCanvasAgg(figure)
     return figure
 
@@ -108,14 +114,14 @@ def _int_baseline(chip: dict, rows: list[dict]) -> dict | None:
 def compare_figure(rows: list[dict], *, title: str = "") -> Figure:
     """Accuracy per chip (bars, spread over seeds, FP32 and int baselines), then accuracy
     against energy per inference and against ADC conversions per inference."""
-    with rc_context(_RC):
+    with rc_context(STYLE):
         return _compare_figure(rows, title)
 
 
 def _compare_figure(rows: list[dict], title: str) -> Figure:
     chips = _chips(rows)
     bar_height = 0.24 * max(3, len(chips)) + 1.3
-    figure = _new_figure(10.0, bar_height + 5.0)
+    figure = new_figure(10.0, bar_height + 5.0)
     if title:
         figure.suptitle(title, fontsize=10)
     top, bottom = figure.subfigures(2, 1, height_ratios=[bar_height, 5.0])
@@ -124,13 +130,20 @@ def _compare_figure(rows: list[dict], title: str) -> Figure:
     axis = _metric(rows)
     _energy_scatter(energy_ax, chips, axis)
     _conversions_scatter(conversions_ax, chips, axis)
-    # Labels are placed on the final layout; a key of labels without a free spot takes room
-    # under the axes, which changes the layout, so plan again until the keys stay the same.
-    # A label once in a key stays there, so this settles within a few rounds.
-    scatters = (energy_ax, conversions_ax)
+    place_labels(figure, (energy_ax, conversions_ax))
+    return figure
+
+
+def place_labels(figure: Figure, scatters) -> None:
+    """Place the labels of every ``labelled_scatter`` axes of ``figure`` on its final layout.
+
+    A key of labels without a free spot takes room under the axes, which changes the layout,
+    so plan again until the keys stay the same; a label once in a key stays there, so this
+    settles within a few rounds."""
     keyed: dict = {ax: [] for ax in scatters}
+    plans: dict = {}
     for _ in range(6):
-        _fix_layout(figure)
+        fix_layout(figure)
         plans = {ax: _plan_labels(ax, keyed[ax]) for ax in scatters}
         if all(plans[ax][2] == keyed[ax] for ax in scatters):
             break
@@ -140,7 +153,6 @@ def _compare_figure(rows: list[dict], title: str) -> Figure:
                                 for n, name in enumerate(keyed[ax], start=1)), slot="key")
     for ax in scatters:
         _draw_labels(ax, plans[ax])
-    return figure
 
 
 def _accuracy_bars(subfigure, rows: list[dict]) -> None:
@@ -165,6 +177,7 @@ def _accuracy_bars(subfigure, rows: list[dict]) -> None:
     if marked:
         ax_metric.scatter([v for _, v in marked], [y for y, _ in marked], marker="D", s=18,
                           color="#f0a030", edgecolor="#222", linewidth=0.5, zorder=3,
+                          clip_on=False,              # a baseline at 100 % stays whole
                           label="int baseline of the chip's quantisation (no ADC, no noise)")
     fp32 = next((r for r in rows if r["chip"] == "fp32"), None)
     if axis.metric == "top1" and fp32 is not None and fp32.get(axis.key) is not None:
@@ -194,8 +207,8 @@ def _energy_scatter(ax, chips: list[dict], axis: _MetricAxis) -> None:
     missing = [r["chip"] for r in chips if r not in measured]
     if measured:
         scale, prefix = prefix_for(sorted(r["energy_j"] for r in measured)[len(measured) // 2])
-        _scatter(ax, [(r["chip"], r["energy_j"] / scale, _value(r, axis)) for r in measured],
-                 _plain_number, axis.percent)
+        labelled_scatter(ax, [(r["chip"], r["energy_j"] / scale, _value(r, axis))
+                              for r in measured], _plain_number, axis.percent)
         ax.set_xlabel(f"Energy per inference ({prefix}J)")
     else:
         ax.set_xticks([])
@@ -218,7 +231,7 @@ def _conversions_scatter(ax, chips: list[dict], axis: _MetricAxis) -> None:
     points = [(r["chip"], r["adc_conversions"], _value(r, axis)) for r in chips
               if _finite(r.get("adc_conversions")) and r["adc_conversions"] > 0
               and _finite(r.get(axis.key))]
-    _scatter(ax, points, lambda v, _: count(v), axis.percent)
+    labelled_scatter(ax, points, lambda v, _: count(v), axis.percent)
     ax.set_xlabel("ADC conversions per inference")
     ax.set_ylabel(axis.label)
     ax.set_title(f"{axis.title} against ADC conversions")
@@ -239,10 +252,10 @@ def _plain_number(value: float, _position=None) -> str:
     return f"{value:g}"
 
 
-def _scatter(ax, points: list[tuple[str, float, float]], formatter, percent: bool = True
-             ) -> None:
+def labelled_scatter(ax, points: list[tuple[str, float, float]], formatter,
+                     percent: bool = True) -> None:
     """Points with their names as labels; x on a log scale when it spans a decade or more.
-    ``percent``: y is a percentage (kept within 0-104); else any number."""
+    ``percent``: y is a percentage (ticks within 0-100); else any number."""
     if not points:
         return
     xs = [x for _, x, _ in points]
@@ -252,21 +265,25 @@ def _scatter(ax, points: list[tuple[str, float, float]], formatter, percent: boo
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.xaxis.set_major_formatter(FuncFormatter(formatter))
-    # Room for labels: a quarter of the span on each side, some above and below (within 0-104).
+    # Room for labels: a quarter of the span on each side, some above and below, also past
+    # 0 and 100 % (a point at 0 % is drawn whole, not cut by the axis), where no tick promises
+    # an accuracy beyond them.
     ax.margins(x=0.25, y=0.12)
     low, high = min(ys), max(ys)
     if percent:
-        ax.set_ylim(max(0.0, low - 0.15 * (high - low + 10)),
-                    min(104.0, high + 0.15 * (high - low + 10)))
+        room = 0.15 * (high - low + 10)
+        bottom, top = max(-4.0, low - room), min(104.0, high + room)
+        ax.set_ylim(bottom, top)
+        ax.set_yticks([t for t in ax.get_yticks() if max(0.0, bottom) <= t <= 100.0])
     else:
         pad = 0.15 * (high - low) or 0.05 * (abs(high) or 1.0)
         ax.set_ylim(low - pad, high + pad)
     ax.grid(color="#eeeeee", linewidth=0.7)
     ax.set_axisbelow(True)
-    ax._asimc_labels = list(points)         # placed by _plan_labels once the layout is final
+    ax._asimc_labels = list(points)         # placed by place_labels once the layout is final
 
 
-def _fix_layout(figure: Figure) -> None:
+def fix_layout(figure: Figure) -> None:
     """Run the layout engine once and freeze it, so that labels placed in display
     coordinates afterwards stay where they were checked."""
     figure.set_layout_engine("constrained")
@@ -300,6 +317,10 @@ def _plan_labels(ax, keyed: list[str]):
         labels.append(("\n".join(entries[k][0] for k in members), (px, py)))
     markers = [(x - marker, y - marker, x + marker, y + marker)
                for x, y in (ax.transData.transform(e[1:]) for e in entries)]
+    for x, y, radius in getattr(ax, "_asimc_obstacles", ()):     # larger marks (a best point)
+        cx, cy = ax.transData.transform((x, y))
+        markers.append((cx - radius * scale, cy - radius * scale,
+                        cx + radius * scale, cy + radius * scale))
     sizes = [_text_size(ax, renderer, text) for text, _ in labels]
 
     def crowding(k):
@@ -455,14 +476,14 @@ def _segments_cross(a, b) -> bool:
 def golden_figure(result: dict) -> Figure:
     """Per on-chip layer: the SQNR of its output against ``int`` with the chip's noise off
     (the ADC alone) and on, and the share of its inputs the quantiser clips."""
-    with rc_context(_RC):
+    with rc_context(STYLE):
         return _golden_figure(result)
 
 
 def _golden_figure(result: dict) -> Figure:
     layers = result["layers"]
     height = 0.3 * max(3, len(layers)) + 1.6
-    figure = _new_figure(10.0, height)
+    figure = new_figure(10.0, height)
     figure.suptitle(f"{Path(str(result['model'])).name} on chip {result['chip']}: "
                     f"{result['samples']} samples, seed {result['seed']}", fontsize=10)
     ax_sqnr, ax_clip = figure.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 1.2]})
@@ -494,7 +515,7 @@ def _golden_figure(result: dict) -> Figure:
     for ax in (ax_sqnr, ax_clip):
         ax.grid(axis="x", color="#e4e4e4", linewidth=0.7)
         ax.set_axisbelow(True)
-    _fix_layout(figure)
+    fix_layout(figure)
     return figure
 
 
@@ -503,8 +524,8 @@ def _golden_figure(result: dict) -> Figure:
 def save(figure: Figure, path: str | Path) -> None:
     """Write ``figure`` to ``path``, in the format its extension names (png, svg or pdf)."""
     fmt = Path(path).suffix.lower().lstrip(".")
-    with rc_context(_RC):
-        figure.savefig(path, format=fmt, dpi=200 if fmt == "png" else "figure",
+    with rc_context(STYLE):
+        figure.savefig(path, format=fmt, dpi="figure",
                        metadata=_METADATA[fmt])
 
 
@@ -512,7 +533,7 @@ def svg_markup(figure: Figure) -> str:
     """The figure as an ``<svg>`` element to inline in an HTML page (no XML prolog, no
     DOCTYPE with its external DTD)."""
     buffer = io.StringIO()
-    with rc_context(_RC):
+    with rc_context(STYLE):
         figure.savefig(buffer, format="svg", metadata=_METADATA["svg"])
     text = buffer.getvalue()
     return text[text.index("<svg"):]

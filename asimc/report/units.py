@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import math
 
-_PREFIXES = ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"))
+_PREFIXES = ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"))
 
 
 def percent(value) -> str:
-    """0.9956 -> '99.56%'."""
-    return "-" if value is None else f"{100 * value:.2f}%"
+    """0.9956 -> '99.56%'; '-' for no value (None, NaN, not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return "-"
+    return f"{100 * value:.2f}%"
 
 
 def decibels(value) -> str:

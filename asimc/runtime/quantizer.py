@@ -1,4 +1,4 @@
-"""The quantisation steps of an on-chip matrix product (DESIGN.md section 4): input scales
+"""The quantisation steps of an on-chip matrix product (docs/numeric-model.md, "Quantisers"): input scales
 (dynamic per tensor, per sample, or static), counting what the quantiser clips, the per-row
 scales of the lowered product, and dequantising its integer result. The quantiser itself and
 its level formulas are ``asimc.kernels.quantize`` (from ``asimc.chip.conversions``)."""

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import html
 
+from ..report.figures import svg_markup
 from ..report.html import page, table
+from ..report.units import percent as _pct
 from .answers import point_rows
-from .figures import svg_text
-
-
-def _pct(v) -> str:
-    return "-" if not isinstance(v, (int, float)) or v != v else f"{100 * v:.2f}%"
 
 
 def _num(v, unit="") -> str:
@@ -51,7 +48,7 @@ def sweep_page(sweep: dict, rows: list[dict], objectives, rule, best, figures) -
         sections.append(("Best point", f"<p>{text}</p>"))
     sections.append(("Points", table(headers, body, classes)))
     for title, fig in figures:
-        sections.append((title[0].upper() + title[1:], svg_text(fig)))
+        sections.append((title[0].upper() + title[1:], svg_markup(fig)))
     front = ", ".join(f"{o.name}:{'max' if o.maximize else 'min'}" for o in objectives)
     done = sum(1 for r in point_rows(rows) if r["status"] == "done")
     info = (f"{meta.get('model')} on {meta.get('chip')}, data {meta.get('data')}, "

@@ -7,11 +7,12 @@ precision). Each finished row is committed at once with ``synchronous=FULL``, so
 driver at any moment loses no finished row; SQLite's journal keeps the file consistent.
 
 Only the driver writes, and only one driver at a time: it holds an exclusive ``flock`` on
-``DB.lock`` (released by the kernel however the driver dies). Readers (``sweep show``) need no
+``DB.lock`` (released by the kernel however the driver dies; removed when the driver ends). Readers (``sweep show``) need no
 lock: WAL lets them read while the driver writes.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -34,7 +35,8 @@ CREATE TABLE IF NOT EXISTS points (
     valid INTEGER NOT NULL,
     message TEXT NOT NULL DEFAULT '',
     costs TEXT,
-    int_key TEXT
+    int_key TEXT,
+    child_text TEXT
 );
 CREATE TABLE IF NOT EXISTS results (
     key TEXT PRIMARY KEY,
@@ -57,7 +59,8 @@ CREATE TABLE IF NOT EXISTS baselines (
 """
 # Every metric of asimc.metrics of a row, as JSON (`scores`): added after schema 1's first
 # databases, which get the column (empty) when a sweep opens them again.
-_ADDED_COLUMNS = (("results", "scores TEXT"), ("baselines", "scores TEXT"))
+_ADDED_COLUMNS = (("results", "scores TEXT"), ("baselines", "scores TEXT"),
+                  ("points", "child_text TEXT"))
 SCORE_FIELDS = ("accuracy", "agreement", "sqnr_db", "cosine", "cosine_worst", "mse")
 
 
@@ -116,31 +119,46 @@ def _from_json_number(value):
 
 
 class DriverLock:
-    """The one-driver-per-database lock (an exclusive flock on ``DB.lock``)."""
+    """The one-driver-per-database lock: an exclusive flock on ``DB.lock``, a file that lives
+    as long as the driver (removed on release; a driver killed with -9 leaves it behind, and the
+    next driver takes it over, since the kernel dropped the flock)."""
 
     def __init__(self, db_path: str | os.PathLike):
         self.path = f"{db_path}.lock"
-        try:
-            self._file = open(self.path, "a+")
-        except OSError as error:
-            raise UsageError(f"{self.path}: cannot create the lock file ({error.strerror})") \
-                from None
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._file.seek(0)
-            holder = self._file.read().strip() or "another process"
-            self._file.close()
-            raise UsageError(f"{db_path}: another `asimc sweep` is already writing this "
-                             f"database (pid {holder}); wait for it to finish, or stop it "
-                             "(it resumes where it left off), or use another --db") from None
+        while True:
+            try:
+                self._file = open(self.path, "a+")
+            except OSError as error:
+                raise UsageError(f"{self.path}: cannot create the lock file "
+                                 f"({error.strerror})") from None
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._file.seek(0)
+                holder = self._file.read().strip() or "another process"
+                self._file.close()
+                raise UsageError(f"{db_path}: another `asimc sweep` is already writing this "
+                                 f"database (pid {holder}); wait for it to finish, or stop it "
+                                 "(it resumes where it left off), or use another --db") from None
+            if self._is_current():
+                break
+            self._file.close()          # locked a file its last holder removed meanwhile: retry
         self._file.seek(0)
         self._file.truncate()
         self._file.write(str(os.getpid()))
         self._file.flush()
 
+    def _is_current(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino == os.fstat(self._file.fileno()).st_ino
+        except FileNotFoundError:
+            return False
+
     def release(self) -> None:
         if not self._file.closed:
+            # Removed while still held, so that no other driver can lock the name meanwhile.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
             self._file.close()
 
 
@@ -179,9 +197,10 @@ class Store:
                 row = self.db.execute("SELECT id FROM points WHERE chip_key = ?", (key,)).fetchone()
                 if row is None:
                     cursor = self.db.execute(
-                        "INSERT INTO points (chip_key, params, chip_text, valid, message) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (key, json.dumps(p.params), p.chip_text, int(p.valid), p.message))
+                        "INSERT INTO points (chip_key, params, chip_text, valid, message, "
+                        "child_text) VALUES (?, ?, ?, ?, ?, ?)",
+                        (key, json.dumps(p.params), p.chip_text, int(p.valid), p.message,
+                         p.child_text))
                     ids.append(cursor.lastrowid)
                 else:
                     ids.append(row[0])
@@ -231,10 +250,11 @@ def read_sweep(path: str | os.PathLike) -> dict:
         db.execute("BEGIN")
         meta = {name: json.loads(value) for name, value in db.execute(
             "SELECT name, value FROM meta")}
+        child = "child_text" if "child_text" in _columns(db, "points") else "NULL"   # older
         points = [dict(zip(("id", "params", "chip_text", "valid", "message", "costs",
-                            "int_key"), row)) for row in db.execute(
-            "SELECT id, params, chip_text, valid, message, costs, int_key FROM points "
-            "ORDER BY id")]
+                            "int_key", "child_text"), row)) for row in db.execute(
+            f"SELECT id, params, chip_text, valid, message, costs, int_key, {child} "
+            "FROM points ORDER BY id")]
         scores = {"results": "scores" in _columns(db, "results"),
                   "baselines": "scores" in _columns(db, "baselines")}
         results = [dict(zip(("point", "seed", "status", "accuracy", "agreement", "sqnr_db",
