@@ -21,6 +21,7 @@ from .errors import UsageError
 from .evaluate import DEFAULT_BATCH, EvalData, check_labels, load_eval_data, without_noise
 from .evaluation import ChipRun, run_chip, score_run
 from .metrics import sqnr_db
+from .passes.smooth import DEFAULT_ALPHA
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,12 @@ class AdcCalibration:
 def calibrate_adc_ranges(model, chip, data, *, method: str = "percentile",
                          percentile: float | None = None, pow2: bool = False,
                          limit: int | None = None, batch_size: int = DEFAULT_BATCH,
-                         device: str = "cpu", digital=(), mapping=None, calibrate=None,
+                         device: str = "cpu", digital=(), mapping=None, input_scales=None,
+                         smooth=None, smooth_alpha: float = DEFAULT_ALPHA,
                          dataset_options=None, output: str | os.PathLike | None = None
                          ) -> AdcCalibration:
     """Choose every on-chip layer's ADC range for ``chip`` (a chip file) on ``data``.
+    ``digital`` ... ``smooth_alpha``: as ``asimc.compile`` takes them.
 
     ``output``: where the chip file will be written (its ``extends`` is relative to it;
     default: the current folder). Nothing is written here."""
@@ -88,7 +91,8 @@ def calibrate_adc_ranges(model, chip, data, *, method: str = "percentile",
 
     def compiled(target):
         return compile_model(model, target, digital=digital, mapping=mapping,
-                             calibrate=calibrate)
+                             input_scales=input_scales, smooth=smooth,
+                             smooth_alpha=smooth_alpha)
 
     program = compiled(base)
     on_chip = [l for l in program.layers.values() if l.on_chip]

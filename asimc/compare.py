@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .compiler import compile as compile_model
 from .errors import UsageError
+from .passes.smooth import DEFAULT_ALPHA
 from .evaluate import DEFAULT_BATCH, check_batch_size, load_eval_data, run_onnxruntime
 from .evaluation import (ChipResult, CostTotals, RowKind, evaluate_chip, quantisation_key, reference_result,
                          resolve_metric)
@@ -51,9 +52,10 @@ class Comparison:
 
 
 def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = None,
-                  batch_size: int = DEFAULT_BATCH, digital=(), mapping=None, calibrate=None,
-                  device: str = "cpu", on_step=None, dataset_options=None,
-                  input_shape=None, metric: str | None = None) -> Comparison:
+                  batch_size: int = DEFAULT_BATCH, digital=(), mapping=None, input_scales=None,
+                  smooth=None, smooth_alpha: float = DEFAULT_ALPHA, device: str = "cpu",
+                  on_step=None, dataset_options=None, input_shape=None,
+                  metric: str | None = None) -> Comparison:
     """Compare ``chips`` (ChipSpecs or chip file paths) on ``model`` and ``data``.
 
     Each ``int`` row names the chips it is the baseline of; each chip row carries the warnings
@@ -61,6 +63,7 @@ def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = Non
     real shapes: a model with symbolic dimensions is compiled again with the data's sample
     shape (or ``input_shape``). ``metric``: a name of ``asimc.metrics.METRICS`` (default: top1
     for labelled class scores, else cosine).
+    ``digital`` ... ``smooth_alpha``: as ``asimc.compile`` takes them.
     ``on_step(finished, upcoming)`` is called after each of ``steps_for(chips, seeds)`` steps.
     """
     step = on_step or (lambda finished, upcoming: None)
@@ -74,7 +77,8 @@ def compare_chips(model, chips, data, *, seeds: int = 3, limit: int | None = Non
 
     def build(chip, shape):
         return compile_model(model, chip, digital=digital, mapping=mapping,
-                             calibrate=calibrate, input_shape=shape)
+                             input_scales=input_scales, smooth=smooth,
+                             smooth_alpha=smooth_alpha, input_shape=shape)
 
     programs = [build(chip, input_shape) for chip in chips]
     eval_data = load_eval_data(programs[0], data, limit=limit, **(dataset_options or {}))

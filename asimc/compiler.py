@@ -1,8 +1,9 @@
 """``asimc.compile``: ONNX model + chip -> Program.
 
-The pipeline: import (asimc.frontend: load, check, shapes, fold) -> lower (which products run on
-the array) -> tile (row and column tiles) -> quantise static weights -> optional calibration of
-static input scales -> schedule (cost) -> Program with its report. A quantised (QDQ) model's own
+The pipeline: import (asimc.frontend: load, check, shapes, fold) -> optional smoothing of the
+on-chip products on data (asimc.passes.smooth) -> lower (which products run on the array) ->
+tile (row and column tiles) -> quantise static weights -> optional static input scales measured
+on data (asimc.passes.input_scales) -> schedule (cost) -> Program with its report. A quantised (QDQ) model's own
 weight integers and scales replace asimc's quantisers (asimc.passes.qdq).
 """
 from __future__ import annotations
@@ -18,10 +19,12 @@ from .chip.conversions import ConversionPlan, precision  # noqa: F401 - precisio
 from .chip.spec import ChipSpec
 from .errors import AsimcError, UsageError
 from .ir import Graph
+from .frontend.qdq import QdqPattern, pattern_matches_weights
 from .passes.lower import Candidate, lower, unmatched_glob_warnings
-from .passes.qdq import (QdqPattern, find_patterns, has_qdq, layer_for_chip,
-                          pattern_matches_weights, unfolded_graph)
+from .passes.qdq import layer_for_chip
 from .passes.quantize import quantize_static_weight
+from .passes.smooth import DEFAULT_ALPHA, check_alpha
+from .passes.smooth import smooth as smooth_products
 from .passes.schedule import layer_cost, schedule
 from .passes.tile import Tiling, tile
 from .program import MatrixLayer, ModelOrigin, Program
@@ -144,6 +147,8 @@ def _layer(graph: Graph, cand: Candidate, mapping: str | None, pattern: QdqPatte
             qdq, model_weights = layer_for_chip(pattern, chip, cand.node)
             if model_weights is not None:
                 weights, scales = model_weights, pattern.weights.scales
+    elif pattern is not None:             # attention in a QDQ model: both operands' integers
+        qdq, _ = layer_for_chip(pattern, chip, cand.node)
     layer = MatrixLayer(**base, tiles=tiling.row_tiles if tiling else (),
                         weight_scale=scales, cost=cost, schedule=tiles, accumulate=accumulate,
                         qdq=qdq)
@@ -186,7 +191,8 @@ def _with_input_shapes(model, input_shapes):
 
 def compile(model, chip: ChipSpec | str | Path, *, example_inputs=None,
             exporter: str = "dynamo", digital: Iterable[str] = (), mapping: str | None = None,
-            calibrate=None, calibration_limit: int = 256, input_shape=None) -> Program:
+            input_scales=None, smooth=None, smooth_alpha: float = DEFAULT_ALPHA,
+            calibration_limit: int = 256, input_shape=None) -> Program:
     """Compile a model for ``chip`` (a ChipSpec or a path): an ONNX model (path, bytes or
     ModelProto), or a ``torch.nn.Module`` with ``example_inputs``.
 
@@ -198,19 +204,27 @@ def compile(model, chip: ChipSpec | str | Path, *, example_inputs=None,
                speak the module's names.
     digital:   node-name globs to keep off the array.
     mapping:   override the chip's convolution mapping (``channels`` or ``flat``).
-    calibrate: data (anything ``asimc.data.load_dataset`` takes, or an array) to calibrate
-               static input scales; switches the chip's ``quant input`` to ``static``.
+    input_scales: data (anything ``asimc.data.load_dataset`` takes, an array, or arrays by
+               input name) to measure static input scales on; switches the chip's
+               ``quant input`` to ``static``.
+    smooth:    data to smooth the on-chip MatMul/Gemm products on (SmoothQuant: activation
+               outliers moved into the weights, asimc.passes.smooth), with strength
+               ``smooth_alpha`` (0: none, 1: all of it into the weights).
+    calibration_limit: how many samples of that data are used.
     input_shape: the per-sample shape of the input (e.g. ``(1, 8, 8)``), or a dict of them by
                input name: fixes symbolic dimensions so costs come from real shapes. Without
                it, layers whose output shape is symbolic get no cost (``None``), never a guess.
     """
-    from .frontend import import_model
+    from .frontend import import_for_compile
     from .frontend.load import load_model
     from .frontend.torch_export import export_module, is_module
     if mapping not in (None, "channels", "flat"):
         raise UsageError(f"unknown mapping {mapping!r}: use `channels` or `flat`")
     spec = _chip(chip)
-    options = dict(digital=tuple(digital), mapping=mapping, calibrate=calibrate,
+    if smooth is not None:
+        smooth_alpha = check_alpha(smooth_alpha)
+    options = dict(digital=tuple(digital), mapping=mapping, input_scales=input_scales,
+                   smooth=smooth, smooth_alpha=smooth_alpha,
                    calibration_limit=calibration_limit, input_shape=input_shape)
     signature = None
     if is_module(model):
@@ -224,23 +238,33 @@ def compile(model, chip: ChipSpec | str | Path, *, example_inputs=None,
     else:
         source = str(model) if isinstance(model, (str, Path)) else ""
     origin_chip = spec
-    if calibrate is not None and spec.quant.input != "static":
+    if input_scales is not None and spec.quant.input != "static":
         spec = replace(spec, quant=replace(spec.quant, input="static"))
     proto = _with_input_shapes(model, input_shape) if input_shape is not None \
         else load_model(model)
-    graph = import_model(proto)
-    patterns = find_patterns(unfolded_graph(proto)) if has_qdq(proto) else {}
+    imported = import_for_compile(proto)
+    graph, patterns = imported.graph, imported.qdq_patterns
+    notes: dict[str, str] = {}
+    if smooth is not None:
+        if patterns:
+            raise UsageError("smoothing rescales a float model's weights and activations; a "
+                             "quantised (QDQ) model's integers and scales are its own: compile "
+                             "the float model to smooth it")
+        on_chip = [c.node.name for c in lower(graph, spec, tuple(digital))
+                   if c.placement == "acim" and c.kind == "static"]
+        graph, notes = smooth_products(graph, on_chip, smooth, alpha=smooth_alpha,
+                                       limit=calibration_limit)
     candidates = lower(graph, spec, tuple(digital))
     shapes = _run_shapes(graph, candidates)
     layers: dict[str, MatrixLayer] = {}
     weights: dict[str, np.ndarray] = {}
-    notes: dict[str, str] = {}
     for cand in candidates:
         layer, w, note = _layer(graph, cand, mapping, patterns.get(cand.node.name),
                                 shapes.get(cand.node.name))
         layers[layer.node] = layer
         if w is not None:
             weights[layer.node] = w
+        note = "; ".join(filter(None, [notes.get(layer.node), note]))
         if note:
             notes[layer.node] = note
     uncalibrated = [l.node for l in layers.values()
@@ -256,11 +280,11 @@ def compile(model, chip: ChipSpec | str | Path, *, example_inputs=None,
                       source=source, origin=origin)
     static_inputs = any(l.on_chip and l.chip.quant.input == "static" for l in layers.values())
     if static_inputs:
-        if calibrate is None:
+        if input_scales is None:
             raise UsageError("the chip quantises inputs with static scales (quant { input "
-                             "static }): give calibration data with --calibrate DATA")
-        from .passes.calibrate import calibrate_program
-        program = calibrate_program(program, calibrate, limit=calibration_limit)
+                             "static }): give data to measure them on with --input-scales DATA")
+        from .passes.input_scales import with_input_scales
+        program = with_input_scales(program, input_scales, limit=calibration_limit)
     warnings = unmatched_glob_warnings(graph, spec, tuple(digital))
     return replace(program, report=mapping_report(program, notes, warnings))
 

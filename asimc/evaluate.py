@@ -6,7 +6,7 @@ scales make results independent of it).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +39,12 @@ def load_eval_data(program: Program, data, *, limit: int | None = None,
                    **dataset_options) -> EvalData:
     """``data``: a data-set spec (``digits``, .npz/.npy, an image folder) or an array.
     ``dataset_options`` go to ``asimc.data.load_dataset`` (image_size, grayscale, mean, std)."""
+    return graph_eval_data(program.graph, data, limit=limit, **dataset_options)
+
+
+def graph_eval_data(graph, data, *, limit: int | None = None, **dataset_options) -> EvalData:
+    """``load_eval_data`` for a graph (before it is compiled: calibration, smoothing)."""
     from .data import fit_to_input, load_dataset
-    graph = program.graph
     if isinstance(data, np.ndarray):
         x, labels, description = data[:limit] if limit else data, None, "array"
     else:
@@ -79,12 +83,14 @@ def _named_npz(graph, data):
 
 @dataclass
 class ProgramRun:
-    """A program's first output over a data set, its on-chip layers' outputs (with taps) and
-    how many inputs each layer's quantiser clipped."""
+    """A program's first output over a data set, its on-chip layers' outputs (with taps), how
+    many inputs each layer's quantiser clipped, and each layer's ArrayStats (input range used;
+    array SQNR with taps in acim mode)."""
 
     output: np.ndarray
     taps: dict[str, np.ndarray]
     clipped: dict[str, tuple[int, int]]
+    stats: dict = field(default_factory=dict)
 
 
 def check_batch_size(batch_size) -> int:
@@ -114,18 +120,20 @@ def run_program(program: Program, data: EvalData, *, mode: str, seed: int = 0,
                 device: str = "cpu", **run_options) -> ProgramRun:
     """``program.run`` over ``data`` batch by batch (``run_options``: its kernel, progress)."""
     batch_size = check_batch_size(batch_size)
-    outputs, tapped, clipped = [], {}, {}
+    from .runtime.executor import merge_stats
+    outputs, tapped, clipped, stats = [], {}, {}, []
     for batch in data.batches(batch_size):
         result = program.run(batch, mode=mode, seed=seed, taps=taps, device=device,
                              **run_options)
         outputs.append(result.output)
+        stats.append(result.stats)
         for name, value in result.taps.items():
             tapped.setdefault(name, []).append(value)
         for name, (count, total) in result.clipped.items():
             before = clipped.get(name, (0, 0))
             clipped[name] = (before[0] + count, before[1] + total)
     return ProgramRun(np.concatenate(outputs), {k: np.concatenate(v) for k, v in tapped.items()},
-                      clipped)
+                      clipped, merge_stats(stats))
 
 
 def run_onnxruntime(model, data: EvalData, batch_size: int = DEFAULT_BATCH,

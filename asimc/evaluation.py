@@ -17,7 +17,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -84,6 +84,8 @@ class ChipRun:
     outputs: tuple[np.ndarray, ...]
     clipped: Mapping[str, tuple[int, int]]        # layer -> (inputs clipped, inputs)
     taps: tuple[Mapping[str, np.ndarray], ...] = ()   # per seed, when asked for
+    # layer -> ArrayStats of the first seed's run (input range used; array SQNR with taps)
+    stats: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _mean(values):
@@ -202,7 +204,7 @@ def run_chip(program: Program, data: EvalData, *, mode: str = "acim", seeds=(0,)
     ``run_options`` go to ``Program.run`` (kernel, progress)."""
     seeds = _seed_tuple(seeds) if mode == "acim" else (0,)
     random = mode == "acim" and draws_random_numbers(program)
-    outputs, tapped, clipped = [], [], {}
+    outputs, tapped, clipped, stats = [], [], {}, {}
     for index, seed in enumerate(seeds):
         reused = bool(index) and not random
         if reused:
@@ -216,9 +218,10 @@ def run_chip(program: Program, data: EvalData, *, mode: str = "acim", seeds=(0,)
             if taps:
                 tapped.append(run.taps)
             clipped = clipped or run.clipped
+            stats = stats or run.stats
         if on_seed is not None:
             on_seed(seed, not reused)
-    return ChipRun(seeds, tuple(outputs), clipped, tuple(tapped))
+    return ChipRun(seeds, tuple(outputs), clipped, tuple(tapped), stats)
 
 
 def score_run(run: ChipRun, reference: np.ndarray, labels: np.ndarray | None

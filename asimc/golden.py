@@ -82,13 +82,18 @@ class Rung:
 
 @dataclass(frozen=True)
 class LayerSqnr:
-    """One on-chip layer's output against ``int``: noisy and ideal SQNR, inputs clipped."""
+    """One on-chip layer's output against ``int``: noisy and ideal SQNR, inputs clipped; and
+    why it fails (asimc.runtime.executor.ArrayStats): the input range it uses and the array's
+    own SQNR on its inputs (noisy and ideal)."""
 
     name: str
     op_type: str
     sqnr_db: float
     ideal_sqnr_db: float
     clipped_inputs: float
+    input_range_used: float | None = None
+    array_sqnr_db: float | None = None
+    ideal_array_sqnr_db: float | None = None
 
 
 @dataclass(frozen=True)
@@ -221,10 +226,15 @@ def golden_ladder(model, program: Program, data, *, limit: int | None = None, se
     layers = []
     for name, reference in int_run.taps[0].items():
         count, total = int_run.clipped.get(name, (0, 0))
+        used, array, ideal_array = (run.stats.get(name)
+                                    for run in (int_run, noisy_run, ideal_run))
         layers.append(LayerSqnr(name, program.layers[name].op_type,
                                 sqnr_db(noisy_run.taps[0][name], reference),
                                 sqnr_db(ideal_run.taps[0][name], reference),
-                                count / total if total else 0.0))
+                                count / total if total else 0.0,
+                                used.range_used if used else None,
+                                array.sqnr_db if array else None,
+                                ideal_array.sqnr_db if ideal_array else None))
     return GoldenResult(
         model=str(model) if not isinstance(model, bytes) else "(bytes)",
         chip=program.chip.name, data=eval_data.description, samples=eval_data.size,

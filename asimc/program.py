@@ -14,7 +14,30 @@ import numpy as np
 
 from .chip.spec import ChipSpec
 from .ir import Graph
-from .passes.qdq import QdqLayer
+
+
+@dataclass(frozen=True)
+class QdqOperand:
+    """A run-time operand of a product as a quantised (QDQ) model quantises it, moved onto the
+    chip's range (asimc.passes.qdq): the chip takes ``u - shift`` for the model's integer
+    ``u``; ``zero_point`` is the model's zero point minus ``shift`` (the value that means 0.0,
+    what a Conv pads with)."""
+
+    scale: float
+    zero_point: int
+    shift: int
+    dtype: str
+
+
+@dataclass(frozen=True)
+class QdqLayer:
+    """What a QDQ model fixes for one on-chip product; None: asimc quantises that operand.
+    ``operand``: the second run-time operand of an activation x activation MatMul."""
+
+    input: QdqOperand | None
+    weight_dtype: str | None
+    weight_per_channel: bool = False
+    operand: QdqOperand | None = None
 
 
 # LayerCost fields that scale with the output positions of a sample: unknown (None) when the
@@ -95,8 +118,9 @@ class MatrixLayer:
     input_scale:  static (calibrated) input scale, or None for dynamic scales.
     operand_scale: static scale of a dynamic MatMul's second operand, or None.
     schedule:  the array tiles in the order they run; ``accumulate`` the partial-sum op after.
-    qdq:       for a quantised (QDQ) model, the model's input quantiser and whether the weights
-               and ``weight_scale`` are the model's integers and scales (per integer step).
+    qdq:       for a quantised (QDQ) model, the model's input (and attention operand)
+               quantisers and whether the weights and ``weight_scale`` are the model's
+               integers and scales (per integer step).
     """
 
     node: str

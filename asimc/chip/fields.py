@@ -281,9 +281,12 @@ BLOCKS: tuple[BlockRule, ...] = (
                   doc="``per_tensor`` (ASiM default: one scale max|W|) or ``per_channel`` (one "
                       "scale per output channel)"),
         FieldRule("quant", "input", "choice", "per_tensor",
-                  choices=("per_tensor", "per_sample", "static"), meaning="input scales",
+                  choices=("per_tensor", "per_sample", "per_token", "static"),
+                  meaning="input scales",
                   doc="``per_tensor`` (ASiM default: dynamic, max over the whole input tensor "
-                      "of the op), ``per_sample`` (dynamic, one scale per sample) or ``static`` "
+                      "of the op), ``per_sample`` (dynamic, one scale per sample), "
+                      "``per_token`` (dynamic, one scale per row of the product, applied "
+                      "digitally after the array; convolutions: per sample) or ``static`` "
                       "(calibrated on data at compile time)"),
     )),
 )

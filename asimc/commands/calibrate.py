@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..report.table import render_table
 from .common import print_json
-from .compile import add_compile_options
+from .compile import add_compile_options, compile_options
 from .evaluate import _add_data_options, _dataset_options, _db, _pct
 
 
@@ -46,8 +46,7 @@ def _calibrate(args) -> int:
     result = calibrate_adc_ranges(
         args.model, args.chip, args.data, method=args.method, percentile=args.percentile,
         pow2=args.pow2, limit=args.limit, batch_size=args.batch_size, device=args.device,
-        digital=args.digital, mapping=args.mapping, calibrate=args.calibrate,
-        dataset_options=_dataset_options(args), output=output)
+        dataset_options=_dataset_options(args), output=output, **compile_options(args))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(result.chip_text, encoding="utf-8")
     layers = [{"name": l.name, "op_type": l.op_type, "full_scale_percent": l.full_scale_percent,

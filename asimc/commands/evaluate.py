@@ -12,7 +12,7 @@ from ..report.units import count as _count, decibels as _db, engineering as _eng
 from ..report.units import score as _score, score_spread as _score_spread
 from .common import (Progress, fraction, positive_int, print_json, print_warnings, seed_count,
                      writable_path, write_report)
-from .compile import add_compile_options, compile_from_args
+from .compile import add_compile_options, compile_from_args, compile_options
 
 
 def _add_data_options(p) -> None:
@@ -132,13 +132,18 @@ def _golden(args) -> int:
                          + ("" if r.must_hold else " (measurement)")])
         print(render_table(["", "rung", "numbers", "criterion"], rows))
         print()
-        print("per-layer SQNR against int (which layer loses most):")
+        print("per-layer SQNR against int (which layer loses most), and why: the input range "
+              "the layer uses\n(RMS of its integer inputs over the largest level) and the "
+              "array's own SQNR on the layer's\ninputs (converted sums against exact integer "
+              "products: the ADC, then ADC and noise)")
         finite = [l.sqnr_db for l in golden.layers if math.isfinite(l.sqnr_db)]
         worst = min(finite) if len(finite) > 1 else None
         print(render_table(
-            ["layer", "op", "ideal acim", "noisy acim", "inputs clipped", ""],
+            ["layer", "op", "ideal acim", "noisy acim", "inputs clipped", "input range used",
+             "array SQNR ideal", "array SQNR noisy", ""],
             [[l.name, l.op_type, _db(l.ideal_sqnr_db), _db(l.sqnr_db),
-              _pct(l.clipped_inputs), "<- worst" if l.sqnr_db == worst else ""]
+              _pct(l.clipped_inputs), _pct(l.input_range_used), _db(l.ideal_array_sqnr_db),
+              _db(l.array_sqnr_db), "<- worst" if l.sqnr_db == worst else ""]
              for l in golden.layers]))
         print_warnings(golden.warnings)
         print(f"\n{'PASS' if golden.passed else 'FAIL'}: every rung that must hold "
@@ -182,8 +187,7 @@ def _compare(args) -> int:
     with Progress(steps_for(args.chips, args.seeds), "comparing chips") as bar:
         comparison = compare_chips(args.model, args.chips, args.data, seeds=args.seeds,
                                    limit=args.limit, batch_size=args.batch_size,
-                                   digital=args.digital, mapping=args.mapping,
-                                   calibrate=args.calibrate, device=args.device,
+                                   **compile_options(args), device=args.device,
                                    on_step=bar.callback(),
                                    dataset_options=_dataset_options(args),
                                    input_shape=input_shapes(args), metric=args.metric)

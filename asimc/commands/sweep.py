@@ -12,7 +12,7 @@ from ..errors import UsageError
 from ..report.table import render_table
 from ..report.units import percent as _pct
 from .common import positive_int, print_json, seed_count, worker_count, write_report
-from .compile import add_compile_options
+from .compile import add_compile_options, compile_options
 
 _SHOW_HELP = "show a sweep database: table, JSON/CSV, Pareto front, best point, figures"
 
@@ -59,14 +59,14 @@ def _context(args):
     data = args.data
     if os.path.exists(data):
         data = os.path.abspath(data)
-    calibrate = args.calibrate
-    if calibrate and os.path.exists(calibrate):
-        calibrate = os.path.abspath(calibrate)
+    options = compile_options(args)
+    for name in ("input_scales", "smooth"):        # data paths: from any working directory
+        if options[name] and os.path.exists(options[name]):
+            options[name] = os.path.abspath(options[name])
     return Context(model=os.path.abspath(args.model), data=data, limit=args.limit,
                    batch_size=args.batch_size,
                    dataset_options=tuple(sorted(_dataset_options(args).items())),
-                   digital=tuple(args.digital), mapping=args.mapping, calibrate=calibrate,
-                   device=args.device)
+                   device=args.device, **options)
 
 
 def _run(args) -> int:

@@ -87,9 +87,12 @@ def golden_page(result: dict) -> str:
                           "max |diff|", "criterion"], rung_rows)),
         ("Per-layer SQNR against int, and inputs clipped", figure(golden_figure(result))),
         ("Per-layer numbers", table(
-            ["layer", "op", "SQNR ideal ACiM", "SQNR noisy ACiM", "inputs clipped"],
+            ["layer", "op", "SQNR ideal ACiM", "SQNR noisy ACiM", "inputs clipped",
+             "input range used", "array SQNR ideal", "array SQNR noisy"],
             [[escape(l["name"]), escape(l["op_type"]), decibels(l["ideal_sqnr_db"]),
-              decibels(l["sqnr_db"]), percent(l["clipped_inputs"])] for l in layers])),
+              decibels(l["sqnr_db"]), percent(l["clipped_inputs"]),
+              percent(l.get("input_range_used")), decibels(l.get("ideal_array_sqnr_db")),
+              decibels(l.get("array_sqnr_db"))] for l in layers])),
     ]
     sections[-1] = (sections[-1][0], sections[-1][1] + "".join(
         note(escape(w)) for w in result.get("warnings", [])))

@@ -24,7 +24,6 @@ from ..kernels.mismatch import static_mismatch
 from ..kernels.problem import AcimProblem, NoiseKeys
 from ..kernels.quantize import quantize_input, quantize_weight
 from ..ops.matmul import gemm_epilogue
-from ..passes import qdq
 from ..passes.tile import row_tiles
 from ..program import MatrixLayer, Program
 from . import quantizer
@@ -35,6 +34,42 @@ from .samples import SampleKeys, row_noise_keys
 
 MODES = ("float", "int", "acim")
 KERNELS = {"fast": fast.run, "reference": lambda problem, memory_budget: reference.run(problem)}
+
+
+@dataclass
+class ArrayStats:
+    """Why a layer fails on a chip, summed over a run (golden prints them per layer).
+
+    The input range used is the RMS of the integer inputs over the largest level, ``Lx``: how
+    much of the input quantiser's range the layer's values really fill (a transformer's
+    outlier channels leave the rest a few percent). The array SQNR (``acim`` mode with taps)
+    compares the converted sums with the exact integer products of the same quantised
+    operands: the chip's noise and ADC against the layer's own signal, free of the errors
+    earlier layers pass on."""
+
+    input_square: float = 0.0      # sum of Xq^2
+    inputs: int = 0
+    levels: int = 1                # Lx
+    signal: float = 0.0            # sum of exact acc^2
+    error: float = 0.0             # sum of (converted - exact)^2
+
+    def add(self, other: "ArrayStats") -> "ArrayStats":
+        return ArrayStats(self.input_square + other.input_square, self.inputs + other.inputs,
+                          max(self.levels, other.levels), self.signal + other.signal,
+                          self.error + other.error)
+
+    @property
+    def range_used(self) -> float:
+        return math.sqrt(self.input_square / self.inputs) / self.levels if self.inputs else 0.0
+
+    @property
+    def sqnr_db(self) -> float | None:
+        """None where it was not measured (no taps, or not ``acim`` mode)."""
+        if not self.signal and not self.error:
+            return None
+        if not self.error:
+            return math.inf
+        return 10.0 * math.log10(self.signal / self.error) if self.signal else -math.inf
 
 
 @dataclass
@@ -49,6 +84,7 @@ class RunResult:
     # Per on-chip layer: (inputs clipped by the quantiser, inputs) - negative values on an
     # unsigned-input chip, values above a static scale.
     clipped: dict[str, tuple[int, int]] = field(default_factory=dict)
+    stats: dict[str, ArrayStats] = field(default_factory=dict)
 
     @property
     def output(self) -> np.ndarray:
@@ -75,7 +111,8 @@ class _MatrixHook:
     """Runs the on-chip matrix products of one execution."""
 
     def __init__(self, program: Program, mode: str, seed: int, keys: SampleKeys,
-                 kernel: str, memory_budget: int, device: torch.device, progress):
+                 kernel: str, memory_budget: int, device: torch.device, progress,
+                 measure: bool = False):
         self.program = program
         self.mode = mode
         self.seed = seed
@@ -85,6 +122,8 @@ class _MatrixHook:
         self.device = device
         self.progress = progress
         self.clipped: dict[str, tuple[int, int]] = {}
+        self.measure = measure            # ArrayStats' array SQNR (one exact product more)
+        self.stats: dict[str, ArrayStats] = {}
         self._weights: dict[str, torch.Tensor] = {}
         self._cells: dict[tuple, torch.Tensor | None] = {}
         self._plans: dict[str, ConversionPlan] = {}
@@ -118,33 +157,48 @@ class _MatrixHook:
         before = self.clipped.get(layer.node, (0, 0))
         self.clipped[layer.node] = (before[0] + int(clipped), before[1] + x.numel())
 
-    def _input_scale(self, layer: MatrixLayer, x: torch.Tensor, layout, node: Node,
-                     signed: bool, static: float | None):
-        return quantizer.input_scale(layer.chip, x, layout, self.keys.batch, node.describe(),
-                                     signed, static)
+    def _record_inputs(self, layer: MatrixLayer, xq: torch.Tensor) -> None:
+        chip = layer.chip
+        seen = ArrayStats(float(xq.double().square().sum()), xq.numel(),
+                          input_levels(chip.input.bits, chip.input.signed))
+        self.stats[layer.node] = self.stats.get(layer.node, ArrayStats()).add(seen)
 
-    def _quantized_input(self, layer: MatrixLayer, x: torch.Tensor, layout, node: Node):
-        """(integer inputs, their scale) by asimc's quantiser or, for a QDQ model, the model's."""
+    def _input_scale(self, layer: MatrixLayer, x: torch.Tensor, layout, node: Node,
+                     signed: bool, static: float | None, reduce_dim: int | None = -1):
+        return quantizer.input_scale(layer.chip, x, layout, self.keys.batch, node.describe(),
+                                     signed, static, reduce_dim)
+
+    def _quantized_input(self, layer: MatrixLayer, x: torch.Tensor, layout, node: Node,
+                         reduce_dim: int | None = -1):
+        """(integer inputs, their scale) by asimc's quantiser or, for a QDQ model, the model's.
+        ``reduce_dim`` None: x is a convolution's input, not yet unfolded into rows."""
         qinput = layer.qdq.input if layer.qdq is not None else None
         if qinput is not None:
             scale = torch.tensor(qinput.scale, dtype=torch.float32, device=x.device)
-            return qdq.quantize_input(x, qinput), scale
-        signed = layer.chip.input.signed
-        x_scale = self._input_scale(layer, x, layout, node, signed, layer.input_scale)
-        return quantize_input(x, x_scale, layer.chip.input.bits, signed), x_scale
+            xq = quantizer.model_integers(x, qinput)
+        else:
+            signed = layer.chip.input.signed
+            scale = self._input_scale(layer, x, layout, node, signed, layer.input_scale,
+                                      reduce_dim)
+            xq = quantize_input(x, scale, layer.chip.input.bits, signed)
+        self._record_inputs(layer, xq)
+        return xq, scale
 
     def _dequantize(self, layer: MatrixLayer, acc: torch.Tensor, w_scale, x_scale,
-                    weights: torch.Tensor) -> torch.Tensor:
-        """asimc's dequantisation, or a QDQ model's: its scales are per integer step, and an
-        asymmetric input's zero point comes off as an exact digital term."""
+                    weights: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """asimc's dequantisation, or a QDQ model's: its scales are per integer step, and
+        asymmetric zero points come off as exact digital terms (``x``: the rows, needed for
+        an attention operand's zero point)."""
         model = layer.qdq
         if model is None:
             return quantizer.dequantize(layer.chip, acc, w_scale, x_scale)
         chip = layer.chip
-        w_levels = 1 if model.weight_dtype else weight_levels(chip.weight.bits)
+        w_levels = 1 if model.weight_dtype or model.operand else weight_levels(chip.weight.bits)
         x_levels = 1 if model.input else input_levels(chip.input.bits, chip.input.signed)
-        if model.input is not None:
-            acc = qdq.zero_point_correction(acc, weights, model.input.zero_point)
+        x_zero = model.input.zero_point if model.input else 0
+        w_zero = model.operand.zero_point if model.operand else 0
+        if x_zero or w_zero:
+            acc = quantizer.zero_point_correction(acc, x, weights, x_zero, w_zero)
         scale = (w_scale.double() * x_scale.double()) / (w_levels * x_levels)
         return (acc * scale).to(torch.float32)
 
@@ -178,7 +232,13 @@ class _MatrixHook:
                               offset.view(x.shape[0], x.shape[1]), col_stride, elements)
         fixed = self._static_mismatch(layer, plan, tiles, w.shape[1], w.shape[2])
         problem = AcimProblem(x, w, plan, tiles, noise, fixed.cells, fixed.gain, fixed.offset)
-        return self.kernel(problem, memory_budget=self.memory_budget)
+        acc = self.kernel(problem, memory_budget=self.memory_budget)
+        if self.measure:
+            exact = torch.matmul(x.double(), w.double())
+            seen = ArrayStats(signal=float(exact.square().sum()),
+                              error=float((acc - exact).square().sum()))
+            self.stats[layer.node] = self.stats.get(layer.node, ArrayStats()).add(seen)
+        return acc
 
     def _static_mismatch(self, layer: MatrixLayer, plan: ConversionPlan, tiles, k: int, n: int):
         """The chip instance's fixed-pattern errors for this layer (drawn once per run)."""
@@ -211,7 +271,7 @@ class _MatrixHook:
         conv = Conv2d.of(node, x, self.program.graph.constants[node.inputs[1]].shape)
         x = conv.as_2d(x)
         self._count_clipped(layer, x)
-        xq, x_scale = self._quantized_input(layer, x, layouts[0], node)
+        xq, x_scale = self._quantized_input(layer, x, layouts[0], node, reduce_dim=None)
         # Padding is the value 0.0: the integer 0, or a QDQ input's zero point.
         zero = layer.qdq.input.zero_point if layer.qdq and layer.qdq.input else 0
         xq = conv.pad(xq - zero) + zero if zero else conv.pad(xq)
@@ -281,27 +341,33 @@ class _MatrixHook:
             b = b.unsqueeze(1)
         lead = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-        signed = chip.input.signed
         self._count_clipped(layer, a)
-        a_scale = self._input_scale(layer, a, la, node, signed, layer.input_scale)
-        aq = quantize_input(a, a_scale, chip.input.bits, signed)
-        # The second operand is quantised like a weight: signed, with its own scale.
-        b_scale = self._input_scale(layer, b, lb, node, True, layer.operand_scale)
-        bq = quantize_weight(b, b_scale, chip.weight.bits)
+        aq, a_scale = self._quantized_input(layer, a, la, node)
+        model = layer.qdq.operand if layer.qdq is not None else None
+        if model is not None:             # a QDQ model's own integers, written as weights
+            b_scale = torch.tensor(model.scale, dtype=torch.float32, device=b.device)
+            bq = quantizer.model_integers(b, model)
+        else:       # quantised like a weight: signed, with its own scale
+            b_scale = self._input_scale(layer, b, lb, node, True, layer.operand_scale,
+                                        reduce_dim=-2)
+            bq = quantize_weight(b, b_scale, chip.weight.bits)
         groups = math.prod(lead)
         xg = aq.expand(*lead, m, k).reshape(groups, m, k)
         wg = bq.expand(*lead, k, n).reshape(groups, k, n)
         out_shape = (*lead, m, n)
         row_scale = a_scale.expand(a.shape).expand(*lead, m, k).reshape(groups, m, k)[..., :1] \
             if a_scale.dim() > 0 and a_scale.numel() > 1 else a_scale
-        col_scale = b_scale.expand(b.shape).expand(*lead, k, n).reshape(groups, k, n)[:, :1, :1] \
+        col_scale = b_scale.expand(b.shape).expand(*lead, k, n).reshape(groups, k, n)[:, :1, :] \
             if b_scale.dim() > 0 and b_scale.numel() > 1 else b_scale
         layout = _output_layout(la, lb, a.dim(), b.dim(), len(out_shape))
         first = torch.arange(groups * m, device=a.device) * n
         keys = self._noise_keys(layer, node, layouts, out_shape, layout, first, 1, n)
         acc = self._product(layer, xg, wg, keys, self._tiles(layer, k))
-        y = _gemm_epilogue(node, quantizer.dequantize(chip, acc, col_scale, row_scale)
-                           .view(out_shape), inputs)
+        if layer.qdq is None:
+            y = quantizer.dequantize(chip, acc, col_scale, row_scale)
+        else:
+            y = self._dequantize(layer, acc, col_scale, row_scale, wg, xg)
+        y = _gemm_epilogue(node, y.view(out_shape), inputs)
         if squeeze_a:
             y = y.squeeze(-2)
         if squeeze_b:
@@ -360,12 +426,13 @@ def execute(program: Program, inputs, *, mode: str = "acim", seed: int = 0,
                      results[0].outputs},
             taps={k: np.concatenate([r.taps[k] for r in results]) for k in results[0].taps},
             mode=mode, seed=int(seed), warnings=clipping_warnings(program, clipped),
-            clipped=clipped)
+            clipped=clipped, stats=merge_stats(r.stats for r in results))
     batched = [v for k, v in feeds.items() if _has_batch(graph, k, v, batch)]
     keys = SampleKeys.from_inputs(batched, [v for v in feeds.values()])
     hook = None
     if mode != "float":
-        hook = _MatrixHook(program, mode, int(seed), keys, kernel, budget, dev, progress)
+        hook = _MatrixHook(program, mode, int(seed), keys, kernel, budget, dev, progress,
+                           measure=taps and mode == "acim")
     tapped = [l.node for l in program.layers.values() if l.on_chip] if taps else []
     producer = {n.name: n for n in graph.nodes}
     keep = [producer[name].outputs[0] for name in tapped]
@@ -379,7 +446,17 @@ def execute(program: Program, inputs, *, mode: str = "acim", seed: int = 0,
     warnings = clipping_warnings(program, clipped)
     if hook is not None:
         warnings += lost_batch_warnings(hook.keyed_on_batch, run.lost)
-    return RunResult(outputs, tap_values, mode, int(seed), warnings, clipped)
+    return RunResult(outputs, tap_values, mode, int(seed), warnings, clipped,
+                     hook.stats if hook else {})
+
+
+def merge_stats(runs) -> dict[str, ArrayStats]:
+    """Per layer, the ArrayStats of several runs (batches) summed."""
+    merged: dict[str, ArrayStats] = {}
+    for stats in runs:
+        for name, seen in stats.items():
+            merged[name] = merged[name].add(seen) if name in merged else seen
+    return merged
 
 
 def clipping_warnings(program: Program, clipped: dict[str, tuple[int, int]],

@@ -16,6 +16,7 @@ import traceback
 from dataclasses import dataclass
 
 from ..errors import AsimcError
+from ..passes.smooth import DEFAULT_ALPHA
 
 # Used by the tests only: every ACiM evaluation appends "point seed" (and " shard" for a shard
 # of a point) to this file, so a test can prove that a resumed sweep computes each missing row
@@ -34,7 +35,9 @@ class Context:
     dataset_options: tuple = ()    # sorted (name, value) pairs for asimc.data.load_dataset
     digital: tuple = ()
     mapping: str | None = None
-    calibrate: str | None = None
+    input_scales: str | None = None
+    smooth: str | None = None
+    smooth_alpha: float = DEFAULT_ALPHA
     device: str = "cpu"
 
     def identity(self, model_hash: str) -> str:
@@ -43,7 +46,9 @@ class Context:
         from ..version import NUMERIC_MODEL_VERSION
         parts = [model_hash, self.data, str(self.limit), str(self.batch_size),
                  repr(self.dataset_options), repr(self.digital), str(self.mapping),
-                 str(self.calibrate), f"numeric-model-{NUMERIC_MODEL_VERSION}"]
+                 str(self.input_scales), f"numeric-model-{NUMERIC_MODEL_VERSION}"]
+        if self.smooth is not None:       # (absent otherwise: earlier rows keep their keys)
+            parts += [f"smooth {self.smooth}", f"alpha {self.smooth_alpha!r}"]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -133,7 +138,8 @@ class Evaluator:
         start = time.perf_counter()
         chip = parse_chip(task.chip_text, filename=f"<point {task.point}>")
         program = compile_model(c.model, chip, digital=c.digital, mapping=c.mapping,
-                                calibrate=c.calibrate)
+                                input_scales=c.input_scales, smooth=c.smooth,
+                                smooth_alpha=c.smooth_alpha)
         self.timings["compile"] = time.perf_counter() - start
         self._ensure_data(program)
         lo, hi = shard_bounds(self.data.size, c.batch_size, task.shard, task.shards)

@@ -40,8 +40,8 @@ def _arguments(parser):
 # What each file argument holds, by its dest; the sweep feeds every other kind of file to it.
 FILE_KINDS = {"model": "model", "chip": "chip", "chips": "chip", "files": "chip",
               "file": "chip", "artifact": "artifact", "input": "input", "data": "data",
-              "calibrate": "data", "val": "data", "output": "output", "report": "output",
-              "db": "output", "table": "table", "plot": "output"}
+              "input_scales": "data", "smooth": "data", "val": "data", "output": "output",
+              "report": "output", "db": "output", "table": "table", "plot": "output"}
 # The file each command writes, by command (or by dest for --report and --db).
 OUTPUT_SUFFIX = {"run": ".npy", "finetune": ".onnx", "calibrate": ".acim", "report": ".html",
                  "db": ".db", "fit": ".acim", "measure": ".csv", "plot": ".png"}

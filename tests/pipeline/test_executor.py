@@ -101,7 +101,7 @@ def test_a_sample_gives_the_same_numbers_alone_or_in_any_batch(name):
 def test_static_scales_make_samples_batch_independent(tmp_path):
     onnx_bytes = export("mlp", dynamo=False)
     calibration = example("mlp", 32, seed=9)
-    program = asimc.compile(onnx_bytes, NOISY, calibrate=calibration)
+    program = asimc.compile(onnx_bytes, NOISY, input_scales=calibration)
     assert all(l.input_scale is not None for l in program.layers.values() if l.on_chip)
     x = example("mlp", 7, seed=2)
     batch = program.run(x, seed=0).output

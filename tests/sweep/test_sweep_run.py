@@ -100,7 +100,7 @@ def test_invalid_and_failing_points_do_not_stop_the_sweep(tmp_path, capsys):
     assert "point 2 failed" in err and "retried" in err
     rows = {r["params"]["quant.input"]: r for r in points_of(show_json(capsys, db2))}
     assert rows["per_tensor"]["status"] == "done"
-    assert rows["static"]["status"] == "failed" and "--calibrate" in rows["static"]["message"]
+    assert rows["static"]["status"] == "failed" and "--input-scales" in rows["static"]["message"]
     code, _, err = run_cli(capsys, *sweep_args(db2, "quant.input=per_tensor,static", seeds=1),
                            "--workers", "1")
     assert "1 evaluated now" in err and "1 failed" in err
