@@ -11,7 +11,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .spec import ChipSpec, NoiseSpec
+from .spec import ChipSpec
 
 
 def weight_levels(bits: int) -> int:
@@ -139,7 +139,9 @@ class ConversionPlan:
     def noise_sigmas(self, fraction: float = 1.0) -> tuple[float, float]:
         """(random, non-linear) sigma in units of an ADC range of ``fraction`` x the rows-based
         F: ``%`` is a fraction of the rows-based swing (analog noise is fixed in volts), so it
-        grows relative to a smaller range; ``lsb`` is one step of the ADC as configured."""
+        grows relative to a smaller range; ``lsb`` is one step of the ADC as configured. The
+        non-linear term exists in the charge domain's bit-level conversions only. The one
+        sigma rule: every kernel gets its sigmas here (``kernels.conversion_model``)."""
         return (self._in_range(self.chip.noise.random, fraction),
                 self._in_range(self.chip.noise.nonlinear, fraction)
                 if self.chip.domain.kind == "charge" and not self.weight_parallel else 0.0)
@@ -202,18 +204,6 @@ class ConversionPlan:
         return 1.0 / self.adc_levels
 
     @property
-    def sigma_random(self) -> float:
-        """Random-noise sigma as a fraction of full scale."""
-        return NoiseSpec.as_fraction(self.chip.noise.random, self.lsb_fraction)
-
-    @property
-    def sigma_nonlinear(self) -> float:
-        """Non-linear noise sigma as a fraction of full scale (charge domain only)."""
-        if self.chip.domain.kind != "charge" or self.weight_parallel:
-            return 0.0
-        return NoiseSpec.as_fraction(self.chip.noise.nonlinear, self.lsb_fraction)
-
-    @property
     def current_domain(self) -> bool:
         return self.chip.domain.kind == "current"
 
@@ -237,7 +227,7 @@ class ConversionPlan:
 
     @property
     def has_noise(self) -> bool:
-        return self.sigma_random > 0 or self.sigma_nonlinear > 0
+        return any(s > 0 for s in self.noise_sigmas())
 
     def is_lossless(self, cycle: InputCycle, tile_rows: int | None = None) -> bool:
         """round(M*L/F)*F/L == M for every integer M a tile can produce, [0, (2^e'-1) *

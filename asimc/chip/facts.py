@@ -161,10 +161,10 @@ def _levels(plan: ConversionPlan) -> list[dict[str, Any]]:
 
 def _noise(plan: ConversionPlan) -> dict[str, float]:
     """Percent of the rows-based swing; LSBs of the ADC as configured (its range)."""
-    random = plan.sigma_random
+    random, nonlinear = plan.noise_sigmas()
     return {"random_percent": 100.0 * random,
             "random_lsb": plan.noise_sigmas(plan.range_fraction())[0] / plan.lsb_fraction,
-            "nonlinear_percent": 100.0 * plan.sigma_nonlinear}
+            "nonlinear_percent": 100.0 * nonlinear}
 
 
 def performance(spec: ChipSpec) -> dict[str, float | None]:

@@ -52,16 +52,7 @@ AdcSpec = _block_class("adc")
 DomainSpec = _block_class("domain")
 
 
-@block_spec("noise")
-class NoiseSpec:
-    @staticmethod
-    def as_fraction(q: Quantity, lsb_fraction: float) -> float:
-        """Sigma as a fraction of full scale; ``lsb_fraction`` is one LSB in that unit."""
-        if q.unit == "lsb":
-            return q.value * lsb_fraction
-        return q.si()
-
-
+NoiseSpec = _block_class("noise")
 MismatchSpec = _block_class("mismatch")
 HybridSpec = _block_class("hybrid")
 VotingSpec = _block_class("voting")

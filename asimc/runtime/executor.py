@@ -11,6 +11,7 @@ quantises the operands (docs/numeric-model.md, "Quantisers"), lowers the product
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 from ..chip.conversions import ConversionPlan, input_levels, weight_levels
 from ..errors import DeviceError, UsageError
 from ..ir import Node
-from ..kernels import fast, reference, rng
+from ..kernels import exact, fast, reference, rng
 from ..kernels.mismatch import static_mismatch
 from ..kernels.problem import AcimProblem, NoiseKeys
 from ..kernels.quantize import quantize_input, quantize_weight
@@ -107,6 +108,19 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+# The float32 weights of each live program's static layers, per device: kept across runs so
+# that the fast kernel's packed weight planes (kernels/packing.py, cached per tensor) are too.
+_PROGRAM_WEIGHTS: dict[int, dict[str, dict[str, torch.Tensor]]] = {}
+
+
+def _program_weights(program: Program, device: torch.device) -> dict[str, torch.Tensor]:
+    ident = id(program)
+    if ident not in _PROGRAM_WEIGHTS:
+        _PROGRAM_WEIGHTS[ident] = {}
+        weakref.finalize(program, _PROGRAM_WEIGHTS.pop, ident, None)
+    return _PROGRAM_WEIGHTS[ident].setdefault(str(device), {})
+
+
 class _MatrixHook:
     """Runs the on-chip matrix products of one execution."""
 
@@ -124,7 +138,7 @@ class _MatrixHook:
         self.clipped: dict[str, tuple[int, int]] = {}
         self.measure = measure            # ArrayStats' array SQNR (one exact product more)
         self.stats: dict[str, ArrayStats] = {}
-        self._weights: dict[str, torch.Tensor] = {}
+        self._weights = _program_weights(program, device)
         self._cells: dict[tuple, torch.Tensor | None] = {}
         self._plans: dict[str, ConversionPlan] = {}
         # On-chip layers whose noise had to be keyed on the whole batch: node -> the inputs
@@ -223,7 +237,7 @@ class _MatrixHook:
                  keys: tuple | None, tiles) -> torch.Tensor:
         """(G, R, K) x (Gw, K, N) integer-valued -> (G, R, N) float64."""
         if self.mode == "int":
-            return torch.matmul(x.double(), w.double())
+            return exact.matmul(x, w)
         plan = self._plan(layer)
         noise = None
         if plan.has_noise and keys is not None:
@@ -234,11 +248,15 @@ class _MatrixHook:
         problem = AcimProblem(x, w, plan, tiles, noise, fixed.cells, fixed.gain, fixed.offset)
         acc = self.kernel(problem, memory_budget=self.memory_budget)
         if self.measure:
-            exact = torch.matmul(x.double(), w.double())
-            seen = ArrayStats(signal=float(exact.square().sum()),
-                              error=float((acc - exact).square().sum()))
-            self.stats[layer.node] = self.stats.get(layer.node, ArrayStats()).add(seen)
+            self._record_error(layer, acc, exact.matmul(x, w))
         return acc
+
+    def _record_error(self, layer: MatrixLayer, acc: torch.Tensor, exact_acc: torch.Tensor
+                      ) -> None:
+        """The array SQNR's sums: the exact integer product and the converted one's error."""
+        seen = ArrayStats(signal=float(exact_acc.square().sum()),
+                          error=float((acc - exact_acc).square().sum()))
+        self.stats[layer.node] = self.stats.get(layer.node, ArrayStats()).add(seen)
 
     def _static_mismatch(self, layer: MatrixLayer, plan: ConversionPlan, tiles, k: int, n: int):
         """The chip instance's fixed-pattern errors for this layer (drawn once per run)."""
@@ -283,11 +301,16 @@ class _MatrixHook:
         row_scale = quantizer.leading_row_scale(x_scale, batch_rows)
         cout = groups * n
         out = torch.empty(batch_rows, cout, positions, dtype=torch.float32, device=x.device)
+        exact_product = self.mode == "int" or self._merges_exactly(layer, k, n)
         # Chunk over the batch so that the unfolded input stays within the memory budget.
         per_row_bytes = channels * math.prod(conv.kernel) * positions * 4 * 3
         step = max(1, self.memory_budget // max(1, per_row_bytes))
         for b0 in range(0, batch_rows, step):
             b1 = min(batch_rows, b0 + step)
+            if exact_product:
+                out[b0:b1] = self._exact_conv(layer, xq[b0:b1], w, conv, row_scale[b0:b1]
+                                              if row_scale.dim() > 0 else row_scale)
+                continue
             xg = conv.rows(xq[b0:b1], groups, k, positions)
             b_index, first = output_first_columns(b0, b1, positions, groups, n, x.device)
             keys = self._noise_keys(layer, node, layouts, (batch_rows, cout, positions),
@@ -301,6 +324,36 @@ class _MatrixHook:
         if bias is not None:
             out = out + bias.view(1, -1, 1, 1)
         return conv.back(out)
+
+    def _merges_exactly(self, layer: MatrixLayer, k: int, n: int) -> bool:
+        """acim mode with the fast kernel on a layer whose every conversion is lossless and
+        noiseless: the kernel would compute one exact integer product, as int mode does."""
+        if self.mode != "acim" or self.kernel is not fast.run:
+            return False
+        plan, tiles = self._plan(layer), self._tiles(layer, k)
+        fixed = self._static_mismatch(layer, plan, tiles, k, n)
+        none = torch.empty(0, dtype=torch.int64)
+        noise = NoiseKeys(none, none, 1, 0) if plan.has_noise else None
+        probe = AcimProblem(torch.empty(layer.groups, 0, k), torch.empty(1, k, n), plan, tiles,
+                            noise, fixed.cells, fixed.gain, fixed.offset)
+        return fast.merges_exactly(probe)
+
+    def _exact_conv(self, layer: MatrixLayer, padded: torch.Tensor, w: torch.Tensor,
+                    conv: Conv2d, row_scale: torch.Tensor) -> torch.Tensor:
+        """The exact integer product as a convolution (kernels/exact.py: no im2col), dequantised
+        in the output's own layout (b, G*N, positions), with no transposing copies."""
+        groups, n = layer.groups, layer.n
+        acc = exact.conv2d(padded, w, conv)                         # (b, G*N, oh, ow)
+        if self.measure:        # a merged acim product: the converted sum is the exact one
+            self._record_error(layer, acc, acc)
+        b = acc.shape[0]
+        # A (G, b, positions, N) view: the scales broadcast as over the (G, rows, N) product.
+        acc = acc.view(b, groups, n, -1).permute(1, 0, 3, 2)
+        w_scale = self._weight_scale(layer, groups, n)
+        y = self._dequantize(layer, acc, w_scale.unsqueeze(1) if w_scale.dim() else w_scale,
+                             row_scale.view(1, -1, 1, 1) if row_scale.dim() else row_scale,
+                             w.unsqueeze(2))
+        return y.permute(1, 0, 3, 2).reshape(b, groups * n, -1)
 
     def _static_matmul(self, layer: MatrixLayer, node: Node, inputs: list, layouts: list
                        ) -> torch.Tensor:

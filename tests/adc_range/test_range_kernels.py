@@ -159,7 +159,7 @@ def test_percent_noise_is_relative_to_the_rows_swing_and_lsb_to_the_adc():
     rows = ConversionPlan(chip(noise=NoiseSpec(pct(0.4), pct(1.0))))
     ranged = ConversionPlan(chip(noise=NoiseSpec(pct(0.4), pct(1.0)), adc=AdcSpec(8, pct(25.0))))
     assert ranged.noise_sigmas(0.25) == pytest.approx((0.016, 0.04))
-    assert rows.noise_sigmas(1.0) == (rows.sigma_random, rows.sigma_nonlinear)
+    assert rows.noise_sigmas(1.0) == pytest.approx((0.004, 0.01))
     lsb = ConversionPlan(chip(noise=NoiseSpec(Quantity(1, "lsb")), adc=AdcSpec(8, pct(25.0))))
     assert lsb.noise_sigmas(0.25)[0] == pytest.approx(1 / 255)
 
