@@ -43,7 +43,7 @@ def test_the_closed_form_is_the_simulators_conversion():
     n = 200_000
     z = torch.randn(n, len(macs), generator=generator)
     m = adc.analog_value(macs.expand(n, -1), kind.full_scale)
-    m = adc.add_noise(m, z, sr, snl, kind.rows)
+    m = adc.add_noise(m, z, adc.noise_sigma(m, sr, snl, kind.rows))
     m = adc.column_errors(m, torch.tensor(1.0 + gain), torch.tensor(offset))
     codes = adc.adc_code(m, kind.levels).long()
     expected = code_distributions(kind, macs.numpy(), sr, snl, offset, gain)
