@@ -117,3 +117,18 @@ def test_an_artifact_keeps_the_tables_identity(measured, tmp_path):
     table.write_text(table.read_text().replace("0,0,1", "0,0,2", 1))
     with pytest.raises(asimc.errors.ArtifactError, match="has changed"):
         asimc.load_program(tmp_path / "m.asimc")
+
+
+def test_finetune_with_a_table_needs_the_exact_noise(measured, tmp_path, capsys):
+    from asimc.cli import main
+    from asimc.chip import format_chip
+    chip = tmp_path / "m.acim"
+    chip.write_text(format_chip(measured))
+    digits = load_dataset("digits", limit=16)
+    np.savez(tmp_path / "d.npz", x=digits.x.reshape(16, -1), y=digits.y)
+    code = main(["finetune", str(ROOT / "examples" / "models" / "digits_mlp.onnx"), "--chip",
+                 str(chip), "--data", str(tmp_path / "d.npz"), "-o", str(tmp_path / "o.onnx"),
+                 "--epochs", "1", "--noise", "analytic"])
+    err = capsys.readouterr().err
+    assert code == 2 and "train with --noise exact" in err
+    assert not (tmp_path / "o.onnx").exists()
