@@ -27,4 +27,5 @@ def test_the_measured_chip_example_runs(tmp_path, capsys):
     assert float(re.search(r"G/dof ([0-9.]+)", out).group(1)) > 3
     assert re.search(r"^noisy-0.4lsb-fitted\s+W8 A8u serial ADC8\s+\d+\.\d+%", out, re.M)
     assert re.search(r"^noisy-0.4lsb\s+W8 A8u serial ADC8\s+\d+\.\d+%", out, re.M)
+    assert re.search(r"^noisy-0.4lsb-measured\s+W8 A8u serial ADC8\s+\d+\.\d+%", out, re.M)
     assert (tmp_path / "fit.png").read_bytes()[:4] == b"\x89PNG"
