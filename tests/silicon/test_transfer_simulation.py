@@ -20,12 +20,14 @@ from asimc.silicon.measure import measure_chip
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 
-def _bimodal(path, rows: int, levels: int) -> None:
+def _bimodal(path, rows: int, levels: int, bits=(1,)) -> None:
     """Every conversion reads 2 codes low (1 in 4) or 1 code high (3 in 4): no Gaussian."""
-    lines = ["mac,code,count"]
-    for m in range(rows + 1):
-        ideal = round(m * levels / rows)
-        lines += [f"{m},{max(ideal - 2, 0)},1", f"{m},{min(ideal + 1, levels)},3"]
+    lines = ["mac,code,count,bits"]
+    for b in bits:
+        full = ((1 << b) - 1) * rows
+        for m in range(full + 1):
+            ideal = round(m * levels / full)
+            lines += [f"{m},{max(ideal - 2, 0)},1,{b}", f"{m},{min(ideal + 1, levels)},3,{b}"]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -39,7 +41,11 @@ def measured(tmp_path):
 
 def _problem(spec, rows_out=13, k=47, n=6, seed=0) -> AcimProblem:
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 1 << spec.input.bits, (1, rows_out, k), generator=gen).float()
+    if spec.input.signed:
+        top_x = (1 << (spec.input.bits - 1)) - 1
+        x = torch.randint(-top_x, top_x + 1, (1, rows_out, k), generator=gen).float()
+    else:
+        x = torch.randint(0, 1 << spec.input.bits, (1, rows_out, k), generator=gen).float()
     top = (1 << (spec.weight.bits - 1)) - 1
     w = torch.randint(-top, top + 1, (1, k, n), generator=gen).float()
     tiles = tuple((k0, min(k, k0 + spec.array.rows)) for k0 in range(0, k, spec.array.rows))
@@ -48,11 +54,23 @@ def _problem(spec, rows_out=13, k=47, n=6, seed=0) -> AcimProblem:
     return AcimProblem(x, w, ConversionPlan(spec), tiles, keys, None)
 
 
+def _grouped_and_voted(tmp_path):
+    """Signed 5-bit inputs two bits per cycle (2-bit groups and a 1-bit sign cycle), voting."""
+    _bimodal(tmp_path / "grouped.csv", 20, 31, bits=(1, 2))
+    text = ('chip "g" { array { rows 20 cols 16 } weight { bits 4 } '
+            'input { bits 5 signed parallel 2 } adc { bits 5  transfer "grouped.csv" } '
+            'voting { levels 2 samples 3 } }')
+    return parse_chip(text, base_dir=tmp_path)
+
+
 @pytest.mark.parametrize("path", ["native", "torch"])
-def test_every_path_draws_the_references_codes_from_the_table(measured, path, monkeypatch):
+@pytest.mark.parametrize("variant", ["hybrid", "grouped-voted"])
+def test_every_path_draws_the_references_codes_from_the_table(measured, tmp_path, variant, path,
+                                                             monkeypatch):
     if path == "torch":
         monkeypatch.setattr(native, "library", lambda: None)
-    problem = _problem(measured)
+    spec = measured if variant == "hybrid" else _grouped_and_voted(tmp_path)
+    problem = _problem(spec)
     want = reference.run(problem)
     assert torch.equal(fast.run(problem, memory_budget=1 << 12), want)
     assert torch.equal(fast.run(problem), want)
