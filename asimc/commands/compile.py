@@ -16,8 +16,9 @@ def add_compile_options(parser) -> None:
     parser.add_argument("--mapping", choices=("channels", "flat"),
                         help="override how convolutions are cut into row tiles")
     parser.add_argument("--calibrate", metavar="DATA",
-                        help="calibrate static input scales on DATA (digits, .npz, .npy, an "
-                             "image folder); implies quant { input static }")
+                        help="calibrate static input scales on DATA (digits, fashion-mnist, "
+                             "idx:DIR, .npz, .npy, an image folder); implies quant { input "
+                             "static }")
     parser.add_argument("--input-shape", action="append", type=_input_shape, default=[],
                         metavar="[NAME=]CxHxW",
                         help="per-sample shape of a model input whose dimensions are symbolic "

@@ -1,0 +1,50 @@
+"""Train a small vision transformer on Fashion-MNIST; export models/fashion_vit.onnx.
+
+Input [batch, 1, 28, 28] (``asimc --data fashion-mnist``, pixels in [0, 1]); output [batch, 10]
+logits.
+
+The transformer of train_digits_vit.py (pre-norm blocks, attention written out so that Q.K^T and
+A.V export as MatMul nodes between two activations, which asimc runs on the chip), sized for
+28x28 images:
+
+    patch_embed  PATCHxPATCH patches by a stride-PATCH conv 1->DIM
+    cls_token    a learned class token in front, plus a learned position embedding
+    blocks.0..   DEPTH pre-norm encoder blocks: LayerNorm, HEADS-head attention, LayerNorm,
+                 GELU MLP DIM->MLP->DIM
+    norm, head   LayerNorm, then linear DIM->10 on the class token
+
+Trained on the 60,000 training images (``fashion-mnist:train``) with AdamW and a one-cycle
+schedule, batch 128, random crops (2-pixel padding) and horizontal flips; reported on the 10,000
+test images. Seeded and deterministic on one thread; checkpoints after each epoch
+(models/fashion_vit.pt, not committed) and resumes from it.
+
+Run from the repository root: python examples/train_fashion_vit.py
+"""
+from __future__ import annotations
+
+import sys
+
+from common import MODELS_FOLDER, digits_tensors, finish, make_deterministic, train
+from train_digits_vit import DigitsViT
+
+DATASET = "fashion-mnist"
+IMAGE, PATCH, DIM, HEADS, MLP, DEPTH = 28, 4, 64, 4, 128, 4
+EPOCHS = 12
+
+
+def main() -> None:
+    generator = make_deterministic(seed=0)
+    model = DigitsViT(dim=DIM, heads=HEADS, mlp_dim=MLP, depth=DEPTH, image=IMAGE, patch=PATCH)
+    x, y = digits_tensors("train", flatten=False, dataset=DATASET)
+    limit = int(sys.argv[1]) if len(sys.argv) > 1 else None      # a subset, to time an epoch
+    if limit:
+        x, y = x[:limit], y[:limit]
+    train(model, x, y, generator, epochs=EPOCHS, lr=2e-3, weight_decay=5e-2, batch_size=128,
+          label_smoothing=0.1, augment=True, max_shift=2, flip=True,
+          checkpoint=None if limit else MODELS_FOLDER / "fashion_vit.pt")
+    if not limit:
+        finish(model, "fashion_vit", flatten=False, dataset=DATASET)
+
+
+if __name__ == "__main__":
+    main()
