@@ -7,8 +7,10 @@ evaluates on. Nothing is downloaded.
 """
 from __future__ import annotations
 
+import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +164,22 @@ def finish(model: nn.Module, name: str, flatten: bool, dataset: str = "digits") 
     print(f"FP32 test accuracy (onnxruntime, {dataset}:test, {len(y_test)} images): "
           f"{accuracy:.4f}")
     return accuracy
+
+
+def train_fashion(build: Callable[[], nn.Module], name: str, **options) -> None:
+    """Seed, build the model, train it on ``fashion-mnist:train`` (batch 128, random crops with
+    2-pixel padding and horizontal flips, ``options`` for ``train``) with a checkpoint after each
+    epoch (models/NAME.pt), export models/NAME.onnx and report on the 10,000 test images.
+
+    A number on the command line trains on that many images only, without checkpoint or export:
+    the way to time an epoch before a long run."""
+    generator = make_deterministic(seed=0)
+    model = build()
+    x, y = digits_tensors("train", flatten=False, dataset="fashion-mnist")
+    limit = int(sys.argv[1]) if len(sys.argv) > 1 else None
+    if limit:
+        x, y = x[:limit], y[:limit]
+    train(model, x, y, generator, batch_size=128, augment=True, max_shift=2, flip=True,
+          checkpoint=None if limit else MODELS_FOLDER / f"{name}.pt", **options)
+    if not limit:
+        finish(model, name, flatten=False, dataset="fashion-mnist")

@@ -24,27 +24,15 @@ Run from the repository root: python examples/train_fashion_resnet.py
 """
 from __future__ import annotations
 
-import sys
-
-from common import MODELS_FOLDER, digits_tensors, finish, make_deterministic, train
+from common import train_fashion
 from train_digits_resnet import DigitsResNet
 
-DATASET = "fashion-mnist"
-EPOCHS = 10
+EPOCHS = 6
 
 
 def main() -> None:
-    generator = make_deterministic(seed=0)
-    model = DigitsResNet(in_channels=1, stem_stride=2)
-    x, y = digits_tensors("train", flatten=False, dataset=DATASET)
-    limit = int(sys.argv[1]) if len(sys.argv) > 1 else None      # a subset, to time an epoch
-    if limit:
-        x, y = x[:limit], y[:limit]
-    train(model, x, y, generator, epochs=EPOCHS, lr=4e-3, weight_decay=1e-4, batch_size=128,
-          label_smoothing=0.05, augment=True, max_shift=2, flip=True,
-          checkpoint=None if limit else MODELS_FOLDER / "fashion_resnet.pt")
-    if not limit:
-        finish(model, "fashion_resnet", flatten=False, dataset=DATASET)
+    train_fashion(lambda: DigitsResNet(in_channels=1, stem_stride=2), "fashion_resnet",
+                  epochs=EPOCHS, lr=4e-3, weight_decay=1e-4, label_smoothing=0.05)
 
 
 if __name__ == "__main__":

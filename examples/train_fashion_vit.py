@@ -22,28 +22,17 @@ Run from the repository root: python examples/train_fashion_vit.py
 """
 from __future__ import annotations
 
-import sys
-
-from common import MODELS_FOLDER, digits_tensors, finish, make_deterministic, train
+from common import train_fashion
 from train_digits_vit import DigitsViT
 
-DATASET = "fashion-mnist"
 IMAGE, PATCH, DIM, HEADS, MLP, DEPTH = 28, 4, 64, 4, 128, 4
 EPOCHS = 12
 
 
 def main() -> None:
-    generator = make_deterministic(seed=0)
-    model = DigitsViT(dim=DIM, heads=HEADS, mlp_dim=MLP, depth=DEPTH, image=IMAGE, patch=PATCH)
-    x, y = digits_tensors("train", flatten=False, dataset=DATASET)
-    limit = int(sys.argv[1]) if len(sys.argv) > 1 else None      # a subset, to time an epoch
-    if limit:
-        x, y = x[:limit], y[:limit]
-    train(model, x, y, generator, epochs=EPOCHS, lr=2e-3, weight_decay=5e-2, batch_size=128,
-          label_smoothing=0.1, augment=True, max_shift=2, flip=True,
-          checkpoint=None if limit else MODELS_FOLDER / "fashion_vit.pt")
-    if not limit:
-        finish(model, "fashion_vit", flatten=False, dataset=DATASET)
+    train_fashion(lambda: DigitsViT(dim=DIM, heads=HEADS, mlp_dim=MLP, depth=DEPTH, image=IMAGE,
+                                    patch=PATCH), "fashion_vit",
+                  epochs=EPOCHS, lr=2e-3, weight_decay=5e-2, label_smoothing=0.1)
 
 
 if __name__ == "__main__":
