@@ -166,10 +166,11 @@ def finish(model: nn.Module, name: str, flatten: bool, dataset: str = "digits") 
     return accuracy
 
 
-def train_fashion(build: Callable[[], nn.Module], name: str, **options) -> None:
-    """Seed, build the model, train it on ``fashion-mnist:train`` (batch 128, random crops with
-    2-pixel padding and horizontal flips, ``options`` for ``train``) with a checkpoint after each
-    epoch (models/NAME.pt), export models/NAME.onnx and report on the 10,000 test images.
+def train_fashion(build: Callable[[], nn.Module], name: str, *phases: dict) -> None:
+    """Seed, build the model, train it on ``fashion-mnist:train`` in ``phases`` (each the options
+    of one ``train`` run, by default batch 128 with random crops of 2-pixel padding and
+    horizontal flips), export models/NAME.onnx and report on the 10,000 test images. Each phase
+    checkpoints after every epoch (models/NAME.pt, then NAME-2.pt...) and resumes from it.
 
     A number on the command line trains on that many images only, without checkpoint or export:
     the way to time an epoch before a long run."""
@@ -179,7 +180,9 @@ def train_fashion(build: Callable[[], nn.Module], name: str, **options) -> None:
     limit = int(sys.argv[1]) if len(sys.argv) > 1 else None
     if limit:
         x, y = x[:limit], y[:limit]
-    train(model, x, y, generator, batch_size=128, augment=True, max_shift=2, flip=True,
-          checkpoint=None if limit else MODELS_FOLDER / f"{name}.pt", **options)
+    for index, options in enumerate(phases):
+        checkpoint = MODELS_FOLDER / (f"{name}.pt" if index == 0 else f"{name}-{index + 1}.pt")
+        settings = {"batch_size": 128, "augment": True, "max_shift": 2, "flip": True, **options}
+        train(model, x, y, generator, checkpoint=None if limit else checkpoint, **settings)
     if not limit:
         finish(model, name, flatten=False, dataset="fashion-mnist")

@@ -32,7 +32,7 @@ EPOCHS = 6
 
 def main() -> None:
     train_fashion(lambda: DigitsResNet(in_channels=1, stem_stride=2), "fashion_resnet",
-                  epochs=EPOCHS, lr=4e-3, weight_decay=1e-4, label_smoothing=0.05)
+                  dict(epochs=EPOCHS, lr=4e-3, weight_decay=1e-4, label_smoothing=0.05))
 
 
 if __name__ == "__main__":
