@@ -27,12 +27,17 @@ from train_digits_vit import DigitsViT
 
 IMAGE, PATCH, DIM, HEADS, MLP, DEPTH = 28, 4, 64, 4, 128, 4
 EPOCHS = 12
+FIT_EPOCHS = 3
 
 
 def main() -> None:
     train_fashion(lambda: DigitsViT(dim=DIM, heads=HEADS, mlp_dim=MLP, depth=DEPTH, image=IMAGE,
                                     patch=PATCH), "fashion_vit",
-                  epochs=EPOCHS, lr=2e-3, weight_decay=5e-2, label_smoothing=0.1)
+                  dict(epochs=EPOCHS, lr=2e-3, weight_decay=5e-2, label_smoothing=0.1),
+                  # The one-cycle run leaves the ViT under-fitted (86 % on the augmented training
+                  # images, 87.4 % on the test split): a short second cycle without augmentation.
+                  dict(epochs=FIT_EPOCHS, lr=3e-4, weight_decay=5e-2, label_smoothing=0.1,
+                       augment=False, flip=False))
 
 
 if __name__ == "__main__":
