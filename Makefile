@@ -25,7 +25,7 @@ $(BIN)/asimc: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev,gpu,ray]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,gpu,ray,hf]"
 	touch $(BIN)/asimc
 
 # The main job: compare the bundled chips on the bundled CNN with the digits data set.

@@ -5,6 +5,10 @@ bit.
     chip = asimc.load_chip("chips/asim-bitserial-255.acim")
     program = asimc.compile("examples/models/digits_cnn.onnx", chip)
     result = program.run(x, mode="acim", seed=0)
+
+    program = asimc.compile(torch_module, chip, example_inputs=x)   # a torch.nn.Module
+    chip_model = program.module(mode="acim")                        # torch in, torch out
+    asimc.finetune(torch_module, chip, loader, example_inputs=x, epochs=5)
 """
 import os
 
@@ -22,12 +26,27 @@ def __getattr__(name):
     if name == "compile":
         from .compiler import compile
         return compile
+    if name == "finetune":
+        import importlib                 # the package is callable (asimc.finetune.train)
+        return importlib.import_module(".finetune", __name__)
+    if name == "on_chip":
+        from .compiler import on_chip
+        return on_chip
     if name == "load_program":
         from .artifact import load_program
         return load_program
     if name in ("load_chip", "parse_chip", "format_chip"):
         from . import chip
         return getattr(chip, name)
+    if name == "evaluate_chip":
+        from .evaluation import evaluate_chip
+        return evaluate_chip
+    if name == "calibrate_adc_ranges":
+        from .adc_calibration import calibrate_adc_ranges
+        return calibrate_adc_ranges
+    if name == "metrics":
+        import importlib
+        return importlib.import_module(".metrics", __name__)
     if name in ("Program", "MatrixLayer"):
         from . import program
         return getattr(program, name)

@@ -19,8 +19,7 @@ from .chip.serialize import chip_from_dict, chip_to_dict
 from .errors import ArtifactError
 from .jsonout import dumps
 from .ir import Graph, Node, TensorInfo
-from .passes.qdq import QdqInput, QdqLayer
-from .program import Accumulate, ArrayTile, LayerCost, MatrixLayer, Program
+from .program import Accumulate, ArrayTile, LayerCost, MatrixLayer, Program, QdqLayer, QdqOperand
 
 FORMAT = "asimc-program"
 FORMAT_VERSION = 1
@@ -84,8 +83,9 @@ def _layer_back(d: dict[str, Any]) -> MatrixLayer:
     d["accumulate"] = None if d["accumulate"] is None else Accumulate(**d["accumulate"])
     qdq = d.get("qdq")
     if qdq is not None:
-        qinput = None if qdq["input"] is None else QdqInput(**qdq["input"])
-        d["qdq"] = QdqLayer(**{**qdq, "input": qinput})
+        operands = {key: None if qdq.get(key) is None else QdqOperand(**qdq[key])
+                    for key in ("input", "operand")}
+        d["qdq"] = QdqLayer(**{**qdq, **operands})
     return MatrixLayer(**d)
 
 

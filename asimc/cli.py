@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return _reader_went_away()
     except AsimcError as error:
-        print(str(error), file=sys.stderr)
+        print(error.render(), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,8 +1,10 @@
 """User-facing errors.
 
 Every problem caused by what a user gave us (a chip file, a model, input data, an artifact, a
-command-line flag) is raised as an ``AsimcError``. The CLI prints its message, with no traceback,
-and exits with ``exit_code``. Anything else that escapes is a bug in asimc.
+command-line flag) is raised as an ``AsimcError``. The CLI prints it, with no traceback, in one
+form that users and scripts can grep for, as compilers and argparse do: ``FILE:LINE:COL: error:
+...`` where a chip file locates it, ``asimc: error: ...`` (the message naming the file, node or
+flag) otherwise; and exits with ``exit_code``. Anything else that escapes is a bug in asimc.
 """
 from __future__ import annotations
 
@@ -24,6 +26,10 @@ class AsimcError(Exception):
     """An error in something the user supplied; ``str(error)`` is the complete message."""
 
     exit_code = EXIT_BAD_INPUT
+
+    def render(self) -> str:
+        """The error as the CLI prints it."""
+        return f"asimc: error: {self}"
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,9 @@ class ChipError(AsimcError):
     def __init__(self, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]):
         self.diagnostics = tuple(diagnostics)
         super().__init__("\n".join(d.render() for d in self.diagnostics))
+
+    def render(self) -> str:
+        return str(self)          # every diagnostic is located: FILE:LINE:COL: error: ...
 
 
 class ModelError(AsimcError):

@@ -1,18 +1,17 @@
-"""Running a model over a data set and measuring how far two sets of outputs are apart.
-
-Shared by ``asimc golden`` and ``asimc compare``. Data go through the program in batches of
+"""Loading evaluation data and running a model over it (the metrics are in asimc.metrics; one
+chip over seeds, scored, is asimc.evaluation). Data go through the program in batches of
 ``batch_size`` (the unit of ASiM's default per-tensor dynamic input scales; per-sample or static
 scales make results independent of it).
 """
 from __future__ import annotations
 
 import dataclasses
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .data.validate import labels_as_int64
 from .errors import InputDataError, UsageError
 from .program import Program
 
@@ -40,8 +39,12 @@ def load_eval_data(program: Program, data, *, limit: int | None = None,
                    **dataset_options) -> EvalData:
     """``data``: a data-set spec (``digits``, .npz/.npy, an image folder) or an array.
     ``dataset_options`` go to ``asimc.data.load_dataset`` (image_size, grayscale, mean, std)."""
+    return graph_eval_data(program.graph, data, limit=limit, **dataset_options)
+
+
+def graph_eval_data(graph, data, *, limit: int | None = None, **dataset_options) -> EvalData:
+    """``load_eval_data`` for a graph (before it is compiled: calibration, smoothing)."""
     from .data import fit_to_input, load_dataset
-    graph = program.graph
     if isinstance(data, np.ndarray):
         x, labels, description = data[:limit] if limit else data, None, "array"
     else:
@@ -73,18 +76,21 @@ def _named_npz(graph, data):
         if not all(n in npz.files for n in names):
             return None
         inputs = {n: npz[n] for n in names}
-        labels = npz["y"].astype(np.int64) if "y" in npz.files else None
+        samples = len(inputs[names[0]]) if inputs[names[0]].ndim else 0
+        labels = labels_as_int64(npz["y"], samples, str(path)) if "y" in npz.files else None
     return inputs, labels
 
 
 @dataclass
 class ProgramRun:
-    """A program's first output over a data set, its on-chip layers' outputs (with taps) and
-    how many inputs each layer's quantiser clipped."""
+    """A program's first output over a data set, its on-chip layers' outputs (with taps), how
+    many inputs each layer's quantiser clipped, and each layer's ArrayStats (input range used;
+    array SQNR with taps in acim mode)."""
 
     output: np.ndarray
     taps: dict[str, np.ndarray]
     clipped: dict[str, tuple[int, int]]
+    stats: dict = field(default_factory=dict)
 
 
 def check_batch_size(batch_size) -> int:
@@ -99,7 +105,7 @@ def check_labels(labels: np.ndarray | None, outputs: np.ndarray, data: str) -> N
     as a miss and print a wrong accuracy."""
     if labels is None or not len(labels):
         return
-    classes = _flat_scores(outputs).shape[1]
+    classes = outputs.reshape(len(outputs), -1).shape[1]
     low, high = int(labels.min()), int(labels.max())
     if low < 0 or high >= classes:
         bad = int(((labels < 0) | (labels >= classes)).sum())
@@ -111,19 +117,23 @@ def check_labels(labels: np.ndarray | None, outputs: np.ndarray, data: str) -> N
 
 def run_program(program: Program, data: EvalData, *, mode: str, seed: int = 0,
                 batch_size: int = DEFAULT_BATCH, taps: bool = False,
-                device: str = "cpu") -> ProgramRun:
+                device: str = "cpu", **run_options) -> ProgramRun:
+    """``program.run`` over ``data`` batch by batch (``run_options``: its kernel, progress)."""
     batch_size = check_batch_size(batch_size)
-    outputs, tapped, clipped = [], {}, {}
+    from .runtime.executor import merge_stats
+    outputs, tapped, clipped, stats = [], {}, {}, []
     for batch in data.batches(batch_size):
-        result = program.run(batch, mode=mode, seed=seed, taps=taps, device=device)
+        result = program.run(batch, mode=mode, seed=seed, taps=taps, device=device,
+                             **run_options)
         outputs.append(result.output)
+        stats.append(result.stats)
         for name, value in result.taps.items():
             tapped.setdefault(name, []).append(value)
         for name, (count, total) in result.clipped.items():
             before = clipped.get(name, (0, 0))
             clipped[name] = (before[0] + count, before[1] + total)
     return ProgramRun(np.concatenate(outputs), {k: np.concatenate(v) for k, v in tapped.items()},
-                      clipped)
+                      clipped, merge_stats(stats))
 
 
 def run_onnxruntime(model, data: EvalData, batch_size: int = DEFAULT_BATCH,
@@ -159,37 +169,12 @@ def without_noise(program: Program) -> Program:
     return dataclasses.replace(program, chip=quiet(program.chip), layers=layers)
 
 
-# -- metrics ----------------------------------------------------------------------------------
-
-def _flat_scores(outputs: np.ndarray) -> np.ndarray:
-    return outputs.reshape(len(outputs), -1)
-
-
-def top1(outputs: np.ndarray) -> np.ndarray:
-    return _flat_scores(outputs).argmax(axis=1)
-
+# -- metrics (asimc.metrics) -----------------------------------------------------------------
 
 def accuracy(outputs: np.ndarray, labels: np.ndarray | None) -> float | None:
-    if labels is None:
-        return None
-    return float((top1(outputs) == labels).mean())
-
-
-def agreement(outputs: np.ndarray, reference: np.ndarray) -> float:
-    """Fraction of samples whose top-1 class equals the reference's."""
-    return float((top1(outputs) == top1(reference)).mean())
-
-
-def sqnr_db(values: np.ndarray, reference: np.ndarray) -> float:
-    """10 log10(signal power / error power) in dB; infinite when identical."""
-    ref = reference.astype(np.float64)
-    error = float(((values.astype(np.float64) - ref) ** 2).sum())
-    signal = float((ref ** 2).sum())
-    if error == 0.0:
-        return math.inf
-    if signal == 0.0:
-        return -math.inf
-    return 10.0 * math.log10(signal / error)
+    """Top-1 accuracy against ``labels`` (None without labels)."""
+    from .metrics import METRICS
+    return None if labels is None else METRICS["top1"](outputs, labels=labels).value
 
 
 def max_differences(values: np.ndarray, reference: np.ndarray) -> tuple[float, float]:

@@ -14,7 +14,30 @@ import numpy as np
 
 from .chip.spec import ChipSpec
 from .ir import Graph
-from .passes.qdq import QdqLayer
+
+
+@dataclass(frozen=True)
+class QdqOperand:
+    """A run-time operand of a product as a quantised (QDQ) model quantises it, moved onto the
+    chip's range (asimc.passes.qdq): the chip takes ``u - shift`` for the model's integer
+    ``u``; ``zero_point`` is the model's zero point minus ``shift`` (the value that means 0.0,
+    what a Conv pads with)."""
+
+    scale: float
+    zero_point: int
+    shift: int
+    dtype: str
+
+
+@dataclass(frozen=True)
+class QdqLayer:
+    """What a QDQ model fixes for one on-chip product; None: asimc quantises that operand.
+    ``operand``: the second run-time operand of an activation x activation MatMul."""
+
+    input: QdqOperand | None
+    weight_dtype: str | None
+    weight_per_channel: bool = False
+    operand: QdqOperand | None = None
 
 
 # LayerCost fields that scale with the output positions of a sample: unknown (None) when the
@@ -95,8 +118,9 @@ class MatrixLayer:
     input_scale:  static (calibrated) input scale, or None for dynamic scales.
     operand_scale: static scale of a dynamic MatMul's second operand, or None.
     schedule:  the array tiles in the order they run; ``accumulate`` the partial-sum op after.
-    qdq:       for a quantised (QDQ) model, the model's input quantiser and whether the weights
-               and ``weight_scale`` are the model's integers and scales (per integer step).
+    qdq:       for a quantised (QDQ) model, the model's input (and attention operand)
+               quantisers and whether the weights and ``weight_scale`` are the model's
+               integers and scales (per integer step).
     """
 
     node: str
@@ -123,6 +147,18 @@ class MatrixLayer:
 
 
 @dataclass(frozen=True, eq=False)
+class ModelOrigin:
+    """What a program was compiled from, so that it can be compiled again with new weights
+    (fine-tuning): the imported ONNX model, the chip and options ``compile`` was given, and for
+    a torch module how its forward maps onto the graph. Not saved in the artifact."""
+
+    model: Any                      # onnx.ModelProto (nodes named as in the program)
+    chip: ChipSpec
+    options: Mapping[str, Any]      # compile's keyword arguments besides the model and chip
+    signature: Any = None           # asimc.frontend.torch_export.TorchSignature
+
+
+@dataclass(frozen=True, eq=False)
 class Program:
     """A model compiled for one chip."""
 
@@ -132,6 +168,7 @@ class Program:
     quantized_weights: Mapping[str, np.ndarray]  # node name -> (groups, K, N) integer weights
     report: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""                             # the model it came from
+    origin: ModelOrigin | None = None            # None for a loaded artifact
 
     def run(self, inputs, *, mode: str = "acim", seed: int = 0, device: str = "cpu",
             memory_budget: int | None = None, taps: bool = False, kernel: str = "fast",
@@ -146,6 +183,15 @@ class Program:
         return execute(self, inputs, mode=mode, seed=seed, device=device,
                        memory_budget=memory_budget, taps=taps, kernel=kernel,
                        progress=progress)
+
+    def module(self, mode: str = "acim", seed: int = 0):
+        """The program as a ``torch.nn.Module`` (asimc.finetune.module.ChipModule): forward
+        takes and returns torch tensors on the input's device (several outputs as the
+        original module returns them) and runs ``mode`` bit by bit, equal to ``run``. Its
+        parameters are the model's float weights; trained (``module.train()``), the on-chip
+        layers' forward pass is the chip's and the backward pass goes straight through."""
+        from .finetune.module import ChipModule
+        return ChipModule(self, mode=mode, seed=seed)
 
     def save(self, path) -> str:
         """Write the artifact; returns its content hash."""

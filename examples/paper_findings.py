@@ -35,6 +35,7 @@ import torch
 import asimc
 from asimc.chip.spec import (AdcSpec, ChipSpec, HybridSpec, InputSpec, NoiseSpec, Quantity,
                              VotingSpec)
+from asimc.commands.evaluate import compare_rows   # the rows as `compare --json` prints them
 from asimc.compare import compare_chips
 from asimc.golden import golden_ladder
 
@@ -169,8 +170,8 @@ def measure(study: ModelStudy, base: ChipSpec, seeds: int, limit: int | None) ->
             continue
         progress = Progress(f"{study.key} {'noisy' if noisy else 'noiseless'} chips",
                             1 + len(group) * (1 + n_seeds))
-        rows = compare_chips(study.path, [chips[v] for v in group], study.data, seeds=n_seeds,
-                             limit=limit, on_step=progress)
+        rows = compare_rows(compare_chips(study.path, [chips[v] for v in group], study.data,
+                                          seeds=n_seeds, limit=limit, on_step=progress))
         progress.close()
         by_name = {r["chip"]: r for r in rows}
         results["fp32"] = by_name["fp32"]
@@ -189,10 +190,10 @@ def layer_diagnosis(study: ModelStudy, base: ChipSpec, limit: int | None) -> lis
         program = asimc.compile(study.path, chip)
         ladder = golden_ladder(study.path, program, study.data, limit=limit)
         tiles = {l["node"]: l["row_tiles"] for l in program.report["layers"]}
-        for layer in ladder["layers"]:
-            row = rows.setdefault(layer["name"], {"name": layer["name"],
-                                                  "rows": max(tiles[layer["name"]])})
-            row[f"bp{e}"] = layer["ideal_sqnr_db"]
+        for layer in ladder.layers:
+            row = rows.setdefault(layer.name, {"name": layer.name,
+                                               "rows": max(tiles[layer.name])})
+            row[f"bp{e}"] = layer.ideal_sqnr_db
     return list(rows.values())
 
 

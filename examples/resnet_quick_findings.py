@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 import asimc
+from asimc.commands.evaluate import compare_rows   # the rows as `compare --json` prints them
 from asimc.compare import compare_chips
 from paper_findings import BASE_CHIP, MODELS, Variant, acc_cell, db, pct
 
@@ -71,7 +72,8 @@ def main(argv=None) -> int:
     baselines = False
     for label, chip in jobs:
         start = time.time()
-        rows = compare_chips(STUDY.path, [chip], STUDY.data, seeds=args.seeds, limit=args.limit)
+        rows = compare_rows(compare_chips(STUDY.path, [chip], STUDY.data, seeds=args.seeds,
+                                          limit=args.limit))
         if not baselines:
             emit(row("fp32", rows[0]))
             baselines = True

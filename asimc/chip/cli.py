@@ -3,6 +3,8 @@
     asimc chip check FILE...      FILE: ok (chip "name"), or its errors; exit 0 if all valid, else 2
     asimc chip show FILE [--json] the resolved spec (canonical text) and its derived facts
     asimc chip fmt FILE           the canonical text on stdout
+    asimc chip fit TABLE --chip BASE -o FITTED   fit the noise model to a measured table
+    asimc chip measure CHIP -o TABLE             a synthetic measured table (asimc.silicon)
 
 Errors go to stderr as ``file:line:col: error: message`` blocks; no traceback for any input.
 """
@@ -13,7 +15,8 @@ import json
 import sys
 
 from ..errors import EXIT_BAD_INPUT, EXIT_OK, ChipError
-from .facts import chip_facts, spec_to_json
+from .facts import chip_facts
+from .serialize import chip_to_dict
 from .format import format_chip
 from .resolve import load_chip
 from .show import render_facts
@@ -48,6 +51,9 @@ def register(subparsers) -> None:
     fmt.add_argument("file", metavar="FILE")
     fmt.set_defaults(func=run_fmt)
 
+    from ..silicon.cli import register as register_silicon
+    register_silicon(commands)
+
 
 def _tolerant_output() -> None:
     # A description in any language must not crash a terminal that cannot print it.
@@ -67,7 +73,7 @@ def run_check(args: argparse.Namespace) -> int:
         except ChipError as error:
             failed += 1
             sys.stdout.flush()
-            print(str(error), file=sys.stderr)
+            print(error.render(), file=sys.stderr)
             sys.stderr.flush()
             continue
         print(f"{path}: ok (chip {json.dumps(spec.name, ensure_ascii=False)})")
@@ -82,7 +88,7 @@ def run_show(args: argparse.Namespace) -> int:
     facts = chip_facts(spec)
     if args.json:
         from ..jsonout import dumps
-        print(dumps({"chip": spec_to_json(spec), "facts": facts}, indent=2,
+        print(dumps({"chip": chip_to_dict(spec), "facts": facts}, indent=2,
                     ensure_ascii=False))
     else:
         sys.stdout.write(format_chip(spec))

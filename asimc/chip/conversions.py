@@ -1,4 +1,4 @@
-"""How one chip turns a row-tile MAC into ADC conversions (DESIGN.md section 4).
+"""How one chip turns a row-tile MAC into ADC conversions (docs/numeric-model.md, "One conversion" and "Hybrid levels and voting").
 
 Shared by ``asimc chip show`` (derived facts) and by the kernels, so that both describe the same
 cycles, levels and full scales. Pure integer arithmetic, no torch.
@@ -11,7 +11,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .spec import ChipSpec, NoiseSpec
+from .spec import ChipSpec
 
 
 def weight_levels(bits: int) -> int:
@@ -117,7 +117,7 @@ class ConversionPlan:
         return cycle.max_group_value * self.rows
 
     def range_fraction(self, tile_rows: int | None = None) -> float:
-        """f, the ADC range as a fraction of the rows-based F (DESIGN.md 4, "ADC range"):
+        """f, the ADC range as a fraction of the rows-based F (docs/numeric-model.md, "ADC range and fixed-pattern mismatch"):
         1 for ``rows``, tile_rows / rows for ``used_rows`` (a full tile when not given), the
         written fraction; ``pow2`` rounds it down to 1 / 2^k. ``calibrated`` without a value
         is refused by the compiler; here it is the rows range."""
@@ -139,7 +139,9 @@ class ConversionPlan:
     def noise_sigmas(self, fraction: float = 1.0) -> tuple[float, float]:
         """(random, non-linear) sigma in units of an ADC range of ``fraction`` x the rows-based
         F: ``%`` is a fraction of the rows-based swing (analog noise is fixed in volts), so it
-        grows relative to a smaller range; ``lsb`` is one step of the ADC as configured."""
+        grows relative to a smaller range; ``lsb`` is one step of the ADC as configured. The
+        non-linear term exists in the charge domain's bit-level conversions only. The one
+        sigma rule: every kernel gets its sigmas here (``kernels.conversion_model``)."""
         return (self._in_range(self.chip.noise.random, fraction),
                 self._in_range(self.chip.noise.nonlinear, fraction)
                 if self.chip.domain.kind == "charge" and not self.weight_parallel else 0.0)
@@ -202,18 +204,6 @@ class ConversionPlan:
         return 1.0 / self.adc_levels
 
     @property
-    def sigma_random(self) -> float:
-        """Random-noise sigma as a fraction of full scale."""
-        return NoiseSpec.as_fraction(self.chip.noise.random, self.lsb_fraction)
-
-    @property
-    def sigma_nonlinear(self) -> float:
-        """Non-linear noise sigma as a fraction of full scale (charge domain only)."""
-        if self.chip.domain.kind != "charge" or self.weight_parallel:
-            return 0.0
-        return NoiseSpec.as_fraction(self.chip.noise.nonlinear, self.lsb_fraction)
-
-    @property
     def current_domain(self) -> bool:
         return self.chip.domain.kind == "current"
 
@@ -237,7 +227,8 @@ class ConversionPlan:
 
     @property
     def has_noise(self) -> bool:
-        return self.sigma_random > 0 or self.sigma_nonlinear > 0
+        """Some analog conversion draws its code: noise, or a measured transfer table."""
+        return any(s > 0 for s in self.noise_sigmas()) or bool(self.chip.adc.transfer)
 
     def is_lossless(self, cycle: InputCycle, tile_rows: int | None = None) -> bool:
         """round(M*L/F)*F/L == M for every integer M a tile can produce, [0, (2^e'-1) *
@@ -256,14 +247,6 @@ class ConversionPlan:
     def lsb_mac(self, cycle: InputCycle) -> float:
         """One ADC step in MAC units for a full tile: f * F / L."""
         return self.range_fraction() * self.full_scale(cycle) / self.adc_levels
-
-    def is_exact(self, weight_bit: int, cycle: InputCycle) -> bool:
-        """A conversion whose result is the ideal integer MAC, always: lossless ADC, no gain
-        compression or mismatch, and no noise (digital level, or a noiseless chip)."""
-        if not self.is_lossless(cycle) or (self.has_static_mismatch
-                                           and not self.is_digital(weight_bit, cycle)):
-            return False
-        return self.is_digital(weight_bit, cycle) or not self.has_noise
 
     @property
     def conversions_per_tile_column(self) -> int:

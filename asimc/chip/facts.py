@@ -21,6 +21,9 @@ kernels use) or from the definitions below.
 - ``conversions_per_tile_column``: ADC conversions per row-tile MAC per output column (voted
   conversions counted ``samples`` times); ``digital_per_tile_column``: bit products computed
   digitally instead (hybrid levels).
+- ``transfer`` (null without ``adc { transfer }``): ``table`` (its path), ``sha256``,
+  ``observations``, ``columns``, ``kinds`` (per input-bit group: MAC values measured, first
+  column) and ``unmeasured`` (how MAC values that were not measured are simulated).
 - ``noise``: ``random_percent`` and ``nonlinear_percent`` of the rows-based full scale (bit
   conversions; the nonlinear term is zero where the model ignores it), and ``random_lsb`` (LSBs
   of the ADC as configured, for a full tile).
@@ -47,11 +50,12 @@ kernels use) or from the definitions below.
 """
 from __future__ import annotations
 
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from .conversions import ConversionPlan, InputCycle
-from .spec import ChipSpec, Quantity
+from .serialize import to_json
+from .spec import ChipSpec
 
 
 def chip_facts(spec: ChipSpec) -> dict[str, Any]:
@@ -82,8 +86,24 @@ def _core_facts(spec: ChipSpec) -> dict[str, Any]:
         "conversions_per_tile_column": plan.conversions_per_tile_column,
         "digital_per_tile_column": plan.digital_per_tile_column,
         "noise": _noise(plan),
+        "transfer": _transfer(spec),
         "performance": performance(spec),
     }
+
+
+def _transfer(spec: ChipSpec) -> dict[str, Any] | None:
+    """The measured transfer table (None without one): what it holds and how MAC values that
+    were not measured are simulated."""
+    if not spec.adc.transfer:
+        return None
+    from ..silicon.table import UNMEASURED_RULE, read_table
+    table = read_table(spec.adc.transfer)
+    return {"table": spec.adc.transfer, "sha256": table.digest,
+            "observations": table.observations,
+            "columns": list(table.columns) if table.per_column else "all (one distribution)",
+            "kinds": [{"bits": g.bits, "column": g.column, "measured_macs": len(g.macs)}
+                      for g in table.groups if g.column in (None, table.groups[0].column)],
+            "unmeasured": UNMEASURED_RULE}
 
 
 def _range(plan: ConversionPlan, rows_full_scale: int) -> dict[str, Any]:
@@ -141,10 +161,10 @@ def _levels(plan: ConversionPlan) -> list[dict[str, Any]]:
 
 def _noise(plan: ConversionPlan) -> dict[str, float]:
     """Percent of the rows-based swing; LSBs of the ADC as configured (its range)."""
-    random = plan.sigma_random
+    random, nonlinear = plan.noise_sigmas()
     return {"random_percent": 100.0 * random,
             "random_lsb": plan.noise_sigmas(plan.range_fraction())[0] / plan.lsb_fraction,
-            "nonlinear_percent": 100.0 * plan.sigma_nonlinear}
+            "nonlinear_percent": 100.0 * nonlinear}
 
 
 def performance(spec: ChipSpec) -> dict[str, float | None]:
@@ -192,20 +212,3 @@ def _layer_facts(base: ChipSpec, override) -> dict[str, Any]:
                     "digital_per_tile_column", "conversion_types"):
             entry[key] = core[key]
     return entry
-
-
-def to_json(value: Any) -> Any:
-    """Spec values as JSON: quantities as {value, unit}, dataclasses as dicts."""
-    if isinstance(value, Quantity):
-        return {"value": value.value, "unit": value.unit}
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
-    return value
-
-
-def spec_to_json(spec: ChipSpec) -> dict[str, Any]:
-    """The resolved spec as nested dicts (layers: pattern, settings [{block, field, value}],
-    digital)."""
-    return to_json(spec)

@@ -7,7 +7,7 @@ from .units import ALL_UNITS, UNITS, units_of
 
 __all__ = ["BLOCK_ORDER", "LAYER_BLOCKS", "CHIP", "MAX_ARRAY", "ENERGY_UNITS", "CLOCK_UNITS",
            "NOISE_UNITS", "ALL_UNITS", "UNITS", "FieldRule", "RULES", "RULE", "KEYWORDS",
-           "NUMBER_FOLLOWS", "STATEMENTS", "word_choices", "keywords_of", "blocks_with_keyword",
+           "VALUE", "STATEMENTS", "word_choices", "keywords_of", "blocks_with_keyword",
            "field_order", "example", "BLOCKS", "BLOCK"]
 
 # Blocks in canonical order (the formatter's order, and the order of a layer's settings).
@@ -18,12 +18,11 @@ ENERGY_UNITS = RULE["energy", "mac"].units
 CLOCK_UNITS = RULE["energy", "clock"].units
 NOISE_UNITS = units_of("fraction", "lsb")
 
-# Keywords inside a block -> (field, fixed value). A fixed value of ``NUMBER_FOLLOWS`` means the
-# keyword is followed by its value; flags and their opposites set a fixed value.
-NUMBER_FOLLOWS = None
+# Keywords inside a block -> (field, fixed value). A fixed value of ``VALUE`` means the keyword
+# is followed by its value; flags and their opposites set a fixed value.
 KEYWORDS: dict[tuple[str, str], tuple[str, object]] = {
-    (r.block, word): (r.field, NUMBER_FOLLOWS if fixed is VALUE else fixed)
-    for r in RULES if r.block != CHIP for word, fixed in r.keywords}
+    (r.block, word): (r.field, fixed) for r in RULES if r.block != CHIP
+    for word, fixed in r.keywords}
 
 # Statement keywords -> field of the pseudo-block CHIP.
 STATEMENTS = {word: r.field for r in BLOCK[CHIP].fields for word, _ in r.keywords}

@@ -12,18 +12,21 @@ from .fields import BLOCK, CHIP
 from .spec import BLOCK_CLASSES, ChipSpec, LayerOverride, Quantity, Setting
 
 
-def _plain(value: Any) -> Any:
+def to_json(value: Any) -> Any:
+    """Spec values as JSON: quantities as {value, unit}, dataclasses as dicts, tuples as lists."""
     if isinstance(value, Quantity):
         return {"value": value.value, "unit": value.unit}
-    if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
     return value
 
 
 def chip_to_dict(spec: ChipSpec) -> dict[str, Any]:
-    return _plain(spec)
+    """The resolved spec as nested dicts (layers: pattern, settings [{block, field, value}],
+    digital)."""
+    return to_json(spec)
 
 
 def _quantity(value: Any) -> Any:

@@ -3,7 +3,7 @@
 These frozen dataclasses are the hand-off from the chip language (parse, resolve ``extends``,
 check) to everything downstream (compiler, kernels, reports). Their fields, defaults and
 documentation come from the field registry (``fields.BLOCKS``); a class is written here only for
-the methods it adds. Numeric semantics are those of DESIGN.md section 4.
+the methods it adds. Numeric semantics are those of docs/numeric-model.md.
 
 Values that carry a unit keep the unit as written (``Quantity``) so that the canonical text
 round-trips exactly; use the accessor methods to get SI values or fractions of full scale.
@@ -52,16 +52,7 @@ AdcSpec = _block_class("adc")
 DomainSpec = _block_class("domain")
 
 
-@block_spec("noise")
-class NoiseSpec:
-    @staticmethod
-    def as_fraction(q: Quantity, lsb_fraction: float) -> float:
-        """Sigma as a fraction of full scale; ``lsb_fraction`` is one LSB in that unit."""
-        if q.unit == "lsb":
-            return q.value * lsb_fraction
-        return q.si()
-
-
+NoiseSpec = _block_class("noise")
 MismatchSpec = _block_class("mismatch")
 HybridSpec = _block_class("hybrid")
 VotingSpec = _block_class("voting")

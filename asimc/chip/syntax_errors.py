@@ -233,7 +233,7 @@ class _Context:
         prev = self.previous
         if tok.type == "NUMBER" and prev is not None and (block, prev.value) in schema.KEYWORDS:
             field, fixed = schema.KEYWORDS[block, prev.value]
-            if fixed is not None:
+            if fixed is not schema.VALUE:
                 hint = ("; to give inputs several bits per cycle write `input { parallel N }`"
                         if (block, prev.value) == ("weight", "parallel") else "")
                 return f"`{prev.value}` in `{block}` takes no value, found {self.found()}", \

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import ArtifactError, UsageError
+from ..passes.smooth import DEFAULT_ALPHA
 from .common import print_json, writable_path
 
 
@@ -15,10 +16,16 @@ def add_compile_options(parser) -> None:
                              "(repeatable)")
     parser.add_argument("--mapping", choices=("channels", "flat"),
                         help="override how convolutions are cut into row tiles")
-    parser.add_argument("--calibrate", metavar="DATA",
-                        help="calibrate static input scales on DATA (digits, fashion-mnist, "
+    parser.add_argument("--input-scales", metavar="DATA",
+                        help="measure static input scales on DATA (digits, fashion-mnist, "
                              "idx:DIR, .npz, .npy, an image folder); implies quant { input "
                              "static }")
+    parser.add_argument("--smooth", metavar="DATA",
+                        help="smooth the on-chip MatMul/Gemm products on DATA (SmoothQuant: "
+                             "activation outliers moved into the weights per input channel)")
+    parser.add_argument("--smooth-alpha", type=float, default=DEFAULT_ALPHA, metavar="A",
+                        help="how much of the outliers moves into the weights, 0 to 1 "
+                             f"(default {DEFAULT_ALPHA:g})")
     parser.add_argument("--input-shape", action="append", type=_input_shape, default=[],
                         metavar="[NAME=]CxHxW",
                         help="per-sample shape of a model input whose dimensions are symbolic "
@@ -50,10 +57,19 @@ def input_shapes(args):
     return dict(given)
 
 
+def compile_options(args) -> dict:
+    """The keyword arguments of ``asimc.compile`` that add_compile_options' flags give."""
+    if args.smooth is None and args.smooth_alpha != DEFAULT_ALPHA:
+        raise UsageError("--smooth-alpha sets how strongly --smooth DATA smooths; give "
+                         "--smooth DATA too")
+    return dict(digital=tuple(args.digital), mapping=args.mapping,
+                input_scales=args.input_scales, smooth=args.smooth,
+                smooth_alpha=args.smooth_alpha)
+
+
 def compile_from_args(model: str, chip: str, args):
     from ..compiler import compile as compile_model
-    return compile_model(model, chip, digital=args.digital, mapping=args.mapping,
-                         calibrate=args.calibrate, input_shape=input_shapes(args))
+    return compile_model(model, chip, input_shape=input_shapes(args), **compile_options(args))
 
 
 def _compile(args) -> int:

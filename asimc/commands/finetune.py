@@ -5,11 +5,8 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
+from ..report.units import percent as _pct
 from .common import print_json, seed_count, writable_path
-
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 def _duration(seconds: float) -> str:
@@ -40,7 +37,8 @@ def _finetune(args) -> int:
         raise UsageError(f"-o {args.output} would overwrite the input model: write elsewhere")
     options = FinetuneOptions(epochs=args.epochs, lr=args.lr, optimizer=args.optimizer,
                               batch_size=args.batch_size, seed=args.seed, noise=args.noise,
-                              freeze_bn=args.freeze_bn, eval_seeds=args.seeds)
+                              freeze_bn=args.freeze_bn, eval_seeds=args.seeds,
+                              metric=args.metric)
     options.check()
     result = finetune(args.model, args.chip, args.data, val=args.val, options=options,
                       progress=_Progress())
@@ -63,7 +61,12 @@ def _finetune(args) -> int:
     print(f"  chip accuracy  {_pct(b.chip_mean)} ± {100 * b.chip_std:.2f}  ->  "
           f"{_pct(a.chip_mean)} ± {100 * a.chip_std:.2f}")
     print(f"  FP32 accuracy  {_pct(b.fp32)}  ->  {_pct(a.fp32)}")
-    if result.recovered is not None:
+    if b.metric != "top1":
+        from ..report.units import score, score_spread
+        print(f"  chip {b.metric} vs FP32  {score(b.metric, b.score_mean)} ± "
+              f"{score_spread(b.metric, b.score_std)}  ->  {score(a.metric, a.score_mean)} ± "
+              f"{score_spread(a.metric, a.score_std)}")
+    if result.recovered is not None and result.recovered > 0:
         print(f"  recovered {100 * result.recovered:.1f}% of the accuracy the chip lost")
     print(f"  {summary['seconds_per_epoch']:.1f} s per epoch; onnxruntime vs trained module "
           f"max |diff| {result.onnxruntime_max_diff:.2g}")
@@ -106,6 +109,8 @@ def register(sub) -> None:
                    help="keep BatchNormalization's scale and bias as they are")
     p.add_argument("--seeds", type=seed_count, default=3, metavar="N",
                    help="noise seeds for the accuracy before and after (default 3)")
+    from .evaluate import add_metric_option
+    add_metric_option(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--report", metavar="OUT.html",
                    help="also write an HTML report with the training curve")

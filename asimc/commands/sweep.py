@@ -10,8 +10,9 @@ import sys
 
 from ..errors import UsageError
 from ..report.table import render_table
+from ..report.units import percent as _pct
 from .common import positive_int, print_json, seed_count, worker_count, write_report
-from .compile import add_compile_options
+from .compile import add_compile_options, compile_options
 
 _SHOW_HELP = "show a sweep database: table, JSON/CSV, Pareto front, best point, figures"
 
@@ -32,10 +33,13 @@ def _add_output(p, *, report: bool) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the rows as JSON")
     out.add_argument("--csv", action="store_true", help="print the rows as CSV")
+    from .evaluate import add_metric_option
+    add_metric_option(p)
     p.add_argument("--pareto", metavar="OBJ:max|min,OBJ:max|min",
-                   help="objectives of the Pareto front (accuracy, agreement, sqnr, energy, "
-                        "conversions, cycles, tops_per_w); default accuracy:max,energy:min, or "
-                        "conversions:min where the chip has no energy figures")
+                   help="objectives of the Pareto front (accuracy, agreement, sqnr, cosine, mse, "
+                        "score, energy, conversions, cycles, tops_per_w); default the metric "
+                        "(accuracy:max for top1) and energy:min, or conversions:min where the "
+                        "chip has no energy figures")
     from ..sweep.answers import BEST_GRAMMAR
     p.add_argument("--best", metavar="RULE", help="mark the cheapest done point satisfying "
                    "RULE. " + BEST_GRAMMAR.replace("\n", " "))
@@ -55,14 +59,14 @@ def _context(args):
     data = args.data
     if os.path.exists(data):
         data = os.path.abspath(data)
-    calibrate = args.calibrate
-    if calibrate and os.path.exists(calibrate):
-        calibrate = os.path.abspath(calibrate)
+    options = compile_options(args)
+    for name in ("input_scales", "smooth"):        # data paths: from any working directory
+        if options[name] and os.path.exists(options[name]):
+            options[name] = os.path.abspath(options[name])
     return Context(model=os.path.abspath(args.model), data=data, limit=args.limit,
                    batch_size=args.batch_size,
                    dataset_options=tuple(sorted(_dataset_options(args).items())),
-                   digital=tuple(args.digital), mapping=args.mapping, calibrate=calibrate,
-                   device=args.device)
+                   device=args.device, **options)
 
 
 def _run(args) -> int:
@@ -85,7 +89,7 @@ def _run(args) -> int:
     spec = SweepSpec(model=args.model, chip=args.chip, db=args.db, context=_context(args),
                      axes=axes, zip_axes=args.zip, random_count=args.random, seeds=args.seeds,
                      fresh=args.fresh, engine=args.engine, workers=args.workers,
-                     ray_address=args.ray_address)
+                     ray_address=args.ray_address, metric=args.metric)
     summary = run_sweep(spec, Progress())
     if summary.interrupted:
         print(f"interrupted: {summary.done} of {summary.points - summary.invalid} point(s) "
@@ -108,6 +112,8 @@ def _answers_options(args):
 
 
 def _show(args) -> int:
+    if args.resolved and args.chip_point is None:
+        raise UsageError("--resolved prints one point's chip: give it with --chip POINT")
     if args.chip_point is not None:
         return _print_point(args)
     _answer(args.db, args)
@@ -127,7 +133,8 @@ def _print_point(args) -> int:
         raise UsageError(f"point {point['id']} ({params}) is not a valid chip: "
                          f"{point['message']}")
     print(f"# point {point['id']} of {args.db}: {params}")
-    sys.stdout.write(point["chip_text"])
+    sys.stdout.write(point["chip_text"] if args.resolved or not point["child_text"]
+                     else point["child_text"])
     return 0
 
 
@@ -136,7 +143,7 @@ def _answer(db: str, args) -> None:
     from ..sweep.store import read_sweep
     objectives, rule = _answers_options(args)
     sweep = read_sweep(db)
-    rows = answers.build_rows(sweep)
+    rows = answers.build_rows(sweep, args.metric)
     objectives = objectives or answers.default_objectives(rows)
     answers.mark_pareto(rows, objectives)
     best = answers.find_best(rows, rule) if rule else None
@@ -144,12 +151,19 @@ def _answer(db: str, args) -> None:
         rows = answers.sort_rows(rows, args.sort)
     if args.plot or args.report:
         from ..sweep import figures
-        figs = figures.make_figures(sweep, rows, objectives, rule, best)
         if args.plot:
-            figures.save(figs, args.plot)
+            figure = figures.sweep_figure(sweep, rows, objectives, rule, best)
+            if figure is None:
+                raise UsageError(f"{args.plot}: nothing to plot yet (no point is done)")
+            try:
+                figures.save(figure, args.plot)
+            except OSError as error:
+                raise UsageError(f"{args.plot}: cannot write the figure "
+                                 f"({error.strerror or error})") from None
             print(f"wrote {args.plot}", file=sys.stderr)
         if args.report:
             from ..sweep.report import sweep_page
+            figs = figures.make_figures(sweep, rows, objectives, rule, best)
             write_report(args.report, sweep_page(sweep, rows, objectives, rule, best, figs))
             print(f"wrote {args.report}", file=sys.stderr)
     public = [{k: r.get(k) for k in answers.ROW_FIELDS} for r in rows]
@@ -174,13 +188,11 @@ def _best_line(rule, best, rows) -> str:
         done = sum(1 for r in rows if r["point"] not in ("fp32", "int") and r["status"] == "done")
         return (f"best ({rule.text}): no point qualifies ({done} done point(s) checked)")
     params = " ".join(f"{k}={v}" for k, v in best["params"].items())
-    return (f"best ({rule.text}): point {best['point']} {params}: accuracy "
-            f"{_pct(best['accuracy_mean'])}, energy {_eng(best['energy_j'])}, "
-            f"{_count(best['adc_conversions'])} conversions")
-
-
-def _pct(v) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}%"
+    metric = best["metric"]
+    score = f"accuracy {_pct(best['accuracy_mean'])}" if metric == "top1" else \
+        f"{metric} {_score(metric, best['score_mean'])}"
+    return (f"best ({rule.text}): point {best['point']} {params}: {score}, energy "
+            f"{_eng(best['energy_j'])}, {_count(best['adc_conversions'])} conversions")
 
 
 def _db(v) -> str:
@@ -199,30 +211,54 @@ def _count(v) -> str:
     return count(v)
 
 
+def _score(metric, v) -> str:
+    from ..report.units import score
+    return score(metric, v)
+
+
 def render_rows(sweep: dict, rows: list[dict], objectives) -> str:
+    from ..metrics import METRICS
+    from ..report.units import score_spread
     meta = sweep["meta"]
     axes = meta.get("axes", [])
+    metric = rows[0]["metric"] if rows else "top1"
+    top1 = metric == "top1"
+    show_worst = metric == "cosine"
+    show_agreement = top1          # (a top-1 figure means nothing on an embedding)
     table = []
     for r in rows:
-        params = [r["params"].get(a, "") for a in axes] if r["point"] not in ("fp32", "int") \
-            else [r["precision"]] + [""] * (len(axes) - 1) if axes else []
-        acc = _pct(r["accuracy_mean"])
-        if r["seeds_done"] > 1 and r["accuracy_std"] is not None:
-            acc += f" ± {100 * r['accuracy_std']:.2f}"
-        table.append([str(r["point"]), *params, r["status"], acc, _pct(r["agreement"]),
-                      _db(r["sqnr_db"]), _count(r["adc_conversions"]), _count(r["cycles"]),
-                      _eng(r["energy_j"]),
-                      ("*" if r["pareto"] else "") + (" best" if r["best"] else "")])
+        baseline = r["point"] in ("fp32", "int")
+        # A baseline has no field values: its precision goes in the precision column.
+        params = ["" if baseline else r["params"].get(a, "") for a in axes]
+        score = _score(metric, r["score_mean"])
+        if r["seeds_done"] > 1 and r["score_std"] is not None:
+            score += f" ± {score_spread(metric, r['score_std'])}"
+        cells = [str(r["point"]), *params, r["precision"] or "-", r["status"], score]
+        if show_worst:
+            cells.append(_score(metric, r["cosine_worst"]))
+        if show_agreement:
+            cells.append(_pct(r["agreement"]))
+        if metric != "sqnr":
+            cells.append(_db(r["sqnr_db"]))
+        table.append(cells + [_count(r["adc_conversions"]), _count(r["cycles"]),
+                              _eng(r["energy_j"]),
+                              ("*" if r["pareto"] else "") + (" best" if r["best"] else "")])
+    headers = ["point", *axes, "precision", "status",
+               "accuracy" if top1 else METRICS[metric].title()] \
+        + (["worst sample"] if show_worst else []) \
+        + (["agree w/ fp32"] if show_agreement else []) \
+        + (["SQNR"] if metric != "sqnr" else []) \
+        + ["ADC conv", "cycles", "energy", "front"]
     limit = f" (first {meta['limit']})" if meta.get("limit") else ""
     front = ", ".join(f"{o.name}:{'max' if o.maximize else 'min'}" for o in objectives)
     head = (f"sweep of {meta.get('model')} on {meta.get('chip')}, data {meta.get('data')}"
-            f"{limit}, {meta.get('seeds')} seed(s); * = Pareto front ({front})")
+            f"{limit}, {meta.get('seeds')} seed(s)"
+            + ("" if top1 else f", metric {metric}")
+            + f"; * = Pareto front ({front})")
     invalid = [r for r in rows if r["status"] in ("invalid", "failed")]
     notes = [f"point {r['point']} {r['status']}: {r['message'].splitlines()[0][:300]}"
              for r in invalid]
-    return "\n".join([head, render_table(
-        ["point", *axes, "status", "accuracy", "agree w/ fp32", "SQNR", "ADC conv", "cycles",
-         "energy", "front"], table)] + notes)
+    return "\n".join([head, render_table(headers, table)] + notes)
 
 
 def register(sub) -> None:
@@ -278,8 +314,12 @@ def register(sub) -> None:
         ". Works while a sweep is writing the database.")
     show.add_argument("db", metavar="SWEEP.db")
     show.add_argument("--chip", dest="chip_point", metavar="POINT",
-                      help="print the canonical chip text of one point (to rerun it with "
+                      help="print one point as the chip it is: a child chip that extends the "
+                           "base with the point's values (save it to rerun the point with "
                            "`asimc compare` or `asimc golden`)")
+    show.add_argument("--resolved", action="store_true",
+                      help="with --chip: print the point's fully resolved canonical chip text "
+                           "(every field, no extends)")
     _add_output(show, report=True)
     show.set_defaults(func=_show)
     p.show_parser = show

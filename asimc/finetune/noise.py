@@ -38,6 +38,12 @@ def acc_variance(layer: MatrixLayer, k: int) -> float:
     for lossy conversions, the ADC's rounding (f F / L)^2 / 12, with f F the tile's ADC range
     (``adc { full_scale }``). Gain compression, mismatch and the clamp at 0 and f F are not
     modelled (the exact mode has them)."""
+    if layer.chip.adc.transfer:
+        from ..errors import UsageError
+        raise UsageError(f"layer {layer.node}: the analytic and asim noise modes model the "
+                         "parametric noise, but the chip draws its codes from a measured "
+                         "transfer table: train with --noise exact (or on the chip `asimc chip "
+                         "fit` derives from the table)")
     plan = ConversionPlan(layer.chip)
     tiles = layer.tiles if layer.tiles and layer.tiles[-1][1] == k else \
         [(k0, min(k, k0 + plan.rows)) for k0 in range(0, k, plan.rows)]
@@ -121,13 +127,16 @@ class ChipForward:
         return [y + noise * trim * y]
 
     # -- the chip's quantisers, straight through ------------------------------------------------
-    def _input(self, layer: MatrixLayer, x: Tensor, static):
+    def _input(self, layer: MatrixLayer, x: Tensor, static, rows: bool):
+        """``rows``: x's last axis is the product's reduction (not a convolution's input)."""
         chip = layer.chip
         signed, bits = chip.input.signed, chip.input.bits
         d = x.detach()
         if chip.quant.input == "static" and static is not None:
             s = torch.tensor(static, dtype=torch.float32, device=x.device)
-        elif chip.quant.input == "per_sample" and x.dim() > 1:
+        elif chip.quant.input == "per_token" and rows and x.dim() > 1:
+            s = (d.abs() if signed else d).amax(dim=-1, keepdim=True) + EPSILON
+        elif chip.quant.input in ("per_sample", "per_token") and x.dim() > 1:
             peak = d.abs() if signed else d
             s = peak.reshape(len(d), -1).amax(dim=1).view(-1, *[1] * (d.dim() - 1)) + EPSILON
         else:
@@ -165,12 +174,18 @@ class ChipForward:
             y_axis, k = -1, w.shape[1 - w_axis] if w.dim() == 2 else w.shape[0]
         else:
             w_axis, y_axis, k = -1, -1, w.shape[-2] if w.dim() > 1 else w.shape[0]
-        xq, sx = self._input(layer, x, layer.input_scale)
+        transposed = op == "Gemm" and node.attr("transA", 0)
+        rows = op != "Conv" and not transposed
+        per_token = rows and layer.chip.quant.input == "per_token"
+        xq, sx = self._input(layer, x, layer.input_scale, rows)
         if layer.kind == "dynamic":       # the second operand is quantised like a weight
             d = w.detach()
-            sw = (torch.tensor(layer.operand_scale, dtype=torch.float32)
-                  if layer.operand_scale is not None else
-                  self._dynamic_scale(layer.node + "/operand", d, True))
+            if layer.operand_scale is not None:
+                sw = torch.tensor(layer.operand_scale, dtype=torch.float32)
+            elif per_token and d.dim() > 1:   # one scale per column, as the executor takes it
+                sw = d.abs().amax(dim=-2, keepdim=True) + EPSILON
+            else:
+                sw = self._dynamic_scale(layer.node + "/operand", d, True)
             bits = layer.chip.weight.bits
             wq = _ste(w, quantize_weight(d, sw, bits) * sw / weight_levels(bits))
         else:
@@ -183,9 +198,11 @@ class ChipForward:
         unit = math.sqrt(self._variance[key]) / (weight_levels(chip.weight.bits) *
                                                   input_levels(chip.input.bits,
                                                                chip.input.signed))
-        if sw.numel() > 1:                    # per-channel weight scales: along y's channels
-            sw = sw.reshape(-1).view(_channel_shape(y.dim(), y_axis))
-        if sx.numel() > 1:                    # per-sample input scales: along the batch
+        # per-token scales already broadcast: (..., M, 1) along y's rows, (..., 1, N) along its
+        # columns
+        if sw.numel() > 1 and not (per_token and layer.kind == "dynamic"):
+            sw = sw.reshape(-1).view(_channel_shape(y.dim(), y_axis))   # per-channel weights
+        if sx.numel() > 1 and not per_token:  # per-sample input scales: along the batch
             sx = sx.reshape(-1).view(-1, *[1] * (y.dim() - 1))
         if op == "Gemm" and node.attr("alpha", 1.0) != 1.0:
             unit *= abs(node.attr("alpha", 1.0))

@@ -32,6 +32,10 @@ PRODUCT_SLOTS = {"Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (0, 1, 2), "Ma
 NORM_SLOTS = {"LayerNormalization": (1, 2), "InstanceNormalization": (1, 2),
               "GroupNormalization": (1, 2), "RMSNormalization": (1,)}
 BN_SLOTS = (1, 2)          # BatchNormalization left as a digital op: scale and bias
+# Float initializers read by these ops train too where they are one (an exported nn.Linear on
+# a sequence adds its bias after the MatMul; an embedding table is gathered); a folded constant
+# there is left alone.
+OTHER_SLOTS = {"Add": (0, 1), "Gather": (0,)}
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class Binding:
     axis: int = 0
     alpha: float = 1.0
     beta: float = 1.0
+    perm: tuple[int, ...] = ()       # copy: the initializer transposed (an exporter's Transpose)
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,19 @@ def _identity_aliases(named: onnx.ModelProto, floats: dict) -> dict[str, str]:
     return alias
 
 
+def _transposed(named: onnx.ModelProto, floats: dict, source) -> dict[str, tuple[str, tuple]]:
+    """Transpose outputs of a float initializer (exporters transpose nn.Linear's weight in the
+    graph) -> (the initializer, the permutation)."""
+    found = {}
+    for node in named.graph.node:
+        if node.op_type == "Transpose" and node.input and node.output and \
+                source(node.input[0]) in floats:
+            rank = floats[source(node.input[0])].ndim
+            perm = tuple(_attr(node, "perm", list(reversed(range(rank)))))
+            found[node.output[0]] = (source(node.input[0]), perm)
+    return found
+
+
 def _epsilon(bn: onnx.NodeProto) -> float:
     for attr in bn.attribute:
         if attr.name == "epsilon":
@@ -125,21 +143,29 @@ def plan_parameters(named: onnx.ModelProto, graph: Graph, *, freeze_bn: bool = F
         Identity nodes: both readers must then train the one tensor)."""
         return alias.get(name, name)
 
+    transposed = _transposed(named, floats, source)
     bindings: dict[str, Binding] = {}
     trained: set[str] = set()
     fixed: set[str] = set()
     fixed_constants: set[str] = set()
 
-    def copy(constant: str) -> None:
+    def copy(constant: str, strict: bool = True) -> None:
         if source(constant) in floats:
             bindings.setdefault(constant, Binding(constant, "copy", (source(constant),)))
             trained.add(source(constant))
-        else:
+        elif constant in transposed and \
+                graph.constants[constant].shape == \
+                tuple(floats[transposed[constant][0]].transpose(transposed[constant][1]).shape):
+            root, perm = transposed[constant]
+            bindings.setdefault(constant, Binding(constant, "copy", (root,), perm=perm))
+            trained.add(root)
+        elif strict:
             fixed_constants.add(constant)
 
     for node in graph.nodes:
         slots = PRODUCT_SLOTS.get(node.op_type) or NORM_SLOTS.get(node.op_type) or \
-            (BN_SLOTS if node.op_type == "BatchNormalization" and not freeze_bn else ())
+            (BN_SLOTS if node.op_type == "BatchNormalization" and not freeze_bn else ()) or \
+            OTHER_SLOTS.get(node.op_type, ())
         constants = [(i, node.inputs[i]) for i in slots
                      if i < len(node.inputs) and node.inputs[i] in graph.constants]
         if not constants:
@@ -147,7 +173,7 @@ def plan_parameters(named: onnx.ModelProto, graph: Graph, *, freeze_bn: bool = F
         folded = _bn_of(named, node) if node.op_type in PRODUCT_SLOTS else None
         if folded is None:
             for _, name in constants:
-                copy(name)
+                copy(name, strict=node.op_type not in OTHER_SLOTS)
             continue
         original, bn = folded
         bn_names = tuple(source(n) for n in bn.input[1:5])

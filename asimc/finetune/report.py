@@ -6,11 +6,8 @@ import base64
 import io
 
 from ..report.html import page, table
+from ..report.units import percent as _pct
 from .train import FinetuneResult
-
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 def curve_png(result: FinetuneResult) -> bytes:
@@ -66,6 +63,8 @@ def finetune_page(result: FinetuneResult) -> str:
         ["evaluation data", result.eval_description],
         ["noise mode", o.noise], ["optimizer", f"{o.optimizer}, lr {o.lr}"],
         ["epochs x batch", f"{o.epochs} x {o.batch_size}"], ["seed", o.seed],
+        ["epoch kept", f"{result.best_epoch}" + (" (the weights before fine-tuning)"
+                                                 if result.best_epoch == 0 else "")],
         ["BatchNorm", "frozen" if o.freeze_bn else "scale and bias trained"],
         ["trained", f"{result.parameter_count} parameters in {len(result.trained)} "
                     "initializers"],

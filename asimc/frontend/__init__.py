@@ -8,9 +8,11 @@ The passes, in order, each in its own module:
                  asimc runs the body's ops; then the ONNX checker
 3. ``support``   one error listing every unsupported op (with node names) and the supported set
 4. ``shapes``    ONNX shape inference with data propagation (symbolic batch dims stay symbolic)
-5. ``convert``   proto -> IR: constants as numpy, attributes as Python values
+5. ``convert``   proto -> IR: constants as numpy, attributes as Python values; NaN/Inf
+                 weights refused (``check``)
 6. ``normalize`` older operator forms -> the one internal opset (opset 21 forms)
-7. ``simplify``  drop Identity and inference Dropout
+7. ``simplify``  drop Identity and inference Dropout; ``qdq``: a quantised model's
+                 QuantizeLinear/DequantizeLinear patterns captured (before folding)
 8. ``fold``      constant sub-graphs and shape sub-graphs -> constants (repeated with shapes
                  re-inferred on the folded graph, ``shapes.refresh_shapes``, until it settles)
 9. ``bn_fold``   BatchNormalization -> the preceding Conv/ConvTranspose/Gemm/MatMul
@@ -18,6 +20,8 @@ The passes, in order, each in its own module:
 11. ``shapes``   shapes the compiler must know (Conv weights, matmul operand ranks) are known
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import onnx
 
@@ -30,12 +34,23 @@ from .fold import fold_constants
 from .load import ModelSource
 from .normalize import INTERNAL_OPSET, normalize
 from .prune import prune
+from .qdq import QdqPattern, find_patterns
 from .simplify import drop_passthrough
 from .support import importable_ops
 
 MAX_REFOLDS = 3
 
-__all__ = ["INTERNAL_OPSET", "import_model", "import_proto", "supported_ops"]
+__all__ = ["INTERNAL_OPSET", "ImportedModel", "import_for_compile", "import_model",
+           "import_proto", "supported_ops"]
+
+
+@dataclass(frozen=True)
+class ImportedModel:
+    """The imported graph and, for a quantised (QDQ) model, the Q/DQ patterns around each
+    matrix product by node name (captured before folding; asimc.frontend.qdq)."""
+
+    graph: Graph
+    qdq_patterns: dict[str, QdqPattern] = field(default_factory=dict)
 
 
 def supported_ops() -> list[str]:
@@ -60,10 +75,18 @@ def import_model(source: ModelSource) -> Graph:
     Raises ModelError, naming the file, node, op, tensor or dimension, for anything that
     cannot be imported.
     """
+    return import_for_compile(source).graph
+
+
+def import_for_compile(source: ModelSource) -> ImportedModel:
+    """``import_model``, with a QDQ model's patterns: the model is read and normalised once."""
     graph = to_graph(import_proto(source))
+    check.refuse_nonfinite_weights(graph)
     graph = normalize(graph)
     graph = order.sort_graph(graph)
     graph = drop_passthrough(graph)
+    patterns = find_patterns(graph) if any(n.op_type == "DequantizeLinear"
+                                           for n in graph.nodes) else {}
     graph = fold_constants(graph)
     for _ in range(MAX_REFOLDS):         # folded constants can let ONNX resolve more shapes
         refolded = fold_constants(shapes.refresh_shapes(graph))
@@ -74,4 +97,4 @@ def import_model(source: ModelSource) -> Graph:
     graph = fold_batch_norms(graph)
     graph = order.sort_graph(prune(graph))
     shapes.check_required_shapes(graph)
-    return graph
+    return ImportedModel(graph, patterns)

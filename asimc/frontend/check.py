@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import onnx
 import onnx.inliner
 
@@ -78,3 +79,27 @@ def describe_checker_error(text: str) -> str:
         name, op_type = context.groups()
         return f"node '{name}' ({op_type}) is invalid: {problem} (ONNX checker)"
     return f"the model is invalid: {problem} (ONNX checker)"
+
+
+# Ops whose constant inputs are learned weights: an infinity there is no mask or sentinel.
+_WEIGHT_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization",
+                         "InstanceNormalization", "LayerNormalization", "GroupNormalization"})
+
+
+def refuse_nonfinite_weights(graph) -> None:
+    """A NaN in any float constant, or an infinity among a layer's weights, would only show up
+    as NaN outputs (or a failed conversion) at run time: refuse the model here, naming them."""
+    users = graph.consumers()
+    for name, value in graph.constants.items():
+        if value.dtype.kind not in "fc" or np.isfinite(value).all():
+            continue
+        nodes = users.get(name, [])
+        nan = bool(np.isnan(value).any())
+        if not nan and not any(n.op_type in _WEIGHT_OPS for n in nodes):
+            continue            # e.g. -inf in an attention mask: deliberate
+        count = int((~np.isfinite(value)).sum())
+        where = ", ".join(n.describe() for n in nodes[:3]) or "no node"
+        raise ModelError(
+            f"initializer '{name}' ({value.dtype}{list(value.shape)}, used by {where}) holds "
+            f"{count} {'NaN' if nan else 'infinite'} value{'s' if count != 1 else ''}: "
+            "the model's weights must be finite numbers; re-export or fix the model")

@@ -26,20 +26,25 @@ def analog_value(mac: torch.Tensor, full_scale: float | torch.Tensor,
     return torch.clamp(mac / full_scale, 0.0, 1.0)
 
 
-def add_noise(m: torch.Tensor, z: torch.Tensor, sigma_random: float | torch.Tensor,
-              sigma_nonlinear: float, rows: float) -> torch.Tensor:
-    """Step 3: m + z*sqrt(sr^2 + snl^2/(m*rows + 1)), clamped to [0, 1].
+def noise_sigma(m: torch.Tensor, sigma_random: float | torch.Tensor, sigma_nonlinear: float,
+                rows: float) -> torch.Tensor:
+    """Step 3's sigma: sqrt(sr^2 + snl^2/(m*rows + 1)) (sr alone without a non-linear term).
 
     One Gaussian with the summed variance of the random and the non-linear term (the non-linear
     term shrinks as the MAC value M_bin = m*rows grows; with an ADC range of f x the rows-based
     one, ``rows`` is f * rows so that M_bin stays the MAC value). ``sigma_random`` may be a
-    tensor that is 0 where a conversion is digital. Every step is one float32 operation in a
-    fixed order (the native kernel repeats them exactly).
+    tensor (0 where a conversion is digital). Every step is one float32 operation in a fixed
+    order; ``conversion_model`` tabulates it per MAC value. Broadcasts with m.
     """
     sigma = torch.as_tensor(sigma_random, dtype=torch.float32, device=m.device)
     if sigma_nonlinear:
         nonlinear2 = torch.tensor(nonlinear_square(sigma_nonlinear), device=m.device)
         sigma = rng.sqrt32(sigma * sigma + torch.div(nonlinear2, m * float(rows) + 1.0))
+    return sigma.expand_as(m) if sigma.dim() <= m.dim() else sigma
+
+
+def add_noise(m: torch.Tensor, z: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Step 3 with a normal draw z: clamp(m + z * sigma, 0, 1)."""
     return torch.clamp(m + z * sigma, 0.0, 1.0)
 
 

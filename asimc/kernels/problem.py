@@ -5,8 +5,10 @@ product in integer-product units (``sum_k x[k] * w[k]`` when every conversion is
 float64. Dequantisation (scales, bias) happens outside the kernels.
 
 Random draws: the conversions of weight bits 4j..4j+3 (row tile t, cycle c, vote v) of output
-element e of a sample share one Philox4x32-10 call (``rng.standard_normal_quad``; bit 4j + q
-takes normal q) at counter ``step * E + e`` in the sample's stream, with
+element e of a sample share one Philox4x32-10 call at counter ``step * E + e`` in the sample's
+stream; bit 4j + q takes its word q (``rng.random_words``) and draws its code from
+``conversion_model``'s table, or, where a normal is drawn instead (``draws_codes``), normal q of
+the call (``rng.standard_normal_quad``), with
 ``step = ((t * ceil(bw/4) + j) * C + c) * V + v`` (V = votes per conversion, E = output
 elements per sample). ``NoiseKeys`` gives each (group, row) its stream and the element index of
 its first column; column n adds ``n * col_stride``.
@@ -86,6 +88,14 @@ class AcimProblem:
     @property
     def column_mismatch(self) -> bool:
         return self.gain is not None or self.offset is not None
+
+    @property
+    def draws_codes(self) -> bool:
+        """Noisy analog conversions draw their code from ``conversion_model``'s tables (one
+        32-bit word each); with perturbed cells (non-integer MACs) or column ADC errors (a
+        per-column transform of the noisy value) they draw a normal instead."""
+        return self.noise is not None and self.cells is None and not self.column_mismatch \
+            and not self.plan.weight_parallel
 
     def is_lossless(self, tile: int, cycle) -> bool:
         k0, k1 = self.tiles[tile]

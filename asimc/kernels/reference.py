@@ -1,15 +1,16 @@
-"""The reference kernel: DESIGN.md section 4 as a plain loop, written to be read.
+"""The reference kernel: docs/numeric-model.md as a plain loop, written to be read.
 
 One loop iteration per conversion step: for every row tile, weight bit, input cycle (and vote),
 compute the ideal MAC of that bit plane, convert it like the chip does, and shift-add the code.
-Each step is vectorised over the rows and columns of the product only. Slow on purpose; every
-fast path is tested against it.
+Each step is vectorised over the rows and columns of the product only. Slow on purpose; it is
+the specification of the random stream (``conversion_model``, ``problem``), and every fast path
+is tested bit for bit against it.
 """
 from __future__ import annotations
 
 import torch
 
-from . import adc, rng
+from . import adc, conversion_model, rng
 from .bitplanes import input_cycle_planes, weight_bit_planes
 from .problem import AcimProblem, quad_part
 
@@ -30,6 +31,7 @@ def run(problem: AcimProblem) -> torch.Tensor:
         else exact_planes + problem.cells.unsqueeze(1)
     column_index = torch.arange(columns, device=x.device)
     levels = plan.adc_levels
+    table = conversion_model.tables(problem)
 
     # Per tile, the sum of sign * D * F * 2^(i + b_c) (F rows-based): an exact integer held in
     # float64; times the tile's range fraction f, summed over the tiles in order.
@@ -61,20 +63,27 @@ def run(problem: AcimProblem) -> torch.Tensor:
                             None if problem.offset is None else problem.offset[t, i])
                     return adc.adc_code(value, levels)
 
-                # 3-4. Noise on analog conversions (several times when voted), then the ADC.
+                # 3-4. Noise on analog conversions (several times when voted), then the ADC:
+                #      a code drawn from its distribution given M (one 32-bit word), or a
+                #      normal added to the analog value where that is not a function of M.
                 if problem.noise is None or digital:
                     code = convert(m)
                 else:
                     votes = problem.num_votes if plan.is_voted(i, cycle) else 1
+                    row = table.base[t][cycle.index * plan.weight_bits + i]
                     codes = []
                     for v in range(votes):
-                        step = problem.step(t, i, cycle.index, v)
-                        z = quad_part(rng.standard_normal_quad(
-                            problem.noise.stream.unsqueeze(-1),
-                            problem.noise.counters(step, column_index)), i)
-                        noisy = adc.add_noise(m, z, sigma_random, sigma_nonlinear,
-                                              plan.rows * fraction)
-                        codes.append(convert(noisy))
+                        counters = problem.noise.counters(problem.step(t, i, cycle.index, v),
+                                                          column_index)
+                        stream = problem.noise.stream.unsqueeze(-1)
+                        if problem.draws_codes:
+                            word = quad_part(rng.random_words(stream, counters), i)
+                            codes.append(conversion_model.draw(table, row + mac.long(), word))
+                        else:
+                            z = quad_part(rng.standard_normal_quad(stream, counters), i)
+                            sigma = adc.noise_sigma(m, sigma_random, sigma_nonlinear,
+                                                    plan.rows * fraction)
+                            codes.append(convert(adc.add_noise(m, z, sigma)))
                     code = adc.majority(torch.stack(codes))
                 # 5. Shift-add with the sign of the weight MSB / input sign cycle.
                 weight = plan.sign(i, cycle) * plan.full_scale(cycle) * 2 ** (i + cycle.low_bit)

@@ -11,18 +11,19 @@ cuRAND, JAX and Triton's ``tl.randint4x``) turns them into four 32-bit words:
     counter = (counter mod 2^32, counter div 2^32, 0, 0)
 
 Philox needs only 32x32->64-bit products, which AVX2 (vpmuludq), AVX-512 and GPUs all do
-vectorised. Box-Muller turns words (0, 1) into one pair of independent N(0, 1) and words (2, 3)
-into a second pair: u1 = (w0 >> 8 + 1) / 2^24 in (0, 1], angle = 2 pi (w1 >> 8) / 2^24; the pair
-is r cos(angle), r sin(angle) with r = sqrt(-2 ln u1). So one Philox call gives four normals,
-``standard_normal_quad``; the kernels hand them to four neighbouring weight bits.
+vectorised. A noisy conversion whose code is tabulated takes one of the four words as a uniform
+32-bit integer (``conversion_model``): one call serves four neighbouring weight bits. Where a
+normal is drawn instead, Box-Muller turns words (0, 1) into one pair of independent N(0, 1) and
+words (2, 3) into a second pair: u1 = (w0 >> 8 + 1) / 2^24 in (0, 1], angle = 2 pi (w1 >> 8) /
+2^24; the pair is r cos(angle), r sin(angle) with r = sqrt(-2 ln u1): four normals per call,
+``standard_normal_quad``.
 
 The Box-Muller transform uses no library ``log``/``cos`` (whose last bit differs between CPU,
 CUDA and compilers): ln and cos(2 pi x) are evaluated with fixed polynomials in float32 basic
 arithmetic (+, -, *, /, sqrt, all correctly rounded as IEEE 754 requires; see ``sqrt32``), in a
-fixed order, without fused multiply-adds. The torch code here, the native kernel
-(``native/convert.c``, generated with the same constants) and the Triton kernel
-(``triton_kernel.py``, with ``div_rn``/``sqrt_rn``) therefore draw bit-identical numbers on
-every device. Accuracy: |error| < 1e-6 in ln, < 3e-7 in cos.
+fixed order, without fused multiply-adds. The torch code here and the native kernel
+(``native/convert.c``, generated with the same constants) therefore draw bit-identical numbers
+on every device. Accuracy: |error| < 1e-6 in ln, < 3e-7 in cos.
 
 Integers are held in int64 tensors: a 32-bit word is a value in [0, 2^32) and the product of
 two of them, < 2^64, wraps modulo 2^64 in torch on every backend, so its low and high 32 bits

@@ -3,7 +3,7 @@ data with the noise off, choose one ADC range per layer, and express it as chip 
 
 A layer's conversions are recorded exactly, as histograms of the integer MAC M of every
 (weight bit i, input cycle c) over all row tiles: M / F is the pre-ADC value in units of the
-rows-based full scale F of the cycle (DESIGN.md 4, "ADC range"). A weight-parallel layer has
+rows-based full scale F of the cycle (docs/numeric-model.md, "ADC range and fixed-pattern mismatch"). A weight-parallel layer has
 one kind of conversion, the signed product of a whole row tile, recorded as |M| against its
 full scale (the signed ADC is symmetric, so a range covers both polarities). A range f is then
 chosen

@@ -9,6 +9,7 @@ hold runs digitally, with the reason in the report.
 """
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from dataclasses import dataclass
 
@@ -125,3 +126,28 @@ def lower(graph: Graph, chip: ChipSpec, digital_globs: tuple[str, ...] = ()) -> 
             node=node, kind=kind, placement="digital" if reason else "acim", reason=reason,
             chip=layer_chip, k=k, n=n, groups=groups, kernel_area=kernel_area, weight=weight))
     return candidates
+
+
+def unmatched_glob_warnings(graph: Graph, chip: ChipSpec, digital_globs: tuple[str, ...] = ()
+                            ) -> list[str]:
+    """A chip ``layer`` pattern or a ``--digital`` glob that matches no matrix product is most
+    likely a typo or a renamed node, and would drop the designer's setting without a word: one
+    warning each, with the node names it could have meant."""
+    products = [n for n in graph.nodes if n.op_type in MATRIX_OPS]
+    names = [n.name for n in products]
+    known = names + sorted({n.op_type for n in products})
+    warnings = []
+
+    def _warn(what: str, pattern: str) -> None:
+        near = difflib.get_close_matches(pattern, known, n=3, cutoff=0.3) or names[:3]
+        hint = f" (did you mean {', '.join(repr(n) for n in near)}?)" if near else ""
+        warnings.append(f"{what} matches no matrix product of the model, so it changes "
+                        f"nothing{hint}")
+
+    for override in chip.layers:
+        if not any(override.matches(n.op_type, n.name) for n in products):
+            _warn(f"the chip's layer \"{override.pattern}\"", override.pattern)
+    for glob in dict.fromkeys(digital_globs):
+        if not any(fnmatch.fnmatchcase(name, glob) for name in names):
+            _warn(f"--digital {glob!r}", glob)
+    return warnings

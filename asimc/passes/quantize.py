@@ -1,4 +1,4 @@
-"""Compile-time quantisation of static weights (DESIGN.md section 4).
+"""Compile-time quantisation of static weights (docs/numeric-model.md, "Quantisers").
 
 Per tensor (ASiM's default): one scale ``max|W| + 1e-7`` for the whole weight. Per channel: one
 scale per output channel. The integer weights are computed with the very quantiser the executor

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 from matplotlib import rc_context
@@ -27,7 +28,7 @@ FORMATS = ("png", "svg", "pdf")
 # Text as paths in SVG (looks the same in every browser and viewer, whatever fonts it has);
 # TrueType in PDF (journals refuse Type 3 fonts); fixed ids and no dates: the same data give
 # the same bytes.
-_RC = {"svg.fonttype": "path", "svg.hashsalt": "asimc", "pdf.fonttype": 42,
+STYLE = {"svg.fonttype": "path", "svg.hashsalt": "asimc", "pdf.fonttype": 42,
        "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
        "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.spines.top": False,
        "axes.spines.right": False}
@@ -42,8 +43,14 @@ _CLIPPED = "#c0504d"
 _LABEL_SIZE = 7.5
 
 
-def _new_figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height), layout="constrained", dpi=100)
+# Figures are laid out, and their labels placed, at the resolution a PNG is written at: text
+# rendered at another resolution has other widths (hinting), and labels checked apart at one
+# can touch at the other.
+DPI = 200
+
+
+def new_figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), layout="constrained", dpi=DPI)
     FigureCanvasAgg(figure)
     return figure
 
@@ -56,11 +63,38 @@ def _finite(value) -> bool:
     return value is not None and math.isfinite(value)
 
 
-def _metric(rows: list[dict]) -> tuple[str, str]:
-    """Accuracy when the data have labels, else top-1 agreement with the FP32 model."""
-    if any(r["accuracy_mean"] is not None for r in _chips(rows)):
-        return "accuracy_mean", "Accuracy (%)"
-    return "agreement", "Agreement with FP32 (%)"
+@dataclass(frozen=True)
+class _MetricAxis:
+    """How the rows' metric (asimc.metrics) is drawn: its value, label and scale."""
+
+    metric: str
+    label: str          # the axis label, with its unit
+    title: str          # the word in panel titles ("Accuracy against energy")
+    scale: float        # 100 for fractions drawn in percent
+    key: str = "score_mean"
+    spread: str = "score_std"
+
+    @property
+    def percent(self) -> bool:
+        return self.scale == 100.0
+
+
+def _metric(rows: list[dict]) -> _MetricAxis:
+    """The rows' metric: accuracy (top1) and agreement in percent, cosine, SQNR, MSE."""
+    metric = next((r.get("metric") for r in rows if r.get("metric")), "top1")
+    return {"top1": _MetricAxis("top1", "Accuracy (%)", "Accuracy", 100.0, "accuracy_mean",
+                                "accuracy_std"),
+            "agreement": _MetricAxis("agreement", "Agreement with FP32 (%)", "Agreement",
+                                     100.0, "agreement"),
+            "cosine": _MetricAxis("cosine", "Cosine similarity with FP32 (mean over samples)",
+                                  "Cosine", 1.0),
+            "sqnr": _MetricAxis("sqnr", "Output SQNR vs FP32 (dB)", "SQNR", 1.0),
+            "mse": _MetricAxis("mse", "MSE vs FP32", "MSE", 1.0)}[metric]
+
+
+def _value(row: dict, axis: _MetricAxis) -> float:
+    value = row.get(axis.key)
+    return math.nan if value is None else axis.scale * value
 
 
 def _int_baseline(chip: dict, rows: list[dict]) -> dict | None:
@@ -80,29 +114,36 @@ def _int_baseline(chip: dict, rows: list[dict]) -> dict | None:
 def compare_figure(rows: list[dict], *, title: str = "") -> Figure:
     """Accuracy per chip (bars, spread over seeds, FP32 and int baselines), then accuracy
     against energy per inference and against ADC conversions per inference."""
-    with rc_context(_RC):
+    with rc_context(STYLE):
         return _compare_figure(rows, title)
 
 
 def _compare_figure(rows: list[dict], title: str) -> Figure:
     chips = _chips(rows)
     bar_height = 0.24 * max(3, len(chips)) + 1.3
-    figure = _new_figure(10.0, bar_height + 5.0)
+    figure = new_figure(10.0, bar_height + 5.0)
     if title:
         figure.suptitle(title, fontsize=10)
     top, bottom = figure.subfigures(2, 1, height_ratios=[bar_height, 5.0])
     _accuracy_bars(top, rows)
     energy_ax, conversions_ax = bottom.subplots(1, 2)
-    key, metric_label = _metric(rows)
-    _energy_scatter(energy_ax, chips, key, metric_label)
-    _conversions_scatter(conversions_ax, chips, key, metric_label)
-    # Labels are placed on the final layout; a key of labels without a free spot takes room
-    # under the axes, which changes the layout, so plan again until the keys stay the same.
-    # A label once in a key stays there, so this settles within a few rounds.
-    scatters = (energy_ax, conversions_ax)
+    axis = _metric(rows)
+    _energy_scatter(energy_ax, chips, axis)
+    _conversions_scatter(conversions_ax, chips, axis)
+    place_labels(figure, (energy_ax, conversions_ax))
+    return figure
+
+
+def place_labels(figure: Figure, scatters) -> None:
+    """Place the labels of every ``labelled_scatter`` axes of ``figure`` on its final layout.
+
+    A key of labels without a free spot takes room under the axes, which changes the layout,
+    so plan again until the keys stay the same; a label once in a key stays there, so this
+    settles within a few rounds."""
     keyed: dict = {ax: [] for ax in scatters}
+    plans: dict = {}
     for _ in range(6):
-        _fix_layout(figure)
+        fix_layout(figure)
         plans = {ax: _plan_labels(ax, keyed[ax]) for ax in scatters}
         if all(plans[ax][2] == keyed[ax] for ax in scatters):
             break
@@ -112,39 +153,39 @@ def _compare_figure(rows: list[dict], title: str) -> Figure:
                                 for n, name in enumerate(keyed[ax], start=1)), slot="key")
     for ax in scatters:
         _draw_labels(ax, plans[ax])
-    return figure
 
 
 def _accuracy_bars(subfigure, rows: list[dict]) -> None:
     chips = _chips(rows)
-    key, label = _metric(rows)
-    # Without labels the metric is the agreement: one panel, not the same one twice.
-    if key == "accuracy_mean":
+    axis = _metric(rows)
+    # The top-1 agreement beside the accuracy; any other metric: one panel.
+    if axis.metric == "top1":
         ax_metric, ax_agree = subfigure.subplots(1, 2, sharey=True,
                                                  gridspec_kw={"width_ratios": [3, 2]})
     else:
         ax_metric, ax_agree = subfigure.subplots(1, 1), None
     names = [r["chip"] for r in chips]
     ys = list(range(len(chips)))
-    values = [100 * r[key] if r[key] is not None else math.nan for r in chips]
-    spread = [100 * (r.get("accuracy_std") or 0.0) if key == "accuracy_mean" else 0.0
-              for r in chips]
+    values = [_value(r, axis) for r in chips]
+    spread = [axis.scale * (r.get(axis.spread) or 0.0) for r in chips]
     ax_metric.barh(ys, values, xerr=spread if any(spread) else None, color=_CHIP, height=0.65,
                    error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#222"},
-                   label="chip (mean ± std over noise seeds)" if key == "accuracy_mean"
-                   else "chip")
+                   label="chip (mean ± std over noise seeds)")
     baselines = [(y, _int_baseline(r, rows)) for y, r in zip(ys, chips)]
-    marked = [(y, 100 * b[key]) for y, b in baselines if b is not None and b[key] is not None]
+    marked = [(y, _value(b, axis)) for y, b in baselines
+              if b is not None and b.get(axis.key) is not None]
     if marked:
         ax_metric.scatter([v for _, v in marked], [y for y, _ in marked], marker="D", s=18,
                           color="#f0a030", edgecolor="#222", linewidth=0.5, zorder=3,
-                          label="int baseline of the chip's precision (no ADC, no noise)")
+                          clip_on=False,              # a baseline at 100 % stays whole
+                          label="int baseline of the chip's quantisation (no ADC, no noise)")
     fp32 = next((r for r in rows if r["chip"] == "fp32"), None)
-    if key == "accuracy_mean" and fp32 is not None and fp32[key] is not None:
-        ax_metric.axvline(100 * fp32[key], color="#b00020", linestyle="--", linewidth=1,
-                          label=f"FP32 model (onnxruntime): {100 * fp32[key]:.2f}%")
-    ax_metric.set_xlim(0, 100)
-    ax_metric.set_xlabel(label)
+    if axis.metric == "top1" and fp32 is not None and fp32.get(axis.key) is not None:
+        ax_metric.axvline(_value(fp32, axis), color="#b00020", linestyle="--", linewidth=1,
+                          label=f"FP32 model (onnxruntime): {_value(fp32, axis):.2f}%")
+    if axis.percent:
+        ax_metric.set_xlim(0, 100)
+    ax_metric.set_xlabel(axis.label)
     ax_metric.set_yticks(ys, names)
     ax_metric.invert_yaxis()
     subfigure.legend(*ax_metric.get_legend_handles_labels(), loc="outside upper center",
@@ -160,14 +201,14 @@ def _accuracy_bars(subfigure, rows: list[dict]) -> None:
         ax.set_axisbelow(True)
 
 
-def _energy_scatter(ax, chips: list[dict], key: str, metric_label: str) -> None:
+def _energy_scatter(ax, chips: list[dict], axis: _MetricAxis) -> None:
     measured = [r for r in chips if _finite(r.get("energy_j")) and r["energy_j"] > 0
-                and r[key] is not None]
+                and _finite(r.get(axis.key))]
     missing = [r["chip"] for r in chips if r not in measured]
     if measured:
         scale, prefix = prefix_for(sorted(r["energy_j"] for r in measured)[len(measured) // 2])
-        _scatter(ax, [(r["chip"], r["energy_j"] / scale, 100 * r[key]) for r in measured],
-                 _plain_number)
+        labelled_scatter(ax, [(r["chip"], r["energy_j"] / scale, _value(r, axis))
+                              for r in measured], _plain_number, axis.percent)
         ax.set_xlabel(f"Energy per inference ({prefix}J)")
     else:
         ax.set_xticks([])
@@ -175,9 +216,8 @@ def _energy_scatter(ax, chips: list[dict], key: str, metric_label: str) -> None:
         ax.text(0.5, 0.5, "no chip has energy figures", transform=ax.transAxes,
                 ha="center", va="center", color="#666")
         ax.set_xlabel("Energy per inference")
-    ax.set_ylabel(metric_label)
-    ax.set_title("Accuracy against energy" if key == "accuracy_mean"
-                 else "Agreement against energy")
+    ax.set_ylabel(axis.label)
+    ax.set_title(f"{axis.title} against energy")
     unknown = [r["chip"] for r in chips if r not in measured and r.get("energy_figures")]
     no_figures = [name for name in missing if name not in unknown]
     if no_figures:
@@ -187,15 +227,14 @@ def _energy_scatter(ax, chips: list[dict], key: str, metric_label: str) -> None:
               slot="unknown")
 
 
-def _conversions_scatter(ax, chips: list[dict], key: str, metric_label: str) -> None:
-    points = [(r["chip"], r["adc_conversions"], 100 * r[key]) for r in chips
+def _conversions_scatter(ax, chips: list[dict], axis: _MetricAxis) -> None:
+    points = [(r["chip"], r["adc_conversions"], _value(r, axis)) for r in chips
               if _finite(r.get("adc_conversions")) and r["adc_conversions"] > 0
-              and r[key] is not None]
-    _scatter(ax, points, lambda v, _: count(v))
+              and _finite(r.get(axis.key))]
+    labelled_scatter(ax, points, lambda v, _: count(v), axis.percent)
     ax.set_xlabel("ADC conversions per inference")
-    ax.set_ylabel(metric_label)
-    ax.set_title("Accuracy against ADC conversions" if key == "accuracy_mean"
-                 else "Agreement against ADC conversions")
+    ax.set_ylabel(axis.label)
+    ax.set_title(f"{axis.title} against ADC conversions")
 
 
 def _note(ax, text: str, slot: str = "note") -> None:
@@ -213,8 +252,10 @@ def _plain_number(value: float, _position=None) -> str:
     return f"{value:g}"
 
 
-def _scatter(ax, points: list[tuple[str, float, float]], formatter) -> None:
-    """Points with their names as labels; x on a log scale when it spans a decade or more."""
+def labelled_scatter(ax, points: list[tuple[str, float, float]], formatter,
+                     percent: bool = True) -> None:
+    """Points with their names as labels; x on a log scale when it spans a decade or more.
+    ``percent``: y is a percentage (ticks within 0-100); else any number."""
     if not points:
         return
     xs = [x for _, x, _ in points]
@@ -224,17 +265,25 @@ def _scatter(ax, points: list[tuple[str, float, float]], formatter) -> None:
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.xaxis.set_major_formatter(FuncFormatter(formatter))
-    # Room for labels: a quarter of the span on each side, some above and below (within 0-104).
+    # Room for labels: a quarter of the span on each side, some above and below, also past
+    # 0 and 100 % (a point at 0 % is drawn whole, not cut by the axis), where no tick promises
+    # an accuracy beyond them.
     ax.margins(x=0.25, y=0.12)
     low, high = min(ys), max(ys)
-    ax.set_ylim(max(0.0, low - 0.15 * (high - low + 10)),
-                min(104.0, high + 0.15 * (high - low + 10)))
+    if percent:
+        room = 0.15 * (high - low + 10)
+        bottom, top = max(-4.0, low - room), min(104.0, high + room)
+        ax.set_ylim(bottom, top)
+        ax.set_yticks([t for t in ax.get_yticks() if max(0.0, bottom) <= t <= 100.0])
+    else:
+        pad = 0.15 * (high - low) or 0.05 * (abs(high) or 1.0)
+        ax.set_ylim(low - pad, high + pad)
     ax.grid(color="#eeeeee", linewidth=0.7)
     ax.set_axisbelow(True)
-    ax._asimc_labels = list(points)         # placed by _plan_labels once the layout is final
+    ax._asimc_labels = list(points)         # placed by place_labels once the layout is final
 
 
-def _fix_layout(figure: Figure) -> None:
+def fix_layout(figure: Figure) -> None:
     """Run the layout engine once and freeze it, so that labels placed in display
     coordinates afterwards stay where they were checked."""
     figure.set_layout_engine("constrained")
@@ -268,6 +317,10 @@ def _plan_labels(ax, keyed: list[str]):
         labels.append(("\n".join(entries[k][0] for k in members), (px, py)))
     markers = [(x - marker, y - marker, x + marker, y + marker)
                for x, y in (ax.transData.transform(e[1:]) for e in entries)]
+    for x, y, radius in getattr(ax, "_asimc_obstacles", ()):     # larger marks (a best point)
+        cx, cy = ax.transData.transform((x, y))
+        markers.append((cx - radius * scale, cy - radius * scale,
+                        cx + radius * scale, cy + radius * scale))
     sizes = [_text_size(ax, renderer, text) for text, _ in labels]
 
     def crowding(k):
@@ -423,14 +476,14 @@ def _segments_cross(a, b) -> bool:
 def golden_figure(result: dict) -> Figure:
     """Per on-chip layer: the SQNR of its output against ``int`` with the chip's noise off
     (the ADC alone) and on, and the share of its inputs the quantiser clips."""
-    with rc_context(_RC):
+    with rc_context(STYLE):
         return _golden_figure(result)
 
 
 def _golden_figure(result: dict) -> Figure:
     layers = result["layers"]
     height = 0.3 * max(3, len(layers)) + 1.6
-    figure = _new_figure(10.0, height)
+    figure = new_figure(10.0, height)
     figure.suptitle(f"{Path(str(result['model'])).name} on chip {result['chip']}: "
                     f"{result['samples']} samples, seed {result['seed']}", fontsize=10)
     ax_sqnr, ax_clip = figure.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 1.2]})
@@ -462,7 +515,7 @@ def _golden_figure(result: dict) -> Figure:
     for ax in (ax_sqnr, ax_clip):
         ax.grid(axis="x", color="#e4e4e4", linewidth=0.7)
         ax.set_axisbelow(True)
-    _fix_layout(figure)
+    fix_layout(figure)
     return figure
 
 
@@ -471,8 +524,8 @@ def _golden_figure(result: dict) -> Figure:
 def save(figure: Figure, path: str | Path) -> None:
     """Write ``figure`` to ``path``, in the format its extension names (png, svg or pdf)."""
     fmt = Path(path).suffix.lower().lstrip(".")
-    with rc_context(_RC):
-        figure.savefig(path, format=fmt, dpi=200 if fmt == "png" else "figure",
+    with rc_context(STYLE):
+        figure.savefig(path, format=fmt, dpi="figure",
                        metadata=_METADATA[fmt])
 
 
@@ -480,7 +533,7 @@ def svg_markup(figure: Figure) -> str:
     """The figure as an ``<svg>`` element to inline in an HTML page (no XML prolog, no
     DOCTYPE with its external DTD)."""
     buffer = io.StringIO()
-    with rc_context(_RC):
+    with rc_context(STYLE):
         figure.savefig(buffer, format="svg", metadata=_METADATA["svg"])
     text = buffer.getvalue()
     return text[text.index("<svg"):]

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..chip.conversions import precision
 from ..program import PER_POSITION, MatrixLayer, Program
+from .units import engineering
 
 COST_FIELDS = ("macs", "cell_ops", "adc_conversions", "digital_bit_products", "accumulations",
                "cycles", "weight_writes", "energy_j", "latency_s")
@@ -45,7 +46,9 @@ def _sum(layers: list[dict[str, Any]], key: str) -> Any:
     return sum(values) if values else None
 
 
-def mapping_report(program: Program, notes: dict[str, str] | None = None) -> dict[str, Any]:
+def mapping_report(program: Program, notes: dict[str, str] | None = None,
+                   warnings: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """notes: per node; warnings: about the whole compile (a glob that matches nothing)."""
     notes = notes or {}
     entries = [_layer_entry(l, notes.get(l.node, "")) for l in program.layers.values()]
     on_chip = [e for e in entries if e["placement"] == "acim"]
@@ -75,7 +78,7 @@ def mapping_report(program: Program, notes: dict[str, str] | None = None) -> dic
     if total.get("energy_j") and total.get("macs"):
         total["tops_per_w"] = 2 * total["macs"] / total["energy_j"] / 1e12
     return {"model": program.source, "chip": program.chip.name, "layers": entries,
-            "total": total}
+            "total": total, "warnings": list(warnings)}
 
 
 def _shape(shape) -> str:
@@ -88,10 +91,7 @@ def _fmt(value: Any, unit: str = "") -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        for scale, prefix in ((1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"), (1, "")):
-            if unit and abs(value) < scale * 1000:
-                return f"{value / scale:.3g} {prefix}{unit}"
-        return f"{value:.4g}{unit and ' ' + unit}"
+        return engineering(value, unit) if unit else f"{value:.4g}"
     if isinstance(value, int) and value >= 10000:
         for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
             if value >= scale:
@@ -142,4 +142,5 @@ def render_mapping(report: dict[str, Any]) -> str:
     if t.get("costs_unknown_why"):
         lines.append(f"costs '-': {t['costs_unknown_why']}")
     notes = [f"note: {e['node']}: {e['note']}" for e in report["layers"] if e.get("note")]
-    return "\n".join(out + lines + notes)
+    warnings = [f"warning: {w}" for w in report.get("warnings", ())]
+    return "\n".join(out + lines + notes + warnings)

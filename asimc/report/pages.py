@@ -6,7 +6,7 @@ Table cells use the terminal's units (asimc.report.units); the figures are those
 from __future__ import annotations
 
 from .html import escape, figure, note, page, table
-from .units import count, decibels, engineering, percent
+from .units import count, decibels, engineering, percent, score, score_spread
 
 
 def _tops(value) -> str:
@@ -25,16 +25,22 @@ def compare_page(rows: list[dict], *, model: str, data: str, seeds: int) -> str:
     from .figures import compare_figure
     chips = [r for r in rows if r["chip"] not in ("fp32", "int")]
     fp32 = next((r for r in rows if r["chip"] == "fp32"), None)
-    headers = ["chip", "precision", "accuracy", "± (std over seeds)", "agreement w/ FP32",
-               "SQNR vs FP32", "ADC conversions", "cycles", "energy / inference", "TOPS/W"]
+    from ..metrics import METRICS
+    metric = next((r["metric"] for r in rows if r.get("metric")), "top1")
+    headers = ["chip", "precision", METRICS[metric].title(), "± (std over seeds)",
+               "agreement w/ FP32", "SQNR vs FP32", "ADC conversions", "cycles",
+               "energy / inference", "TOPS/W"]
     body, classes = [], []
     for r in rows:
         name = escape(r["chip"])
         if r["chip"] == "int":
             name += f"<br><span class='meta'>baseline of {escape(_baseline_of(r))}</span>"
-        body.append([name, escape(r["precision"]), percent(r["accuracy_mean"]),
-                     percent(r["accuracy_std"]) if r["chip"] not in ("fp32", "int") else "",
-                     percent(r["agreement"]), decibels(r["sqnr_db"]),
+        body.append([name, escape(r["precision"]), score(metric, r.get("score_mean")),
+                     score_spread(metric, r.get("score_std"))
+                     if r["chip"] not in ("fp32", "int") else "",
+                     # (a top-1 figure means nothing on an embedding)
+                     percent(r["agreement"]) if metric in ("top1", "agreement") else "-",
+                     decibels(r["sqnr_db"]),
                      count(r.get("adc_conversions")), count(r.get("cycles")),
                      engineering(r.get("energy_j"), "J"), _tops(r.get("tops_per_w"))])
         classes.append("reference" if r["chip"] in ("fp32", "int") else "")
@@ -61,24 +67,32 @@ def compare_page(rows: list[dict], *, model: str, data: str, seeds: int) -> str:
 
 def golden_page(result: dict) -> str:
     from .figures import golden_figure
+    from ..metrics import METRICS
+    metric = result.get("metric", "top1")
+    top1 = metric in ("top1", "agreement")      # else top-1 figures mean nothing (embeddings)
     rung_rows = []
     for r in result["rungs"]:
         verdict = "PASS" if r["passed"] else ("FAIL" if r["must_hold"] else "fail")
         diff = r.get("max_abs_diff")
+        scores = [percent(r.get("agreement")), percent(r.get("accuracy"))] if top1 else \
+            [score(metric, r.get("score"))]
         rung_rows.append([f"<span class='{verdict.lower()}'>{verdict}</span>",
-                          escape(r["name"]), decibels(r.get("sqnr_db")),
-                          percent(r.get("agreement")), percent(r.get("accuracy")),
+                          escape(r["name"]), decibels(r.get("sqnr_db")), *scores,
                           "-" if diff is None else f"{diff:.3g}",
                           escape(r["criterion"]) + ("" if r["must_hold"] else " (measurement)")])
     layers = result["layers"]
     sections = [
-        ("Ladder", table(["", "rung", "SQNR", "agreement", "accuracy", "max |diff|",
-                          "criterion"], rung_rows)),
+        ("Ladder", table(["", "rung", "SQNR",
+                          *(["agreement", "accuracy"] if top1 else [METRICS[metric].title()]),
+                          "max |diff|", "criterion"], rung_rows)),
         ("Per-layer SQNR against int, and inputs clipped", figure(golden_figure(result))),
         ("Per-layer numbers", table(
-            ["layer", "op", "SQNR ideal ACiM", "SQNR noisy ACiM", "inputs clipped"],
+            ["layer", "op", "SQNR ideal ACiM", "SQNR noisy ACiM", "inputs clipped",
+             "input range used", "array SQNR ideal", "array SQNR noisy"],
             [[escape(l["name"]), escape(l["op_type"]), decibels(l["ideal_sqnr_db"]),
-              decibels(l["sqnr_db"]), percent(l["clipped_inputs"])] for l in layers])),
+              decibels(l["sqnr_db"]), percent(l["clipped_inputs"]),
+              percent(l.get("input_range_used")), decibels(l.get("ideal_array_sqnr_db")),
+              decibels(l.get("array_sqnr_db"))] for l in layers])),
     ]
     sections[-1] = (sections[-1][0], sections[-1][1] + "".join(
         note(escape(w)) for w in result.get("warnings", [])))

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import math
 
-_PREFIXES = ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"))
+_PREFIXES = ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"))
 
 
 def percent(value) -> str:
-    """0.9956 -> '99.56%'."""
-    return "-" if value is None else f"{100 * value:.2f}%"
+    """0.9956 -> '99.56%'; '-' for no value (None, NaN, not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return "-"
+    return f"{100 * value:.2f}%"
 
 
 def decibels(value) -> str:
@@ -45,3 +47,25 @@ def count(value) -> str:
             return f"{value / scale:.3g}{suffix}"
     return f"{value:.3g}" if isinstance(value, float) and not value.is_integer() else \
         str(int(value))
+
+
+def score(metric: str, value) -> str:
+    """A metric's value (asimc.metrics): '99.56%' (top1, agreement), '0.9987' (cosine),
+    '31.2 dB' (sqnr), '0.0123' (mse)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if metric in ("top1", "agreement"):
+        return percent(value)
+    if metric == "sqnr":
+        return decibels(value)
+    return f"{value:.4f}" if metric == "cosine" else f"{value:.3g}"
+
+
+def score_spread(metric: str, value) -> str:
+    """A metric's standard deviation over seeds, in its unit (without the % sign)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if metric in ("top1", "agreement"):
+        return f"{100 * value:.2f}"
+    return f"{value:.1f}" if metric == "sqnr" else \
+        f"{value:.4f}" if metric == "cosine" else f"{value:.2g}"

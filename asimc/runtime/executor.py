@@ -1,7 +1,7 @@
 """Executing a Program: digital ops on the host, matrix products on the simulated array.
 
 The graph interpreter runs every node; for each matrix product placed on the array, a hook
-quantises the operands (DESIGN.md section 4), lowers the product to a (groups, rows, K) x
+quantises the operands (docs/numeric-model.md, "Quantisers"), lowers the product to a (groups, rows, K) x
 (groups, K, N) integer product, hands it to a kernel, and dequantises the result:
 
 * ``float``: no hook, the model in float32 (asimc's own float execution);
@@ -11,6 +11,7 @@ quantises the operands (DESIGN.md section 4), lowers the product to a (groups, r
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -19,12 +20,11 @@ import torch
 from ..chip.conversions import ConversionPlan, input_levels, weight_levels
 from ..errors import DeviceError, UsageError
 from ..ir import Node
-from ..kernels import fast, reference, rng
+from ..kernels import exact, fast, reference, rng
 from ..kernels.mismatch import static_mismatch
 from ..kernels.problem import AcimProblem, NoiseKeys
 from ..kernels.quantize import quantize_input, quantize_weight
 from ..ops.matmul import gemm_epilogue
-from ..passes import qdq
 from ..passes.tile import row_tiles
 from ..program import MatrixLayer, Program
 from . import quantizer
@@ -35,6 +35,42 @@ from .samples import SampleKeys, row_noise_keys
 
 MODES = ("float", "int", "acim")
 KERNELS = {"fast": fast.run, "reference": lambda problem, memory_budget: reference.run(problem)}
+
+
+@dataclass
+class ArrayStats:
+    """Why a layer fails on a chip, summed over a run (golden prints them per layer).
+
+    The input range used is the RMS of the integer inputs over the largest level, ``Lx``: how
+    much of the input quantiser's range the layer's values really fill (a transformer's
+    outlier channels leave the rest a few percent). The array SQNR (``acim`` mode with taps)
+    compares the converted sums with the exact integer products of the same quantised
+    operands: the chip's noise and ADC against the layer's own signal, free of the errors
+    earlier layers pass on."""
+
+    input_square: float = 0.0      # sum of Xq^2
+    inputs: int = 0
+    levels: int = 1                # Lx
+    signal: float = 0.0            # sum of exact acc^2
+    error: float = 0.0             # sum of (converted - exact)^2
+
+    def add(self, other: "ArrayStats") -> "ArrayStats":
+        return ArrayStats(self.input_square + other.input_square, self.inputs + other.inputs,
+                          max(self.levels, other.levels), self.signal + other.signal,
+                          self.error + other.error)
+
+    @property
+    def range_used(self) -> float:
+        return math.sqrt(self.input_square / self.inputs) / self.levels if self.inputs else 0.0
+
+    @property
+    def sqnr_db(self) -> float | None:
+        """None where it was not measured (no taps, or not ``acim`` mode)."""
+        if not self.signal and not self.error:
+            return None
+        if not self.error:
+            return math.inf
+        return 10.0 * math.log10(self.signal / self.error) if self.signal else -math.inf
 
 
 @dataclass
@@ -49,6 +85,7 @@ class RunResult:
     # Per on-chip layer: (inputs clipped by the quantiser, inputs) - negative values on an
     # unsigned-input chip, values above a static scale.
     clipped: dict[str, tuple[int, int]] = field(default_factory=dict)
+    stats: dict[str, ArrayStats] = field(default_factory=dict)
 
     @property
     def output(self) -> np.ndarray:
@@ -71,11 +108,25 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+# The float32 weights of each live program's static layers, per device: kept across runs so
+# that the fast kernel's packed weight planes (kernels/packing.py, cached per tensor) are too.
+_PROGRAM_WEIGHTS: dict[int, dict[str, dict[str, torch.Tensor]]] = {}
+
+
+def _program_weights(program: Program, device: torch.device) -> dict[str, torch.Tensor]:
+    ident = id(program)
+    if ident not in _PROGRAM_WEIGHTS:
+        _PROGRAM_WEIGHTS[ident] = {}
+        weakref.finalize(program, _PROGRAM_WEIGHTS.pop, ident, None)
+    return _PROGRAM_WEIGHTS[ident].setdefault(str(device), {})
+
+
 class _MatrixHook:
     """Runs the on-chip matrix products of one execution."""
 
     def __init__(self, program: Program, mode: str, seed: int, keys: SampleKeys,
-                 kernel: str, memory_budget: int, device: torch.device, progress):
+                 kernel: str, memory_budget: int, device: torch.device, progress,
+                 measure: bool = False):
         self.program = program
         self.mode = mode
         self.seed = seed
@@ -85,7 +136,9 @@ class _MatrixHook:
         self.device = device
         self.progress = progress
         self.clipped: dict[str, tuple[int, int]] = {}
-        self._weights: dict[str, torch.Tensor] = {}
+        self.measure = measure            # ArrayStats' array SQNR (one exact product more)
+        self.stats: dict[str, ArrayStats] = {}
+        self._weights = _program_weights(program, device)
         self._cells: dict[tuple, torch.Tensor | None] = {}
         self._plans: dict[str, ConversionPlan] = {}
         # On-chip layers whose noise had to be keyed on the whole batch: node -> the inputs
@@ -118,33 +171,48 @@ class _MatrixHook:
         before = self.clipped.get(layer.node, (0, 0))
         self.clipped[layer.node] = (before[0] + int(clipped), before[1] + x.numel())
 
-    def _input_scale(self, layer: MatrixLayer, x: torch.Tensor, layout, node: Node,
-                     signed: bool, static: float | None):
-        return quantizer.input_scale(layer.chip, x, layout, self.keys.batch, node.describe(),
-                                     signed, static)
+    def _record_inputs(self, layer: MatrixLayer, xq: torch.Tensor) -> None:
+        chip = layer.chip
+        seen = ArrayStats(float(xq.double().square().sum()), xq.numel(),
+                          input_levels(chip.input.bits, chip.input.signed))
+        self.stats[layer.node] = self.stats.get(layer.node, ArrayStats()).add(seen)
 
-    def _quantized_input(self, layer: MatrixLayer, x: torch.Tensor, layout, node: Node):
-        """(integer inputs, their scale) by asimc's quantiser or, for a QDQ model, the model's."""
+    def _input_scale(self, layer: MatrixLayer, x: torch.Tensor, layout, node: Node,
+                     signed: bool, static: float | None, reduce_dim: int | None = -1):
+        return quantizer.input_scale(layer.chip, x, layout, self.keys.batch, node.describe(),
+                                     signed, static, reduce_dim)
+
+    def _quantized_input(self, layer: MatrixLayer, x: torch.Tensor, layout, node: Node,
+                         reduce_dim: int | None = -1):
+        """(integer inputs, their scale) by asimc's quantiser or, for a QDQ model, the model's.
+        ``reduce_dim`` None: x is a convolution's input, not yet unfolded into rows."""
         qinput = layer.qdq.input if layer.qdq is not None else None
         if qinput is not None:
             scale = torch.tensor(qinput.scale, dtype=torch.float32, device=x.device)
-            return qdq.quantize_input(x, qinput), scale
-        signed = layer.chip.input.signed
-        x_scale = self._input_scale(layer, x, layout, node, signed, layer.input_scale)
-        return quantize_input(x, x_scale, layer.chip.input.bits, signed), x_scale
+            xq = quantizer.model_integers(x, qinput)
+        else:
+            signed = layer.chip.input.signed
+            scale = self._input_scale(layer, x, layout, node, signed, layer.input_scale,
+                                      reduce_dim)
+            xq = quantize_input(x, scale, layer.chip.input.bits, signed)
+        self._record_inputs(layer, xq)
+        return xq, scale
 
     def _dequantize(self, layer: MatrixLayer, acc: torch.Tensor, w_scale, x_scale,
-                    weights: torch.Tensor) -> torch.Tensor:
-        """asimc's dequantisation, or a QDQ model's: its scales are per integer step, and an
-        asymmetric input's zero point comes off as an exact digital term."""
+                    weights: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """asimc's dequantisation, or a QDQ model's: its scales are per integer step, and
+        asymmetric zero points come off as exact digital terms (``x``: the rows, needed for
+        an attention operand's zero point)."""
         model = layer.qdq
         if model is None:
             return quantizer.dequantize(layer.chip, acc, w_scale, x_scale)
         chip = layer.chip
-        w_levels = 1 if model.weight_dtype else weight_levels(chip.weight.bits)
+        w_levels = 1 if model.weight_dtype or model.operand else weight_levels(chip.weight.bits)
         x_levels = 1 if model.input else input_levels(chip.input.bits, chip.input.signed)
-        if model.input is not None:
-            acc = qdq.zero_point_correction(acc, weights, model.input.zero_point)
+        x_zero = model.input.zero_point if model.input else 0
+        w_zero = model.operand.zero_point if model.operand else 0
+        if x_zero or w_zero:
+            acc = quantizer.zero_point_correction(acc, x, weights, x_zero, w_zero)
         scale = (w_scale.double() * x_scale.double()) / (w_levels * x_levels)
         return (acc * scale).to(torch.float32)
 
@@ -169,7 +237,7 @@ class _MatrixHook:
                  keys: tuple | None, tiles) -> torch.Tensor:
         """(G, R, K) x (Gw, K, N) integer-valued -> (G, R, N) float64."""
         if self.mode == "int":
-            return torch.matmul(x.double(), w.double())
+            return exact.matmul(x, w)
         plan = self._plan(layer)
         noise = None
         if plan.has_noise and keys is not None:
@@ -178,7 +246,17 @@ class _MatrixHook:
                               offset.view(x.shape[0], x.shape[1]), col_stride, elements)
         fixed = self._static_mismatch(layer, plan, tiles, w.shape[1], w.shape[2])
         problem = AcimProblem(x, w, plan, tiles, noise, fixed.cells, fixed.gain, fixed.offset)
-        return self.kernel(problem, memory_budget=self.memory_budget)
+        acc = self.kernel(problem, memory_budget=self.memory_budget)
+        if self.measure:
+            self._record_error(layer, acc, exact.matmul(x, w))
+        return acc
+
+    def _record_error(self, layer: MatrixLayer, acc: torch.Tensor, exact_acc: torch.Tensor
+                      ) -> None:
+        """The array SQNR's sums: the exact integer product and the converted one's error."""
+        seen = ArrayStats(signal=float(exact_acc.square().sum()),
+                          error=float((acc - exact_acc).square().sum()))
+        self.stats[layer.node] = self.stats.get(layer.node, ArrayStats()).add(seen)
 
     def _static_mismatch(self, layer: MatrixLayer, plan: ConversionPlan, tiles, k: int, n: int):
         """The chip instance's fixed-pattern errors for this layer (drawn once per run)."""
@@ -211,7 +289,7 @@ class _MatrixHook:
         conv = Conv2d.of(node, x, self.program.graph.constants[node.inputs[1]].shape)
         x = conv.as_2d(x)
         self._count_clipped(layer, x)
-        xq, x_scale = self._quantized_input(layer, x, layouts[0], node)
+        xq, x_scale = self._quantized_input(layer, x, layouts[0], node, reduce_dim=None)
         # Padding is the value 0.0: the integer 0, or a QDQ input's zero point.
         zero = layer.qdq.input.zero_point if layer.qdq and layer.qdq.input else 0
         xq = conv.pad(xq - zero) + zero if zero else conv.pad(xq)
@@ -223,11 +301,16 @@ class _MatrixHook:
         row_scale = quantizer.leading_row_scale(x_scale, batch_rows)
         cout = groups * n
         out = torch.empty(batch_rows, cout, positions, dtype=torch.float32, device=x.device)
+        exact_product = self.mode == "int" or self._merges_exactly(layer, k, n)
         # Chunk over the batch so that the unfolded input stays within the memory budget.
         per_row_bytes = channels * math.prod(conv.kernel) * positions * 4 * 3
         step = max(1, self.memory_budget // max(1, per_row_bytes))
         for b0 in range(0, batch_rows, step):
             b1 = min(batch_rows, b0 + step)
+            if exact_product:
+                out[b0:b1] = self._exact_conv(layer, xq[b0:b1], w, conv, row_scale[b0:b1]
+                                              if row_scale.dim() > 0 else row_scale)
+                continue
             xg = conv.rows(xq[b0:b1], groups, k, positions)
             b_index, first = output_first_columns(b0, b1, positions, groups, n, x.device)
             keys = self._noise_keys(layer, node, layouts, (batch_rows, cout, positions),
@@ -241,6 +324,36 @@ class _MatrixHook:
         if bias is not None:
             out = out + bias.view(1, -1, 1, 1)
         return conv.back(out)
+
+    def _merges_exactly(self, layer: MatrixLayer, k: int, n: int) -> bool:
+        """acim mode with the fast kernel on a layer whose every conversion is lossless and
+        noiseless: the kernel would compute one exact integer product, as int mode does."""
+        if self.mode != "acim" or self.kernel is not fast.run:
+            return False
+        plan, tiles = self._plan(layer), self._tiles(layer, k)
+        fixed = self._static_mismatch(layer, plan, tiles, k, n)
+        none = torch.empty(0, dtype=torch.int64)
+        noise = NoiseKeys(none, none, 1, 0) if plan.has_noise else None
+        probe = AcimProblem(torch.empty(layer.groups, 0, k), torch.empty(1, k, n), plan, tiles,
+                            noise, fixed.cells, fixed.gain, fixed.offset)
+        return fast.merges_exactly(probe)
+
+    def _exact_conv(self, layer: MatrixLayer, padded: torch.Tensor, w: torch.Tensor,
+                    conv: Conv2d, row_scale: torch.Tensor) -> torch.Tensor:
+        """The exact integer product as a convolution (kernels/exact.py: no im2col), dequantised
+        in the output's own layout (b, G*N, positions), with no transposing copies."""
+        groups, n = layer.groups, layer.n
+        acc = exact.conv2d(padded, w, conv)                         # (b, G*N, oh, ow)
+        if self.measure:        # a merged acim product: the converted sum is the exact one
+            self._record_error(layer, acc, acc)
+        b = acc.shape[0]
+        # A (G, b, positions, N) view: the scales broadcast as over the (G, rows, N) product.
+        acc = acc.view(b, groups, n, -1).permute(1, 0, 3, 2)
+        w_scale = self._weight_scale(layer, groups, n)
+        y = self._dequantize(layer, acc, w_scale.unsqueeze(1) if w_scale.dim() else w_scale,
+                             row_scale.view(1, -1, 1, 1) if row_scale.dim() else row_scale,
+                             w.unsqueeze(2))
+        return y.permute(1, 0, 3, 2).reshape(b, groups * n, -1)
 
     def _static_matmul(self, layer: MatrixLayer, node: Node, inputs: list, layouts: list
                        ) -> torch.Tensor:
@@ -281,27 +394,33 @@ class _MatrixHook:
             b = b.unsqueeze(1)
         lead = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-        signed = chip.input.signed
         self._count_clipped(layer, a)
-        a_scale = self._input_scale(layer, a, la, node, signed, layer.input_scale)
-        aq = quantize_input(a, a_scale, chip.input.bits, signed)
-        # The second operand is quantised like a weight: signed, with its own scale.
-        b_scale = self._input_scale(layer, b, lb, node, True, layer.operand_scale)
-        bq = quantize_weight(b, b_scale, chip.weight.bits)
+        aq, a_scale = self._quantized_input(layer, a, la, node)
+        model = layer.qdq.operand if layer.qdq is not None else None
+        if model is not None:             # a QDQ model's own integers, written as weights
+            b_scale = torch.tensor(model.scale, dtype=torch.float32, device=b.device)
+            bq = quantizer.model_integers(b, model)
+        else:       # quantised like a weight: signed, with its own scale
+            b_scale = self._input_scale(layer, b, lb, node, True, layer.operand_scale,
+                                        reduce_dim=-2)
+            bq = quantize_weight(b, b_scale, chip.weight.bits)
         groups = math.prod(lead)
         xg = aq.expand(*lead, m, k).reshape(groups, m, k)
         wg = bq.expand(*lead, k, n).reshape(groups, k, n)
         out_shape = (*lead, m, n)
         row_scale = a_scale.expand(a.shape).expand(*lead, m, k).reshape(groups, m, k)[..., :1] \
             if a_scale.dim() > 0 and a_scale.numel() > 1 else a_scale
-        col_scale = b_scale.expand(b.shape).expand(*lead, k, n).reshape(groups, k, n)[:, :1, :1] \
+        col_scale = b_scale.expand(b.shape).expand(*lead, k, n).reshape(groups, k, n)[:, :1, :] \
             if b_scale.dim() > 0 and b_scale.numel() > 1 else b_scale
         layout = _output_layout(la, lb, a.dim(), b.dim(), len(out_shape))
         first = torch.arange(groups * m, device=a.device) * n
         keys = self._noise_keys(layer, node, layouts, out_shape, layout, first, 1, n)
         acc = self._product(layer, xg, wg, keys, self._tiles(layer, k))
-        y = _gemm_epilogue(node, quantizer.dequantize(chip, acc, col_scale, row_scale)
-                           .view(out_shape), inputs)
+        if layer.qdq is None:
+            y = quantizer.dequantize(chip, acc, col_scale, row_scale)
+        else:
+            y = self._dequantize(layer, acc, col_scale, row_scale, wg, xg)
+        y = _gemm_epilogue(node, y.view(out_shape), inputs)
         if squeeze_a:
             y = y.squeeze(-2)
         if squeeze_b:
@@ -360,12 +479,13 @@ def execute(program: Program, inputs, *, mode: str = "acim", seed: int = 0,
                      results[0].outputs},
             taps={k: np.concatenate([r.taps[k] for r in results]) for k in results[0].taps},
             mode=mode, seed=int(seed), warnings=clipping_warnings(program, clipped),
-            clipped=clipped)
+            clipped=clipped, stats=merge_stats(r.stats for r in results))
     batched = [v for k, v in feeds.items() if _has_batch(graph, k, v, batch)]
     keys = SampleKeys.from_inputs(batched, [v for v in feeds.values()])
     hook = None
     if mode != "float":
-        hook = _MatrixHook(program, mode, int(seed), keys, kernel, budget, dev, progress)
+        hook = _MatrixHook(program, mode, int(seed), keys, kernel, budget, dev, progress,
+                           measure=taps and mode == "acim")
     tapped = [l.node for l in program.layers.values() if l.on_chip] if taps else []
     producer = {n.name: n for n in graph.nodes}
     keep = [producer[name].outputs[0] for name in tapped]
@@ -379,22 +499,41 @@ def execute(program: Program, inputs, *, mode: str = "acim", seed: int = 0,
     warnings = clipping_warnings(program, clipped)
     if hook is not None:
         warnings += lost_batch_warnings(hook.keyed_on_batch, run.lost)
-    return RunResult(outputs, tap_values, mode, int(seed), warnings, clipped)
+    return RunResult(outputs, tap_values, mode, int(seed), warnings, clipped,
+                     hook.stats if hook else {})
+
+
+def merge_stats(runs) -> dict[str, ArrayStats]:
+    """Per layer, the ArrayStats of several runs (batches) summed."""
+    merged: dict[str, ArrayStats] = {}
+    for stats in runs:
+        for name, seen in stats.items():
+            merged[name] = merged[name].add(seen) if name in merged else seen
+    return merged
 
 
 def clipping_warnings(program: Program, clipped: dict[str, tuple[int, int]],
                       threshold: float = 0.01) -> list[str]:
-    """One warning per layer whose quantiser clips more than ``threshold`` of its inputs."""
-    warnings = []
+    """One warning per cause of clipping (not one per layer), naming every layer whose
+    quantiser clips more than ``threshold`` of its inputs, with its share."""
+    unsigned, static = [], []
     for node, (count, total) in clipped.items():
         if total and count / total > threshold:
-            layer = program.layers[node]
-            why = ("negative inputs clip to 0 on this unsigned-input chip; a `layer` override "
-                   "with `input { signed }` keeps them" if not layer.chip.input.signed else
-                   "inputs exceed the calibrated static scale")
-            warnings.append(f"{node}: {100 * count / total:.1f}% of the inputs are clipped "
-                            f"({why})")
+            named = f"{node} ({100 * count / total:.1f}%)"
+            (static if program.layers[node].chip.input.signed else unsigned).append(named)
+    warnings = []
+    if unsigned:
+        warnings.append(f"{_layers(unsigned)}: negative inputs clip to 0 on this "
+                        "unsigned-input chip; a `layer` override with `input { signed }` keeps "
+                        "them")
+    if static:
+        warnings.append(f"{_layers(static)}: they exceed the calibrated static scale")
     return warnings
+
+
+def _layers(named: list[str]) -> str:
+    return (f"inputs are clipped in {len(named)} layer{'s' if len(named) != 1 else ''} "
+            f"({', '.join(named)})")
 
 
 def lost_batch_warnings(keyed_on_batch: dict[str, list[str]], lost: dict[str, str]

@@ -173,14 +173,19 @@ def run_graph(graph: Graph, feeds: Mapping[str, Tensor], *, device="cpu",
     return GraphRun(result, kept, layouts, batch, lost)
 
 
+# What torch and numpy raise when the tensors a model feeds an op do not fit it (shapes that do
+# not broadcast, an index out of range, a reshape to the wrong size): the model's fault. Any
+# other exception (TypeError, AttributeError, KeyError, AssertionError, ...) is a bug in the
+# op's code and must reach the user as an internal error, not as a bad model.
+_MODEL_FAULTS = (RuntimeError, IndexError, ValueError)
+
+
 def _run_node(node: Node, inputs: list[Tensor | None]) -> list[Tensor]:
     try:
         return ops.run_op(node, inputs)
     except ModelError as error:       # the op's own message names the node; add the inputs
         raise ModelError(f"{error} (inputs: {_describe(inputs)})") from None
-    except AsimcError:
-        raise
-    except Exception as error:  # noqa: BLE001 - an op failing on these inputs: say where
+    except _MODEL_FAULTS as error:    # the op failing on these inputs: say where
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelError(f"{node.describe()} failed on inputs ({_describe(inputs)}): "
                          f"{message}") from error

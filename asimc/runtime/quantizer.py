@@ -1,4 +1,4 @@
-"""The quantisation steps of an on-chip matrix product (DESIGN.md section 4): input scales
+"""The quantisation steps of an on-chip matrix product (docs/numeric-model.md, "Quantisers"): input scales
 (dynamic per tensor, per sample, or static), counting what the quantiser clips, the per-row
 scales of the lowered product, and dequantising its integer result. The quantiser itself and
 its level formulas are ``asimc.kernels.quantize`` (from ``asimc.chip.conversions``)."""
@@ -8,7 +8,10 @@ import torch
 
 from ..chip.conversions import input_levels, weight_levels
 from ..chip.spec import ChipSpec
+from ..program import QdqOperand
 from ..kernels.quantize import EPSILON, scale_of
+from ..errors import ModelError
+from .batch import BatchLayout
 from .samples import per_sample_peak
 
 
@@ -25,15 +28,41 @@ def clipped_count(chip: ChipSpec, static_scale: float | None, x: torch.Tensor) -
 
 
 def input_scale(chip: ChipSpec, x: torch.Tensor, layout, batch: int, node_desc: str,
-                signed: bool, static: float | None) -> torch.Tensor:
-    """Scale of every element of x (a tensor that broadcasts against x)."""
+                signed: bool, static: float | None, reduce_dim: int | None = -1
+                ) -> torch.Tensor:
+    """Scale of every element of x (a tensor that broadcasts against x).
+
+    ``reduce_dim``: the axis of x that the product reduces (K): ``per_token`` takes one scale
+    per slice along it (-1: a row of the left operand; -2: a column of the right operand of
+    an activation x activation product). None: x is not unfolded into rows yet (a
+    convolution's input), so ``per_token`` falls back to one scale per sample.
+    """
     how = chip.quant.input
     if how == "static":
         return torch.tensor(static, dtype=torch.float32, device=x.device)
-    if how == "per_sample":
+    if how == "per_token" and reduce_dim is not None and x.dim() > 1:
+        _check_rows_within_samples(x, layout, batch, reduce_dim, node_desc)
+        peak = (x.abs() if signed else x).amax(dim=reduce_dim, keepdim=True)
+        return peak.to(torch.float32) + EPSILON
+    if how in ("per_sample", "per_token"):
         peak, ids = per_sample_peak(x, layout, batch, signed, node_desc)
         return (peak.to(torch.float32) + EPSILON)[ids]
     return scale_of(x, signed)
+
+
+def _check_rows_within_samples(x: torch.Tensor, layout, batch: int, reduce_dim: int,
+                               node_desc: str) -> None:
+    """Per-token scales are per sample only if no row mixes samples: refuse a batch axis that
+    runs along the reduction or cannot be followed (as per-sample scales do)."""
+    if batch == 1 or layout is None:      # one sample, or values no sample owns
+        return
+    lost = not isinstance(layout, BatchLayout)
+    if lost or layout.axis % x.dim() == reduce_dim % x.dim():
+        raise ModelError(
+            f"{node_desc}: per-token scales take one scale per row of the product, but "
+            + ("the batch axis cannot be followed to this node's input" if lost else
+               "the batch runs along this product's reduction, so a row mixes samples")
+            + ". Use `quant { input per_tensor }` or static scales (`--input-scales DATA`).")
 
 
 def is_per_element(scale: torch.Tensor) -> bool:
@@ -63,3 +92,27 @@ def dequantize(chip: ChipSpec, acc: torch.Tensor, w_scale, x_scale) -> torch.Ten
     levels = weight_levels(chip.weight.bits) * input_levels(chip.input.bits, chip.input.signed)
     scale = (w_scale.double() * x_scale.double()) / levels
     return (acc * scale).to(torch.float32)
+
+
+# -- a quantised (QDQ) model's own integers (asimc.passes.qdq) ---------------------------------
+
+def model_integers(x: torch.Tensor, operand: QdqOperand) -> torch.Tensor:
+    """The integers the chip takes for x = (u - z) * s (a DequantizeLinear output): u - shift.
+
+    round(x / s) recovers u - z exactly (x is within float32 rounding of an integer times s),
+    so the model's integers reach the array unchanged."""
+    s = torch.tensor(operand.scale, dtype=torch.float32, device=x.device)
+    return torch.round(x.to(torch.float32) / s) + operand.zero_point
+
+
+def zero_point_correction(acc: torch.Tensor, x: torch.Tensor | None, weights: torch.Tensor,
+                          x_zero: int, w_zero: int = 0) -> torch.Tensor:
+    """sum (x - z_x)(w - z_w) from the array's acc = sum x w: the digital periphery's exact
+    terms, - z_x (column sums of w) - z_w (row sums of x) + K z_x z_w.
+    acc (G, R, N), x (G, R, K) (only needed when z_w != 0), weights (G, K, N)."""
+    if x_zero:
+        acc = acc - x_zero * weights.double().sum(dim=1, keepdim=True)
+    if w_zero:
+        acc = acc - w_zero * x.double().sum(dim=2, keepdim=True) \
+            + float(x_zero) * w_zero * weights.shape[1]
+    return acc

@@ -33,7 +33,7 @@ def per_sample_peak(values: torch.Tensor, layout, batch: int, signed: bool, node
         raise ModelError(
             f"{node_desc}: per-sample scales need to know which sample each element belongs "
             f"to, but the batch axis cannot be followed to this node's input. Use "
-            f"`quant {{ input per_tensor }}` or static scales (`--calibrate DATA`).")
+            f"`quant {{ input per_tensor }}` or static scales (`--input-scales DATA`).")
     source = values.abs() if signed else values
     peak = torch.full((batch,), -torch.inf, dtype=values.dtype, device=values.device)
     peak = peak.scatter_reduce(0, ids.flatten(), source.flatten(), reduce="amax")

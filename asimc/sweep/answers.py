@@ -13,12 +13,17 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 
-ROW_FIELDS = ("point", "params", "status", "seeds_done", "accuracy_mean", "accuracy_std",
-              "agreement", "sqnr_db", "adc_conversions", "cycles", "energy_j", "tops_per_w",
-              "precision", "pareto", "best", "message")
+ROW_FIELDS = ("point", "params", "status", "seeds_done", "metric", "score_mean", "score_std",
+              "accuracy_mean", "accuracy_std", "agreement", "sqnr_db", "cosine", "cosine_worst",
+              "mse", "adc_conversions", "cycles", "energy_j", "tops_per_w", "precision",
+              "pareto", "best", "message")
 
-# Objective names -> row column (accuracy and agreement are fractions in rows).
+# The metrics of asimc.metrics -> row column (accuracy and agreement are fractions in rows).
+METRIC_COLUMNS = {"top1": "accuracy_mean", "agreement": "agreement", "cosine": "cosine",
+                  "sqnr": "sqnr_db", "mse": "mse"}
+# Objective names -> row column.
 OBJECTIVES = {"accuracy": "accuracy_mean", "agreement": "agreement", "sqnr": "sqnr_db",
+              "cosine": "cosine", "mse": "mse", "score": "score_mean",
               "energy": "energy_j", "conversions": "adc_conversions", "cycles": "cycles",
               "tops_per_w": "tops_per_w"}
 
@@ -36,8 +41,47 @@ def _mean(values):
         (values[0] if len(set(values)) == 1 else math.nan)
 
 
-def build_rows(sweep: dict) -> list[dict]:
+def sweep_metric(sweep: dict, metric: str | None = None) -> str:
+    """The headline metric: ``metric``, else the one the sweep ran with, else the default
+    (top1 for labelled class scores, else cosine; asimc.metrics)."""
+    from ..metrics import get_metric
+    metric = metric or sweep["meta"].get("metric")
+    if metric:
+        metric = get_metric(metric).name
+        fp32 = next((b for b in sweep["baselines"] if b["kind"] == "fp32"), None)
+        if metric == "top1" and fp32 is not None and fp32["accuracy"] is None:
+            raise UsageError("--metric top1: the sweep's data have no labels; use agreement, "
+                             "cosine, sqnr or mse")
+        return metric
+    fp32 = next((b for b in sweep["baselines"] if b["kind"] == "fp32"), None)
+    labelled = fp32 is None or fp32["accuracy"] is not None
+    return "top1" if labelled and sweep["meta"].get("class_scores", True) else "cosine"
+
+
+def _scores(row: dict, metric: str, values: list[dict]) -> None:
+    """Means over seeds of every metric (std for the headline one) into ``row``."""
+    for name in ("agreement", "sqnr_db", "cosine", "mse"):
+        row[name] = _mean([v[name] for v in values])
+    row["cosine_worst"] = min((v["cosine_worst"] for v in values
+                               if v["cosine_worst"] is not None), default=None)
+    row["accuracy_mean"] = _mean([v["accuracy"] for v in values])
+    row["accuracy_std"] = _std([v["accuracy"] for v in values])
+    source = "accuracy" if metric == "top1" else METRIC_COLUMNS[metric]
+    row["metric"] = metric
+    row["score_mean"] = row[METRIC_COLUMNS[metric]]
+    row["score_std"] = _std([v[source] for v in values])
+
+
+def _std(values):
+    if not values or None in values:
+        return None
+    return statistics.stdev(values) if len(values) > 1 and all(
+        math.isfinite(v) for v in values) else 0.0
+
+
+def build_rows(sweep: dict, metric: str | None = None) -> list[dict]:
     """Rows of ``sweep show`` from ``store.read_sweep`` (no pareto/best marks yet)."""
+    metric = sweep_metric(sweep, metric)
     seeds = int(sweep["meta"].get("seeds", 1))
     by_point: dict[int, list[dict]] = {}
     for r in sweep["results"]:
@@ -46,10 +90,10 @@ def build_rows(sweep: dict) -> list[dict]:
     rows = []
     fp32 = baselines.get("fp32")
     if fp32:
-        rows.append(_baseline_row("fp32", fp32))
+        rows.append(_baseline_row("fp32", fp32, metric))
     for b in sweep["baselines"]:
         if b["kind"] == "int":
-            rows.append(_baseline_row("int", b))
+            rows.append(_baseline_row("int", b, metric))
     for p in sweep["points"]:
         results = [r for r in by_point.get(p["id"], []) if r["seed"] < seeds]
         done = [r for r in results if r["status"] == "done"]
@@ -62,31 +106,32 @@ def build_rows(sweep: dict) -> list[dict]:
             status, message = "failed", failed[0]["message"]
         else:
             status, message = "pending", ""
-        accuracies = [r["accuracy"] for r in done]
         costs = p["costs"]
-        rows.append({
-            "point": p["id"], "params": p["params"], "status": status,
-            "seeds_done": len(done),
-            "accuracy_mean": _mean(accuracies),
-            "accuracy_std": (statistics.stdev(accuracies) if len(accuracies) > 1
-                             and None not in accuracies else 0.0 if accuracies
-                             and None not in accuracies else None),
-            "agreement": _mean([r["agreement"] for r in done]),
-            "sqnr_db": _mean([r["sqnr_db"] for r in done]),
+        row = {"point": p["id"], "params": p["params"], "status": status,
+               "seeds_done": len(done)}
+        _scores(row, metric, done)
+        row.update({
             "adc_conversions": costs.get("adc_conversions"), "cycles": costs.get("cycles"),
             "energy_j": costs.get("energy_j"), "tops_per_w": costs.get("tops_per_w"),
             "precision": costs.get("precision"), "int_key": p["int_key"],
             "pareto": False, "best": False, "message": message})
+        rows.append(row)
     return rows
 
 
-def _baseline_row(name: str, b: dict) -> dict:
-    return {"point": name, "params": {"precision": b["precision"]}, "status": "done",
-            "seeds_done": 0, "accuracy_mean": b["accuracy"], "accuracy_std": 0.0,
-            "agreement": b["agreement"], "sqnr_db": b["sqnr_db"], "adc_conversions": None,
-            "cycles": None, "energy_j": None, "tops_per_w": None,
-            "precision": b["precision"], "int_key": b["key"], "pareto": False, "best": False,
-            "message": ""}
+def _baseline_row(name: str, b: dict, metric: str) -> dict:
+    row = {"point": name, "params": {"precision": b["precision"]}, "status": "done",
+           "seeds_done": 0}
+    _scores(row, metric, [b])
+    row.update({"adc_conversions": None, "cycles": None, "energy_j": None, "tops_per_w": None,
+                "precision": b["precision"], "int_key": b["key"], "pareto": False,
+                "best": False, "message": ""})
+    return row
+
+
+def rows_metric(rows: list[dict]) -> str:
+    """The headline metric of rows (``build_rows`` names it; top1 otherwise)."""
+    return next((r["metric"] for r in rows if r.get("metric")), "top1")
 
 
 def point_rows(rows: list[dict]) -> list[dict]:
@@ -128,7 +173,12 @@ def cost_objective(rows: list[dict]) -> Objective:
 
 
 def default_objectives(rows: list[dict]) -> tuple[Objective, ...]:
-    return (Objective("accuracy", "accuracy_mean", True), cost_objective(rows))
+    """The rows' metric (accuracy for top1) against the cost."""
+    from ..metrics import METRICS
+    metric = rows_metric(rows)
+    first = Objective("accuracy", "accuracy_mean", True) if metric == "top1" else \
+        Objective(metric, METRIC_COLUMNS[metric], METRICS[metric].higher_is_better)
+    return (first, cost_objective(rows))
 
 
 def mark_pareto(rows: list[dict], objectives) -> list[dict]:
@@ -152,29 +202,34 @@ def mark_pareto(rows: list[dict], objectives) -> list[dict]:
 # -- --best ---------------------------------------------------------------------------------------
 
 BEST_GRAMMAR = """\
-RULE is  METRIC OP REFERENCE [(+|-) POINTS]:
-  METRIC     accuracy | agreement (in percent) | sqnr (in dB)
+RULE is  METRIC OP REFERENCE [(+|-) AMOUNT]:
+  METRIC     accuracy (or top1) | agreement (in percent) | sqnr (in dB) | cosine | mse
   OP         >=  >  <=  <
-  REFERENCE  fp32 | int (the point's own int baseline) | a number (percent, or dB for sqnr)
-e.g. "accuracy >= fp32 - 1" (within 1 point of FP32), "agreement >= 99", "sqnr >= int - 3".
-The best point is the cheapest done point satisfying the rule: least energy per inference
-(least ADC conversions where the chip has no energy figures), then fewer cycles, then higher
-accuracy, then the earlier point."""
+  REFERENCE  fp32 | int (the point's own int baseline) | a number (percent for accuracy and
+             agreement, dB for sqnr, plain for cosine and mse)
+e.g. "accuracy >= fp32 - 1" (within 1 point of FP32), "agreement >= 99", "sqnr >= int - 3",
+"cosine >= 0.99". The best point is the cheapest done point satisfying the rule: least energy
+per inference (least ADC conversions where the chip has no energy figures), then fewer cycles,
+then the better score, then the earlier point."""
 
-_RULE = re.compile(r"^\s*(accuracy|agreement|sqnr)\s*(>=|<=|>|<)\s*(fp32|int|[+-]?\d+(?:\.\d*)?"
-                   r"|[+-]?\.\d+)\s*(?:([+-])\s*(\d+(?:\.\d*)?|\.\d+))?\s*$")
+_RULE = re.compile(r"^\s*(accuracy|top1|agreement|sqnr|cosine|mse)\s*(>=|<=|>|<)\s*"
+                   r"(fp32|int|[+-]?\d+(?:\.\d*)?|[+-]?\.\d+)"
+                   r"\s*(?:([+-])\s*(\d+(?:\.\d*)?|\.\d+))?\s*$")
+_RULE_METRIC = {"accuracy": "top1", "top1": "top1", "agreement": "agreement",
+                "sqnr": "sqnr", "cosine": "cosine", "mse": "mse"}
 
 
 @dataclass(frozen=True)
 class BestRule:
-    metric: str
+    metric: str                # a name of asimc.metrics.METRICS
     op: str
     reference: str
     offset: float
     text: str
 
     def threshold(self, row: dict, baselines: dict) -> float | None:
-        """The threshold for ``row`` (in percent or dB), or None when the reference is unknown."""
+        """The threshold for ``row`` (in the metric's unit), or None when the reference is
+        unknown."""
         if self.reference in ("fp32", "int"):
             base = baselines.get("fp32") if self.reference == "fp32" else \
                 baselines.get(row.get("int_key"))
@@ -186,18 +241,17 @@ class BestRule:
 
     @property
     def column(self) -> str:
-        return {"accuracy": "accuracy_mean", "agreement": "agreement", "sqnr": "sqnr_db"}[
-            self.metric]
+        return METRIC_COLUMNS[self.metric]
 
     def _scaled(self, value: float) -> float:
-        return value if self.metric == "sqnr" else 100.0 * value
+        return 100.0 * value if self.metric in ("top1", "agreement") else value
 
     def holds(self, row: dict, baselines: dict) -> bool:
         value, threshold = row[self.column], self.threshold(row, baselines)
         if not _is_number(value) or threshold is None:
             return False
         value = self._scaled(value)
-        # Percentages are compared at 1e-9 points, so "within 1 point" is not lost to rounding.
+        # Compared at 1e-9, so "within 1 point" is not lost to rounding.
         eps = 1e-9
         return {">=": value >= threshold - eps, ">": value > threshold + eps,
                 "<=": value <= threshold + eps, "<": value < threshold - eps}[self.op]
@@ -209,7 +263,7 @@ def parse_best(text: str) -> BestRule:
         raise UsageError(f"--best {text!r}: cannot read the rule.\n{BEST_GRAMMAR}")
     metric, op, reference, sign, amount = match.groups()
     offset = float(amount) * (-1 if sign == "-" else 1) if sign else 0.0
-    return BestRule(metric, op, reference, offset, " ".join(text.split()))
+    return BestRule(_RULE_METRIC[metric], op, reference, offset, " ".join(text.split()))
 
 
 def baselines_by_key(rows: list[dict]) -> dict:
@@ -233,10 +287,15 @@ def find_best(rows: list[dict], rule: BestRule) -> dict | None:
     if not qualifying:
         return None
 
+    from ..metrics import METRICS
+    metric = rows_metric(rows)
+    sign = 1.0 if METRICS[metric].higher_is_better else -1.0
+    column = METRIC_COLUMNS[metric]
+
     def order(r):
         cycles = r["cycles"] if _is_number(r["cycles"]) else math.inf
-        accuracy = r["accuracy_mean"] if _is_number(r["accuracy_mean"]) else -math.inf
-        return (r[cost.column], cycles, -accuracy, r["point"])
+        score = sign * r[column] if _is_number(r[column]) else -math.inf
+        return (r[cost.column], cycles, -score, r["point"])
 
     best = min(qualifying, key=order)
     best["best"] = True
@@ -245,7 +304,8 @@ def find_best(rows: list[dict], rule: BestRule) -> dict | None:
 
 def sort_rows(rows: list[dict], column: str) -> list[dict]:
     """Points sorted by a column (descending for accuracy-like ones), baselines first."""
-    descending = column in ("accuracy_mean", "agreement", "sqnr_db", "tops_per_w")
+    descending = column in ("accuracy_mean", "agreement", "sqnr_db", "cosine", "tops_per_w") \
+        or column in ("score", "score_mean") and rows_metric(rows) != "mse"
     names = {**OBJECTIVES, **{c: c for c in ROW_FIELDS}}
     if column not in names:
         raise UsageError(f"--sort {column!r}: expected one of {', '.join(sorted(names))}")

@@ -1,8 +1,9 @@
 """Evaluating one point in a worker: compile the point's chip, run it for each seed, measure.
 
-The same steps as ``asimc compare`` (asimc.compare, asimc.evaluate): the FP32 model under
-onnxruntime is the reference, the ``int`` baseline is the same program with exact integer
-products, and each seed is one noisy ACiM run. A worker keeps one ``Evaluator`` per sweep
+The same steps as ``asimc compare``, through the same ``asimc.evaluation.run_chip`` and
+``score_run``: the FP32 model under onnxruntime is the reference, the ``int`` baseline is the
+same program with exact integer products, and each seed is one noisy ACiM run; every metric of
+``asimc.metrics`` is stored. A worker keeps one ``Evaluator`` per sweep
 context, so the model's data and the FP32 outputs are loaded once per worker, not per point.
 Workers only compute and return plain dicts; the driver alone writes the database.
 """
@@ -15,6 +16,7 @@ import traceback
 from dataclasses import dataclass
 
 from ..errors import AsimcError
+from ..passes.smooth import DEFAULT_ALPHA
 
 # Used by the tests only: every ACiM evaluation appends "point seed" (and " shard" for a shard
 # of a point) to this file, so a test can prove that a resumed sweep computes each missing row
@@ -33,7 +35,9 @@ class Context:
     dataset_options: tuple = ()    # sorted (name, value) pairs for asimc.data.load_dataset
     digital: tuple = ()
     mapping: str | None = None
-    calibrate: str | None = None
+    input_scales: str | None = None
+    smooth: str | None = None
+    smooth_alpha: float = DEFAULT_ALPHA
     device: str = "cpu"
 
     def identity(self, model_hash: str) -> str:
@@ -42,7 +46,9 @@ class Context:
         from ..version import NUMERIC_MODEL_VERSION
         parts = [model_hash, self.data, str(self.limit), str(self.batch_size),
                  repr(self.dataset_options), repr(self.digital), str(self.mapping),
-                 str(self.calibrate), f"numeric-model-{NUMERIC_MODEL_VERSION}"]
+                 str(self.input_scales), f"numeric-model-{NUMERIC_MODEL_VERSION}"]
+        if self.smooth is not None:       # (absent otherwise: earlier rows keep their keys)
+            parts += [f"smooth {self.smooth}", f"alpha {self.smooth_alpha!r}"]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -124,15 +130,16 @@ class Evaluator:
 
     def _outputs(self, task: Task) -> dict:
         from ..chip import parse_chip
-        from ..compare import _draws_random_numbers, _quant_key
+        from ..chip.conversions import precision
         from ..compiler import compile as compile_model
-        from ..compiler import precision
-        from ..evaluate import EvalData, run_program
+        from ..evaluate import EvalData
+        from ..evaluation import CostTotals, int_precision, quantisation_key, run_chip
         c = self.context
         start = time.perf_counter()
         chip = parse_chip(task.chip_text, filename=f"<point {task.point}>")
         program = compile_model(c.model, chip, digital=c.digital, mapping=c.mapping,
-                                calibrate=c.calibrate)
+                                input_scales=c.input_scales, smooth=c.smooth,
+                                smooth_alpha=c.smooth_alpha)
         self.timings["compile"] = time.perf_counter() - start
         self._ensure_data(program)
         lo, hi = shard_bounds(self.data.size, c.batch_size, task.shard, task.shards)
@@ -141,58 +148,66 @@ class Evaluator:
             data = EvalData({name: x[lo:hi] for name, x in data.inputs.items()},
                             None if data.labels is None else data.labels[lo:hi],
                             data.description)
-        key = (_quant_key(program), lo, hi)
+        key = (quantisation_key(program), lo, hi)
         start = time.perf_counter()
         if key not in self.ints and hi > lo:
-            self.ints[key] = (run_program(program, data, mode="int", batch_size=c.batch_size,
-                                          device=c.device).output,
-                              # the int model has no ADC: the precision without it
-                              precision(program.chip).rsplit(" ADC", 1)[0])
-        ints, int_precision = self.ints.get(key, (None, None))
-        random_numbers = _draws_random_numbers(program)
-        outputs, seconds, first = [], [], None
-        for seed in task.seeds:
-            t0 = time.perf_counter()
-            if hi == lo:
-                output = None                # an empty shard
-            elif first is not None and not random_numbers:
-                output = first               # nothing random on this chip: every seed agrees
-            else:
-                output = run_program(program, data, mode="acim", seed=seed,
-                                     batch_size=c.batch_size, device=c.device).output
-                _log_evaluation(task, seed)
-                first = output if first is None else first
-            outputs.append(output)
-            seconds.append(time.perf_counter() - t0)
+            self.ints[key] = (run_chip(program, data, mode="int", batch_size=c.batch_size,
+                                       device=c.device).outputs[0],
+                              int_precision(program.chip))
+        ints, int_precision_text = self.ints.get(key, (None, int_precision(program.chip)))
+        outputs, seconds = [], []
+        if hi == lo:                         # an empty shard
+            outputs, seconds = [None] * len(task.seeds), [0.0] * len(task.seeds)
+        else:
+            last = [time.perf_counter()]
+
+            def seed_done(seed, ran):
+                if ran:
+                    _log_evaluation(task, seed)
+                now = time.perf_counter()
+                seconds.append(now - last[0])
+                last[0] = now
+
+            outputs = list(run_chip(program, data, seeds=task.seeds, batch_size=c.batch_size,
+                                    device=c.device, on_seed=seed_done).outputs)
         self.timings["execution"] = time.perf_counter() - start
-        total = program.report["total"]
-        costs = {"adc_conversions": total.get("adc_conversions"), "cycles": total.get("cycles"),
-                 "energy_j": total.get("energy_j"), "tops_per_w": total.get("tops_per_w"),
-                 "precision": precision(program.chip)}
+        costs = CostTotals.of(program)
         return {"point": task.point, "status": "done", "shard": task.shard,
                 "shards": task.shards, "seeds": task.seeds, "labels": data.labels,
                 "fp32": self.fp32[lo:hi], "int": ints,
                 "int_key": hashlib.sha256(repr(key[0]).encode()).hexdigest(),
-                "int_precision": int_precision, "outputs": outputs, "seconds": seconds,
-                "costs": costs, "timings": dict(self.timings)}
+                "int_precision": int_precision_text, "outputs": outputs, "seconds": seconds,
+                "costs": {"adc_conversions": costs.adc_conversions, "cycles": costs.cycles,
+                          "energy_j": costs.energy_j, "tops_per_w": costs.tops_per_w,
+                          "precision": precision(program.chip)},
+                "timings": dict(self.timings)}
+
+
+def _scores(outputs, fp32, labels) -> list[dict]:
+    """Every metric of each output (one per seed) as the store keeps them."""
+    from dataclasses import asdict
+    from ..evaluation import ChipRun, score_run
+    run = ChipRun(tuple(range(len(outputs))), tuple(outputs), {})
+    return [{k: v for k, v in asdict(s).items() if k != "seed"}
+            for s in score_run(run, fp32, labels)]
 
 
 def summarise(raw: dict) -> dict:
     """A point's result, as the driver stores it, from its raw outputs (one worker's, or the
     shards' put together by ``merge_shards``): the same function either way, so a sharded
     point's numbers are the unsharded ones."""
-    from ..evaluate import accuracy, agreement, sqnr_db
+    from ..metrics import is_class_scores
     labels, fp32, ints = raw["labels"], raw["fp32"], raw["int"]
-    results = [{"seed": seed, "status": "done", "accuracy": accuracy(output, labels),
-                "agreement": agreement(output, fp32), "sqnr_db": sqnr_db(output, fp32),
-                "seconds": seconds}
-               for seed, output, seconds in zip(raw["seeds"], raw["outputs"], raw["seconds"])]
+    results = [{"seed": seed, "status": "done", **scores, "seconds": seconds}
+               for seed, scores, seconds in zip(raw["seeds"],
+                                                _scores(raw["outputs"], fp32, labels),
+                                                raw["seconds"])]
+    int_scores, fp32_scores = _scores([ints, fp32], fp32, labels)
     return {"point": raw["point"], "status": "done", "results": results,
             "costs": raw["costs"],
-            "int": {"key": raw["int_key"], "precision": raw["int_precision"],
-                    "accuracy": accuracy(ints, labels), "agreement": agreement(ints, fp32),
-                    "sqnr_db": sqnr_db(ints, fp32)},
-            "fp32": {"accuracy": accuracy(fp32, labels)}, "timings": raw["timings"]}
+            "int": {"key": raw["int_key"], "precision": raw["int_precision"], **int_scores},
+            "fp32": {**fp32_scores, "class_scores": is_class_scores(fp32)},
+            "timings": raw["timings"]}
 
 
 def merge_shards(parts: list[dict]) -> dict:

@@ -51,7 +51,7 @@ def chip_fields() -> dict[str, Field]:
         rule = schema.RULE[block, field]
         if (block, keyword) == ("input", "parallel"):
             fields["input.encoding"] = Field("input.encoding", "input", "", "encoding")
-        elif fixed is schema.NUMBER_FOLLOWS:
+        elif fixed is schema.VALUE:
             fields[f"{block}.{keyword}"] = Field(f"{block}.{keyword}", block, keyword,
                                                  rule.kind, rule.units, rule.choices)
     fields["weight.encoding"] = Field("weight.encoding", "weight", "", "choice",

@@ -2,15 +2,20 @@
 
 The point is written as a child chip that ``extends`` the base file, so its values are typed,
 range-checked and cross-checked by the chip checker itself (a point that fails gets the
-checker's message); the stored chip text is the formatter's canonical text of the result.
+checker's message). It is a chip of its own: its name is the base's name plus the point's
+values (``asim-hcim-1 adc.bits=10``), its description says what it is (the base's would be
+stale: "1 digital MSB level" above ``digital_levels 0``). Both texts are stored: the child
+(what ``sweep show --chip N`` prints) and the formatter's canonical text of the result (what the
+rows' keys hash, ``--resolved``).
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..chip import format_chip, load_chip, parse_chip
 from ..chip.format import quote
+from ..chip.spec import ChipSpec
 from ..errors import ChipError
 from .grid import Axis
 
@@ -20,6 +25,7 @@ class Point:
     params: dict                  # axis name -> value text (as on the command line)
     chip_text: str | None         # canonical text, or None when the checker refused the point
     message: str = ""             # the checker's message for an invalid point
+    child_text: str = ""          # the point as written: a child chip extending the base
 
     @property
     def valid(self) -> bool:
@@ -44,14 +50,28 @@ def _block(block: str, entries: list[tuple[Axis, str]]) -> str:
     return f"{block} {{ {words} }}"
 
 
-def child_text(base_path: str, base_name: str, axes: list[Axis], values: tuple[str, ...]) -> str:
-    """``chip "NAME" extends "BASE" { adc { bits 6 } layer "Conv" { adc { bits 6 } } }``."""
+def point_name(base_name: str, params: dict) -> str:
+    """``asim-hcim-1 adc.bits=10 hybrid.digital_levels=2``: two points never share a name."""
+    return " ".join([base_name, *(f"{k}={v}" for k, v in params.items())])
+
+
+def child_text(base_path: str, base: ChipSpec, axes: list[Axis], values: tuple[str, ...]) -> str:
+    """``chip "BASE adc.bits=6" extends "BASE.acim" { description "..." adc { bits 6 } }``,
+    with the base's source (the publication its numbers come from), which a child does not
+    inherit."""
+    base_name = base.name
+    params = {a.name: v for a, v in zip(axes, values)}
     chip_blocks: dict[str, list] = {}
     layers: dict[str, dict[str, list]] = {}
     for axis, value in zip(axes, values):
         target = chip_blocks if axis.layer is None else layers.setdefault(axis.layer, {})
         target.setdefault(axis.field.block, []).append((axis, value))
-    lines = [f"chip {quote(base_name)} extends {quote(os.path.abspath(base_path))} {{"]
+    described = ", ".join(f"{k} {v}" for k, v in params.items())
+    lines = [f"chip {quote(point_name(base_name, params))} "
+             f"extends {quote(os.path.abspath(base_path))} {{",
+             f"    description {quote(f'sweep point: {base_name} with {described}')}"]
+    if base.source:
+        lines.append(f"    source {quote(base.source)}")
     lines += [f"    {_block(block, entries)}" for block, entries in chip_blocks.items()]
     for pattern, blocks in layers.items():
         inner = " ".join(_block(block, entries) for block, entries in blocks.items())
@@ -65,15 +85,13 @@ def make_points(base_path: str, axes: list[Axis], combos: list[tuple[str, ...]])
     points = []
     for values in combos:
         params = {a.name: v for a, v in zip(axes, values)}
-        text = child_text(base_path, base.name, axes, values)
+        text = child_text(base_path, base, axes, values)
         try:
             spec = parse_chip(text, filename="<point>", base_dir=os.path.dirname(base_path))
         except ChipError as error:
-            points.append(Point(params, None, _point_message(error)))
+            points.append(Point(params, None, _point_message(error), text))
             continue
-        # The base's description and source stay (the child would drop them).
-        spec = replace(spec, description=base.description, source=base.source)
-        points.append(Point(params, format_chip(spec)))
+        points.append(Point(params, format_chip(spec), child_text=text))
     return points
 
 

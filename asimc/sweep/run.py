@@ -33,6 +33,7 @@ class SweepSpec:
     engine: str = "local"
     workers: int | None = None
     ray_address: str | None = None
+    metric: str | None = None     # the headline metric (asimc.metrics); None: the default
 
 
 @dataclass
@@ -58,12 +59,29 @@ def run_sweep(spec: SweepSpec, progress=None) -> Summary:
     axes = list(spec.axes)
     points = make_points(spec.chip, axes, grid(axes, zip_axes=spec.zip_axes,
                                                 random_count=spec.random_count))
+    if spec.metric is not None:
+        _check_metric(spec)
     identity = spec.context.identity(file_hash(spec.model))
     lock = DriverLock(spec.db)
     try:
         return _drive(spec, axes, points, identity, progress, wall)
     finally:
         lock.release()
+
+
+def _check_metric(spec: SweepSpec) -> None:
+    """A metric that needs labels is refused on data without them, before the database is
+    touched (every metric is stored; this one is what the answers show)."""
+    from ..metrics import get_metric
+    if not get_metric(spec.metric).needs_labels:
+        return
+    from ..compiler import compile as compile_model
+    from ..evaluate import load_eval_data
+    from ..metrics import choose_metric
+    c = spec.context
+    program = compile_model(spec.model, spec.chip, digital=c.digital, mapping=c.mapping)
+    data = load_eval_data(program, c.data, limit=c.limit, **dict(c.dataset_options))
+    choose_metric(spec.metric, None, data.labels, data.description)
 
 
 def _drive(spec, axes, points, identity, progress, wall) -> Summary:
@@ -79,6 +97,7 @@ def _drive(spec, axes, points, identity, progress, wall) -> Summary:
     store.set_meta({"identity": identity, "model": spec.model, "chip": spec.chip,
                     "data": spec.context.data, "limit": spec.context.limit,
                     "seeds": spec.seeds, "axes": [a.name for a in axes],
+                    "metric": spec.metric,
                     "schema": 1})
     ids = store.add_points(points)
     finished = store.finished_keys()

@@ -1,5 +1,5 @@
 """ADC range (``adc { full_scale ... }``) and fixed-pattern mismatch in the bit-level kernels:
-the default is unchanged, the range follows DESIGN.md 4 literally, and the fast kernel (native
+the default is unchanged, the range follows docs/numeric-model.md, "ADC range and fixed-pattern mismatch", literally, and the fast kernel (native
 and torch) is bit-identical to the reference with every feature on."""
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def problem_for(spec: ChipSpec, *, rows_out=13, k=300, n=7, groups=1, noise=Fals
 
 
 def literal(problem: AcimProblem) -> np.ndarray:
-    """DESIGN.md 4 with the ADC range, noiseless, written out in float64 numpy."""
+    """docs/numeric-model.md with the ADC range, noiseless, written out in float64 numpy."""
     plan = problem.plan
     x = problem.x[0].numpy().astype(np.int64)
     w = problem.w[0].numpy().astype(np.int64)
@@ -159,7 +159,7 @@ def test_percent_noise_is_relative_to_the_rows_swing_and_lsb_to_the_adc():
     rows = ConversionPlan(chip(noise=NoiseSpec(pct(0.4), pct(1.0))))
     ranged = ConversionPlan(chip(noise=NoiseSpec(pct(0.4), pct(1.0)), adc=AdcSpec(8, pct(25.0))))
     assert ranged.noise_sigmas(0.25) == pytest.approx((0.016, 0.04))
-    assert rows.noise_sigmas(1.0) == (rows.sigma_random, rows.sigma_nonlinear)
+    assert rows.noise_sigmas(1.0) == pytest.approx((0.004, 0.01))
     lsb = ConversionPlan(chip(noise=NoiseSpec(Quantity(1, "lsb")), adc=AdcSpec(8, pct(25.0))))
     assert lsb.noise_sigmas(0.25)[0] == pytest.approx(1 / 255)
 

@@ -8,13 +8,17 @@ in VALID (the test says so), and a new file argument an entry in FILE_KINDS.
 from __future__ import annotations
 
 import argparse
+import re
 
 import numpy as np
 import pytest
 
 from asimc.cli import build_parser
 
-from .conftest import cli, no_internal_error
+from .conftest import cli_streams, no_internal_error
+
+# The one error form: located in a chip file, or by the program (argparse's is `asimc CMD:`).
+ERROR_FORM = re.compile(r"^(\S+:\d+:\d+|asimc(?: [\w-]+)*): error: ")
 
 
 def _leaves(parser, prefix=()):
@@ -36,11 +40,11 @@ def _arguments(parser):
 # What each file argument holds, by its dest; the sweep feeds every other kind of file to it.
 FILE_KINDS = {"model": "model", "chip": "chip", "chips": "chip", "files": "chip",
               "file": "chip", "artifact": "artifact", "input": "input", "data": "data",
-              "calibrate": "data", "val": "data", "output": "output", "report": "output",
-              "db": "output"}
+              "input_scales": "data", "smooth": "data", "val": "data", "output": "output",
+              "report": "output", "db": "output", "table": "table", "plot": "output"}
 # The file each command writes, by command (or by dest for --report and --db).
 OUTPUT_SUFFIX = {"run": ".npy", "finetune": ".onnx", "calibrate": ".acim", "report": ".html",
-                 "db": ".db"}
+                 "db": ".db", "fit": ".acim", "measure": ".csv", "plot": ".png"}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +56,12 @@ def paths(files, tmp_path_factory):
     (folder / "a-folder").mkdir()
     data = np.load(files / "data.npz")
     np.savez(folder / "d4.npz", x=data["x"][:4], y=data["y"][:4])
+    from asimc.chip import load_chip
+    from asimc.silicon import measure_chip
+    table = measure_chip(load_chip(files / "chip.acim"), repeats=20, every=8).text
+    (folder / "table.csv").write_text(table)
     valid = {"model": files / "mlp.onnx", "chip": files / "chip.acim",
+             "table": folder / "table.csv",
              "artifact": files / "mlp.asimc", "input": files / "x.npy",
              "data": folder / "d4.npz"}
     wrong = {"missing": folder / "no-such-file", "folder": folder / "a-folder",
@@ -131,7 +140,7 @@ def _wrong_values(action):
 
 
 WRONG_KIND = {"model": "chip", "chip": "model", "artifact": "model", "input": "chip",
-              "data": "model"}
+              "data": "model", "table": "chip"}
 
 
 def _cases():
@@ -171,6 +180,9 @@ def test_wrong_value_is_no_internal_error(paths, monkeypatch, command, dest, val
     else:
         position = argv.index(_valid(action, paths, command)[0])
         argv[position] = values[0]
-    code, text = cli(*argv)
-    no_internal_error(code, text)
-    assert code in (0, 1, 2), (code, text)
+    code, out, err = cli_streams(*argv)
+    no_internal_error(code, out + err)
+    assert code in (0, 1, 2), (code, out + err)
+    if code == 2:
+        # After argparse's usage or a progress line: the error, in the one form.
+        assert any(ERROR_FORM.match(line) for line in err.splitlines()), err

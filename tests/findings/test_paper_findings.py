@@ -58,13 +58,13 @@ NOISY = [chip("bs-n0.25", noise=0.25), chip("bp2-n0.25", bits_per_cycle=2, noise
 def rows():
     found = {}
     for chips, seeds in ((NOISELESS, 1), (NOISY, SEEDS)):
-        for row in compare_chips(MODEL, chips, "digits", seeds=seeds, limit=LIMIT):
-            found[row["chip"]] = row
+        for row in compare_chips(MODEL, chips, "digits", seeds=seeds, limit=LIMIT).rows:
+            found[row.name] = row
     return found
 
 
 def acc(rows, name):
-    return rows[name]["accuracy_mean"]
+    return rows[name].accuracy_mean
 
 
 def recovered(rows, name, noisy):
@@ -78,7 +78,7 @@ def test_reference_chip_is_the_int_model(rows):
     # 255 rows, 8-bit ADC, bit-serial: every conversion is lossless, so the noiseless chip
     # reproduces int inference exactly (98.5 % here); the baseline every bound below uses.
     assert acc(rows, "bs") == acc(rows, "int")
-    assert rows["bs"]["sqnr_db"] == pytest.approx(rows["int"]["sqnr_db"])
+    assert rows["bs"].sqnr_db == pytest.approx(rows["int"].sqnr_db)
     assert acc(rows, "bs") >= 0.97
 
 
@@ -95,8 +95,8 @@ def test_bit_parallel_saves_conversions_and_cycles(rows):
     # 8 input bits in 8, 4, 3 (3+3+2) or 2 cycles: conversions and cycles scale exactly.
     serial = rows["bs"]
     for name, cycles in (("bp2", 4), ("bp3", 3), ("bp4", 2)):
-        assert rows[name]["adc_conversions"] * 8 == serial["adc_conversions"] * cycles
-        assert rows[name]["cycles"] * 8 == serial["cycles"] * cycles
+        assert rows[name].costs.adc_conversions * 8 == serial.costs.adc_conversions * cycles
+        assert rows[name].costs.cycles * 8 == serial.costs.cycles * cycles
 
 
 def test_bit_parallel_loss_shows_at_a_lower_resolution_adc(rows):
@@ -184,11 +184,11 @@ def test_voting_costs_extra_conversions_and_cycles(rows):
     # S samples on the top L levels: (S - 1) * L(L+1)/2 extra conversions per row tile and
     # column; each voted cycle takes S conversion slots.
     plain = rows["bs-n1"]
-    per_product = plain["adc_conversions"] // 64
+    per_product = plain.costs.adc_conversions // 64
     for name, levels, samples in (("vote2x5-n1", 2, 5), ("vote3x7-n1", 3, 7)):
         extra = (samples - 1) * levels * (levels + 1) // 2 * per_product
-        assert rows[name]["adc_conversions"] == plain["adc_conversions"] + extra
-        assert rows[name]["cycles"] > plain["cycles"]
+        assert rows[name].costs.adc_conversions == plain.costs.adc_conversions + extra
+        assert rows[name].costs.cycles > plain.costs.cycles
 
 
 # -- the study script --------------------------------------------------------------------------

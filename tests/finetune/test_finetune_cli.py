@@ -148,4 +148,4 @@ def test_labels_beyond_the_model_classes_are_refused(tmp_path, capsys):
     path = tmp_path / "labels.npz"
     data = load_dataset("digits:train")
     np.savez(path, x=data.x[:64], y=data.y[:64] + 10)
-    assert "labels must be 0..9" in _bad(capsys, tmp_path, "--epochs", "1", data=path)
+    assert "labels 0..9" in _bad(capsys, tmp_path, "--epochs", "1", data=path)

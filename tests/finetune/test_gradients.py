@@ -12,10 +12,7 @@ import pytest
 import torch
 
 import asimc
-from asimc.finetune.module import TrainableGraph
 from asimc.finetune.noise import ChipForward
-from asimc.finetune.params import plan_parameters
-from asimc.frontend import import_proto
 
 ROOT = Path(__file__).resolve().parents[2]
 CHIP = ROOT / "examples" / "chips" / "noisy-0.5lsb.acim"
@@ -36,8 +33,7 @@ models = _models()
 def _setup(name):
     source = models.export(name)
     program = asimc.compile(source, CHIP)
-    plan = plan_parameters(import_proto(source), program.graph)
-    return source, program, TrainableGraph(program.graph, plan)
+    return source, program, program.module(mode="acim")
 
 
 def test_every_matrix_op_runs_on_the_chip():
@@ -57,7 +53,7 @@ def test_gradients_reach_every_trained_initializer(name, mode):
     taps = program.run(x, mode="acim", taps=True, seed=3).taps if mode == "exact" else None
     hook = ChipForward(program.layers, mode, taps=taps,
                        generator=torch.Generator().manual_seed(0))
-    out = module({"x": torch.from_numpy(x)}, hook=hook)
+    out = module.graph_outputs({"x": torch.from_numpy(x)}, hook=hook)[0]
     loss = torch.nn.functional.cross_entropy(out, torch.from_numpy(y))
     loss.backward()
     for param_name, param in zip(module.names, module.weights):
@@ -77,9 +73,10 @@ def test_exact_forward_is_the_chip_and_float_forward_is_the_model(name):
     x, _ = models.data(name, 8)
     chip = program.run(x, mode="acim", taps=True, seed=7)
     with torch.no_grad():
-        ours = module({"x": torch.from_numpy(x)},
-                      hook=ChipForward(program.layers, "exact", taps=chip.taps)).numpy()
-        plain = module({"x": torch.from_numpy(x)}).numpy()
+        ours = module.graph_outputs({"x": torch.from_numpy(x)},
+                                    hook=ChipForward(program.layers, "exact",
+                                                     taps=chip.taps))[0].numpy()
+        plain = module.graph_outputs({"x": torch.from_numpy(x)})[0].numpy()
     np.testing.assert_allclose(ours, chip.output, rtol=1e-5, atol=1e-5)
     session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(plain, session.run(None, {"x": x})[0], rtol=1e-4, atol=1e-5)
@@ -96,7 +93,7 @@ def test_straight_through_gradient_is_the_ideal_products():
     grads = []
     for hook in (ChipForward(quiet.layers, "exact", taps=taps), None):
         module.zero_grad()
-        out = module({"x": torch.from_numpy(x)}, hook=hook)
+        out = module.graph_outputs({"x": torch.from_numpy(x)}, hook=hook)[0]
         torch.nn.functional.cross_entropy(out, torch.from_numpy(y)).backward()
         grads.append(torch.cat([p.grad.reshape(-1) for p in module.weights]))
     # W8A8 quantisation moves the activations a little, not the gradient's direction

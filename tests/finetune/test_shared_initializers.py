@@ -13,7 +13,6 @@ import torch
 
 import asimc
 from asimc.data import load_dataset
-from asimc.finetune.module import TrainableGraph
 from asimc.finetune.params import plan_parameters, write_initializers
 from asimc.frontend import import_proto
 
@@ -31,7 +30,8 @@ def test_initializers_shared_through_identity_train_as_one():
     plan = plan_parameters(import_proto(source), program.graph)
     assert plan.fixed_constants == ()          # the shortcut layers' folds are trained too
     assert shared <= set(plan.trained)
-    module = TrainableGraph(program.graph, plan)
+    module = program.module()
+    assert module.plan.trained == plan.trained
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():                      # any training step's worth of change
         for weight in module.weights:
@@ -42,5 +42,5 @@ def test_initializers_shared_through_identity_train_as_one():
                                    providers=["CPUExecutionProvider"])
     expected = session.run(None, {session.get_inputs()[0].name: x})[0]
     with torch.no_grad():
-        ours = module({module.data_inputs[0]: torch.from_numpy(x)}).numpy()
+        ours = module.graph_outputs({module.input_names[0]: torch.from_numpy(x)})[0].numpy()
     np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())

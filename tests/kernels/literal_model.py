@@ -1,4 +1,4 @@
-"""DESIGN.md section 4 transcribed literally, one scalar conversion at a time, in exact
+"""docs/numeric-model.md transcribed literally, one scalar conversion at a time, in exact
 rational arithmetic (fractions) wherever the model is exact. Tiny sizes only: it is the yardstick
 the kernels are measured against, not a kernel.
 """

@@ -13,7 +13,7 @@ from asimc.chip.conversions import ConversionPlan
 from asimc.chip.spec import (AdcSpec, ArraySpec, ChipSpec, DomainSpec, HybridSpec, InputSpec,
                              MismatchSpec,
                              NoiseSpec, Quantity, VotingSpec, WeightSpec)
-from asimc.kernels import fast, native, reference, rng
+from asimc.kernels import fast, native, reference, rng, torch_path
 from asimc.kernels.problem import AcimProblem, NoiseKeys, cell_mismatch
 
 from .literal_model import literal_acc
@@ -302,34 +302,45 @@ def test_native_build_failure_warns_once_and_falls_back(monkeypatch, tmp_path):
 SIMD_CHIPS = ["nonlinear", "voting", "signed-parallel-3", "current-hybrid", "adc-10-rows-16"]
 
 
-@pytest.mark.parametrize("simd", ["scalar", "native"])
-def test_native_kernel_without_avx2_gives_the_same_bits(simd, monkeypatch, tmp_path):
-    """ASIMC_NATIVE_SIMD=scalar builds the kernel for the compiler's baseline instruction set,
-    as on a CPU without AVX2: its scalar paths must give the vector paths' bits."""
+@pytest.mark.parametrize("simd", native.supported_variants())
+def test_every_native_variant_gives_the_same_bits(simd, monkeypatch, tmp_path):
+    """ASIMC_NATIVE_SIMD forces each build this CPU runs (avx512, avx2, scalar: the last is what
+    a CPU without AVX2 gets): every one must give the reference's bits."""
     monkeypatch.setenv("ASIMC_NATIVE_SIMD", simd)
     monkeypatch.setenv("ASIMC_CACHE_DIR", str(tmp_path))
     native.library.cache_clear()
     try:
         if not native.available():
             pytest.fail("the native kernel does not build here (no C compiler?)")
-        assert (native.simd_level() == "scalar") == (simd == "scalar")
+        assert native.simd_level() == native.SIMD_NAMES[simd]
         for name in SIMD_CHIPS:
             spec = KERNEL_CHIPS[name]
-            # 45 columns: full 8-lane vectors, a partial 32-column block and scalar tails.
+            # 45 columns: full 16- and 8-lane vectors, a partial 32-column block and scalar
+            # tails.
             problem = random_problem(spec, rows_out=13, k=300, n=45,
                                      noise=ConversionPlan(spec).has_noise, seed=4)
             assert torch.equal(fast.run(problem), reference.run(problem)), name
         for name in ("used-rows-columns", "columns-voting-hybrid-signed"):
             problem = range_problem(name)
             assert torch.equal(fast.run(problem), reference.run(problem)), name
+        counters = torch.arange(0, 7 * 1000, 7, dtype=torch.int64)
+        want = torch.stack(rng.random_words(torch.tensor(77), counters), dim=-1)
+        assert torch.equal(native.random_words(77, counters), want)
     finally:
         native.library.cache_clear()
+
+
+def test_the_widest_variant_is_the_default_and_others_can_be_forced(monkeypatch):
+    monkeypatch.delenv("ASIMC_NATIVE_SIMD", raising=False)
+    assert native.simd_choice() == native.supported_variants()[0]
+    monkeypatch.setenv("ASIMC_NATIVE_SIMD", "scalar")
+    assert native.simd_choice() == "scalar"
 
 
 def test_unknown_simd_choice_warns_and_uses_the_default(monkeypatch):
     monkeypatch.setenv("ASIMC_NATIVE_SIMD", "avx9")
     with pytest.warns(RuntimeWarning, match="ASIMC_NATIVE_SIMD='avx9' is not one of"):
-        assert native.simd_choice() == "native"
+        assert native.simd_choice() == native.supported_variants()[0]
 
 
 def _pct(v):
@@ -377,6 +388,6 @@ def test_native_kernel_takes_adc_ranges_and_column_errors(name, monkeypatch):
 
     def no_torch_path(*args, **kwargs):
         raise AssertionError("took the torch path")
-    monkeypatch.setattr(fast, "_run_bit_level", no_torch_path)
+    monkeypatch.setattr(torch_path, "run", no_torch_path)
     for budget in (1 << 12, 1 << 30):
         assert torch.equal(fast.run(problem, memory_budget=budget), want)

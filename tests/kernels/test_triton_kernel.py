@@ -4,12 +4,13 @@ The interpreter runs the very kernel a GPU compiles (same Philox, same float32 s
 tensors, slowly: the chips here are small (4-bit weights, 2-6 bit inputs, short tiles) but cover
 the configuration space of the kernel: unsigned and signed inputs, serial and parallel encodings
 with an uneven top group, hybrid levels, voting, the current domain's gain compression, every
-kind of noise (lsb and %, random and non-linear), lossy and lossless ADC widths, static and
-run-time (per-group) weights, and several row tiles. Needs ``asimc[gpu]`` (Triton).
+kind of noise (lsb and %, random and non-linear), lossy and lossless ADC widths, ADC ranges
+(used_rows, a fraction), static and run-time (per-group) weights, and several row tiles. Needs ``asimc[gpu]`` (Triton).
 """
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 os.environ.setdefault("TRITON_INTERPRET", "1")
 
@@ -21,7 +22,7 @@ pytest.importorskip("triton", reason="Triton is the asimc[gpu] extra: pip instal
 from asimc.chip.conversions import ConversionPlan                      # noqa: E402
 from asimc.chip.spec import (AdcSpec, ArraySpec, DomainSpec, HybridSpec, InputSpec,  # noqa: E402
                              NoiseSpec, Quantity, VotingSpec, WeightSpec)
-from asimc.kernels import reference, rng, triton_kernel               # noqa: E402
+from asimc.kernels import reference, triton_kernel                    # noqa: E402
 
 from .test_kernels import chip, random_problem                         # noqa: E402
 
@@ -47,6 +48,11 @@ TRITON_CHIPS = {
                                hybrid=HybridSpec(1)),
     "current-alpha-hybrid": small(domain=DomainSpec("current", 0.01, Quantity(0.0, "%")),
                                   hybrid=HybridSpec(1)),
+    # ADC ranges: per tile (used_rows: the partial last tile has its own), and a fraction.
+    "used-rows-nonlinear": small(adc=AdcSpec(5, "used_rows"),
+                                 noise=NoiseSpec(Quantity(0.5, "%"), Quantity(1.0, "%"))),
+    "range-fraction-voting": small(adc=AdcSpec(6, Quantity(40.0, "%")),
+                                   voting=VotingSpec(1, 3)),
 }
 
 
@@ -64,16 +70,12 @@ def test_triton_kernel_is_bit_identical_to_reference(name):
     assert torch.equal(got, want), f"{(got != want).sum().item()} outputs differ"
 
 
-def test_triton_normals_are_the_torch_normals():
-    counters = torch.cat([torch.arange(0, 3000, 7), torch.tensor([-1, 2 ** 40 + 5, -2 ** 63])])
-    stream = rng.combine(4, 5)
-    want = torch.stack(rng.standard_normal_quad(torch.tensor(stream), counters), dim=-1)
-    assert torch.equal(triton_kernel.standard_normal_quads(stream, counters), want)
-
-
 def test_triton_kernel_refuses_what_it_does_not_run():
     spec = chip(domain=DomainSpec("current", 0.002, Quantity(1.0, "%")))   # cell mismatch
     problem = random_problem(spec, rows_out=4, k=20, n=3)
     assert not triton_kernel.usable(problem)
     with pytest.raises(ValueError, match="Triton kernel needs"):
         triton_kernel.run(problem)
+    columns = replace(random_problem(small(), rows_out=4, k=20, n=3, noise=True),
+                      offset=torch.zeros(1, 4, 3))                       # column ADC errors
+    assert not triton_kernel.usable(columns)

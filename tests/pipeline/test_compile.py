@@ -121,7 +121,7 @@ def test_weight_parallel_chip_and_cost():
 
 def test_static_scales_need_calibration_data():
     chip = replace(CHIP, quant=replace(CHIP.quant, input="static"))
-    with pytest.raises(UsageError, match="--calibrate"):
+    with pytest.raises(UsageError, match="--input-scales"):
         asimc.compile(export("mlp", dynamo=False), chip)
 
 

@@ -101,7 +101,7 @@ def test_a_sample_gives_the_same_numbers_alone_or_in_any_batch(name):
 def test_static_scales_make_samples_batch_independent(tmp_path):
     onnx_bytes = export("mlp", dynamo=False)
     calibration = example("mlp", 32, seed=9)
-    program = asimc.compile(onnx_bytes, NOISY, calibrate=calibration)
+    program = asimc.compile(onnx_bytes, NOISY, input_scales=calibration)
     assert all(l.input_scale is not None for l in program.layers.values() if l.on_chip)
     x = example("mlp", 7, seed=2)
     batch = program.run(x, seed=0).output
@@ -142,9 +142,9 @@ def test_cuda_asked_for_but_absent_is_a_clear_error(monkeypatch):
 def test_lsb_noise_is_one_step_of_the_adc_that_converts():
     from asimc.chip.conversions import ConversionPlan
     serial = replace(IDEAL, adc=AdcSpec(6), noise=NoiseSpec(Quantity(2, "lsb")))
-    assert ConversionPlan(serial).sigma_random == pytest.approx(2 / 63)
+    assert ConversionPlan(serial).noise_sigmas()[0] == pytest.approx(2 / 63)
     parallel = replace(serial, weight=WeightSpec(4, parallel=True), input=InputSpec(4))
-    assert ConversionPlan(parallel).sigma_random == pytest.approx(2 / 31)   # signed ADC
+    assert ConversionPlan(parallel).noise_sigmas()[0] == pytest.approx(2 / 31)   # signed ADC
 
 
 def test_per_sample_scales_where_samples_cannot_be_told_apart_is_a_clear_error():

@@ -159,3 +159,86 @@ def test_golden_figure_marks_exact_layers():
     assert any("exact" in t for t in texts)
     labels = [t.get_text() for ax in figure.axes for t in ax.get_yticklabels()]
     assert "/a/Conv" in labels and "/b/Gemm" in labels
+
+
+# -- what a reader sees: three chips with energy figures, as the PNG is written -------------
+
+def _png_size(path) -> tuple[int, int]:
+    head = Path(path).read_bytes()[:24]
+    assert head[:8] == MAGIC["png"]
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+@pytest.fixture(scope="module")
+def three_chips(tmp_path_factory):
+    from asimc.commands.evaluate import compare_rows
+    from asimc.compare import compare_chips
+    chips = [ROOT / "chips" / f"{name}.acim" for name in
+             ("chen-jssc2021-capram-65nm", "lee-vlsi2021-1152x256", "jia-jssc2021-16nm-4x4")]
+    rows = compare_rows(compare_chips(MODEL, chips, "digits", seeds=1, limit=24))
+    path = tmp_path_factory.mktemp("three") / "compare.png"
+    assert _cli("compare", MODEL, "--chips", *chips, "--data", "digits", "--limit", "24",
+                "--seeds", "1", "--plot", path) == 0
+    return rows, path
+
+
+def test_compare_png_is_drawn_at_the_resolution_its_labels_were_placed_at(three_chips):
+    rows, path = three_chips
+    figure = compare_figure(rows, title="three chips")
+    width, height = _png_size(path)
+    assert width == round(figure.get_figwidth() * figure.dpi) == 2000
+    assert height == round(figure.get_figheight() * figure.dpi)
+    renderer = figure.canvas.get_renderer()
+    figure.canvas.draw()
+    scatters = [ax for ax in figure.axes if ax.collections and ax.get_xscale() in ("log", "linear")
+                and ax.get_ylabel() == "Accuracy (%)" and ax.get_title()]
+    assert len(scatters) == 2
+    for ax in scatters:
+        box = ax.get_window_extent(renderer)
+        markers = [tuple(ax.transData.transform(p)) for c in ax.collections
+                   for p in c.get_offsets()]
+        assert len(markers) == 3                         # every chip has its marker, in view
+        for x, y in markers:
+            assert box.x0 <= x <= box.x1 and box.y0 <= y <= box.y1
+        labels = [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts
+                  if t.get_text().strip()]
+        named = "\n".join(text for text, _ in labels)
+        for row in rows[1:]:
+            if row["chip"] not in ("fp32", "int"):
+                assert row["chip"] in named, (ax.get_title(), row["chip"])
+        for k, (text, label) in enumerate(labels):
+            for x, y in markers:                      # no label over a point
+                assert not (label.x0 < x < label.x1 and label.y0 < y < label.y1), text
+            for other, other_box in labels[:k]:
+                assert not label.overlaps(other_box), (text, other)
+        ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+        assert all(float(t.replace("−", "-")) <= 100 for t in ticks), ticks   # no 101 %
+        assert "uJ" not in ax.get_xlabel()
+
+
+def test_units_are_written_with_the_micro_sign():
+    from asimc.report.units import engineering
+    assert engineering(2.5e-6, "J") == "2.5 µJ" and engineering(3e-9, "J") == "3 nJ"
+
+
+def test_a_chip_at_zero_accuracy_is_drawn_whole_with_its_label():
+    rows = [{"chip": "fp32", "precision": "float32", "accuracy_mean": 1.0, "accuracy_std": 0.0,
+             "agreement": 1.0, "sqnr_db": math.inf, "seeds": 0, "source": "onnxruntime"}]
+    for name, energy, accuracy in (("at-zero", 3.5e-8, 0.0), ("low", 6.5e-8, 0.133),
+                                   ("far", 6.3e-7, 0.033)):
+        rows.append({"chip": name, "precision": "W4 A4u serial ADC7", "accuracy_mean": accuracy,
+                     "accuracy_std": 0.0, "agreement": accuracy, "sqnr_db": 1.0,
+                     "adc_conversions": energy * 1e13, "cycles": 100, "energy_j": energy,
+                     "tops_per_w": None, "seeds": 1, "source": "", "energy_figures": True})
+    figure = compare_figure(rows)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    radius = 3.0 * figure.dpi / 72                          # a marker of s=22 is ~4.7 pt across
+    for ax in [ax for ax in figure.axes if ax.collections and ax.get_title()]:
+        box = ax.get_window_extent(renderer)
+        for x, y in (ax.transData.transform(p) for c in ax.collections for p in c.get_offsets()):
+            assert box.y0 + radius <= y <= box.y1 - radius      # not cut by the axis
+        assert "at-zero" in [t.get_text() for t in ax.texts]
+        ticks = [float(t.get_text().replace("−", "-")) for t in ax.get_yticklabels()
+                 if t.get_text()]
+        assert min(ticks) >= 0 and max(ticks) <= 100

@@ -63,7 +63,7 @@ def test_static_scales_give_a_sample_the_same_noise_alone_and_in_a_batch(case):
     op_type, attrs, opset, extra = CASES[case]
     rng = np.random.default_rng(1)
     program = asimc.compile(_model(op_type, attrs, opset, extra), NOISY_STATIC,
-                            calibrate=rng.normal(size=(32, K)).astype(np.float32))
+                            input_scales=rng.normal(size=(32, K)).astype(np.float32))
     assert program.layers["matmul"].on_chip and program.layers["matmul"].input_scale is not None
     x = rng.normal(size=(6, K)).astype(np.float32)
     batch = program.run(x, seed=3)
@@ -85,7 +85,7 @@ def test_an_op_that_mixes_the_samples_warns_that_reproducibility_is_lost():
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", N])], [w, axes])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     program = asimc.compile(model.SerializeToString(), NOISY_STATIC,
-                            calibrate=rng.normal(size=(32, K)).astype(np.float32))
+                            input_scales=rng.normal(size=(32, K)).astype(np.float32))
     result = program.run(rng.normal(size=(4, K)).astype(np.float32), seed=0)
     lost = [w for w in result.warnings if "per-sample reproducibility is lost" in w]
     assert len(lost) == 1

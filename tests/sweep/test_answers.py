@@ -87,7 +87,7 @@ def test_objectives_and_rules_parse_or_say_what_is_expected():
     assert [(o.column, o.maximize) for o in objectives] == [
         ("accuracy_mean", True), ("adc_conversions", False), ("cycles", False)]
     rule = parse_best(" accuracy>=fp32-1 ")
-    assert (rule.metric, rule.op, rule.reference, rule.offset) == ("accuracy", ">=", "fp32", -1)
+    assert (rule.metric, rule.op, rule.reference, rule.offset) == ("top1", ">=", "fp32", -1)
     for bad in ("accuracy", "speed >= 1", "accuracy >= fp33 - 1", "accuracy >= fp32 * 2"):
         with pytest.raises(UsageError, match="METRIC OP REFERENCE"):
             parse_best(bad)

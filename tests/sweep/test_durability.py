@@ -116,6 +116,7 @@ def test_a_second_driver_is_refused(tmp_path, capsys):
         holder.release()
     assert code == 2 and "another `asimc sweep` is already writing this database" in err
     assert run_cli(capsys, *sweep_args(db, "adc.bits=8", seeds=1), "--workers", "1")[0] == 0
+    assert not os.path.exists(f"{db}.lock")     # a finished sweep leaves no lock file behind
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):

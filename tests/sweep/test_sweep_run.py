@@ -3,6 +3,7 @@ baselines, `show --chip`, figures and the report, engine and worker-count equiva
 from __future__ import annotations
 
 import json
+import re
 import os
 import sqlite3
 import subprocess
@@ -13,7 +14,8 @@ import pytest
 from asimc.chip import parse_chip
 from asimc.sweep.evaluate import EVAL_LOG_ENV, shard_bounds
 
-from .conftest import RAY_HEAD, listening_sockets, points_of, run_cli, show_json, sweep_args
+from .conftest import (NOISY, RAY_HEAD, listening_sockets, points_of, run_cli, show_json,
+                       sweep_args)
 
 
 def _log(path):
@@ -29,7 +31,7 @@ def test_resume_computes_only_what_is_missing(tmp_path, capsys, monkeypatch):
     assert sorted(_log(log)) == [(1, 0), (1, 1), (2, 0), (2, 1)]
     rows = show_json(capsys, db)
     assert [r["point"] for r in rows[:2]] == ["fp32", "int"]
-    assert rows[0]["agreement"] == 1.0 and rows[1]["params"] == {"precision": "W8 A8u serial"}
+    assert rows[0]["agreement"] == 1.0 and rows[1]["params"] == {"precision": "W8 A8u"}
     points = points_of(rows)
     assert [r["params"] for r in points] == [{"adc.bits": "6"}, {"adc.bits": "8"}]
     assert all(r["status"] == "done" and r["seeds_done"] == 2 for r in points)
@@ -98,7 +100,7 @@ def test_invalid_and_failing_points_do_not_stop_the_sweep(tmp_path, capsys):
     assert "point 2 failed" in err and "retried" in err
     rows = {r["params"]["quant.input"]: r for r in points_of(show_json(capsys, db2))}
     assert rows["per_tensor"]["status"] == "done"
-    assert rows["static"]["status"] == "failed" and "--calibrate" in rows["static"]["message"]
+    assert rows["static"]["status"] == "failed" and "--input-scales" in rows["static"]["message"]
     code, _, err = run_cli(capsys, *sweep_args(db2, "quant.input=per_tensor,static", seeds=1),
                            "--workers", "1")
     assert "1 evaluated now" in err and "1 failed" in err
@@ -106,24 +108,42 @@ def test_invalid_and_failing_points_do_not_stop_the_sweep(tmp_path, capsys):
 
 def test_a_point_prints_as_a_chip_that_reruns(tmp_path, capsys):
     db = str(tmp_path / "s.db")
-    args = sweep_args(db, 'layer["Gemm"].adc.bits=7', "noise.random=0.5 lsb", seeds=1)
+    args = sweep_args(db, 'layer["Gemm"].adc.bits=7', "noise.random=0.5 lsb,0.75 lsb", seeds=1)
     assert run_cli(capsys, *args, "--workers", "1")[0] == 0
     code, out, _ = run_cli(capsys, "sweep", "show", db, "--chip", "1")
     assert code == 0 and out.startswith("# point 1 of")
+    # The child chip it is: its own name and description, extends the base, the varied fields.
+    name = 'asim-hcim-1 layer[\\"Gemm\\"].adc.bits=7 noise.random=0.5 lsb'
+    assert f'chip "{name}" extends "{NOISY}" {{' in out, out
+    assert 'description "sweep point: asim-hcim-1 with ' in out
+    assert "digital MSB level" not in out                  # not the base's description
+    assert "array" not in out and "voting" not in out       # only what the point changes
     chip = parse_chip(out)
+    assert chip.name == 'asim-hcim-1 layer["Gemm"].adc.bits=7 noise.random=0.5 lsb'
     assert chip.noise.random.value == 0.5 and chip.noise.random.unit == "lsb"
     assert chip.hybrid.digital_levels == 1                       # from the base chip
     assert [(s.block, s.field, s.value) for s in chip.layers[-1].settings] == [("adc", "bits", 7)]
-    path = tmp_path / "point.acim"
-    path.write_text(out)
-    code, out, err = run_cli(capsys, "compare", args[1], "--chips", path, "--data", "digits",
+    code, resolved, _ = run_cli(capsys, "sweep", "show", db, "--chip", "1", "--resolved")
+    assert code == 0 and "extends" not in resolved and "voting {" in resolved
+    assert parse_chip(resolved) == chip
+    paths = []
+    for point in ("1", "2"):
+        path = tmp_path / f"point{point}.acim"
+        path.write_text(run_cli(capsys, "sweep", "show", db, "--chip", point)[1])
+        paths.append(path)
+    code, out, err = run_cli(capsys, "compare", args[1], "--chips", *paths, "--data", "digits",
                              "--limit", "40", "--seeds", "1", "--json")
     assert code == 0, err
-    compared = json.loads(out)[-1]
-    swept = points_of(show_json(capsys, db))[0]
-    assert compared["accuracy_mean"] == swept["accuracy_mean"]
-    assert compared["sqnr_db"] == swept["sqnr_db"]
+    compared = [r for r in json.loads(out) if r["chip"] not in ("fp32", "int")]
+    assert [r["chip"] for r in compared] == [
+        'asim-hcim-1 layer["Gemm"].adc.bits=7 noise.random=0.5 lsb',
+        'asim-hcim-1 layer["Gemm"].adc.bits=7 noise.random=0.75 lsb']
+    swept = points_of(show_json(capsys, db))
+    for row, point in zip(compared, swept):
+        assert row["accuracy_mean"] == point["accuracy_mean"]
+        assert row["sqnr_db"] == point["sqnr_db"]
     assert run_cli(capsys, "sweep", "show", db, "--chip", "9")[0] == 2
+    assert run_cli(capsys, "sweep", "show", db, "--resolved")[0] == 2
 
 
 def test_figures_and_report(tmp_path, capsys):
@@ -214,3 +234,60 @@ def test_the_ray_cluster_listens_on_the_loopback_only(tmp_path, capsys, ray_addr
     sockets = listening_sockets(RAY_HEAD["pgid"])
     assert any(s.endswith(f"127.0.0.1:{ray_address.split(':')[1]}") for s in sockets)   # GCS
     assert all(s.startswith(("127.0.0.1:", "::ffff:127.0.0.1:")) for s in sockets), sockets
+
+
+def test_sweep_figures_read_as_compare_figures_do(tmp_path, capsys):
+    """`sweep show --plot` at compare's size and style: tick labels apart, a categorical field
+    in the command line's order and not joined by lines, a cost axis without an offset and
+    with every point labelled; no figure left open."""
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    from asimc.report.figures import compare_figure
+    from asimc.sweep import answers
+    from asimc.sweep.figures import sweep_figure
+    from asimc.sweep.store import read_sweep
+
+    db, png = str(tmp_path / "s.db"), tmp_path / "sweep.png"
+    args = sweep_args(db, "noise.random=0.25:0.75:0.25 lsb", "input.encoding=serial,parallel 2",
+                      seeds=1)
+    assert run_cli(capsys, *args, "--workers", "1")[0] == 0
+    code, _, err = run_cli(capsys, "sweep", "show", db, "--plot", png,
+                           "--best", "accuracy >= fp32 - 50")
+    assert code == 0, err
+    assert plt.get_fignums() == []                           # nothing left open in pyplot
+    sweep = read_sweep(db)
+    rows = answers.build_rows(sweep)
+    objectives = answers.default_objectives(rows)
+    answers.mark_pareto(rows, objectives)
+    best = answers.find_best(rows, answers.parse_best("accuracy >= fp32 - 50"))
+    figure = sweep_figure(sweep, rows, objectives, answers.parse_best("accuracy >= fp32 - 50"),
+                          best)
+    head = png.read_bytes()[:24]
+    assert int.from_bytes(head[16:20], "big") == round(figure.get_figwidth() * figure.dpi)
+    compared = compare_figure([{"chip": "fp32", "precision": "float32", "accuracy_mean": 1.0,
+                                "accuracy_std": 0.0, "agreement": 1.0, "sqnr_db": None}])
+    assert (figure.get_figwidth(), figure.dpi) == (compared.get_figwidth(), compared.dpi)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    sizes = set()
+    for ax in figure.axes:
+        ticks = [t for t in ax.get_xticklabels() if t.get_text()]
+        sizes |= {t.get_fontsize() for t in ticks}
+        boxes = [Text.get_window_extent(t, renderer) for t in ticks]
+        for k, box in enumerate(boxes):
+            assert not any(box.overlaps(other) for other in boxes[:k]), \
+                [t.get_text() for t in ticks]
+    assert len(sizes) == 1                                   # one font scale, heatmap included
+    by_label = {ax.get_xlabel(): ax for ax in figure.axes}
+    encoding = [ax for ax in figure.axes if ax.get_xlabel() == "input.encoding"]
+    assert len(encoding) == 1
+    assert [t.get_text() for t in encoding[0].get_xticklabels()] == ["serial", "parallel 2"]
+    assert all(line.get_linestyle() == "None" for line in encoding[0].lines
+               if line.get_label().startswith("noise.random"))
+    cost = next(ax for label, ax in by_label.items() if "per inference" in label)
+    assert cost.xaxis.get_offset_text().get_text() == ""     # no "1e6" beside the axis
+    assert re.search(r"\((?:[fpnµm]?J)\)$|conversions", cost.get_xlabel())
+    labels = " ".join(t.get_text() for t in cost.texts)
+    for point in points_of(rows):
+        assert str(point["point"]) in labels.split()

@@ -1,16 +1,21 @@
 """The native bit-level kernel: ``convert.c`` built on first use with the system C compiler.
 
-Binary MACs by popcount over bit-packed planes, Philox4x32-10 normals, noise, ADC and shift-add
-fused in one pass, vectorised by the compiler for the machine's SIMD level (``-march=native``)
-and threaded over rows. It is an accelerator only: it computes exactly what the torch path
-computes (the same float32 operations in the same order, see convert.c), and asimc falls back to
-the torch path (with one warning saying why) when no compiler is available or the build fails;
-``ASIMC_NATIVE=0`` turns it off silently. ``ASIMC_NATIVE_SIMD=scalar`` builds it for the
-baseline instruction set of the machine (no AVX2: the scalar paths a CPU without AVX2 runs),
-which the tests hold to the same bits as the vector paths.
+Binary MACs by popcount over bit-packed planes, Philox4x32-10 words, the codes drawn from the
+layer's conversion tables (``conversion_model``) and the shift-add fused in one pass, threaded
+over rows. It is an accelerator only: it computes exactly what the reference computes (the
+same draws, and the same float32 operations in the same order where a normal is drawn, see
+convert.c), and asimc falls back to the torch path (with one warning saying why) when no
+compiler is available or the build fails; ``ASIMC_NATIVE=0`` turns it off silently.
 
-The library is cached per source, compiler and CPU in ``$ASIMC_CACHE_DIR`` (default
-``~/.cache/asimc``); building it takes a few seconds.
+On x86-64 the source is built for three instruction sets and the widest one the CPU has is
+loaded: ``avx512`` (AVX-512 F/BW/CD/DQ/VL and VPOPCNTDQ: x86-64-v4), ``avx2`` (x86-64-v3) or
+``scalar`` (the compiler's baseline, no AVX). ``ASIMC_NATIVE_SIMD`` forces one (the tests hold
+every variant to the reference's bits); one the CPU lacks is refused with a warning and the best
+available used. Elsewhere (ARM, ...) only ``scalar`` exists (built for the compiler's default
+target).
+
+The libraries are cached per source, compiler, variant and CPU in ``$ASIMC_CACHE_DIR``
+(default ``~/.cache/asimc``); building one takes a few seconds.
 """
 from __future__ import annotations
 
@@ -22,54 +27,80 @@ import shutil
 import subprocess
 import tempfile
 import warnings
+import weakref
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
-from .. import rng
+from .. import conversion_model, rng
 
 SOURCE = Path(__file__).with_name("convert.c")
 FLAGS = ["-O3", "-std=gnu99", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
          "-shared", "-fPIC"]
-# The machine's own SIMD level (the default), or none beyond the compiler's baseline.
-SIMD_FLAGS = {"native": ["-march=native", "-mprefer-vector-width=512"], "scalar": []}
-
-
-def simd_choice() -> str:
-    """``ASIMC_NATIVE_SIMD`` (native or scalar); another value is said in a warning and the
-    default used (results are the same either way, only the speed differs)."""
-    choice = os.environ.get("ASIMC_NATIVE_SIMD", "native") or "native"
-    if choice not in SIMD_FLAGS:
-        warnings.warn(f"asimc: ASIMC_NATIVE_SIMD={choice!r} is not one of "
-                      f"{', '.join(SIMD_FLAGS)}; using native", RuntimeWarning, stacklevel=2)
-        return "native"
-    return choice
-
-
-def compile_flags() -> list[str]:
-    return SIMD_FLAGS[simd_choice()] + FLAGS
+# Each variant: its compiler flags and the /proc/cpuinfo flags a CPU needs to run it.
+_V3 = ("avx", "avx2", "bmi1", "bmi2", "fma", "f16c", "movbe")
+VARIANTS = {
+    "avx512": (["-march=x86-64-v4", "-mavx512vpopcntdq", "-mprefer-vector-width=512"],
+               _V3 + ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl",
+                      "avx512_vpopcntdq")),
+    "avx2": (["-march=x86-64-v3"], _V3),
+    "scalar": ([], ()),
+}
+SIMD_NAMES = {"avx512": "AVX-512", "avx2": "AVX2", "scalar": "scalar"}
 MAX_VOTES = 64          # convert.c's limits
 MAX_INPUT_BITS = 32
 MAX_PLANE_PAIRS = 32 * 64
+# convert.c indexes guide entries with 32-bit integers: (row << GUIDE_BITS) | cell < 2^31.
+MAX_TABLE_ROWS = 1 << (31 - conversion_model.GUIDE_BITS)
 
 
-def simd_level() -> str:
-    """The widest x86 vector extension this CPU has (what ``-march=native`` compiles for), or
-    ``scalar`` where ``ASIMC_NATIVE_SIMD=scalar`` asks for none."""
-    if simd_choice() == "scalar":
-        return "scalar"
+def _cpu_flags() -> set[str]:
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return platform.machine()
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
-                  if line.startswith("flags")), [])
-    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"),
-                       ("sse4_1", "SSE4.1"), ("sse2", "SSE2")):
-        if flag in flags:
-            return name
-    return platform.machine()
+        return set()
+    return set(next((line.split(":", 1)[1].split() for line in text.splitlines()
+                     if line.startswith("flags")), []))
+
+
+def _x86() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+def supported_variants() -> tuple[str, ...]:
+    """The variants this CPU runs, widest first."""
+    if not _x86():
+        return ("scalar",)
+    flags = _cpu_flags()
+    return tuple(name for name, (_, needs) in VARIANTS.items() if set(needs) <= flags)
+
+
+def simd_choice() -> str:
+    """The variant to load: ``ASIMC_NATIVE_SIMD`` if set and supported (another value is said
+    in a warning and the best variant used: results are the same either way, only the speed
+    differs), else the widest this CPU runs."""
+    supported = supported_variants()
+    choice = os.environ.get("ASIMC_NATIVE_SIMD", "")
+    if choice and choice not in supported:
+        known = choice in VARIANTS
+        warnings.warn(f"asimc: ASIMC_NATIVE_SIMD={choice!r} is "
+                      + ("not supported by this CPU" if known else
+                         f"not one of {', '.join(VARIANTS)}")
+                      + f"; using {supported[0]}", RuntimeWarning, stacklevel=2)
+        choice = ""
+    return choice or supported[0]
+
+
+def compile_flags(variant: str | None = None) -> list[str]:
+    variant = variant or simd_choice()
+    return (VARIANTS[variant][0] if _x86() else []) + FLAGS
+
+
+def simd_level() -> str:
+    """The instruction set of the loaded variant (``AVX-512``, ``AVX2`` or ``scalar``)."""
+    return SIMD_NAMES[simd_choice()]
 
 
 def _fallback(reason: str) -> None:
@@ -90,6 +121,7 @@ def source_text() -> str:
         constants["LN2C" if k == 2 else f"LN{k}"] = value
     for k, value in enumerate(rng.COS_SERIES):
         constants[f"COS{k}"] = value
+    integers["GUIDE_BITS"] = conversion_model.GUIDE_BITS
     text = SOURCE.read_text()
     for name, value in constants.items():
         text = text.replace(f"@{name}@", _hex(value))
@@ -113,9 +145,9 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def _compile(compiler: str, source: Path, target: Path, openmp: bool) -> str:
+def _compile(compiler: str, source: Path, target: Path, openmp: bool, variant: str) -> str:
     """'' on success, else the compiler's error output."""
-    flags = compile_flags() + (["-fopenmp"] if openmp else [])
+    flags = compile_flags(variant) + (["-fopenmp"] if openmp else [])
     result = subprocess.run([compiler, *flags, "-o", str(target), str(source), "-lm"],
                             capture_output=True, text=True, timeout=300)
     return "" if result.returncode == 0 else (result.stderr or result.stdout or "failed")
@@ -138,10 +170,12 @@ def library():
     except (OSError, subprocess.SubprocessError) as error:
         _fallback(f"the C compiler {compiler} does not run: {error}")
         return None
-    key = hashlib.sha256("\n".join([text, " ".join(compile_flags()), version, _cpu_model()])
+    variant = simd_choice()
+    key = hashlib.sha256("\n".join([text, " ".join(compile_flags(variant)), version,
+                                    _cpu_model()])
                          .encode()).hexdigest()[:16]
     folder = _cache_dir()
-    target = folder / f"convert-{key}.so"
+    target = folder / f"convert-{variant}-{key}.so"
     try:
         if not target.exists():
             folder.mkdir(parents=True, exist_ok=True)
@@ -149,9 +183,9 @@ def library():
                 source = Path(scratch) / "convert.c"
                 source.write_text(text)
                 built = Path(scratch) / "convert.so"
-                error = _compile(compiler, source, built, openmp=True)
+                error = _compile(compiler, source, built, True, variant)
                 if error:
-                    error = _compile(compiler, source, built, openmp=False)
+                    error = _compile(compiler, source, built, False, variant)
                 if error:
                     first = error.strip().splitlines()[0] if error.strip() else error
                     _fallback(f"building convert.c with {compiler} failed: {first}")
@@ -163,13 +197,15 @@ def library():
         return None
     p, i64, i32, f32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_float
     lib.asimc_acim.argtypes = [p, p, p, i64, i64, i64, i64, i64, i64, i64, p, i64, i64,
-                               i32, i32, i32, p, p, p, p, p, p, p, p, i64, p, p, i64, i64,
-                               p, p, p, p, p, p, f32, i32]
+                               i32, i32, i32, p, p, p, p, p, i64, p, p, i64, i64, p, p, p, p,
+                               p, p, p, p, p, p, i64, p, i32, f32, i32]
     lib.asimc_acim.restype = None
     lib.asimc_pack_weights.argtypes = [p, i64, i64, i64, i64, i64, p, i64, i32, i64, p, i32]
     lib.asimc_pack_weights.restype = None
     lib.asimc_standard_normal_quads.argtypes = [i64, p, i64, p]
     lib.asimc_standard_normal_quads.restype = None
+    lib.asimc_random_words.argtypes = [i64, p, i64, p]
+    lib.asimc_random_words.restype = None
     return lib
 
 
@@ -206,7 +242,7 @@ def _tile_bounds(tiles, k_total: int) -> torch.Tensor:
 
 def pack_weights(w: torch.Tensor, tiles, bits: int, n0: int, n1: int) -> torch.Tensor:
     """Bit planes of integer-valued weights w (Gw, K, N) float32, columns [n0, n1), as int64
-    words (Gw, T, n1 - n0, bits, words)."""
+    words (Gw, T, bits, words, n1 - n0): columns innermost."""
     _cpu_tensor(w, torch.float32, "w")
     _check(w.dim() == 3, "w must be (groups, K, N)")
     _check(0 < bits <= 32, f"weight bits {bits} outside 1..32")
@@ -214,31 +250,48 @@ def pack_weights(w: torch.Tensor, tiles, bits: int, n0: int, n1: int) -> torch.T
     _check(0 <= n0 < n1 <= n, f"columns [{n0}, {n1}) outside 0..{n}")
     bounds = _tile_bounds(tiles, k)
     words = words_per_tile(tiles)
-    out = torch.empty(gw, len(tiles), n1 - n0, bits, words, dtype=torch.int64)
+    out = torch.empty(gw, len(tiles), bits, words, n1 - n0, dtype=torch.int64)
     library().asimc_pack_weights(w.data_ptr(), gw, k, n, n0, n1, bounds.data_ptr(), len(tiles),
                                  bits, words, out.data_ptr(), torch.get_num_threads())
     return out
 
 
+_NATIVE_TABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def native_tables(table: conversion_model.FlatTables) -> conversion_model.FlatTables:
+    """The tables as convert.c reads them (``low`` int32, ``thresholds`` the uint32 bits in
+    int32), converted once per layer (cached with ``table``)."""
+    if table not in _NATIVE_TABLES:
+        _check(table.low.numel() <= MAX_TABLE_ROWS, "conversion tables too long")
+        thresholds = table.thresholds
+        _NATIVE_TABLES[table] = replace(
+            table, low=table.low.to(torch.int32).contiguous(),
+            thresholds=torch.where(thresholds >= 1 << 31, thresholds - (1 << 32), thresholds)
+            .to(torch.int32).contiguous(), _devices={})
+    return _NATIVE_TABLES[table]
+
+
 def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: int, n0: int,
          tiles, input_bits: int, weight_bits: int, cycle_low: torch.Tensor,
-         cycle_bits: torch.Tensor, full_scale: torch.Tensor, shift_add: torch.Tensor,
-         sigma: torch.Tensor, votes: torch.Tensor, alpha: torch.Tensor, step: torch.Tensor,
-         tile_step: int, stream: torch.Tensor | None, offset: torch.Tensor | None,
-         elements: int, col_stride: int, nonlinear2: torch.Tensor, rows: torch.Tensor,
-         fraction: torch.Tensor, gain: torch.Tensor | None, column_offset: torch.Tensor | None,
-         analog: torch.Tensor, levels: int) -> None:
+         cycle_bits: torch.Tensor, shift_add: torch.Tensor, votes: torch.Tensor,
+         step: torch.Tensor, tile_step: int, stream: torch.Tensor | None,
+         offset: torch.Tensor | None, elements: int, col_stride: int, fraction: torch.Tensor,
+         gain: torch.Tensor | None, column_offset: torch.Tensor | None, analog: torch.Tensor,
+         table_base: torch.Tensor, tables: conversion_model.FlatTables, draws_codes: bool,
+         levels: int) -> None:
     """acc (G, R, n1 - n0) float64 = the shift-added codes of x (G, R, K) float32 against the
-    packed weight columns [n0, n1) (see convert.c, ``asimc_acim``). Per tile t:
-    full_scale (T, C) and sigma (T, C*bw) float32, nonlinear2 and rows (T,) float32, fraction
-    (T,) float64; gain and column_offset (T, bw, columns) float32, both or neither; analog
-    (C*bw,) int32: whether a pair's conversion takes the column errors."""
+    packed weight columns [n0, n1) (see convert.c, ``asimc_acim``). Per tile t: fraction (T,)
+    float64, table_base (T, C*bw) int64 (the tables' row of M = 0 of each pair); gain and
+    column_offset (T, bw, columns) float32, both or neither; analog (C*bw,) int32: whether a
+    pair's conversion takes the column errors; draws_codes: noisy conversions draw their code
+    from the tables (else a normal, added to the tabulated analog value)."""
     _cpu_tensor(x, torch.float32, "x")
     _check(x.dim() == 3, "x must be (groups, rows, K)")
     groups, rows_out, k = x.shape
     _cpu_tensor(wpack, torch.int64, "wpack")
     _check(wpack.dim() == 5, "wpack must come from pack_weights")
-    gw, t, width, bw, words = wpack.shape
+    gw, t, bw, words, width = wpack.shape
     _check(gw in (1, groups), f"weight groups {gw} must be 1 or {groups}")
     _check(t == len(tiles) and words == words_per_tile(tiles) and bw == weight_bits,
            "wpack was packed for other tiles or weight bits")
@@ -252,17 +305,26 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
     _cpu_tensor(cycle_bits, torch.int32, "cycle_bits", cycles)
     _check(bool(((cycle_low >= 0) & (cycle_bits > 0)
                  & (cycle_low + cycle_bits <= input_bits)).all()), "cycles outside the input bits")
-    _cpu_tensor(full_scale, torch.float32, "full_scale", t * cycles)
     _cpu_tensor(shift_add, torch.float64, "shift_add", pairs)
-    _cpu_tensor(sigma, torch.float32, "sigma", t * pairs)
     _cpu_tensor(votes, torch.int32, "votes", pairs)
     _check(bool(((votes >= 0) & (votes <= MAX_VOTES)).all()), f"votes outside 0..{MAX_VOTES}")
-    _cpu_tensor(alpha, torch.float32, "alpha", pairs)
     _cpu_tensor(step, torch.int64, "step", pairs)
-    _cpu_tensor(nonlinear2, torch.float32, "nonlinear2", t)
-    _cpu_tensor(rows, torch.float32, "rows", t)
     _cpu_tensor(fraction, torch.float64, "fraction", t)
     _cpu_tensor(analog, torch.int32, "analog", pairs)
+    _cpu_tensor(table_base, torch.int64, "table_base", t * pairs)
+    rows = tables.low.numel()
+    for name in ("analog", "sigma", "code"):
+        _cpu_tensor(getattr(tables, name), torch.float32, f"tables.{name}", rows)
+    _cpu_tensor(tables.low, torch.int32, "tables.low", rows)
+    threshold_width = tables.thresholds.shape[1]
+    _cpu_tensor(tables.thresholds, torch.int32, "tables.thresholds", rows * threshold_width)
+    _cpu_tensor(tables.guide, torch.int64, "tables.guide", rows * conversion_model.GUIDE_CELLS)
+    # Every MAC a tile can produce stays inside the tables: base + tile rows * (2^bits - 1).
+    tile_rows = torch.tensor([k1 - k0 for k0, k1 in tiles], dtype=torch.int64).view(-1, 1, 1)
+    most = (table_base.view(t, cycles, weight_bits)
+            + tile_rows * ((1 << cycle_bits.to(torch.int64)) - 1).view(1, cycles, 1))
+    _check(bool((table_base >= 0).all()) and int(most.max()) < rows,
+           "conversion tables do not cover the MAC range")
     _check((gain is None) == (column_offset is None), "gain and column_offset: both or neither")
     if gain is not None:
         _cpu_tensor(gain, torch.float32, "gain", t * bw * columns)
@@ -275,13 +337,24 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
     library().asimc_acim(
         x.data_ptr(), wpack.data_ptr(), acc.data_ptr(), groups, rows_out, k, gw, columns, n0,
         n0 + width, bounds.data_ptr(), t, words, input_bits, weight_bits, cycles,
-        cycle_low.data_ptr(), cycle_bits.data_ptr(), full_scale.data_ptr(),
-        shift_add.data_ptr(), sigma.data_ptr(), votes.data_ptr(), alpha.data_ptr(),
+        cycle_low.data_ptr(), cycle_bits.data_ptr(), shift_add.data_ptr(), votes.data_ptr(),
         step.data_ptr(), tile_step, stream.data_ptr() if noisy else None,
-        offset.data_ptr() if noisy else None, elements, col_stride, nonlinear2.data_ptr(),
-        rows.data_ptr(), fraction.data_ptr(), gain.data_ptr() if gain is not None else None,
+        offset.data_ptr() if noisy else None, elements, col_stride, fraction.data_ptr(),
+        gain.data_ptr() if gain is not None else None,
         column_offset.data_ptr() if gain is not None else None, analog.data_ptr(),
-        float(levels), torch.get_num_threads())
+        table_base.data_ptr(), tables.analog.data_ptr(), tables.sigma.data_ptr(),
+        tables.code.data_ptr(), tables.low.data_ptr(), tables.thresholds.data_ptr(),
+        threshold_width, tables.guide.data_ptr(), int(draws_codes), float(levels),
+        torch.get_num_threads())
+
+
+def random_words(stream: int, counters: torch.Tensor) -> torch.Tensor:
+    """The native Philox words (…, 4) (int64 in [0, 2^32)) of ``counters`` in ``stream``."""
+    counters = counters.contiguous()
+    _cpu_tensor(counters, torch.int64, "counters")
+    out = torch.empty(*counters.shape, 4, dtype=torch.int32)
+    library().asimc_random_words(stream, counters.data_ptr(), counters.numel(), out.data_ptr())
+    return out.to(torch.int64) & 0xFFFFFFFF
 
 
 def standard_normal_quads(stream: int, counters: torch.Tensor) -> torch.Tensor:

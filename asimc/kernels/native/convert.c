@@ -1,21 +1,24 @@
-/* The fused bit-level kernel of DESIGN.md section 4: MAC, noise, ADC and shift-add in one pass.
+/* The fused bit-level kernel of docs/numeric-model.md: MAC, noise, ADC and shift-add in one pass.
  *
  * Binary MACs by bit operations: per row tile, every input bit plane and every weight bit plane
  * is a bit mask over the tile's rows (a 255-row tile is four 64-bit words), so the MAC of input
  * bit b with weight bit i is popcount(x_b & w_i) summed over the words, and a cycle's MAC is the
  * shifted sum over its input bits. The MACs of a block of columns live in a small buffer (L1),
- * are converted there (Philox4x32-10 + Box-Muller, noise, ADC) and shift-added into the row's
- * output: the MAC tensor never exists in memory. Threads split the rows; every row is computed
- * the same way whatever the thread count.
+ * are converted there and shift-added into the row's output: the MAC tensor never exists in
+ * memory. Threads split the rows; every row is computed the same way whatever the thread count.
  *
- * This file mirrors asimc/kernels/{adc,rng,fast}.py operation by operation in float32 (and exact
- * integer sums for the shift-add), with -ffp-contract=off, so that it produces the very same
- * codes as the reference kernel, noise included. The generator and the noisy conversion are
- * written in AVX2 intrinsics (same operations, same order, correctly rounded division and square
- * root) with scalar code for CPUs without AVX2 and for the tails; the other loops are left to the
- * compiler's vectoriser. A conversion's analog value and noise sigma come from tables indexed by
- * its MAC value, built per call with the scalar operations. The @NAME@ constants are filled in
- * from asimc/kernels/rng.py when the library is built.
+ * A noisy conversion draws its code from the tables of asimc/kernels/conversion_model.py (built
+ * once per layer in Python and passed in): one Philox4x32-10 word per conversion, one guide
+ * table look-up and one comparison (a count over the thresholds in the rare flagged cells).
+ * Where the column ADCs' gain and offset act on the noisy value, a Box-Muller normal is drawn
+ * instead and added to the tabulated analog value with the tabulated sigma, in float32 with
+ * -ffp-contract=off, operation by operation as asimc/kernels/{adc,rng}.py do, so that the codes
+ * are the reference kernel's, bit for bit.
+ *
+ * The same source is built three times (native/__init__.py): for the baseline instruction set
+ * (scalar), for AVX2 and for AVX-512; the generator, the guided draw and the bit packing have
+ * explicit vector code for AVX2 / AVX-512 and scalar code for the rest and the tails. The
+ * @NAME@ constants are filled in from asimc/kernels/rng.py when the library is built.
  */
 #include <stdint.h>
 #include <string.h>
@@ -24,6 +27,10 @@
 #if defined(__AVX2__)
 #include <immintrin.h>
 #endif
+
+#define GUIDE_BITS @GUIDE_BITS@
+#define GUIDE_SHIFT (32 - GUIDE_BITS)
+#define SCAN_FLAG ((uint64_t)1 << 48)
 
 #define MAX_VOTES 64
 #define BLOCK 32            /* columns converted together (one vector loop) */
@@ -96,13 +103,6 @@ static inline void normal_pair(uint32_t w0, uint32_t w1, float *z0, float *z1) {
 
 #if defined(__AVX2__)
 
-/* hi and lo 32 bits of the eight products m * c (AVX2 multiplies even lanes 32x32->64). */
-static inline void mulhilo8(__m256i m, __m256i c, __m256i *hi, __m256i *lo) {
-    __m256i even = _mm256_mul_epu32(m, c);
-    __m256i odd = _mm256_mul_epu32(m, _mm256_srli_epi64(c, 32));
-    *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
-    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
-}
 
 /* Horner's rule on eight lanes: the same multiplies and adds, in the same order, as the scalar
  * code (no FMA: -ffp-contract=off, and _mm256_mul_ps/_mm256_add_ps round each step). */
@@ -194,115 +194,123 @@ static inline __attribute__((always_inline)) void normal_pairs8(const __m256i *w
 
 #endif
 
-/* The four normals of counters[n] in stream (k0, k1), for n < count, into z[q * BLOCK + n]. */
+/* The four words of the Philox calls of counters (lo[n], hi[n]) in stream (k0, k1), for
+ * n < count, into w[q * BLOCK + n]: sixteen (AVX-512) or eight (AVX2) counters at a time. */
+#if defined(__AVX512F__)
+/* hi and lo 32 bits of the sixteen products m * c (even lanes 32x32->64, then the odd ones). */
+static inline void mulhilo16(__m512i m, __m512i c, __m512i *hi, __m512i *lo) {
+    __m512i even = _mm512_mul_epu32(m, c);
+    __m512i odd = _mm512_mul_epu32(m, _mm512_srli_epi64(c, 32));
+    *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+    *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+}
+#endif
 #if defined(__AVX2__)
-/* Eight counters at a time, Philox and Box-Muller in registers. */
+/* hi and lo 32 bits of the eight products m * c (AVX2 multiplies even lanes 32x32->64). */
+static inline void mulhilo8(__m256i m, __m256i c, __m256i *hi, __m256i *lo) {
+    __m256i even = _mm256_mul_epu32(m, c);
+    __m256i odd = _mm256_mul_epu32(m, _mm256_srli_epi64(c, 32));
+    *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+#endif
+
+static void random_quads(uint32_t k0, uint32_t k1, const uint32_t *lo, const uint32_t *hi,
+                         int count, uint32_t *w) {
+    int n = 0;
+#if defined(__AVX512F__)
+    {
+        const __m512i m0 = _mm512_set1_epi32((int)0xD2511F53u);
+        const __m512i m1 = _mm512_set1_epi32((int)0xCD9E8D57u);
+        for (; n + 16 <= count; n += 16) {
+            __m512i c0 = _mm512_loadu_si512((const void *)(lo + n));
+            __m512i c1 = _mm512_loadu_si512((const void *)(hi + n));
+            __m512i c2 = _mm512_setzero_si512(), c3 = _mm512_setzero_si512();
+            for (int r = 0; r < 10; r++) {
+                const __m512i key0 = _mm512_set1_epi32((int)(k0 + (uint32_t)r * 0x9E3779B9u));
+                const __m512i key1 = _mm512_set1_epi32((int)(k1 + (uint32_t)r * 0xBB67AE85u));
+                __m512i h0, l0, h1, l1;
+                mulhilo16(m0, c0, &h0, &l0);
+                mulhilo16(m1, c2, &h1, &l1);
+                c0 = _mm512_xor_si512(_mm512_xor_si512(h1, c1), key0);
+                c2 = _mm512_xor_si512(_mm512_xor_si512(h0, c3), key1);
+                c1 = l1;
+                c3 = l0;
+            }
+            _mm512_storeu_si512((void *)(w + n), c0);
+            _mm512_storeu_si512((void *)(w + BLOCK + n), c1);
+            _mm512_storeu_si512((void *)(w + 2 * BLOCK + n), c2);
+            _mm512_storeu_si512((void *)(w + 3 * BLOCK + n), c3);
+        }
+    }
+#endif
+#if defined(__AVX2__)
+    {
+        const __m256i m0 = _mm256_set1_epi32((int)0xD2511F53u);
+        const __m256i m1 = _mm256_set1_epi32((int)0xCD9E8D57u);
+        for (; n + 8 <= count; n += 8) {
+            __m256i c0 = _mm256_loadu_si256((const __m256i *)(lo + n));
+            __m256i c1 = _mm256_loadu_si256((const __m256i *)(hi + n));
+            __m256i c2 = _mm256_setzero_si256(), c3 = _mm256_setzero_si256();
+            for (int r = 0; r < 10; r++) {
+                const __m256i key0 = _mm256_set1_epi32((int)(k0 + (uint32_t)r * 0x9E3779B9u));
+                const __m256i key1 = _mm256_set1_epi32((int)(k1 + (uint32_t)r * 0xBB67AE85u));
+                __m256i h0, l0, h1, l1;
+                mulhilo8(m0, c0, &h0, &l0);
+                mulhilo8(m1, c2, &h1, &l1);
+                c0 = _mm256_xor_si256(_mm256_xor_si256(h1, c1), key0);
+                c2 = _mm256_xor_si256(_mm256_xor_si256(h0, c3), key1);
+                c1 = l1;
+                c3 = l0;
+            }
+            _mm256_storeu_si256((__m256i *)(w + n), c0);
+            _mm256_storeu_si256((__m256i *)(w + BLOCK + n), c1);
+            _mm256_storeu_si256((__m256i *)(w + 2 * BLOCK + n), c2);
+            _mm256_storeu_si256((__m256i *)(w + 3 * BLOCK + n), c3);
+        }
+    }
+#endif
+    for (; n < count; n++) {
+        uint32_t out[4];
+        philox(k0, k1, lo[n], hi[n], out);
+        for (int q = 0; q < 4; q++) w[q * BLOCK + n] = out[q];
+    }
+}
+
+/* The four normals of the same calls into z[q * BLOCK + n] (Box-Muller on words 0, 1 and on
+ * words 2, 3): the draws of conversions whose code is not tabulated. */
 static void normal_quads(uint32_t k0, uint32_t k1, const uint32_t *lo, const uint32_t *hi,
                          int count, float *z) {
-    const __m256i m0 = _mm256_set1_epi32((int)0xD2511F53u), m1 = _mm256_set1_epi32((int)0xCD9E8D57u);
-    __m256i key0[10], key1[10];
-    for (int r = 0; r < 10; r++) {
-        key0[r] = _mm256_set1_epi32((int)(k0 + (uint32_t)r * 0x9E3779B9u));
-        key1[r] = _mm256_set1_epi32((int)(k1 + (uint32_t)r * 0xBB67AE85u));
-    }
+    uint32_t w[4 * BLOCK];
+    random_quads(k0, k1, lo, hi, count, w);
     int n = 0;
+#if defined(__AVX2__)
     for (; n + 8 <= count; n += 8) {
-        __m256i c0 = _mm256_loadu_si256((const __m256i *)(lo + n));
-        __m256i c1 = _mm256_loadu_si256((const __m256i *)(hi + n));
-        __m256i c2 = _mm256_setzero_si256(), c3 = _mm256_setzero_si256();
-        for (int r = 0; r < 10; r++) {
-            __m256i h0, l0, h1, l1;
-            mulhilo8(m0, c0, &h0, &l0);
-            mulhilo8(m1, c2, &h1, &l1);
-            c0 = _mm256_xor_si256(_mm256_xor_si256(h1, c1), key0[r]);
-            c2 = _mm256_xor_si256(_mm256_xor_si256(h0, c3), key1[r]);
-            c1 = l1;
-            c3 = l0;
-        }
-        const __m256i w0[2] = {c0, c2}, w1[2] = {c1, c3};
+        const __m256i w0[2] = {_mm256_loadu_si256((const __m256i *)(w + n)),
+                               _mm256_loadu_si256((const __m256i *)(w + 2 * BLOCK + n))};
+        const __m256i w1[2] = {_mm256_loadu_si256((const __m256i *)(w + BLOCK + n)),
+                               _mm256_loadu_si256((const __m256i *)(w + 3 * BLOCK + n))};
         __m256 zq[4];
         normal_pairs8(w0, w1, zq, 2);
         for (int k = 0; k < 4; k++) _mm256_storeu_ps(z + k * BLOCK + n, zq[k]);
     }
-    for (; n < count; n++) {
-        uint32_t out[4];
-        philox(k0, k1, lo[n], hi[n], out);
-        normal_pair(out[0], out[1], z + n, z + BLOCK + n);
-        normal_pair(out[2], out[3], z + 2 * BLOCK + n, z + 3 * BLOCK + n);
-    }
-}
-#else
-static void normal_quads(uint32_t k0, uint32_t k1, const uint32_t *lo, const uint32_t *hi,
-                         int count, float *z) {
-    for (int n = 0; n < count; n++) {
-        uint32_t out[4];
-        philox(k0, k1, lo[n], hi[n], out);
-        normal_pair(out[0], out[1], z + n, z + BLOCK + n);
-        normal_pair(out[2], out[3], z + 2 * BLOCK + n, z + 3 * BLOCK + n);
-    }
-}
 #endif
+    for (; n < count; n++) {
+        normal_pair(w[n], w[BLOCK + n], z + n, z + BLOCK + n);
+        normal_pair(w[2 * BLOCK + n], w[3 * BLOCK + n], z + 2 * BLOCK + n, z + 3 * BLOCK + n);
+    }
+}
 
 /* ---------------------------------------------------------------------------------------------
- * One conversion (asimc/kernels/adc.py)
+ * One conversion (asimc/kernels/conversion_model.py, adc.py)
  * ------------------------------------------------------------------------------------------ */
 
 static inline float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
-
-typedef struct {
-    float fs, alpha, sigma, nonlinear2, rows, levels;
-} Conversion;
-
-static inline float analog(const Conversion *k, float v) {
-    if (k->alpha != 0.0f) v = v / (1.0f + k->alpha * v);
-    return clamp01(v / k->fs);
-}
 
 /* The column ADC's fixed-pattern error (adc.column_errors): gain g (1 + g) and offset o of
  * the conversion's column, or none (g == NULL). */
 static inline float column(float u, const float *g, const float *o, int n) {
     return g ? clamp01(u * g[n] + o[n]) : u;
-}
-
-static inline float noisy_code(const Conversion *k, float m, float z, const float *g,
-                               const float *o, int n) {
-    float sigma = k->sigma;
-    if (k->nonlinear2 != 0.0f) {
-        float denom = m * k->rows + 1.0f;
-        sigma = sqrtf(sigma * sigma + k->nonlinear2 / denom);
-    }
-    return nearbyintf(column(clamp01(m + z * sigma), g, o, n) * k->levels);
-}
-
-/* The branches on alpha and nonlinear2 are loop invariant: one specialised loop each. */
-#define CONVERT_LOOP(ALPHA, NONLINEAR)                                                         \
-    for (int n = 0; n < count; n++) {                                                          \
-        float v = (float)mac[n];                                                               \
-        if (ALPHA) v = v / (1.0f + k.alpha * v);                                               \
-        float m = clamp01(v / k.fs);                                                           \
-        float code;                                                                            \
-        if (z) {                                                                               \
-            float sigma = k.sigma;                                                             \
-            if (NONLINEAR) {                                                                   \
-                float denom = m * k.rows + 1.0f;                                               \
-                sigma = sqrtf(sigma * sigma + k.nonlinear2 / denom);                           \
-            }                                                                                  \
-            code = nearbyintf(column(clamp01(m + z[n] * sigma), g, o, n) * k.levels);          \
-        } else {                                                                               \
-            code = nearbyintf(column(m, g, o, n) * k.levels);                                  \
-        }                                                                                      \
-        out[n] += (double)code * weight;                                                       \
-    }
-
-/* out[n] += code(mac[n], z[n]) * weight; z == NULL: no noise (digital or noiseless); g, o:
- * the columns' ADC errors or NULL. */
-static void convert_block(Conversion k, const int32_t *mac, const float *z, const float *g,
-                          const float *o, int count, double weight, double *out) {
-    if (k.alpha != 0.0f) {
-        if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(1, 1) } else { CONVERT_LOOP(1, 0) }
-    } else {
-        if (k.nonlinear2 != 0.0f) { CONVERT_LOOP(0, 1) } else { CONVERT_LOOP(0, 0) }
-    }
 }
 
 static float majority(const float *codes, int n, int stride) {
@@ -319,88 +327,91 @@ static float majority(const float *codes, int n, int stride) {
     return best;
 }
 
-/* A conversion's analog value, noise sigma and noiseless code depend on its MAC alone (an
- * integer 0..most), so they are tabulated once per call with the very operations above:
- * m[v] = analog(v), sigma[v] (the non-linear term included), code[v] = round(m[v] * levels).
- * A noisy conversion is then m + z * sigma, clamped, scaled and rounded: no division and no
- * square root per conversion. */
-#define MAX_TABLE 65536     /* entries per table; longer MAC ranges take the direct path */
-
+/* The layer's tables (conversion_model.FlatTables): the conversions of a (tile, pair) with MAC
+ * value M use row base + M. */
 typedef struct {
-    uint64_t *pair;         /* m[v] in the low 32 bits, sigma[v] in the high ones */
-    float *code;
-} Table;
+    const float *analog, *sigma, *code;
+    const int32_t *low;
+    const uint32_t *thresholds;     /* rows x width, ascending, padded with 2^32 - 1 */
+    const uint64_t *guide;          /* rows x 2^GUIDE_BITS packed entries */
+    int64_t width;
+} Tables;
 
-static int build_table(Conversion k, int most, Table *t) {
-    t->pair = malloc(sizeof(uint64_t) * (size_t)(most + 1) + sizeof(float) * (size_t)(most + 1));
-    if (!t->pair) return 0;
-    t->code = (float *)(t->pair + most + 1);
-    for (int v = 0; v <= most; v++) {
-        const float m = analog(&k, (float)v);
-        float sigma = k.sigma;
-        if (k.nonlinear2 != 0.0f) {
-            const float denom = m * k.rows + 1.0f;
-            sigma = sqrtf(sigma * sigma + k.nonlinear2 / denom);
-        }
-        uint32_t mb, sb;
-        memcpy(&mb, &m, 4);
-        memcpy(&sb, &sigma, 4);
-        t->pair[v] = (uint64_t)mb | (uint64_t)sb << 32;
-        t->code[v] = nearbyintf(m * k.levels);
-    }
-    return 1;
+/* The definition: low + #{j : w > threshold[j]}. */
+static inline uint32_t scan_code(const Tables *tb, int64_t row, uint32_t w) {
+    const uint32_t *thr = tb->thresholds + row * tb->width;
+    uint32_t code = (uint32_t)tb->low[row];
+    for (int64_t j = 0; j < tb->width; j++) code += w > thr[j];
+    return code;
 }
 
-/* acc[n] += code(mac[n], z[n]) * scale, codes from the table (z == NULL: noiseless; g, o:
- * the columns' ADC errors or NULL). acc is float32: the caller checks that every partial sum
- * is an integer below 2^24 (exact); or, acc NULL, out[n] += code * weight in float64. The
- * look-ups are scalar loads (AVX2's gathers are slow on several CPUs), the rest 8 lanes. */
-static void convert_table(const Table *t, const int32_t *mac, const float *z, const float *g,
-                          const float *o, int count, float levels, float scale, float *acc,
-                          double weight, double *out) {
-    float code[BLOCK];
+/* The same code through the guide table. */
+static inline uint32_t drawn_code(const Tables *tb, int64_t row, uint32_t w) {
+    const uint64_t e = tb->guide[(row << GUIDE_BITS) | (w >> GUIDE_SHIFT)];
+    if (__builtin_expect((e & SCAN_FLAG) != 0, 0)) return scan_code(tb, row, w);
+    return ((uint32_t)(e >> 32) & 0xFFFFu) + (w > (uint32_t)e);
+}
+
+/* code[n] of the conversions with MAC mac[n] (rows base + mac[n]): drawn from words w (noisy,
+ * tabulated), or m + z sigma then the column errors g, o (normal draws), or noiseless (w and z
+ * NULL). */
+static void block_codes(const Tables *tb, int64_t base, const int32_t *mac, const uint32_t *w,
+                        const float *z, const float *g, const float *o, int count, float levels,
+                        float *code) {
     int n = 0;
-    if (!z && !g) {
-        for (; n < count; n++) code[n] = t->code[mac[n]];
-    } else {
-        uint64_t entry[BLOCK];
-        for (int k = 0; k < count; k++) entry[k] = t->pair[mac[k]];
-#if defined(__AVX2__)
-        const __m256 vlevels = _mm256_set1_ps(levels);
-        const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
-        for (; n + 8 <= count; n += 8) {
-            const __m256 lo = _mm256_loadu_ps((const float *)(entry + n));
-            const __m256 hi = _mm256_loadu_ps((const float *)(entry + n + 4));
-            /* (m, sigma) pairs to eight m and eight sigma, in column order */
-            __m256 u = _mm256_castpd_ps(_mm256_permute4x64_pd(
-                _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xD8));
-            if (z) {
-                const __m256 sigma = _mm256_castpd_ps(_mm256_permute4x64_pd(
-                    _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xDD)), 0xD8));
-                u = _mm256_add_ps(u, _mm256_mul_ps(_mm256_loadu_ps(z + n), sigma));
-                u = _mm256_min_ps(_mm256_max_ps(u, zero), one);
+    if (w) {
+#if defined(__AVX512F__)
+        const __m512i vbase = _mm512_set1_epi32((int32_t)base);
+        for (; n + 16 <= count; n += 16) {
+            const __m512i words = _mm512_loadu_si512((const void *)(w + n));
+            const __m512i index = _mm512_or_si512(
+                _mm512_slli_epi32(_mm512_add_epi32(vbase, _mm512_loadu_si512((const void *)(mac + n))),
+                                  GUIDE_BITS),
+                _mm512_srli_epi32(words, GUIDE_SHIFT));
+            const __m512i e0 = _mm512_i32gather_epi64(_mm512_castsi512_si256(index),
+                                                      (const void *)tb->guide, 8);
+            const __m512i e1 = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(index, 1),
+                                                      (const void *)tb->guide, 8);
+            const __m512i threshold = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm512_cvtepi64_epi32(e0)), _mm512_cvtepi64_epi32(e1), 1);
+            const __m512i top = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(e0, 32))),
+                _mm512_cvtepi64_epi32(_mm512_srli_epi64(e1, 32)), 1);
+            __m512i c = _mm512_and_si512(top, _mm512_set1_epi32(0xFFFF));
+            c = _mm512_mask_add_epi32(c, _mm512_cmpgt_epu32_mask(words, threshold), c,
+                                      _mm512_set1_epi32(1));
+            _mm512_storeu_ps(code + n, _mm512_cvtepi32_ps(c));
+            __mmask16 flagged = _mm512_test_epi32_mask(top, _mm512_set1_epi32(0x10000));
+            while (flagged) {
+                const int k = __builtin_ctz(flagged);
+                code[n + k] = (float)scan_code(tb, base + mac[n + k], w[n + k]);
+                flagged &= flagged - 1;
             }
-            if (g) {
-                u = _mm256_add_ps(_mm256_mul_ps(u, _mm256_loadu_ps(g + n)), _mm256_loadu_ps(o + n));
-                u = _mm256_min_ps(_mm256_max_ps(u, zero), one);
-            }
-            _mm256_storeu_ps(code + n, _mm256_round_ps(
-                _mm256_mul_ps(u, vlevels), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         }
 #endif
+        for (; n < count; n++) code[n] = (float)drawn_code(tb, base + mac[n], w[n]);
+    } else if (z) {
         for (; n < count; n++) {
-            float m, sigma;
-            const uint32_t mb = (uint32_t)entry[n], sb = (uint32_t)(entry[n] >> 32);
-            memcpy(&m, &mb, 4);
-            memcpy(&sigma, &sb, 4);
-            const float u = z ? clamp01(m + z[n] * sigma) : m;
+            const int64_t row = base + mac[n];
+            const float u = clamp01(tb->analog[row] + z[n] * tb->sigma[row]);
             code[n] = nearbyintf(column(u, g, o, n) * levels);
         }
+    } else if (g) {
+        for (; n < count; n++)
+            code[n] = nearbyintf(column(tb->analog[base + mac[n]], g, o, n) * levels);
+    } else {
+        for (; n < count; n++) code[n] = tb->code[base + mac[n]];
     }
+}
+
+/* acc[n] += code[n] * scale (float32, exact: the caller checks that every partial sum is an
+ * integer below 2^24), or, acc NULL, out[n] += code[n] * weight in float64. */
+static void accumulate(const float *code, int count, float scale, float *acc, double weight,
+                       double *out) {
     if (acc)
-        for (n = 0; n < count; n++) acc[n] += code[n] * scale;
+        for (int n = 0; n < count; n++) acc[n] += code[n] * scale;
     else
-        for (n = 0; n < count; n++) out[n] += (double)code[n] * weight;
+        for (int n = 0; n < count; n++) out[n] += (double)code[n] * weight;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -444,51 +455,79 @@ static void pack_vector(const float *values, int64_t stride, int64_t k0, int64_t
     }
 }
 
-/* Weight bit planes of w (wgroups, K, N) float32 for columns [n0, n1):
- * out[((gw * tiles + t) * (n1 - n0) + n) * bits * words + i * words + w]. */
+/* Weight bit planes of w (wgroups, K, N) float32 for columns [n0, n1), columns innermost (so
+ * that a vector loads the same word of neighbouring columns):
+ * out[(((gw * tiles + t) * bits + i) * words + w) * (n1 - n0) + n]. */
 void asimc_pack_weights(const float *w, int64_t wgroups, int64_t k_total, int64_t columns,
                         int64_t n0, int64_t n1, const int64_t *tile_bounds, int64_t tiles,
                         int32_t bits, int64_t words, uint64_t *out, int32_t threads) {
     const int64_t width = n1 - n0;
-#pragma omp parallel for collapse(2) schedule(static) num_threads(threads) if (threads > 1)
-    for (int64_t gw = 0; gw < wgroups; gw++)
-        for (int64_t n = 0; n < width; n++)
-            for (int64_t t = 0; t < tiles; t++)
-                pack_vector(w + gw * k_total * columns + n0 + n, columns, tile_bounds[2 * t],
-                            tile_bounds[2 * t + 1], bits,  words,
-                            out + ((gw * tiles + t) * width + n) * bits * words);
-}
-
-/* popcount(x & w) summed over ``words`` words. */
-static inline int32_t dot_bits(const uint64_t *x, const uint64_t *w, int64_t words) {
-    int32_t s = 0;
-    for (int64_t q = 0; q < words; q++) s += __builtin_popcountll(x[q] & w[q]);
-    return s;
-}
-
-/* P[(b * bw + i) * BLOCK] = MAC of input bit b and weight bit i, WORDS known at compile time. */
-#define PLANE_MACS(WORDS)                                                                      \
-    for (int b = 0; b < bx; b++) {                                                             \
-        const uint64_t *xb = xrow + b * (WORDS);                                               \
-        for (int i = 0; i < bw; i++) {                                                         \
-            const uint64_t *wi = wcol + i * (WORDS);                                           \
-            int32_t s = 0;                                                                     \
-            for (int q = 0; q < (WORDS); q++) s += __builtin_popcountll(xb[q] & wi[q]);        \
-            P[(b * bw + i) * BLOCK] = s;                                                       \
-        }                                                                                      \
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        uint64_t *planes = malloc(sizeof(uint64_t) * bits * words);
+#pragma omp for collapse(2) schedule(static)
+        for (int64_t gw = 0; gw < wgroups; gw++)
+            for (int64_t n = 0; n < width; n++)
+                for (int64_t t = 0; t < tiles; t++) {
+                    pack_vector(w + gw * k_total * columns + n0 + n, columns, tile_bounds[2 * t],
+                                tile_bounds[2 * t + 1], bits, words, planes);
+                    uint64_t *dst = out + (gw * tiles + t) * bits * words * width + n;
+                    for (int64_t k = 0; k < bits * words; k++) dst[k * width] = planes[k];
+                }
+        free(planes);
     }
+}
 
-static void plane_macs(const uint64_t *xrow, const uint64_t *wcol, int bx, int bw,
-                       int64_t words, int32_t *P) {
-    switch (words) {
-    case 1: PLANE_MACS(1) break;
-    case 2: PLANE_MACS(2) break;
-    case 3: PLANE_MACS(3) break;
-    case 4: PLANE_MACS(4) break;
-    default:
-        for (int b = 0; b < bx; b++)
-            for (int i = 0; i < bw; i++)
-                P[(b * bw + i) * BLOCK] = dot_bits(xrow + b * words, wcol + i * words, words);
+/* P[(b * bw + i) * BLOCK + n] = MAC of input bit b and weight bit i of columns n < count:
+ * popcount(x_b & w_i) summed over the words. x: bx * words words of the row; w: the tile's
+ * planes from the block's first column, word (i, q) of column n at w[(i * words + q) * width
+ * + n]. AVX-512 VPOPCNTDQ: eight columns per vector; AVX2: four. */
+static void block_macs(const uint64_t *x, const uint64_t *w, int64_t width, int bx, int bw,
+                       int64_t words, int count, int32_t *P) {
+    for (int b = 0; b < bx; b++) {
+        const uint64_t *xb = x + b * words;
+        for (int i = 0; i < bw; i++) {
+            const uint64_t *wi = w + i * words * width;
+            int32_t *dst = P + (b * bw + i) * BLOCK;
+            int n = 0;
+#if defined(__AVX512VPOPCNTDQ__) && defined(__AVX512F__)
+            for (; n + 8 <= count; n += 8) {
+                __m512i s = _mm512_setzero_si512();
+                for (int64_t q = 0; q < words; q++)
+                    s = _mm512_add_epi64(s, _mm512_popcnt_epi64(_mm512_and_si512(
+                        _mm512_loadu_si512((const void *)(wi + q * width + n)),
+                        _mm512_set1_epi64((long long)xb[q]))));
+                _mm256_storeu_si256((__m256i *)(dst + n), _mm512_cvtepi64_epi32(s));
+            }
+#elif defined(__AVX2__)
+            /* Four columns per vector: popcount by nibble look-up (vpshufb), summed to 64-bit
+             * lanes with vpsadbw. */
+            const __m256i nibbles = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                                     0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+            const __m256i low4 = _mm256_set1_epi8(0x0F), zero = _mm256_setzero_si256();
+            const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+            for (; n + 4 <= count; n += 4) {
+                __m256i s = zero;
+                for (int64_t q = 0; q < words; q++) {
+                    const __m256i v = _mm256_and_si256(
+                        _mm256_loadu_si256((const __m256i *)(wi + q * width + n)),
+                        _mm256_set1_epi64x((long long)xb[q]));
+                    const __m256i bytes = _mm256_add_epi8(
+                        _mm256_shuffle_epi8(nibbles, _mm256_and_si256(v, low4)),
+                        _mm256_shuffle_epi8(nibbles, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4)));
+                    s = _mm256_add_epi64(s, _mm256_sad_epu8(bytes, zero));
+                }
+                _mm_storeu_si128((__m128i *)(dst + n), _mm256_castsi256_si128(
+                    _mm256_permutevar8x32_epi32(s, even)));
+            }
+#endif
+            for (; n < count; n++) {
+                int32_t s = 0;
+                for (int64_t q = 0; q < words; q++)
+                    s += __builtin_popcountll(xb[q] & wi[q * width + n]);
+                dst[n] = s;
+            }
+        }
     }
 }
 
@@ -501,17 +540,18 @@ static void plane_macs(const uint64_t *xrow, const uint64_t *wcol, int bx, int b
  * conversion.
  *
  *   x:          (G, R, K) float32 integer-valued inputs; bx input bits (two's complement).
- *   wpack:      asimc_pack_weights of the columns [n0, n1), wgroups 1 or G.
+ *   wpack:      asimc_pack_weights of the columns [n0, n1) (width n1 - n0), wgroups 1 or G.
  *   cycle_low / cycle_bits: each cycle's lowest input bit and width.
  *   per pair p = c * bw + i: shift_add[p], votes[p] (0 digital or noiseless, 1 analog, > 1
- *   voted), alpha[p] (0 for digital), step[p] (counter step of vote 0, tile 0), analog_pair[p]
- *   (whether the column errors apply). Per tile t: full_scale[t * cycles + c] (f_t F),
- *   sigma[t * pairs + p], nonlinear2[t], rows[t] (f_t rows), fraction[t] (f_t); gain, offset
- *   ((T, bw, columns) float32, both or neither): the column ADCs' errors. Tile t adds
- *   t * tile_step to every step. Weight bits 4j..4j+3 share one Philox call (the four normals
- *   in order).
+ *   voted), step[p] (counter step of vote 0, tile 0), analog_pair[p] (whether the column
+ *   errors apply). Per tile t: fraction[t] (f_t), table_base[t * pairs + p] (the row of M = 0
+ *   in the tables). gain, offset ((T, bw, columns) float32, both or neither): the column ADCs'
+ *   errors. Tile t adds t * tile_step to every step. Weight bits 4j..4j+3 share one Philox
+ *   call (its four words, or normals where draws_codes is 0, in order).
  *   stream/offset: (G, R) int64 keys (NULL when noiseless); a conversion's counter is
  *   (step + vote) * elements + offset + n * col_stride.
+ *   t_*: conversion_model.FlatTables (analog, sigma, code, low, thresholds rows x t_width,
+ *   guide rows x 2^GUIDE_BITS).
  */
 void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                 int64_t groups, int64_t rows_out, int64_t k_total, int64_t wgroups,
@@ -519,32 +559,26 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                 const int64_t *tile_bounds, int64_t tiles, int64_t words,
                 int32_t bx, int32_t bw, int32_t cycles,
                 const int32_t *cycle_low, const int32_t *cycle_bits,
-                const float *full_scale, const double *shift_add, const float *sigma,
-                const int32_t *votes, const float *alpha, const int64_t *step, int64_t tile_step,
-                const int64_t *stream, const int64_t *offset, int64_t elements,
-                int64_t col_stride, const float *nonlinear2, const float *rows,
-                const double *fraction, const float *gain, const float *column_offset,
-                const int32_t *analog_pair, float levels, int32_t threads) {
+                const double *shift_add, const int32_t *votes, const int64_t *step,
+                int64_t tile_step, const int64_t *stream, const int64_t *offset,
+                int64_t elements, int64_t col_stride, const double *fraction,
+                const float *gain, const float *column_offset, const int32_t *analog_pair,
+                const int64_t *table_base, const float *t_analog, const float *t_sigma,
+                const float *t_code, const int32_t *t_low, const uint32_t *t_thresholds,
+                int64_t t_width, const uint64_t *t_guide, int32_t draws_codes, float levels,
+                int32_t threads) {
     const int64_t total_rows = groups * rows_out;
     const int64_t width = n1 - n0;
     const int pairs = cycles * bw;
     const int quads = (bw + 3) / 4;
     const int noisy = stream != NULL;
+    const Tables tb = {t_analog, t_sigma, t_code, t_low, t_thresholds, t_guide, t_width};
     int serial = cycles == bx;                   /* one bit per cycle, cycle c = input bit c */
     for (int c = 0; c < cycles; c++) serial = serial && cycle_bits[c] == 1 && cycle_low[c] == c;
-    /* Tables per (tile, pair), shared by those of equal parameters, and per cycle whether its
-     * codes can be summed in float32: each pair's shift-add is +-2^e times the cycle's first
-     * one (a power of two, exactly) and levels * sum of |2^e| < 2^24 keeps every partial sum
-     * exact. Then one float64 multiply-add per cycle instead of one per pair. */
-    int64_t longest = 0;
-    for (int64_t t = 0; t < tiles; t++)
-        if (tile_bounds[2 * t + 1] - tile_bounds[2 * t] > longest)
-            longest = tile_bounds[2 * t + 1] - tile_bounds[2 * t];
-    const int64_t slots = tiles * pairs;
-    Table *table = malloc(sizeof(Table) * slots);
-    Conversion *key = malloc(sizeof(Conversion) * slots);
-    int *key_bits = malloc(sizeof(int) * slots), *table_of = malloc(sizeof(int) * slots);
-    int distinct = 0, tabulated = table && key && key_bits && table_of;
+    /* Per cycle whether its codes can be summed in float32: each pair's shift-add is +-2^e
+     * times the cycle's first one (a power of two, exactly) and levels * sum of |2^e| < 2^24
+     * keeps every partial sum exact. Then one float64 multiply-add per cycle instead of one
+     * per pair. */
     float pair_scale[MAX_PAIRS];
     double cycle_base[MAX_PAIRS];
     int cycle_float[MAX_PAIRS];
@@ -563,31 +597,14 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
         }
         cycle_float[c] = cycle_float[c] && levels * weight_sum < 16777216.0;
     }
-    for (int64_t t = 0; t < tiles && tabulated; t++)
-        for (int p = 0; p < pairs && tabulated; p++) {
-            const int c = p / bw;
-            const int64_t most = longest * ((1LL << cycle_bits[c]) - 1);
-            if (most >= MAX_TABLE) { tabulated = 0; break; }
-            Conversion k = {full_scale[t * cycles + c], alpha[p], sigma[t * pairs + p],
-                            nonlinear2[t], rows[t], levels};
-            int found = -1;
-            for (int q = 0; q < distinct && found < 0; q++)
-                if (key_bits[q] == cycle_bits[c] && !memcmp(&key[q], &k, sizeof k)) found = q;
-            if (found < 0) {
-                if (!build_table(k, (int)most, &table[distinct])) { tabulated = 0; break; }
-                key[distinct] = k;
-                key_bits[distinct] = cycle_bits[c];
-                found = distinct++;
-            }
-            table_of[t * pairs + p] = found;
-        }
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         uint64_t *xrow = malloc(sizeof(uint64_t) * tiles * bx * words);
         int32_t *mac = malloc(sizeof(int32_t) * pairs * BLOCK);
         float *codes = malloc(sizeof(float) * 4 * MAX_VOTES * BLOCK);
         int32_t *P = malloc(sizeof(int32_t) * bx * bw * BLOCK);
-        float z[4 * BLOCK];
+        float z[4 * BLOCK], code[BLOCK];
+        uint32_t wq[4 * BLOCK];
         uint32_t lo[BLOCK], hi[BLOCK];
         double out[BLOCK], tile_out[BLOCK];
         float accf[BLOCK];
@@ -608,9 +625,8 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                     for (int n = 0; n < count; n++) tile_out[n] = 0.0;
                     /* 1. The MACs of every (cycle, weight bit) pair of the block. */
                     const uint64_t *xt = xrow + t * bx * words;
-                    const uint64_t *wt = wpack + ((gw * tiles + t) * width + nb) * bw * words;
-                    for (int n = 0; n < count; n++)
-                        plane_macs(xt, wt + n * bw * words, bx, bw, words, P + n);
+                    const uint64_t *wt = wpack + (gw * tiles + t) * bw * words * width + nb;
+                    block_macs(xt, wt, width, bx, bw, words, count, P);
                     /* A cycle's MAC: its input bits' MACs, shifted (bit-serial: a copy). */
                     const int32_t *macs = P;
                     if (!serial) {
@@ -627,7 +643,7 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                     }
                     /* 2-5. Convert and shift-add, four weight bits (one Philox call) at a time. */
                     for (int c = 0; c < cycles; c++) {
-                        const int summed = cycle_float[c] && tabulated;
+                        const int summed = cycle_float[c];
                         if (summed)
                             for (int n = 0; n < count; n++) accf[n] = 0.0f;
                         for (int j = 0; j < quads; j++) {
@@ -640,45 +656,41 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                                 if (most) {
                                     const uint64_t s = (uint64_t)(step[c * bw + i0]
                                                                   + t * tile_step + v);
-                                    const uint64_t base = s * (uint64_t)elements + row_offset
+                                    const uint64_t first = s * (uint64_t)elements + row_offset
                                         + (uint64_t)(n0 + nb) * (uint64_t)col_stride;
                                     for (int n = 0; n < count; n++) {
-                                        uint64_t counter = base + (uint64_t)n
+                                        uint64_t counter = first + (uint64_t)n
                                             * (uint64_t)col_stride;
                                         lo[n] = (uint32_t)counter;
                                         hi[n] = (uint32_t)(counter >> 32);
                                     }
-                                    normal_quads(k0, k1, lo, hi, count, z);
+                                    if (draws_codes)
+                                        random_quads(k0, k1, lo, hi, count, wq);
+                                    else
+                                        normal_quads(k0, k1, lo, hi, count, z);
                                 }
                                 for (int i = i0; i < i1; i++) {
                                     const int p = c * bw + i;
                                     const int pv = noisy ? votes[p] : 0;
-                                    Conversion k = {full_scale[t * cycles + c], alpha[p],
-                                                    sigma[t * pairs + p], nonlinear2[t], rows[t],
-                                                    levels};
+                                    if ((pv <= 1 && v > 0) || (pv > 1 && v >= pv)) continue;
                                     const int64_t at = (t * bw + i) * columns + n0 + nb;
                                     const float *cg = gain && analog_pair[p] ? gain + at : NULL;
                                     const float *co = cg ? column_offset + at : NULL;
+                                    const uint32_t *wi = pv && draws_codes
+                                        ? wq + (i - i0) * BLOCK : NULL;
+                                    const float *zi = pv && !draws_codes
+                                        ? z + (i - i0) * BLOCK : NULL;
+                                    const int64_t base = table_base[t * pairs + p];
                                     const int32_t *m = macs + p * BLOCK;
                                     if (pv <= 1) {
-                                        const float *zi = pv ? z + (i - i0) * BLOCK : NULL;
-                                        if (v > 0) continue;
-                                        if (tabulated)
-                                            convert_table(&table[table_of[t * pairs + p]], m, zi,
-                                                          cg, co, count, levels, pair_scale[p],
-                                                          summed ? accf : NULL, shift_add[p],
-                                                          tile_out);
-                                        else
-                                            convert_block(k, m, zi, cg, co, count, shift_add[p],
-                                                          tile_out);
-                                        continue;
+                                        block_codes(&tb, base, m, wi, zi, cg, co, count, levels,
+                                                    code);
+                                        accumulate(code, count, pair_scale[p],
+                                                   summed ? accf : NULL, shift_add[p], tile_out);
+                                    } else {
+                                        block_codes(&tb, base, m, wi, zi, cg, co, count, levels,
+                                                    codes + ((i - i0) * MAX_VOTES + v) * BLOCK);
                                     }
-                                    if (v >= pv) continue;
-                                    float *cv = codes + ((i - i0) * MAX_VOTES + v) * BLOCK;
-                                    const float *zi = z + (i - i0) * BLOCK;
-                                    for (int n = 0; n < count; n++)
-                                        cv[n] = noisy_code(&k, analog(&k, (float)m[n]), zi[n],
-                                                           cg, co, n);
                                 }
                             }
                             for (int i = i0; i < i1; i++) {
@@ -706,11 +718,22 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
         free(mac);
         free(codes);
     }
-    for (int q = 0; q < distinct; q++) free(table[q].pair);
-    free(table);
-    free(key);
-    free(key_bits);
-    free(table_of);
+}
+
+/* The four words of (stream, counters[k]), for tests that hold the torch path to the same
+ * bits: out[4 k + q]. */
+void asimc_random_words(int64_t stream, const int64_t *counters, int64_t count, uint32_t *out) {
+    uint32_t lo[BLOCK], hi[BLOCK], w[4 * BLOCK];
+    for (int64_t k0 = 0; k0 < count; k0 += BLOCK) {
+        int n = (int)(count - k0 < BLOCK ? count - k0 : BLOCK);
+        for (int j = 0; j < n; j++) {
+            lo[j] = (uint32_t)(uint64_t)counters[k0 + j];
+            hi[j] = (uint32_t)((uint64_t)counters[k0 + j] >> 32);
+        }
+        random_quads((uint32_t)(uint64_t)stream, (uint32_t)((uint64_t)stream >> 32), lo, hi, n, w);
+        for (int j = 0; j < n; j++)
+            for (int q = 0; q < 4; q++) out[4 * (k0 + j) + q] = w[q * BLOCK + j];
+    }
 }
 
 /* The quads of (stream, counters[k]), for tests that hold the torch path to the same bits:

@@ -1,0 +1,88 @@
+"""The native path of the fast kernel: drives ``native.acim`` (convert.c) over column blocks
+and row chunks within the memory budget, with the layer's conversion tables and packed weights.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import conversion_model, native
+from .packing import packed_weight_bytes, packed_weights
+from .problem import AcimProblem, PairTables
+
+
+def fits(problem: AcimProblem) -> bool:
+    """Within the native kernel's limits; cell mismatch makes MACs non-integer (torch path)."""
+    plan = problem.plan
+    return problem.cells is None and problem.num_votes <= native.MAX_VOTES \
+        and plan.chip.input.bits <= native.MAX_INPUT_BITS \
+        and plan.chip.input.bits * plan.weight_bits <= native.MAX_PLANE_PAIRS \
+        and conversion_model.tables(problem).low.numel() <= native.MAX_TABLE_ROWS
+
+
+def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
+    plan = problem.plan
+    chip = plan.chip
+    x, w = problem.x.contiguous(), problem.w
+    groups, rows_out, _ = x.shape
+    columns = w.shape[-1]
+    bw, cycles = plan.weight_bits, plan.cycles
+    noise = problem.noise
+    pair = PairTables.of(problem)
+    digital = pair.digital
+    tiles = range(len(problem.tiles))
+    fractions = [problem.fraction(t) for t in tiles]
+    table = conversion_model.tables(problem)
+    # Column ADC errors (T, bw, N): both or neither (gain 1 and offset 0 are exact no-ops);
+    # digital conversions take none (``analog``).
+    gain = offset = None
+    if problem.column_mismatch:
+        shape = (len(problem.tiles), bw, columns)
+        gain = (problem.gain if problem.gain is not None else torch.ones(shape)) \
+            .to(torch.float32).contiguous()
+        offset = (problem.offset if problem.offset is not None else torch.zeros(shape)) \
+            .to(torch.float32).contiguous()
+    args = dict(
+        tiles=problem.tiles, input_bits=chip.input.bits, weight_bits=bw, columns=columns,
+        cycle_low=torch.tensor([c.low_bit for c in cycles], dtype=torch.int32),
+        cycle_bits=torch.tensor([c.bits for c in cycles], dtype=torch.int32),
+        shift_add=torch.tensor(pair.shift_add, dtype=torch.float64),
+        votes=torch.tensor(pair.draws, dtype=torch.int32),
+        step=torch.tensor(pair.step, dtype=torch.int64),
+        tile_step=problem.step(1, 0, 0), elements=noise.elements if noise else 0,
+        col_stride=noise.col_stride if noise else 0,
+        fraction=torch.tensor(fractions, dtype=torch.float64), gain=gain,
+        column_offset=offset, analog=torch.tensor([not d for d in digital], dtype=torch.int32),
+        table_base=torch.tensor(table.base, dtype=torch.int64),
+        tables=native.native_tables(table), draws_codes=problem.draws_codes,
+        levels=plan.adc_levels)
+    # The layer's conversion tables count against the budget too.
+    memory_budget = max(1, memory_budget - table.nbytes)
+    # Column blocks whose packed weights take at most half the budget; the other half holds
+    # the output rows of a call.
+    per_column = packed_weight_bytes(problem) // columns
+    width = max(1, min(columns, memory_budget // 2 // max(1, per_column)))
+    acc = torch.empty(groups, rows_out, columns, dtype=torch.float64)
+    for n0 in range(0, columns, width):
+        n1 = min(columns, n0 + width)
+        wpack = packed_weights(w, problem.tiles, bw, n0, n1)
+        left = max(0, memory_budget - wpack.numel() * 8)
+        whole = n1 - n0 == columns
+        if whole and groups * rows_out * (n1 - n0) * 8 <= left:
+            chunks = [(slice(None), 0, rows_out)]        # straight into the result
+        else:
+            step = max(1, left // ((n1 - n0) * 8))
+            chunks = [(slice(g, g + 1), r0, min(rows_out, r0 + step))
+                      for g in range(groups) for r0 in range(0, rows_out, step)]
+        for g, r0, r1 in chunks:
+            xg = x[g, r0:r1].contiguous()
+            out = acc if whole and r1 - r0 == rows_out and g == slice(None) else \
+                torch.empty(xg.shape[0], r1 - r0, n1 - n0, dtype=torch.float64)
+            stream = offset = None
+            if noise is not None:
+                stream = noise.stream[g, r0:r1].contiguous()
+                offset = noise.offset[g, r0:r1].contiguous()
+            native.acim(xg, wpack if wpack.shape[0] == 1 else wpack[g], out,
+                        n0=n0, stream=stream, offset=offset, **args)
+            if out is not acc:
+                acc[g, r0:r1, n0:n1] = out
+    return acc / plan.adc_levels
