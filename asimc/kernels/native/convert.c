@@ -30,7 +30,8 @@
 
 #define GUIDE_BITS @GUIDE_BITS@
 #define GUIDE_SHIFT (32 - GUIDE_BITS)
-#define SCAN_FLAG ((uint64_t)1 << 48)
+#define LOW_MASK ((1u << GUIDE_SHIFT) - 1u)
+#define ESCAPE ((1u << GUIDE_BITS) - 1u)   /* guide code: count over the thresholds */
 
 #define MAX_VOTES 64
 #define BLOCK 32            /* columns converted together (one vector loop) */
@@ -333,7 +334,7 @@ typedef struct {
     const float *analog, *sigma, *code;
     const int32_t *low;
     const uint32_t *thresholds;     /* rows x width, ascending, padded with 2^32 - 1 */
-    const uint64_t *guide;          /* rows x 2^GUIDE_BITS packed entries */
+    const uint32_t *guide;          /* rows x 2^GUIDE_BITS entries (native.compact_guide) */
     int64_t width;
 } Tables;
 
@@ -345,11 +346,13 @@ static inline uint32_t scan_code(const Tables *tb, int64_t row, uint32_t w) {
     return code;
 }
 
-/* The same code through the guide table. */
+/* The same code through the guide table: a word and the thresholds of its cell share their
+ * top GUIDE_BITS bits, so the low bits decide. */
 static inline uint32_t drawn_code(const Tables *tb, int64_t row, uint32_t w) {
-    const uint64_t e = tb->guide[(row << GUIDE_BITS) | (w >> GUIDE_SHIFT)];
-    if (__builtin_expect((e & SCAN_FLAG) != 0, 0)) return scan_code(tb, row, w);
-    return ((uint32_t)(e >> 32) & 0xFFFFu) + (w > (uint32_t)e);
+    const uint32_t e = tb->guide[(row << GUIDE_BITS) | (w >> GUIDE_SHIFT)];
+    const uint32_t code = e >> GUIDE_SHIFT;
+    if (__builtin_expect(code == ESCAPE, 0)) return scan_code(tb, row, w);
+    return code + ((w & LOW_MASK) > (e & LOW_MASK));
 }
 
 /* code[n] of the conversions with MAC mac[n] (rows base + mac[n]): drawn from words w (noisy,
@@ -368,20 +371,14 @@ static void block_codes(const Tables *tb, int64_t base, const int32_t *mac, cons
                 _mm512_slli_epi32(_mm512_add_epi32(vbase, _mm512_loadu_si512((const void *)(mac + n))),
                                   GUIDE_BITS),
                 _mm512_srli_epi32(words, GUIDE_SHIFT));
-            const __m512i e0 = _mm512_i32gather_epi64(_mm512_castsi512_si256(index),
-                                                      (const void *)tb->guide, 8);
-            const __m512i e1 = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(index, 1),
-                                                      (const void *)tb->guide, 8);
-            const __m512i threshold = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm512_cvtepi64_epi32(e0)), _mm512_cvtepi64_epi32(e1), 1);
-            const __m512i top = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(e0, 32))),
-                _mm512_cvtepi64_epi32(_mm512_srli_epi64(e1, 32)), 1);
-            __m512i c = _mm512_and_si512(top, _mm512_set1_epi32(0xFFFF));
-            c = _mm512_mask_add_epi32(c, _mm512_cmpgt_epu32_mask(words, threshold), c,
-                                      _mm512_set1_epi32(1));
+            const __m512i e = _mm512_i32gather_epi32(index, (const void *)tb->guide, 4);
+            const __m512i low_mask = _mm512_set1_epi32((int32_t)LOW_MASK);
+            __m512i c = _mm512_srli_epi32(e, GUIDE_SHIFT);
+            __mmask16 flagged = _mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32((int32_t)ESCAPE));
+            c = _mm512_mask_add_epi32(c, _mm512_cmpgt_epi32_mask(
+                _mm512_and_si512(words, low_mask), _mm512_and_si512(e, low_mask)), c,
+                _mm512_set1_epi32(1));
             _mm512_storeu_ps(code + n, _mm512_cvtepi32_ps(c));
-            __mmask16 flagged = _mm512_test_epi32_mask(top, _mm512_set1_epi32(0x10000));
             while (flagged) {
                 const int k = __builtin_ctz(flagged);
                 code[n + k] = (float)scan_code(tb, base + mac[n + k], w[n + k]);
@@ -551,7 +548,7 @@ static void block_macs(const uint64_t *x, const uint64_t *w, int64_t width, int 
  *   stream/offset: (G, R) int64 keys (NULL when noiseless); a conversion's counter is
  *   (step + vote) * elements + offset + n * col_stride.
  *   t_*: conversion_model.FlatTables (analog, sigma, code, low, thresholds rows x t_width,
- *   guide rows x 2^GUIDE_BITS).
+ *   guide rows x 2^GUIDE_BITS in 32 bits: native.compact_guide).
  */
 void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                 int64_t groups, int64_t rows_out, int64_t k_total, int64_t wgroups,
@@ -565,7 +562,7 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                 const float *gain, const float *column_offset, const int32_t *analog_pair,
                 const int64_t *table_base, const float *t_analog, const float *t_sigma,
                 const float *t_code, const int32_t *t_low, const uint32_t *t_thresholds,
-                int64_t t_width, const uint64_t *t_guide, int32_t draws_codes, float levels,
+                int64_t t_width, const uint32_t *t_guide, int32_t draws_codes, float levels,
                 int32_t threads) {
     const int64_t total_rows = groups * rows_out;
     const int64_t width = n1 - n0;
