@@ -223,6 +223,38 @@ static void random_quads(uint32_t k0, uint32_t k1, const uint32_t *lo, const uin
     {
         const __m512i m0 = _mm512_set1_epi32((int)0xD2511F53u);
         const __m512i m1 = _mm512_set1_epi32((int)0xCD9E8D57u);
+        /* Two independent sets of sixteen counters in lock step: one set's rounds are a chain
+         * of dependent multiplies, two keep the multiplier busy. */
+        for (; n + 32 <= count; n += 32) {
+            __m512i a0 = _mm512_loadu_si512((const void *)(lo + n));
+            __m512i a1 = _mm512_loadu_si512((const void *)(hi + n));
+            __m512i b0 = _mm512_loadu_si512((const void *)(lo + n + 16));
+            __m512i b1 = _mm512_loadu_si512((const void *)(hi + n + 16));
+            __m512i a2 = _mm512_setzero_si512(), a3 = a2, b2 = a2, b3 = a2;
+            for (int r = 0; r < 10; r++) {
+                const __m512i key0 = _mm512_set1_epi32((int)(k0 + (uint32_t)r * 0x9E3779B9u));
+                const __m512i key1 = _mm512_set1_epi32((int)(k1 + (uint32_t)r * 0xBB67AE85u));
+                __m512i ha0, la0, ha1, la1, hb0, lb0, hb1, lb1;
+                mulhilo16(m0, a0, &ha0, &la0);
+                mulhilo16(m0, b0, &hb0, &lb0);
+                mulhilo16(m1, a2, &ha1, &la1);
+                mulhilo16(m1, b2, &hb1, &lb1);
+                a0 = _mm512_ternarylogic_epi32(ha1, a1, key0, 0x96);
+                b0 = _mm512_ternarylogic_epi32(hb1, b1, key0, 0x96);
+                a2 = _mm512_ternarylogic_epi32(ha0, a3, key1, 0x96);
+                b2 = _mm512_ternarylogic_epi32(hb0, b3, key1, 0x96);
+                a1 = la1; b1 = lb1;
+                a3 = la0; b3 = lb0;
+            }
+            _mm512_storeu_si512((void *)(w + n), a0);
+            _mm512_storeu_si512((void *)(w + n + 16), b0);
+            _mm512_storeu_si512((void *)(w + BLOCK + n), a1);
+            _mm512_storeu_si512((void *)(w + BLOCK + n + 16), b1);
+            _mm512_storeu_si512((void *)(w + 2 * BLOCK + n), a2);
+            _mm512_storeu_si512((void *)(w + 2 * BLOCK + n + 16), b2);
+            _mm512_storeu_si512((void *)(w + 3 * BLOCK + n), a3);
+            _mm512_storeu_si512((void *)(w + 3 * BLOCK + n + 16), b3);
+        }
         for (; n + 16 <= count; n += 16) {
             __m512i c0 = _mm512_loadu_si512((const void *)(lo + n));
             __m512i c1 = _mm512_loadu_si512((const void *)(hi + n));
