@@ -513,22 +513,58 @@ void asimc_pack_weights(const float *w, int64_t wgroups, int64_t k_total, int64_
  * + n]. AVX-512 VPOPCNTDQ: eight columns per vector; AVX2: four. */
 static void block_macs(const uint64_t *x, const uint64_t *w, int64_t width, int bx, int bw,
                        int64_t words, int count, int32_t *P) {
-    for (int b = 0; b < bx; b++) {
-        const uint64_t *xb = x + b * words;
-        for (int i = 0; i < bw; i++) {
-            const uint64_t *wi = w + i * words * width;
-            int32_t *dst = P + (b * bw + i) * BLOCK;
-            int n = 0;
+    int vectors = 0;                /* columns done by the vector code */
 #if defined(__AVX512VPOPCNTDQ__) && defined(__AVX512F__)
-            for (; n + 8 <= count; n += 8) {
+    /* Eight columns per vector, four input bits per weight load: four independent popcount
+     * chains share each load of the weights. */
+    vectors = count & ~7;
+    for (int i = 0; i < bw; i++) {
+        const uint64_t *wi = w + i * words * width;
+        for (int n = 0; n < vectors; n += 8) {
+            int b = 0;
+            for (; b + 4 <= bx; b += 4) {
+                const uint64_t *xb = x + b * words;
+                __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+                for (int64_t q = 0; q < words; q++) {
+                    const __m512i v = _mm512_loadu_si512((const void *)(wi + q * width + n));
+                    s0 = _mm512_add_epi64(s0, _mm512_popcnt_epi64(_mm512_and_si512(
+                        v, _mm512_set1_epi64((long long)xb[q]))));
+                    s1 = _mm512_add_epi64(s1, _mm512_popcnt_epi64(_mm512_and_si512(
+                        v, _mm512_set1_epi64((long long)xb[words + q]))));
+                    s2 = _mm512_add_epi64(s2, _mm512_popcnt_epi64(_mm512_and_si512(
+                        v, _mm512_set1_epi64((long long)xb[2 * words + q]))));
+                    s3 = _mm512_add_epi64(s3, _mm512_popcnt_epi64(_mm512_and_si512(
+                        v, _mm512_set1_epi64((long long)xb[3 * words + q]))));
+                }
+                _mm256_storeu_si256((__m256i *)(P + (b * bw + i) * BLOCK + n),
+                                    _mm512_cvtepi64_epi32(s0));
+                _mm256_storeu_si256((__m256i *)(P + ((b + 1) * bw + i) * BLOCK + n),
+                                    _mm512_cvtepi64_epi32(s1));
+                _mm256_storeu_si256((__m256i *)(P + ((b + 2) * bw + i) * BLOCK + n),
+                                    _mm512_cvtepi64_epi32(s2));
+                _mm256_storeu_si256((__m256i *)(P + ((b + 3) * bw + i) * BLOCK + n),
+                                    _mm512_cvtepi64_epi32(s3));
+            }
+            for (; b < bx; b++) {
+                const uint64_t *xb = x + b * words;
                 __m512i s = _mm512_setzero_si512();
                 for (int64_t q = 0; q < words; q++)
                     s = _mm512_add_epi64(s, _mm512_popcnt_epi64(_mm512_and_si512(
                         _mm512_loadu_si512((const void *)(wi + q * width + n)),
                         _mm512_set1_epi64((long long)xb[q]))));
-                _mm256_storeu_si256((__m256i *)(dst + n), _mm512_cvtepi64_epi32(s));
+                _mm256_storeu_si256((__m256i *)(P + (b * bw + i) * BLOCK + n),
+                                    _mm512_cvtepi64_epi32(s));
             }
-#elif defined(__AVX2__)
+        }
+    }
+#endif
+    for (int b = 0; b < bx; b++) {
+        const uint64_t *xb = x + b * words;
+        for (int i = 0; i < bw; i++) {
+            const uint64_t *wi = w + i * words * width;
+            int32_t *dst = P + (b * bw + i) * BLOCK;
+            int n = vectors;
+#if defined(__AVX2__) && !(defined(__AVX512VPOPCNTDQ__) && defined(__AVX512F__))
             /* Four columns per vector: popcount by nibble look-up (vpshufb), summed to 64-bit
              * lanes with vpsadbw. */
             const __m256i nibbles = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
