@@ -35,6 +35,7 @@
 
 #define MAX_VOTES 64
 #define BLOCK 32            /* columns converted together (one vector loop) */
+_Static_assert(BLOCK <= 32, "block_codes keeps one flag bit per column of a block");
 #define MAX_PAIRS 2048      /* cycles * weight bits: native.MAX_PLANE_PAIRS */
 
 /* ---------------------------------------------------------------------------------------------
@@ -396,7 +397,10 @@ static void block_codes(const Tables *tb, int64_t base, const int32_t *mac, cons
     int n = 0;
     if (w) {
 #if defined(__AVX512F__)
+        /* The flagged lanes are counted after the loop: no branch between the gathers. */
         const __m512i vbase = _mm512_set1_epi32((int32_t)base);
+        const __m512i low_mask = _mm512_set1_epi32((int32_t)LOW_MASK);
+        uint32_t flagged = 0;       /* bit n: code[n] needs the count (count <= BLOCK = 32) */
         for (; n + 16 <= count; n += 16) {
             const __m512i words = _mm512_loadu_si512((const void *)(w + n));
             const __m512i index = _mm512_or_si512(
@@ -404,18 +408,17 @@ static void block_codes(const Tables *tb, int64_t base, const int32_t *mac, cons
                                   GUIDE_BITS),
                 _mm512_srli_epi32(words, GUIDE_SHIFT));
             const __m512i e = _mm512_i32gather_epi32(index, (const void *)tb->guide, 4);
-            const __m512i low_mask = _mm512_set1_epi32((int32_t)LOW_MASK);
             __m512i c = _mm512_srli_epi32(e, GUIDE_SHIFT);
-            __mmask16 flagged = _mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32((int32_t)ESCAPE));
+            flagged |= (uint32_t)_mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32((int32_t)ESCAPE))
+                       << n;
             c = _mm512_mask_add_epi32(c, _mm512_cmpgt_epi32_mask(
                 _mm512_and_si512(words, low_mask), _mm512_and_si512(e, low_mask)), c,
                 _mm512_set1_epi32(1));
             _mm512_storeu_ps(code + n, _mm512_cvtepi32_ps(c));
-            while (flagged) {
-                const int k = __builtin_ctz(flagged);
-                code[n + k] = (float)scan_code(tb, base + mac[n + k], w[n + k]);
-                flagged &= flagged - 1;
-            }
+        }
+        for (; flagged; flagged &= flagged - 1) {
+            const int k = __builtin_ctz(flagged);
+            code[k] = (float)scan_code(tb, base + mac[k], w[k]);
         }
 #endif
         for (; n < count; n++) code[n] = (float)drawn_code(tb, base + mac[n], w[n]);
