@@ -391,7 +391,7 @@ static inline uint32_t drawn_code(const Tables *tb, int64_t row, uint32_t w) {
 /* code[n] of the conversions with MAC mac[n] (rows base + mac[n]): drawn from words w (noisy,
  * tabulated), or m + z sigma then the column errors g, o (normal draws), or noiseless (w and z
  * NULL). */
-static void block_codes(const Tables *tb, int64_t base, const int32_t *mac, const uint32_t *w,
+static inline __attribute__((always_inline)) void block_codes(const Tables *tb, int64_t base, const int32_t *mac, const uint32_t *w,
                         const float *z, const float *g, const float *o, int count, float levels,
                         float *code) {
     int n = 0;
@@ -438,7 +438,7 @@ static void block_codes(const Tables *tb, int64_t base, const int32_t *mac, cons
 
 /* acc[n] += code[n] * scale (float32, exact: the caller checks that every partial sum is an
  * integer below 2^24), or, acc NULL, out[n] += code[n] * weight in float64. */
-static void accumulate(const float *code, int count, float scale, float *acc, double weight,
+static inline __attribute__((always_inline)) void accumulate(const float *code, int count, float scale, float *acc, double weight,
                        double *out) {
     if (acc)
         for (int n = 0; n < count; n++) acc[n] += code[n] * scale;
