@@ -259,16 +259,40 @@ def pack_weights(w: torch.Tensor, tiles, bits: int, n0: int, n1: int) -> torch.T
 _NATIVE_TABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+def _uint32_bits(values: torch.Tensor) -> torch.Tensor:
+    """int64 values in [0, 2^32) as the same 32 bits in int32."""
+    return torch.where(values >= 1 << 31, values - (1 << 32), values).to(torch.int32).contiguous()
+
+
+def compact_guide(guide: torch.Tensor) -> torch.Tensor:
+    """The guide entries (rows, cells) in 32 bits, half the cache footprint and one 16-lane
+    gather per 16 conversions: the code in the top GUIDE_BITS bits and the low GUIDE_SHIFT bits
+    of the cell's next threshold. A word w in cell k shares its top bits with any threshold in
+    that cell, so w > threshold compares the low bits alone; a threshold beyond the cell becomes
+    all ones (never exceeded). Flagged cells and codes >= 2^GUIDE_BITS - 1 store the escape code
+    2^GUIDE_BITS - 1: the kernel counts over the thresholds there."""
+    low_mask = (1 << conversion_model.GUIDE_SHIFT) - 1
+    escape = conversion_model.GUIDE_CELLS - 1
+    threshold = guide & conversion_model.NEVER
+    code = (guide >> 32) & 0xFFFF
+    cell = torch.arange(conversion_model.GUIDE_CELLS, dtype=torch.int64)
+    inside = (threshold >> conversion_model.GUIDE_SHIFT) == cell
+    low_bits = torch.where(inside, threshold & low_mask, low_mask)
+    code = torch.where(((guide & conversion_model.SCAN_FLAG) != 0) | (code >= escape),
+                       escape, code)
+    return _uint32_bits((code << conversion_model.GUIDE_SHIFT) | low_bits)
+
+
 def native_tables(table: conversion_model.FlatTables) -> conversion_model.FlatTables:
     """The tables as convert.c reads them (``low`` int32, ``thresholds`` the uint32 bits in
-    int32), converted once per layer (cached with ``table``)."""
+    int32, ``guide`` in 32 bits: ``compact_guide``), converted once per layer (cached with
+    ``table``)."""
     if table not in _NATIVE_TABLES:
         _check(table.low.numel() <= MAX_TABLE_ROWS, "conversion tables too long")
-        thresholds = table.thresholds
         _NATIVE_TABLES[table] = replace(
             table, low=table.low.to(torch.int32).contiguous(),
-            thresholds=torch.where(thresholds >= 1 << 31, thresholds - (1 << 32), thresholds)
-            .to(torch.int32).contiguous(), _devices={})
+            thresholds=_uint32_bits(table.thresholds), guide=compact_guide(table.guide),
+            _devices={})
     return _NATIVE_TABLES[table]
 
 
@@ -318,7 +342,7 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
     _cpu_tensor(tables.low, torch.int32, "tables.low", rows)
     threshold_width = tables.thresholds.shape[1]
     _cpu_tensor(tables.thresholds, torch.int32, "tables.thresholds", rows * threshold_width)
-    _cpu_tensor(tables.guide, torch.int64, "tables.guide", rows * conversion_model.GUIDE_CELLS)
+    _cpu_tensor(tables.guide, torch.int32, "tables.guide", rows * conversion_model.GUIDE_CELLS)
     # Every MAC a tile can produce stays inside the tables: base + tile rows * (2^bits - 1).
     tile_rows = torch.tensor([k1 - k0 for k0, k1 in tiles], dtype=torch.int64).view(-1, 1, 1)
     most = (table_base.view(t, cycles, weight_bits)

@@ -30,10 +30,12 @@
 
 #define GUIDE_BITS @GUIDE_BITS@
 #define GUIDE_SHIFT (32 - GUIDE_BITS)
-#define SCAN_FLAG ((uint64_t)1 << 48)
+#define LOW_MASK ((1u << GUIDE_SHIFT) - 1u)
+#define ESCAPE ((1u << GUIDE_BITS) - 1u)   /* guide code: count over the thresholds */
 
 #define MAX_VOTES 64
 #define BLOCK 32            /* columns converted together (one vector loop) */
+_Static_assert(BLOCK <= 32, "block_codes keeps one flag bit per column of a block");
 #define MAX_PAIRS 2048      /* cycles * weight bits: native.MAX_PLANE_PAIRS */
 
 /* ---------------------------------------------------------------------------------------------
@@ -222,6 +224,38 @@ static void random_quads(uint32_t k0, uint32_t k1, const uint32_t *lo, const uin
     {
         const __m512i m0 = _mm512_set1_epi32((int)0xD2511F53u);
         const __m512i m1 = _mm512_set1_epi32((int)0xCD9E8D57u);
+        /* Two independent sets of sixteen counters in lock step: one set's rounds are a chain
+         * of dependent multiplies, two keep the multiplier busy. */
+        for (; n + 32 <= count; n += 32) {
+            __m512i a0 = _mm512_loadu_si512((const void *)(lo + n));
+            __m512i a1 = _mm512_loadu_si512((const void *)(hi + n));
+            __m512i b0 = _mm512_loadu_si512((const void *)(lo + n + 16));
+            __m512i b1 = _mm512_loadu_si512((const void *)(hi + n + 16));
+            __m512i a2 = _mm512_setzero_si512(), a3 = a2, b2 = a2, b3 = a2;
+            for (int r = 0; r < 10; r++) {
+                const __m512i key0 = _mm512_set1_epi32((int)(k0 + (uint32_t)r * 0x9E3779B9u));
+                const __m512i key1 = _mm512_set1_epi32((int)(k1 + (uint32_t)r * 0xBB67AE85u));
+                __m512i ha0, la0, ha1, la1, hb0, lb0, hb1, lb1;
+                mulhilo16(m0, a0, &ha0, &la0);
+                mulhilo16(m0, b0, &hb0, &lb0);
+                mulhilo16(m1, a2, &ha1, &la1);
+                mulhilo16(m1, b2, &hb1, &lb1);
+                a0 = _mm512_ternarylogic_epi32(ha1, a1, key0, 0x96);
+                b0 = _mm512_ternarylogic_epi32(hb1, b1, key0, 0x96);
+                a2 = _mm512_ternarylogic_epi32(ha0, a3, key1, 0x96);
+                b2 = _mm512_ternarylogic_epi32(hb0, b3, key1, 0x96);
+                a1 = la1; b1 = lb1;
+                a3 = la0; b3 = lb0;
+            }
+            _mm512_storeu_si512((void *)(w + n), a0);
+            _mm512_storeu_si512((void *)(w + n + 16), b0);
+            _mm512_storeu_si512((void *)(w + BLOCK + n), a1);
+            _mm512_storeu_si512((void *)(w + BLOCK + n + 16), b1);
+            _mm512_storeu_si512((void *)(w + 2 * BLOCK + n), a2);
+            _mm512_storeu_si512((void *)(w + 2 * BLOCK + n + 16), b2);
+            _mm512_storeu_si512((void *)(w + 3 * BLOCK + n), a3);
+            _mm512_storeu_si512((void *)(w + 3 * BLOCK + n + 16), b3);
+        }
         for (; n + 16 <= count; n += 16) {
             __m512i c0 = _mm512_loadu_si512((const void *)(lo + n));
             __m512i c1 = _mm512_loadu_si512((const void *)(hi + n));
@@ -333,7 +367,7 @@ typedef struct {
     const float *analog, *sigma, *code;
     const int32_t *low;
     const uint32_t *thresholds;     /* rows x width, ascending, padded with 2^32 - 1 */
-    const uint64_t *guide;          /* rows x 2^GUIDE_BITS packed entries */
+    const uint32_t *guide;          /* rows x 2^GUIDE_BITS entries (native.compact_guide) */
     int64_t width;
 } Tables;
 
@@ -345,48 +379,46 @@ static inline uint32_t scan_code(const Tables *tb, int64_t row, uint32_t w) {
     return code;
 }
 
-/* The same code through the guide table. */
+/* The same code through the guide table: a word and the thresholds of its cell share their
+ * top GUIDE_BITS bits, so the low bits decide. */
 static inline uint32_t drawn_code(const Tables *tb, int64_t row, uint32_t w) {
-    const uint64_t e = tb->guide[(row << GUIDE_BITS) | (w >> GUIDE_SHIFT)];
-    if (__builtin_expect((e & SCAN_FLAG) != 0, 0)) return scan_code(tb, row, w);
-    return ((uint32_t)(e >> 32) & 0xFFFFu) + (w > (uint32_t)e);
+    const uint32_t e = tb->guide[(row << GUIDE_BITS) | (w >> GUIDE_SHIFT)];
+    const uint32_t code = e >> GUIDE_SHIFT;
+    if (__builtin_expect(code == ESCAPE, 0)) return scan_code(tb, row, w);
+    return code + ((w & LOW_MASK) > (e & LOW_MASK));
 }
 
 /* code[n] of the conversions with MAC mac[n] (rows base + mac[n]): drawn from words w (noisy,
  * tabulated), or m + z sigma then the column errors g, o (normal draws), or noiseless (w and z
  * NULL). */
-static void block_codes(const Tables *tb, int64_t base, const int32_t *mac, const uint32_t *w,
+static inline __attribute__((always_inline)) void block_codes(const Tables *tb, int64_t base, const int32_t *mac, const uint32_t *w,
                         const float *z, const float *g, const float *o, int count, float levels,
                         float *code) {
     int n = 0;
     if (w) {
 #if defined(__AVX512F__)
+        /* The flagged lanes are counted after the loop: no branch between the gathers. */
         const __m512i vbase = _mm512_set1_epi32((int32_t)base);
+        const __m512i low_mask = _mm512_set1_epi32((int32_t)LOW_MASK);
+        uint32_t flagged = 0;       /* bit n: code[n] needs the count (count <= BLOCK = 32) */
         for (; n + 16 <= count; n += 16) {
             const __m512i words = _mm512_loadu_si512((const void *)(w + n));
             const __m512i index = _mm512_or_si512(
                 _mm512_slli_epi32(_mm512_add_epi32(vbase, _mm512_loadu_si512((const void *)(mac + n))),
                                   GUIDE_BITS),
                 _mm512_srli_epi32(words, GUIDE_SHIFT));
-            const __m512i e0 = _mm512_i32gather_epi64(_mm512_castsi512_si256(index),
-                                                      (const void *)tb->guide, 8);
-            const __m512i e1 = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(index, 1),
-                                                      (const void *)tb->guide, 8);
-            const __m512i threshold = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm512_cvtepi64_epi32(e0)), _mm512_cvtepi64_epi32(e1), 1);
-            const __m512i top = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(e0, 32))),
-                _mm512_cvtepi64_epi32(_mm512_srli_epi64(e1, 32)), 1);
-            __m512i c = _mm512_and_si512(top, _mm512_set1_epi32(0xFFFF));
-            c = _mm512_mask_add_epi32(c, _mm512_cmpgt_epu32_mask(words, threshold), c,
-                                      _mm512_set1_epi32(1));
+            const __m512i e = _mm512_i32gather_epi32(index, (const void *)tb->guide, 4);
+            __m512i c = _mm512_srli_epi32(e, GUIDE_SHIFT);
+            flagged |= (uint32_t)_mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32((int32_t)ESCAPE))
+                       << n;
+            c = _mm512_mask_add_epi32(c, _mm512_cmpgt_epi32_mask(
+                _mm512_and_si512(words, low_mask), _mm512_and_si512(e, low_mask)), c,
+                _mm512_set1_epi32(1));
             _mm512_storeu_ps(code + n, _mm512_cvtepi32_ps(c));
-            __mmask16 flagged = _mm512_test_epi32_mask(top, _mm512_set1_epi32(0x10000));
-            while (flagged) {
-                const int k = __builtin_ctz(flagged);
-                code[n + k] = (float)scan_code(tb, base + mac[n + k], w[n + k]);
-                flagged &= flagged - 1;
-            }
+        }
+        for (; flagged; flagged &= flagged - 1) {
+            const int k = __builtin_ctz(flagged);
+            code[k] = (float)scan_code(tb, base + mac[k], w[k]);
         }
 #endif
         for (; n < count; n++) code[n] = (float)drawn_code(tb, base + mac[n], w[n]);
@@ -406,7 +438,7 @@ static void block_codes(const Tables *tb, int64_t base, const int32_t *mac, cons
 
 /* acc[n] += code[n] * scale (float32, exact: the caller checks that every partial sum is an
  * integer below 2^24), or, acc NULL, out[n] += code[n] * weight in float64. */
-static void accumulate(const float *code, int count, float scale, float *acc, double weight,
+static inline __attribute__((always_inline)) void accumulate(const float *code, int count, float scale, float *acc, double weight,
                        double *out) {
     if (acc)
         for (int n = 0; n < count; n++) acc[n] += code[n] * scale;
@@ -484,22 +516,58 @@ void asimc_pack_weights(const float *w, int64_t wgroups, int64_t k_total, int64_
  * + n]. AVX-512 VPOPCNTDQ: eight columns per vector; AVX2: four. */
 static void block_macs(const uint64_t *x, const uint64_t *w, int64_t width, int bx, int bw,
                        int64_t words, int count, int32_t *P) {
-    for (int b = 0; b < bx; b++) {
-        const uint64_t *xb = x + b * words;
-        for (int i = 0; i < bw; i++) {
-            const uint64_t *wi = w + i * words * width;
-            int32_t *dst = P + (b * bw + i) * BLOCK;
-            int n = 0;
+    int vectors = 0;                /* columns done by the vector code */
 #if defined(__AVX512VPOPCNTDQ__) && defined(__AVX512F__)
-            for (; n + 8 <= count; n += 8) {
+    /* Eight columns per vector, four input bits per weight load: four independent popcount
+     * chains share each load of the weights. */
+    vectors = count & ~7;
+    for (int i = 0; i < bw; i++) {
+        const uint64_t *wi = w + i * words * width;
+        for (int n = 0; n < vectors; n += 8) {
+            int b = 0;
+            for (; b + 4 <= bx; b += 4) {
+                const uint64_t *xb = x + b * words;
+                __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+                for (int64_t q = 0; q < words; q++) {
+                    const __m512i v = _mm512_loadu_si512((const void *)(wi + q * width + n));
+                    s0 = _mm512_add_epi64(s0, _mm512_popcnt_epi64(_mm512_and_si512(
+                        v, _mm512_set1_epi64((long long)xb[q]))));
+                    s1 = _mm512_add_epi64(s1, _mm512_popcnt_epi64(_mm512_and_si512(
+                        v, _mm512_set1_epi64((long long)xb[words + q]))));
+                    s2 = _mm512_add_epi64(s2, _mm512_popcnt_epi64(_mm512_and_si512(
+                        v, _mm512_set1_epi64((long long)xb[2 * words + q]))));
+                    s3 = _mm512_add_epi64(s3, _mm512_popcnt_epi64(_mm512_and_si512(
+                        v, _mm512_set1_epi64((long long)xb[3 * words + q]))));
+                }
+                _mm256_storeu_si256((__m256i *)(P + (b * bw + i) * BLOCK + n),
+                                    _mm512_cvtepi64_epi32(s0));
+                _mm256_storeu_si256((__m256i *)(P + ((b + 1) * bw + i) * BLOCK + n),
+                                    _mm512_cvtepi64_epi32(s1));
+                _mm256_storeu_si256((__m256i *)(P + ((b + 2) * bw + i) * BLOCK + n),
+                                    _mm512_cvtepi64_epi32(s2));
+                _mm256_storeu_si256((__m256i *)(P + ((b + 3) * bw + i) * BLOCK + n),
+                                    _mm512_cvtepi64_epi32(s3));
+            }
+            for (; b < bx; b++) {
+                const uint64_t *xb = x + b * words;
                 __m512i s = _mm512_setzero_si512();
                 for (int64_t q = 0; q < words; q++)
                     s = _mm512_add_epi64(s, _mm512_popcnt_epi64(_mm512_and_si512(
                         _mm512_loadu_si512((const void *)(wi + q * width + n)),
                         _mm512_set1_epi64((long long)xb[q]))));
-                _mm256_storeu_si256((__m256i *)(dst + n), _mm512_cvtepi64_epi32(s));
+                _mm256_storeu_si256((__m256i *)(P + (b * bw + i) * BLOCK + n),
+                                    _mm512_cvtepi64_epi32(s));
             }
-#elif defined(__AVX2__)
+        }
+    }
+#endif
+    for (int b = 0; b < bx; b++) {
+        const uint64_t *xb = x + b * words;
+        for (int i = 0; i < bw; i++) {
+            const uint64_t *wi = w + i * words * width;
+            int32_t *dst = P + (b * bw + i) * BLOCK;
+            int n = vectors;
+#if defined(__AVX2__) && !(defined(__AVX512VPOPCNTDQ__) && defined(__AVX512F__))
             /* Four columns per vector: popcount by nibble look-up (vpshufb), summed to 64-bit
              * lanes with vpsadbw. */
             const __m256i nibbles = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
@@ -551,7 +619,7 @@ static void block_macs(const uint64_t *x, const uint64_t *w, int64_t width, int 
  *   stream/offset: (G, R) int64 keys (NULL when noiseless); a conversion's counter is
  *   (step + vote) * elements + offset + n * col_stride.
  *   t_*: conversion_model.FlatTables (analog, sigma, code, low, thresholds rows x t_width,
- *   guide rows x 2^GUIDE_BITS).
+ *   guide rows x 2^GUIDE_BITS in 32 bits: native.compact_guide).
  */
 void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                 int64_t groups, int64_t rows_out, int64_t k_total, int64_t wgroups,
@@ -565,7 +633,7 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                 const float *gain, const float *column_offset, const int32_t *analog_pair,
                 const int64_t *table_base, const float *t_analog, const float *t_sigma,
                 const float *t_code, const int32_t *t_low, const uint32_t *t_thresholds,
-                int64_t t_width, const uint64_t *t_guide, int32_t draws_codes, float levels,
+                int64_t t_width, const uint32_t *t_guide, int32_t draws_codes, float levels,
                 int32_t threads) {
     const int64_t total_rows = groups * rows_out;
     const int64_t width = n1 - n0;
