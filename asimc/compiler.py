@@ -32,10 +32,11 @@ from .report.mapping import mapping_report
 
 
 def _chip(chip: ChipSpec | str | Path) -> ChipSpec:
-    if isinstance(chip, ChipSpec):
-        return chip
     from .chip import load_chip
-    return load_chip(chip)
+    from .chip.check import refuse_unsimulated
+    spec = chip if isinstance(chip, ChipSpec) else load_chip(chip)
+    refuse_unsimulated(spec)
+    return spec
 
 
 def _batch_dim(graph: Graph) -> int:

@@ -99,7 +99,91 @@ def cross_field_problems(spec: ChipSpec, written: set[FieldKey] | None = None) -
             problems += _level_problems(spec)
 
     problems += _domain_problems(spec, written)
+    problems += _static_mismatch_problems(spec)
+    if spec.adc.transfer:
+        problems += _transfer_problems(spec)
+    elif spec.adc.transfer_sha256:
+        problems.append(Problem("`sha256` pins the content of a transfer table, but this chip "
+                                "has no `transfer`", (("adc", "transfer_sha256"),),
+                                help='write `transfer "measured.csv"` beside it, or remove it'))
     return problems
+
+
+def _static_mismatch_problems(spec: ChipSpec) -> list[Problem]:
+    m, problems = spec.mismatch, []
+    if spec.weight.parallel:
+        for field, what in (("adc_dnl", "the per-code thresholds of an unsigned bit-level ADC"),
+                            ("dac", "the input drivers of bit-level conversions")):
+            if getattr(m, field).value > 0:
+                problems.append(Problem(
+                    f"`mismatch {field}` models {what}; weight `parallel` converts whole "
+                    "products with a signed ADC", (("mismatch", field), ("weight", "parallel")),
+                    help="use `adc_offset` and `adc_gain` mismatch, or bit-serial weights"))
+    return problems
+
+
+_TRANSFER = ("adc", "transfer")
+
+
+def _transfer_problems(spec: ChipSpec) -> list[Problem]:
+    """A measured table replaces steps 2-4 of a conversion (docs/numeric-model.md, 8b)."""
+    problems = _conflict(spec, "noise", ("random", "nonlinear"),
+                         "both give the conversion's noise: the measured table holds it already",
+                         "keep `transfer` to simulate the chip as measured (set the noise to "
+                         "0), or `noise` for the parametric model (`asimc chip fit` derives it "
+                         "from the table)")
+    if spec.weight.parallel:
+        problems.append(Problem(
+            "`transfer` describes bit-level conversions; weight `parallel` converts whole "
+            "products with a signed ADC", (_TRANSFER, ("weight", "parallel"))))
+    if spec.adc.full_scale != "rows" or spec.adc.pow2:
+        field = "pow2" if spec.adc.full_scale == "rows" else "full_scale"
+        problems.append(Problem(
+            "a measured table fixes the ADC range it was measured with (the rows-based full "
+            f"scale); `{field}` would change it", (_TRANSFER, ("adc", field)),
+            help=f"remove `{field}`, or measure the table at that range"))
+    if spec.domain.kind == "current":
+        problems.append(Problem(
+            "a measured table holds the analog front end as measured; `domain current` would "
+            "compress the MAC again", (_TRANSFER, ("domain", "kind")),
+            help="remove `domain current`: the table is the chip's transfer, compression "
+                 "included"))
+    problems += _conflict(spec, "mismatch", ("adc_offset", "adc_gain", "adc_dnl", "cell", "dac"),
+                          "both describe the converter as built: a measured table holds its "
+                          "columns' errors already",
+                          "keep `transfer` (set the mismatch to 0), or the parametric mismatch "
+                          "without it")
+    if not problems:
+        problems += _table_problems(spec)
+    return problems
+
+
+def _conflict(spec: ChipSpec, block: str, fields: tuple[str, ...], why: str,
+              help: str) -> list[Problem]:
+    """`transfer` beside the non-zero ``fields`` of ``block``: one problem naming them."""
+    given = [f for f in fields if getattr(getattr(spec, block), f).value > 0]
+    if not given:
+        return []
+    return [Problem(f"`transfer` and `{block} {{ {' '.join(given)} }}` {why}",
+                    (_TRANSFER,) + tuple((block, f) for f in given), help=help)]
+
+
+def _table_problems(spec: ChipSpec) -> list[Problem]:
+    from ..silicon.table import TableError, read_table, table_problems
+    try:
+        table = read_table(spec.adc.transfer)
+    except TableError as error:
+        return [Problem(f"transfer table: {error}", (_TRANSFER,))]
+    pinned = spec.adc.transfer_sha256
+    if pinned and pinned != table.digest:
+        return [Problem(
+            f"the transfer table {spec.adc.transfer} has changed: its SHA-256 is "
+            f"{table.digest[:16]}..., the chip pins {pinned[:16]}...",
+            (("adc", "transfer_sha256"), _TRANSFER),
+            help="remove `sha256` to accept the new table (a new chip identity), or restore "
+                 "the table")]
+    return [Problem(f"the transfer table cannot serve this chip: {p}", (_TRANSFER,))
+            for p in table_problems(table, spec)]
 
 
 _LEVEL_FIELDS = (("weight", "bits"), ("input", "bits"), ("input", "bits_per_cycle"),
@@ -232,3 +316,36 @@ def validate(spec: ChipSpec) -> list[str]:
             messages += [where + p.message for p in
                          override_problems(base, override.settings, base_problems, failed)]
     return messages
+
+
+# ---- what the simulator does not model yet -------------------------------------------------------
+
+# Chip fields the language and `chip fit` know but the kernels do not simulate yet (they wait
+# for the kernels that draw each code from a per-MAC table; docs/numeric-model.md, 8b and 8c).
+NOT_SIMULATED = (("mismatch", "adc_dnl", "ADC threshold mismatch (`mismatch { adc_dnl }`)"),
+                 ("mismatch", "dac", "input-driver mismatch (`mismatch { dac }`)"))
+
+
+def refuse_unsimulated(spec: ChipSpec) -> None:
+    """Raise UsageError when the chip, or one of its layer overrides, sets a field the
+    simulator does not model yet (rather than simulate the chip without it)."""
+    from ..errors import UsageError
+    chips = [("the chip", spec)] + [(f'layer "{o.pattern}"', spec.apply(o.settings))
+                                    for o in spec.layers if not o.digital]
+    for where, chip in chips:
+        if chip.adc.transfer:
+            from ..silicon.table import read_table
+            if read_table(chip.adc.transfer).per_column:
+                raise UsageError(
+                    f"the simulator draws codes from one distribution per MAC value for every "
+                    f"column; the transfer table of {where} has one per column "
+                    f"({chip.adc.transfer}): leave out its `column` field, or use `asimc chip "
+                    "fit --per-column` for a parametric chip")
+    for block, field, what in NOT_SIMULATED:
+        users = [where for where, chip in chips if _magnitude(getattr(getattr(chip, block),
+                                                                        field))]
+        if users:
+            hint = ("use `asimc chip fit` to turn the table into a parametric chip"
+                    if field == "transfer" else f"set `{field}` to 0")
+            raise UsageError(f"the simulator does not model {what} yet, and {users[0]} uses "
+                             f"it: {hint}")

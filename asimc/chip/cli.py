@@ -3,6 +3,8 @@
     asimc chip check FILE...      FILE: ok (chip "name"), or its errors; exit 0 if all valid, else 2
     asimc chip show FILE [--json] the resolved spec (canonical text) and its derived facts
     asimc chip fmt FILE           the canonical text on stdout
+    asimc chip fit TABLE --chip BASE -o FITTED   fit the noise model to a measured table
+    asimc chip measure CHIP -o TABLE             a synthetic measured table (asimc.silicon)
 
 Errors go to stderr as ``file:line:col: error: message`` blocks; no traceback for any input.
 """
@@ -48,6 +50,9 @@ def register(subparsers) -> None:
                                           "explicit, extends resolved.")
     fmt.add_argument("file", metavar="FILE")
     fmt.set_defaults(func=run_fmt)
+
+    from ..silicon.cli import register as register_silicon
+    register_silicon(commands)
 
 
 def _tolerant_output() -> None:

@@ -227,7 +227,8 @@ class ConversionPlan:
 
     @property
     def has_noise(self) -> bool:
-        return any(s > 0 for s in self.noise_sigmas())
+        """Some analog conversion draws its code: noise, or a measured transfer table."""
+        return any(s > 0 for s in self.noise_sigmas()) or bool(self.chip.adc.transfer)
 
     def is_lossless(self, cycle: InputCycle, tile_rows: int | None = None) -> bool:
         """round(M*L/F)*F/L == M for every integer M a tile can produce, [0, (2^e'-1) *

@@ -21,6 +21,9 @@ kernels use) or from the definitions below.
 - ``conversions_per_tile_column``: ADC conversions per row-tile MAC per output column (voted
   conversions counted ``samples`` times); ``digital_per_tile_column``: bit products computed
   digitally instead (hybrid levels).
+- ``transfer`` (null without ``adc { transfer }``): ``table`` (its path), ``sha256``,
+  ``observations``, ``columns``, ``kinds`` (per input-bit group: MAC values measured, first
+  column) and ``unmeasured`` (how MAC values that were not measured are simulated).
 - ``noise``: ``random_percent`` and ``nonlinear_percent`` of the rows-based full scale (bit
   conversions; the nonlinear term is zero where the model ignores it), and ``random_lsb`` (LSBs
   of the ADC as configured, for a full tile).
@@ -83,8 +86,24 @@ def _core_facts(spec: ChipSpec) -> dict[str, Any]:
         "conversions_per_tile_column": plan.conversions_per_tile_column,
         "digital_per_tile_column": plan.digital_per_tile_column,
         "noise": _noise(plan),
+        "transfer": _transfer(spec),
         "performance": performance(spec),
     }
+
+
+def _transfer(spec: ChipSpec) -> dict[str, Any] | None:
+    """The measured transfer table (None without one): what it holds and how MAC values that
+    were not measured are simulated."""
+    if not spec.adc.transfer:
+        return None
+    from ..silicon.table import UNMEASURED_RULE, read_table
+    table = read_table(spec.adc.transfer)
+    return {"table": spec.adc.transfer, "sha256": table.digest,
+            "observations": table.observations,
+            "columns": list(table.columns) if table.per_column else "all (one distribution)",
+            "kinds": [{"bits": g.bits, "column": g.column, "measured_macs": len(g.macs)}
+                      for g in table.groups if g.column in (None, table.groups[0].column)],
+            "unmeasured": UNMEASURED_RULE}
 
 
 def _range(plan: ConversionPlan, rows_full_scale: int) -> dict[str, Any]:

@@ -62,6 +62,8 @@ class FieldRule:
     example: str = ""
     only_in: str = ""
     last: bool = False       # a chip statement written after the blocks (``attention``)
+    path: bool = False       # a file name, relative to the chip file's folder
+    digest_of: str = ""      # the SHA-256 of the file another field of the block names
 
     def __post_init__(self):
         if self.keywords is None:
@@ -183,6 +185,18 @@ BLOCKS: tuple[BlockRule, ...] = (
         FieldRule("adc", "pow2", "flag", False, keywords=(("pow2", True),),
                   meaning="ranges rounded down to a power-of-two fraction",
                   doc="round the range down to F_rows / 2^k, so that ranges differ by shifts"),
+        FieldRule("adc", "transfer", "text", "", meaning="a measured transfer table",
+                  doc="a measured transfer table (CSV ``mac,code,count[,column][,bits]``, "
+                      "path relative to the chip file): each analog conversion draws its code "
+                      "from the measured distribution of its MAC value and column "
+                      "(docs/numeric-model.md, section 8b); replaces ``noise`` and the column "
+                      "mismatch", example='"measured.csv"', path=True),
+        FieldRule("adc", "transfer_sha256", "text", "", keywords=(("sha256", VALUE),),
+                  meaning="the SHA-256 of the transfer table's content",
+                  doc="the SHA-256 of the transfer table's bytes: filled in when the chip "
+                      "loads (``chip fmt`` writes it), refused when the file no longer has "
+                      "it; the table's content is part of the chip's identity",
+                  example='"9f86d081..."', digest_of="transfer"),
     )),
     BlockRule("domain", "The analog domain of the MAC.", (
         FieldRule("domain", "kind", "choice", "charge", choices=("charge", "current"),
@@ -225,6 +239,17 @@ BLOCKS: tuple[BlockRule, ...] = (
                   units=units_of("fraction"), meaning="sigma of the per-cell weight error",
                   doc="sigma of each weight cell's error relative to a unit cell (``2%`` adds "
                       "N(0, 0.02) to each 0/1 bit cell)", example="2%"),
+        FieldRule("mismatch", "adc_dnl", "quantity", Quantity(0.0, "lsb"), low=0, high=math.inf,
+                  units=units_of("lsb"), meaning="sigma of the ADC's code-threshold offsets",
+                  doc="sigma, in LSB, of the offset of each code threshold of each physical "
+                      "column's ADC (differential non-linearity; thresholds keep their order, "
+                      "a crossing is a missing code; docs/numeric-model.md, section 8c)",
+                  example="0.3 lsb"),
+        FieldRule("mismatch", "dac", "quantity", _ZERO, low=0, high=math.inf,
+                  units=units_of("fraction"), meaning="sigma of the input drivers' level errors",
+                  doc="sigma of the relative error of each driven level of each row's input "
+                      "driver (``1%``: level g drives g (1 + N(0, 0.01)); bit-serial inputs "
+                      "have one level, 1; docs/numeric-model.md, section 8c)", example="1%"),
     )),
     BlockRule("hybrid", "Hybrid CiM: the top conversion levels (level = weight bit + input "
                         "cycle) are computed digitally, i.e. without noise (the ADC still "

@@ -42,7 +42,7 @@ def _block_settings(spec: ChipSpec, block: str) -> list[Setting]:
     """All fields of one block as settings (an energy block lists only the figures given)."""
     values = getattr(spec, block)
     settings = [Setting(block, f, getattr(values, f)) for f in schema.field_order(block)]
-    return [s for s in settings if s.value is not None]
+    return [s for s in settings if s.value is not None and s.value != ""]
 
 
 def block_text(block: str, settings: list[Setting] | tuple[Setting, ...]) -> str:
@@ -78,7 +78,7 @@ def setting_words(s: Setting) -> str:
     if isinstance(value, Quantity):
         text = quantity(value)
     elif isinstance(value, str):
-        text = value
+        text = quote(value) if rule.kind == "text" else value
     else:
         text = number(value)
     return f"{keyword} {text}"

@@ -322,13 +322,15 @@ class _TreeToSyntax:
 
     def entry(self, tree: Tree) -> Entry:
         keyword = _tokens(tree)[0]
-        value: Number | Word | None = None
+        value: Number | Word | Text | None = None
         rest = tree.children[1:]
         if rest and isinstance(rest[0], Tree):           # a number
             parts = rest[0].children
             unit = parts[1] if len(parts) > 1 else None
             value = Number(parts[0].value, _span(parts[0]), unit.value if unit else None,
                            _span(unit) if unit else None)
+        elif rest and rest[0].type == "STRING":          # a file name, a digest
+            value = self.text(rest[0])
         elif rest:
             value = Word(rest[0].value, _span(rest[0]))
         return Entry(keyword.value, _span(keyword), value)

@@ -29,6 +29,7 @@ from .source import SourceText, Span, read_source
 from .spec import ChipSpec, LayerOverride, Quantity, Setting
 from .syntax import Block, ChipDecl, Entry, Number, Text, Word
 from .syntax_errors import did_you_mean, quoted_list
+from ..silicon.table import file_digest
 from .units import UNIT_GROUPS, unit_group
 
 FieldKey = tuple[str, str]
@@ -118,7 +119,7 @@ class _Resolver:
                        f"a file holds one chip; another `chip` starts here (the first is on line "
                        f"{parsed.chips[0].span.line})", help="put each chip in its own file")
         decl = parsed.chips[0]
-        own = _Converter(self, source, depth).chip(decl)
+        own = _Converter(self, source, depth, base_dir).chip(decl)
         if decl.extends is None:
             return own
         parent = self.extends(decl.extends, source, base_dir, chain, depth)
@@ -216,8 +217,9 @@ def _in_reading_order(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
 class _Converter:
     """Types and range-checks the values of one file (tier 1)."""
 
-    def __init__(self, resolver: _Resolver, source: SourceText, depth: int):
+    def __init__(self, resolver: _Resolver, source: SourceText, depth: int, base_dir: Path):
         self.resolver, self.source, self.depth = resolver, source, depth
+        self.base_dir = base_dir
 
     def origin(self, span: Span) -> Origin:
         return Origin(self.source, span, self.depth)
@@ -286,6 +288,20 @@ class _Converter:
                                help="write `domain charge` or `domain current { alpha ... }`")
             for entry in block.entries:
                 self.entry(block.name, entry, values, failed, seen)
+            self.digests(block.name, values, seen)
+
+    def digests(self, block: str, values: dict, seen: dict) -> None:
+        """The digest of a file named in this block and not pinned beside it (a parent's pin
+        does not hold for the child's file)."""
+        for rule in schema.BLOCK[block].fields:
+            named = (block, rule.digest_of)
+            if rule.digest_of and named in seen and (block, rule.field) not in seen \
+                    and values.get(named):
+                try:
+                    digest = file_digest(values[named].value)
+                except OSError:          # the cross-field check reports the file
+                    digest = ""
+                values[block, rule.field] = Assigned(digest, values[named].origin)
 
     def duplicate(self, key: FieldKey, keyword: str, span: Span, seen: dict, where: str) -> bool:
         if key not in seen:
@@ -311,6 +327,16 @@ class _Converter:
         label = f"{block} {entry.keyword}"
         if fixed is not VALUE:
             values[key] = Assigned(fixed, origin)
+        elif isinstance(entry.value, Text):
+            text = entry.value.value
+            if rule.path and not text:
+                failed.add(key)
+                self.error(entry.value.span, f"`{label}` needs a file name",
+                           help=f"e.g. `{entry.keyword} {rule.example}`, relative to this "
+                                "file's folder")
+                return
+            values[key] = Assigned(str((self.base_dir / text).resolve()) if rule.path
+                                   else text, origin)
         elif isinstance(entry.value, Word):
             self.word_value(rule, label, entry.value, origin, values, failed, key)
         elif isinstance(entry.value, Number):

@@ -87,6 +87,16 @@ def _summary_rows(facts: dict[str, Any]) -> list[tuple[str, str]]:
     rows.append(("conversions", f"{facts['conversions_per_tile_column']} ADC conversions and "
                                 f"{facts['digital_per_tile_column']} digital bit products per "
                                 "row tile and output column"))
+    t = facts["transfer"]
+    if t is not None:
+        kinds = ", ".join(f"{k['bits']}-bit: {k['measured_macs']} MAC values"
+                          for k in t["kinds"])
+        columns = t["columns"] if isinstance(t["columns"], str) else \
+            f"{len(t['columns'])} measured columns"
+        rows.append(("transfer", f"{t['table']} (sha256 {t['sha256'][:16]}): "
+                                 f"{t['observations']:,} conversions, {columns}, {kinds}"))
+        rows.append(("unmeasured MACs", t["unmeasured"]))
+        return rows
     n = facts["noise"]
     rows.append(("noise", f"random {_g(n['random_percent'])} % of full scale "
                           f"({_g(n['random_lsb'])} lsb), nonlinear "

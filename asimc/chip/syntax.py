@@ -44,7 +44,7 @@ class Entry:
 
     keyword: str
     span: Span
-    value: Number | Word | None = None
+    value: Number | Word | Text | None = None
 
 
 @dataclass(frozen=True)

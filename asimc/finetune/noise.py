@@ -38,6 +38,12 @@ def acc_variance(layer: MatrixLayer, k: int) -> float:
     for lossy conversions, the ADC's rounding (f F / L)^2 / 12, with f F the tile's ADC range
     (``adc { full_scale }``). Gain compression, mismatch and the clamp at 0 and f F are not
     modelled (the exact mode has them)."""
+    if layer.chip.adc.transfer:
+        from ..errors import UsageError
+        raise UsageError(f"layer {layer.node}: the analytic and asim noise modes model the "
+                         "parametric noise, but the chip draws its codes from a measured "
+                         "transfer table: train with --noise exact (or on the chip `asimc chip "
+                         "fit` derives from the table)")
     plan = ConversionPlan(layer.chip)
     tiles = layer.tiles if layer.tiles and layer.tiles[-1][1] == k else \
         [(k0, min(k, k0 + plan.rows)) for k0 in range(0, k, plan.rows)]

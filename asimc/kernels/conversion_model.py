@@ -67,7 +67,8 @@ class ConversionKind:
     sigma_nonlinear: float
     rows: float             # f x rows: M_bin = m x rows
     levels: int             # L
-    most: int               # the largest M the kind's tiles can produce
+    transfer: tuple[str, str, int] | None = None   # a measured table: (path, sha256, bits)
+    most: int = 0           # the largest M the kind's tiles can produce
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,16 +92,26 @@ class CodeTable:
     guide: torch.Tensor
 
 
+def _noisy(kind: ConversionKind) -> bool:
+    """A kind whose codes are drawn: noise, or a measured table."""
+    return kind.sigma_random > 0 or kind.sigma_nonlinear > 0 or kind.transfer is not None
+
+
 def build(kind: ConversionKind) -> CodeTable:
-    """The table of one kind: the closed form above."""
+    """The table of one kind: the closed form above, or a measured transfer table's
+    distributions (docs/numeric-model.md, section 8b)."""
     mac = torch.arange(kind.most + 1, dtype=torch.float32)
     analog = adc.analog_value(mac, kind.full_scale, kind.alpha)
     code = adc.adc_code(analog, kind.levels)
-    noisy = kind.sigma_random > 0 or kind.sigma_nonlinear > 0
+    noisy = _noisy(kind)
     sigma = adc.noise_sigma(analog, kind.sigma_random, kind.sigma_nonlinear, kind.rows) \
-        if noisy else torch.zeros_like(analog)
-    low, thresholds = _thresholds(*_exact_parameters(kind), kind.levels) if noisy \
-        else (code.to(torch.int64).numpy(), np.zeros((kind.most + 1, 0), np.int64))
+        if noisy and kind.transfer is None else torch.zeros_like(analog)
+    if kind.transfer is not None:
+        low, thresholds = _cut(*_measured_cdf(kind), kind.levels)
+    elif noisy:
+        low, thresholds = _thresholds(*_exact_parameters(kind), kind.levels)
+    else:
+        low, thresholds = code.to(torch.int64).numpy(), np.zeros((kind.most + 1, 0), np.int64)
     return CodeTable(kind, analog, sigma, code, torch.from_numpy(low),
                      torch.from_numpy(thresholds), torch.from_numpy(_guide(low, thresholds)))
 
@@ -124,7 +135,27 @@ def _thresholds(m: np.ndarray, sigma: np.ndarray, levels: int) -> tuple[np.ndarr
     k = first[:, None] + np.arange(width)[None, :]                      # candidate codes
     inside = k < levels                                                 # P(code <= L) = 1
     z = ((k + 0.5) / levels - m[:, None]) / sigma[:, None]
-    cdf = torch.special.ndtr(torch.from_numpy(z)).numpy()
+    cdf = np.where(inside, torch.special.ndtr(torch.from_numpy(z)).numpy(), 1.0)
+    return _cut(cdf, first, levels)
+
+
+def _measured_cdf(kind: ConversionKind) -> tuple[np.ndarray, np.ndarray]:
+    """P(code <= k) for every M of a measured kind (codes 0..L) and the first code (0)."""
+    from ..errors import UsageError
+    from ..silicon.table import read_table
+    path, digest, bits = kind.transfer
+    table = read_table(path)
+    if digest and table.digest != digest:
+        raise UsageError(f"the transfer table {path} has changed since the chip was loaded "
+                         "(its SHA-256 differs): load the chip again")
+    p = table.distributions(bits, int(round(kind.rows)), kind.levels)[:kind.most + 1]
+    return np.cumsum(p, axis=1), np.zeros(len(p), np.int64)
+
+
+def _cut(cdf: np.ndarray, first: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(low, thresholds) from P(code <= first + j) (column j; 1 from code L on)."""
+    k = first[:, None] + np.arange(cdf.shape[1])[None, :]
+    inside = k < levels                                                 # P(code <= L) = 1
     scaled = np.where(inside, np.rint(cdf * 2.0 ** 32), 2.0 ** 32).astype(np.int64)
     # Codes below the first positive cumulative threshold, and from the first that reaches
     # 2^32 on, have probability 0 as drawn.
@@ -133,7 +164,7 @@ def _thresholds(m: np.ndarray, sigma: np.ndarray, levels: int) -> tuple[np.ndarr
     low = np.where(positive.any(axis=1), low, levels)
     crossing = (scaled > 0) & (scaled < 2 ** 32)
     count = crossing.sum(axis=1)
-    out = np.full((len(m), max(1, int(count.max()))), NEVER, np.int64)
+    out = np.full((len(cdf), max(1, int(count.max()))), NEVER, np.int64)
     rows, cols = np.nonzero(crossing)
     order = cols - (low - first)[rows]                                  # 0.. within each row
     out[rows, order] = scaled[rows, cols] - 1
@@ -226,11 +257,13 @@ def kinds_of(plan: ConversionPlan, tile_rows: tuple[int, ...], noisy: bool
         row = []
         for c, i in plan.pairs:
             digital = plan.is_digital(i, c)
+            transfer = (plan.chip.adc.transfer, plan.chip.adc.transfer_sha256, c.bits) \
+                if plan.chip.adc.transfer and noisy and not digital else None
             key = (plan.ranged_full_scale(plan.full_scale(c), fraction),
                    0.0 if digital else plan.alpha,
                    0.0 if digital else sigma_random,
                    0.0 if digital else sigma_nonlinear,
-                   float(np.float32(plan.rows * fraction)), plan.adc_levels)
+                   float(np.float32(plan.rows * fraction)), plan.adc_levels, transfer)
             keys.setdefault(key, len(keys))
             most[key] = max(most.get(key, 0), rows_t * c.max_group_value)
             row.append(keys[key])

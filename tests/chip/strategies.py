@@ -60,7 +60,11 @@ def chip_specs(draw, with_layers: bool = True) -> ChipSpec:
     no_cells = weight.parallel or domain.cell_variation.value > 0
     mismatch = MismatchSpec(draw(quantities(non_negative, ["%", "lsb"])),
                             draw(quantities(non_negative, ["%"])),
-                            draw(quantities(st.just(0.0) if no_cells else non_negative, ["%"])))
+                            draw(quantities(st.just(0.0) if no_cells else non_negative, ["%"])),
+                            draw(quantities(st.just(0.0) if weight.parallel else non_negative,
+                                            ["lsb"])),
+                            draw(quantities(st.just(0.0) if weight.parallel else non_negative,
+                                            ["%"])))
     spec = ChipSpec(name=draw(names), description=draw(texts), source=draw(texts), array=array, weight=weight,
                     input=input_, adc=adc, domain=domain, noise=noise, mismatch=mismatch,
                     hybrid=hybrid, voting=voting, energy=energy, quant=quant,
@@ -85,6 +89,8 @@ def layer_overrides(draw, base: ChipSpec) -> LayerOverride:
     settings = tuple(Setting(b, f, getattr(getattr(other, b), f)) for b, f in chosen)
     # `pow2` has no opposite keyword: a layer cannot write "pow2 off".
     settings = tuple(s for s in settings if (s.block, s.field) != ("adc", "pow2") or s.value)
+    # An empty text (no transfer table) is the default, not something a layer can write.
+    settings = tuple(s for s in settings if s.value != "")
     effective = base.apply(settings)
     problems = cross_field_problems(effective, written={(s.block, s.field) for s in settings})
     if problems:     # keep only the fields that cannot break the effective chip

@@ -10,7 +10,7 @@ from asimc.resources import chips_folder
 
 FACT_KEYS = {"mode", "precision", "num_input_cycles", "input_cycles", "conversion_types",
              "num_levels", "levels", "conversions_per_tile_column", "digital_per_tile_column",
-             "noise", "performance", "layers"}
+             "noise", "transfer", "performance", "layers"}
 PERFORMANCE_KEYS = {"clock_hz", "cycles_per_mac", "macs_per_clock", "macs_per_s", "tops",
                     "tops_1b", "energy_per_mac_fj", "tops_per_w", "tops_per_w_1b"}
 

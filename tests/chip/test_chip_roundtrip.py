@@ -39,7 +39,7 @@ def test_canonical_text_writes_every_field():
     adc { bits 8 full_scale rows }
     domain charge
     noise { random 0.0% nonlinear 0.0% }
-    mismatch { adc_offset 0.0% adc_gain 0.0% cell 0.0% }
+    mismatch { adc_offset 0.0% adc_gain 0.0% cell 0.0% adc_dnl 0.0 lsb dac 0.0% }
     hybrid { digital_levels 0 }
     voting { levels 0 samples 3 }
     quant { weight per_tensor input per_tensor }

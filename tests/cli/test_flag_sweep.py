@@ -40,11 +40,11 @@ def _arguments(parser):
 # What each file argument holds, by its dest; the sweep feeds every other kind of file to it.
 FILE_KINDS = {"model": "model", "chip": "chip", "chips": "chip", "files": "chip",
               "file": "chip", "artifact": "artifact", "input": "input", "data": "data",
-              "input_scales": "data", "smooth": "data", "val": "data", "output": "output", "report": "output",
-              "db": "output"}
+              "input_scales": "data", "smooth": "data", "val": "data", "output": "output",
+              "report": "output", "db": "output", "table": "table", "plot": "output"}
 # The file each command writes, by command (or by dest for --report and --db).
 OUTPUT_SUFFIX = {"run": ".npy", "finetune": ".onnx", "calibrate": ".acim", "report": ".html",
-                 "db": ".db"}
+                 "db": ".db", "fit": ".acim", "measure": ".csv", "plot": ".png"}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,12 @@ def paths(files, tmp_path_factory):
     (folder / "a-folder").mkdir()
     data = np.load(files / "data.npz")
     np.savez(folder / "d4.npz", x=data["x"][:4], y=data["y"][:4])
+    from asimc.chip import load_chip
+    from asimc.silicon import measure_chip
+    table = measure_chip(load_chip(files / "chip.acim"), repeats=20, every=8).text
+    (folder / "table.csv").write_text(table)
     valid = {"model": files / "mlp.onnx", "chip": files / "chip.acim",
+             "table": folder / "table.csv",
              "artifact": files / "mlp.asimc", "input": files / "x.npy",
              "data": folder / "d4.npz"}
     wrong = {"missing": folder / "no-such-file", "folder": folder / "a-folder",
@@ -135,7 +140,7 @@ def _wrong_values(action):
 
 
 WRONG_KIND = {"model": "chip", "chip": "model", "artifact": "model", "input": "chip",
-              "data": "model"}
+              "data": "model", "table": "chip"}
 
 
 def _cases():
