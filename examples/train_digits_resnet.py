@@ -59,9 +59,10 @@ class BasicBlock(nn.Module):
 
 
 class DigitsResNet(nn.Module):
-    def __init__(self, widths: tuple[int, ...] = WIDTHS, blocks: int = BLOCKS_PER_STAGE) -> None:
+    def __init__(self, widths: tuple[int, ...] = WIDTHS, blocks: int = BLOCKS_PER_STAGE,
+                 in_channels: int = 3, stem_stride: int = 1) -> None:
         super().__init__()
-        self.stem = ConvBN(3, widths[0])
+        self.stem = ConvBN(in_channels, widths[0], stride=stem_stride)
         stages, channels = [], widths[0]
         for index, width in enumerate(widths):
             stride = 1 if index == 0 else 2

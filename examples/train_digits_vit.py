@@ -26,9 +26,9 @@ TOKENS = PATCHES + 1                     # + the class token
 
 
 class Attention(nn.Module):
-    def __init__(self, dim: int, heads: int) -> None:
+    def __init__(self, dim: int, heads: int, tokens: int = TOKENS) -> None:
         super().__init__()
-        self.heads, self.head_dim = heads, dim // heads
+        self.heads, self.head_dim, self.tokens = heads, dim // heads, tokens
         self.scale = self.head_dim ** -0.5
         self.q = nn.Linear(dim, dim)
         self.k = nn.Linear(dim, dim)
@@ -37,7 +37,7 @@ class Attention(nn.Module):
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         # Constant sizes (-1 for the batch) keep the exported graph free of Shape arithmetic.
-        return x.reshape(-1, TOKENS, self.heads, self.head_dim).transpose(1, 2)
+        return x.reshape(-1, self.tokens, self.heads, self.head_dim).transpose(1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q = self.split_heads(self.q(x))
@@ -46,7 +46,7 @@ class Attention(nn.Module):
         attn = (q @ k.transpose(-2, -1)) * self.scale      # MatMul of two activations: Q.K^T
         attn = attn.softmax(dim=-1)
         out = attn @ v                                     # and A.V
-        out = out.transpose(1, 2).reshape(-1, TOKENS, self.heads * self.head_dim)
+        out = out.transpose(1, 2).reshape(-1, self.tokens, self.heads * self.head_dim)
         return self.proj(out)
 
 
@@ -62,10 +62,10 @@ class FeedForward(nn.Module):
 
 
 class EncoderBlock(nn.Module):
-    def __init__(self, dim: int, heads: int, mlp_dim: int) -> None:
+    def __init__(self, dim: int, heads: int, mlp_dim: int, tokens: int = TOKENS) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = Attention(dim, heads)
+        self.attn = Attention(dim, heads, tokens)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = FeedForward(dim, mlp_dim)
 
@@ -75,18 +75,21 @@ class EncoderBlock(nn.Module):
 
 
 class DigitsViT(nn.Module):
-    def __init__(self, dim: int = 48, heads: int = 4, mlp_dim: int = 96, depth: int = 2) -> None:
+    def __init__(self, dim: int = 48, heads: int = 4, mlp_dim: int = 96, depth: int = 2,
+                 image: int = IMAGE, patch: int = PATCH) -> None:
         super().__init__()
-        self.dim = dim
-        self.patch_embed = nn.Conv2d(1, dim, kernel_size=PATCH, stride=PATCH)
+        self.dim, self.patches = dim, (image // patch) ** 2
+        tokens = self.patches + 1
+        self.patch_embed = nn.Conv2d(1, dim, kernel_size=patch, stride=patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
-        self.pos_embed = nn.Parameter(torch.randn(1, TOKENS, dim) * 0.02)
-        self.blocks = nn.Sequential(*[EncoderBlock(dim, heads, mlp_dim) for _ in range(depth)])
+        self.pos_embed = nn.Parameter(torch.randn(1, tokens, dim) * 0.02)
+        self.blocks = nn.Sequential(*[EncoderBlock(dim, heads, mlp_dim, tokens)
+                                      for _ in range(depth)])
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        patches = self.patch_embed(x).reshape(-1, self.dim, PATCHES).transpose(1, 2)
+        patches = self.patch_embed(x).reshape(-1, self.dim, self.patches).transpose(1, 2)
         # The class token goes in front of the patches. Written as cls_token.expand(batch, ...),
         # it would export eight nodes of batch-size arithmetic (Shape, Gather, Where, Expand...);
         # broadcasting it onto a zeroed slice of the patches exports as Slice, Mul, Add instead.

@@ -30,7 +30,7 @@ DOC = (ROOT / "docs" / "numeric-model.md").read_text()
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 BLOCKS = [(m.group(1), m.group(2), README.count("\n", 0, m.start()) + 1)
           for m in FENCE.finditer(README)]
-INSTALL = {"make demo", "make test"}
+INSTALL = {"make demo", "make demo-fashion", "make test"}
 # Rows of the main job's table rerun by the test: the lossless reference chip and a noisy one
 # with energy figures; with them come the fp32 row and the int rows of their precisions.
 MAIN_JOB_SAMPLE = ("asim-bitserial-255", "chen-jssc2021-capram-65nm")

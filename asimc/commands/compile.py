@@ -17,8 +17,9 @@ def add_compile_options(parser) -> None:
     parser.add_argument("--mapping", choices=("channels", "flat"),
                         help="override how convolutions are cut into row tiles")
     parser.add_argument("--input-scales", metavar="DATA",
-                        help="measure static input scales on DATA (digits, .npz, .npy, an "
-                             "image folder); implies quant { input static }")
+                        help="measure static input scales on DATA (digits, fashion-mnist, "
+                             "idx:DIR, .npz, .npy, an image folder); implies quant { input "
+                             "static }")
     parser.add_argument("--smooth", metavar="DATA",
                         help="smooth the on-chip MatMul/Gemm products on DATA (SmoothQuant: "
                              "activation outliers moved into the weights per input channel)")

@@ -17,8 +17,10 @@ from .compile import add_compile_options, compile_from_args, compile_options
 
 def _add_data_options(p) -> None:
     p.add_argument("--data", required=True, metavar="DATA",
-                   help="digits (scikit-learn's 8x8 digits, test split), an .npz with x and y, "
-                        "an .npy, or an image folder with class sub-folders")
+                   help="digits (scikit-learn's 8x8 digits, test split), fashion-mnist (its "
+                        "10,000 test images; fashion-mnist:train, the 60,000), idx:DIR (MNIST-"
+                        "format IDX files), an .npz with x and y, an .npy, or an image folder "
+                        "with class sub-folders")
     p.add_argument("--limit", type=positive_int, metavar="N", help="use the first N samples")
     p.add_argument("--batch-size", type=positive_int, default=256, metavar="B",
                    help="samples per run (the unit of per-tensor dynamic input scales; "

@@ -1,7 +1,8 @@
 """Data for the golden ladder and chip comparisons.
 
-``load_dataset(spec)`` reads a built-in data set (``digits``), a ``.npz``/``.npy`` file or a
-folder of images into a ``Dataset`` (float32 samples batch first, optional int64 labels);
+``load_dataset(spec)`` reads a built-in data set (``digits``, ``digits32``, ``fashion-mnist``),
+a folder of MNIST-format IDX files (``idx:DIR``), a ``.npz``/``.npy`` file or a folder of
+images into a ``Dataset`` (float32 samples batch first, optional int64 labels);
 ``fit_to_input`` adapts a batch to the shape and dtype of a model input. Every problem with the
 user's data is raised as ``asimc.errors.InputDataError`` with a message that says what to fix.
 """

@@ -8,14 +8,21 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputDataError, UsageError
-from . import digits
+from . import digits, idx
 from .arrays import load_npy, load_npz
 from .dataset import Dataset
 from .images import IMAGE_SUFFIXES, check_image_size, load_image_folder
 
-BUILT_IN = ("digits", "digits32")
+# The built-in data sets: name -> the loader of one split (train, test or all).
+BUILT_IN = {
+    "digits": lambda split: digits.load_digits_split(split),
+    "digits32": lambda split: digits.load_digits_split(split, upscaled=True),
+    "fashion-mnist": idx.load_fashion_mnist,
+}
+IDX_PREFIX = "idx:"
 SPEC_HELP = ("'digits' (or digits:train, digits:test, digits:all; digits32 for the same "
-             "images upscaled to 3x32x32), a .npz file with x and "
+             "images upscaled to 3x32x32), 'fashion-mnist' (and :train, :all), idx:DIR (a "
+             "folder of MNIST-format IDX files), a .npz file with x and "
              "optional y, a .npy file, or a folder of images in class sub-folders")
 
 
@@ -25,9 +32,12 @@ def load_dataset(spec: str | os.PathLike, *, split: str = "test", limit: int | N
                  std: tuple[float, ...] | None = None) -> Dataset:
     """Load a data set named by ``spec``.
 
-    ``spec`` is a built-in name (``digits``, optionally ``digits:SPLIT``; built-in names win over
-    a file of the same name, write ``./digits`` for the file), a ``.npz`` file (``x`` and optional
-    integer ``y``), a ``.npy`` file (``x`` only) or a folder of images in class sub-folders.
+    ``spec`` is a built-in name (``digits``, ``digits32`` or ``fashion-mnist``, optionally
+    ``NAME:SPLIT``; built-in names win over a file of the same name, write ``./digits`` for the
+    file), ``idx:DIR`` (optionally ``idx:DIR:SPLIT``: the four MNIST-format IDX files in DIR or
+    in torchvision's ``DIR/MNIST/raw`` layouts, see ``asimc.data.idx``), a ``.npz`` file (``x``
+    and optional integer ``y``), a ``.npy`` file (``x`` only) or a folder of images in class
+    sub-folders.
 
     ``split`` picks the built-in split (``train``, ``test`` or ``all``) when the spec names none;
     files and folders are used whole. ``limit`` keeps the first N samples. ``image_size``
@@ -45,8 +55,13 @@ def load_dataset(spec: str | os.PathLike, *, split: str = "test", limit: int | N
         raise UsageError(f"split must be one of {', '.join(digits.SPLITS)}, got {split!r}")
     if base in BUILT_IN:
         _refuse_image_options(text, image_size, grayscale)
-        dataset = digits.load_digits_split(_check_split(chosen_split or split, text),
-                                           upscaled=base == "digits32")
+        dataset = BUILT_IN[base](_check_split(chosen_split or split, text))
+    elif text.startswith(IDX_PREFIX):
+        _refuse_image_options(text, image_size, grayscale)
+        folder, _, named_split = text[len(IDX_PREFIX):].rpartition(":")
+        if named_split not in digits.SPLITS:      # a folder name, not a split
+            folder, named_split = text[len(IDX_PREFIX):], split
+        dataset = idx.load_idx_folder(folder, named_split)
     else:
         dataset = _load_path(text, limit=limit, image_size=image_size, grayscale=grayscale)
     if limit is not None:
