@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..chip.fields import Domain
 from ..errors import UsageError
 from .model import ConversionKind, code_probability, conversion_kinds
 from .table import TableError, TransferTable, table_problems
@@ -77,7 +78,7 @@ def fittable_problems(chip) -> list[str]:
     if chip.weight.parallel:
         problems.append("weight `parallel` converts whole products with a signed ADC; a "
                         "transfer table describes bit-level conversions")
-    if chip.domain.kind != "charge":
+    if chip.domain.kind != Domain.CHARGE:
         problems.append("the fit models the charge domain (no gain compression); the base "
                         "chip is `domain current`")
     if chip.adc.transfer:
