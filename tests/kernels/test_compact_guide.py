@@ -154,9 +154,9 @@ def drawn_words(problem, monkeypatch) -> dict[int, list[int]]:
 
 def edge_table(real: conversion_model.FlatTables, seen: dict[int, list[int]]
                ) -> conversion_model.FlatTables:
-    """Every row of ``real`` replaced by an edge row; rows the problem draws from also get
-    thresholds on their own words: one equal to a drawn word (not exceeded) and one a step
-    below another (exceeded), and one on the boundary of a drawn word's cell."""
+    """Every row of ``real`` replaced by an edge row; rows the problem draws from get
+    thresholds on their own words instead: equal to a drawn word (not exceeded) or a step below
+    it (exceeded), in cells of one threshold and of two, or on a drawn word's cell boundaries."""
     rows = []
     for r in range(real.low.numel()):
         low, t = EDGE_ROWS[r % len(EDGE_ROWS)]
@@ -171,9 +171,29 @@ def edge_table(real: conversion_model.FlatTables, seen: dict[int, list[int]]
             elif kind == 2:
                 cell = (b >> conversion_model.GUIDE_SHIFT) * CELL
                 t = sorted({cell, cell + LOW_MASK} - {TOP})
+            else:                   # one per cell: each drawn word on it or a step above it
+                first = {}
+                for w in words:
+                    first.setdefault(w >> conversion_model.GUIDE_SHIFT, w)
+                t = [w - (c % 2) for c, w in first.items() if w - (c % 2) >= 0]
             t = [v for v in t if v < TOP]
         rows.append((low, sorted(t)))
     return with_rows(real, *table_of(rows))
+
+
+def guided_hits(table: conversion_model.FlatTables, seen: dict[int, list[int]]) -> tuple[int, int]:
+    """How many drawn words the 32-bit guide answers (no escape) that equal a threshold of
+    their row, and that are one above one."""
+    compact = native.compact_guide(table.guide).to(torch.int64) & NEVER
+    equal = above = 0
+    for r, words in seen.items():
+        thresholds = set(table.thresholds[r].tolist())
+        for w in words:
+            if compact[r, w >> conversion_model.GUIDE_SHIFT] >> conversion_model.GUIDE_SHIFT \
+                    != ESCAPE:
+                equal += w in thresholds
+                above += w - 1 in thresholds
+    return equal, above
 
 
 def native_variants():
@@ -198,6 +218,7 @@ def test_every_native_build_draws_the_defined_code_on_edge_tables(simd, monkeypa
         assert bool(((real.low <= 254) & (reach >= 256)).any())     # codes cross the escape
         seen = drawn_words(problem, monkeypatch)
         edges = edge_table(real, seen)
+        assert min(guided_hits(edges, seen)) > 50
         monkeypatch.setattr(conversion_model, "tables", lambda p: edges)
         want = reference.run(problem)
         assert not torch.equal(want, real_codes)            # the edge tables are in use
