@@ -3,8 +3,8 @@
 The pipeline: import (asimc.frontend: load, check, shapes, fold) -> optional smoothing of the
 on-chip products on data (asimc.passes.smooth) -> lower (which products run on the array) ->
 tile (row and column tiles) -> quantise static weights -> optional static input scales measured
-on data (asimc.passes.input_scales) -> schedule (cost) -> Program with its report. A quantised (QDQ) model's own
-weight integers and scales replace asimc's quantisers (asimc.passes.qdq).
+on data (asimc.passes.input_scales) -> schedule (cost) -> Program with its report. A quantised
+(QDQ) model's own weight integers and scales replace asimc's quantisers (asimc.passes.qdq).
 """
 from __future__ import annotations
 
@@ -240,7 +240,7 @@ def compile(model, chip: ChipSpec | str | Path, *, example_inputs=None,
         source = str(model) if isinstance(model, (str, Path)) else ""
     origin_chip = spec
     if input_scales is not None and spec.quant.input != InputScale.STATIC:
-        spec = replace(spec, quant=replace(spec.quant, input="static"))
+        spec = replace(spec, quant=replace(spec.quant, input=InputScale.STATIC))
     proto = _with_input_shapes(model, input_shape) if input_shape is not None \
         else load_model(model)
     imported = import_for_compile(proto)
@@ -280,7 +280,8 @@ def compile(model, chip: ChipSpec | str | Path, *, example_inputs=None,
                          signature=signature)
     program = Program(graph=graph, chip=spec, layers=layers, quantized_weights=weights,
                       source=source, origin=origin)
-    static_inputs = any(l.on_chip and l.chip.quant.input == InputScale.STATIC for l in layers.values())
+    static_inputs = any(l.on_chip and l.chip.quant.input == InputScale.STATIC
+                        for l in layers.values())
     if static_inputs:
         if input_scales is None:
             raise UsageError("the chip quantises inputs with static scales (quant { input "

@@ -111,7 +111,7 @@ def lower(graph: Graph, chip: ChipSpec, digital_globs: tuple[str, ...] = ()) -> 
             if node.op_type == "Conv":
                 kernel_area = int(np.prod(graph.constants[node.inputs[1]].shape[2:]))
         elif reason:                      # a constant weight the array cannot hold
-            kind, k, n = "static", None, None
+            kind, k, n = LayerKind.STATIC, None, None
         else:
             kind = LayerKind.DYNAMIC
             k, n = _dynamic_geometry(graph, node)
@@ -125,8 +125,9 @@ def lower(graph: Graph, chip: ChipSpec, digital_globs: tuple[str, ...] = ()) -> 
         if matching and not reason:
             reason = f"--digital {matching[0]}"
         candidates.append(Candidate(
-            node=node, kind=kind, placement=Placement.DIGITAL if reason else Placement.ACIM, reason=reason,
-            chip=layer_chip, k=k, n=n, groups=groups, kernel_area=kernel_area, weight=weight))
+            node=node, kind=kind, placement=Placement.DIGITAL if reason else Placement.ACIM,
+            reason=reason, chip=layer_chip, k=k, n=n, groups=groups, kernel_area=kernel_area,
+            weight=weight))
     return candidates
 
 
