@@ -30,9 +30,10 @@ TRAIN_SEED_BASE = 1 << 20
 class ChipModule(torch.nn.Module):
     """A Program as a torch module (see the module docstring). ``mode``: ``acim`` (the chip
     bit by bit), ``int`` or ``float``; ``seed``: the chip's noise seed in evaluation (training
-    step ``i`` uses ``TRAIN_SEED_BASE + seed + i``)."""
+    step ``i`` uses ``TRAIN_SEED_BASE + seed + i``); ``freeze_bn``: keep BatchNormalization's
+    scale and bias fixed (asimc.training.params)."""
 
-    def __init__(self, program, *, mode: str = "acim", seed: int = 0):
+    def __init__(self, program, *, mode: str = "acim", seed: int = 0, freeze_bn: bool = False):
         super().__init__()
         if mode not in Mode.values():
             raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(Mode.values())}")
@@ -48,7 +49,8 @@ class ChipModule(torch.nn.Module):
         else:
             from ..frontend import import_proto
             try:
-                self.plan = plan_parameters(import_proto(origin.model), program.graph)
+                self.plan = plan_parameters(import_proto(origin.model), program.graph,
+                                            freeze_bn=freeze_bn)
             except ModelError as error:
                 self._untrainable = str(error)
         graph, trained, fixed = program.graph, (), {}

@@ -297,7 +297,7 @@ def finetune(model, chip, train, *, val=None, options: FinetuneOptions | None = 
         if shared:
             warnings.append(f"{shared} of the {eval_data.size} validation samples also appear "
                             "in the training data")
-    module = program.module(mode="acim")
+    module = ChipModule(program, mode="acim", freeze_bn=options.freeze_bn)
     module.trainable()
     plan = module.plan
     if plan.fixed_constants:

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnx.numpy_helper
 import onnxruntime as ort
 import pytest
 import torch
@@ -99,3 +101,18 @@ def test_straight_through_gradient_is_the_ideal_products():
     # W8A8 quantisation moves the activations a little, not the gradient's direction
     cosine = torch.nn.functional.cosine_similarity(grads[0], grads[1], dim=0)
     assert cosine > 0.99
+
+
+def test_freeze_bn_keeps_batchnorm_scale_and_bias_out_of_training():
+    from asimc.training import finetune
+    source = models.export("conv")
+    x, y = models.data("conv", 32)
+    frozen = finetune(source, CHIP, (x, y), epochs=1, batch_size=16, eval_seeds=1,
+                      freeze_bn=True)
+    assert "conv.weight" in frozen.trained
+    assert not {"bn.weight", "bn.bias"} & set(frozen.trained)
+    written = {i.name: onnx.numpy_helper.to_array(i) for i in frozen.model.graph.initializer}
+    original = {i.name: onnx.numpy_helper.to_array(i)
+                for i in onnx.load_from_string(source).graph.initializer}
+    for name in ("bn.weight", "bn.bias"):
+        np.testing.assert_array_equal(written[name], original[name])
