@@ -1,7 +1,8 @@
-"""The quantisation steps of an on-chip matrix product (docs/numeric-model.md, "Quantisers"): input scales
-(dynamic per tensor, per sample, or static), counting what the quantiser clips, the per-row
-scales of the lowered product, and dequantising its integer result. The quantiser itself and
-its level formulas are ``asimc.kernels.quantize`` (from ``asimc.chip.conversions``)."""
+"""The quantisation steps of an on-chip matrix product (docs/numeric-model.md, "Quantisers"):
+input scales (dynamic per tensor, per sample or per token, or static), counting what the
+quantiser clips, the per-row scales of the lowered product, the integers of a quantised (QDQ)
+model's operands, and dequantising its integer result. The quantiser itself and its level
+formulas are ``asimc.kernels.quantize`` (from ``asimc.chip.conversions``)."""
 from __future__ import annotations
 
 import torch

@@ -19,7 +19,7 @@ from ..errors import ModelError, UsageError
 from ..ir import TensorInfo
 from ..program import Mode
 from ..runtime.interpreter import run_graph
-from .noise import ChipForward
+from .noise import ChipForward, NoiseModel
 from .params import Binding, plan_parameters, write_initializers
 
 # Training steps draw the chip's noise from seeds starting here, far from the evaluation seeds
@@ -173,7 +173,7 @@ class ChipModule(torch.nn.Module):
                 taps = self.run(feeds, taps=True,
                                 seed=TRAIN_SEED_BASE + self.seed + self.training_steps).taps
                 self.training_steps += 1
-                hook = ChipForward(self.program().layers, "exact", taps=taps)
+                hook = ChipForward(self.program().layers, NoiseModel.EXACT, taps=taps)
             outputs = self.graph_outputs(feeds, hook)
         else:
             result = self.run(feeds)

@@ -29,6 +29,7 @@ from ..kernels.quantize import (EPSILON, input_levels, quantize_input, quantize_
                                 scale_of, weight_levels)
 from ..program import LayerKind, MatrixLayer
 
+
 class NoiseModel(Choice):
     """The noise modes of the module docstring (``--noise``)."""
     EXACT = "exact"
@@ -161,7 +162,8 @@ class ChipForward:
     def _weight(self, layer: MatrixLayer, w: Tensor, axis: int | None):
         bits = layer.chip.weight.bits
         d = w.detach()
-        if layer.chip.quant.weight == WeightScale.PER_CHANNEL and axis is not None and d.dim() > 1:
+        if layer.chip.quant.weight == WeightScale.PER_CHANNEL and axis is not None \
+                and d.dim() > 1:
             dims = [i for i in range(d.dim()) if i != axis % d.dim()]
             s = d.abs().amax(dim=dims, keepdim=True) + EPSILON
         else:
