@@ -27,7 +27,7 @@ def compare_page(rows: list[dict], *, model: str, data: str, seeds: int) -> str:
     fp32 = next((r for r in rows if r["chip"] == "fp32"), None)
     from ..metrics import METRICS
     metric = next((r["metric"] for r in rows if r.get("metric")), "top1")
-    headers = ["chip", "precision", METRICS[metric].title(), "± (std over seeds)",
+    headers = ["chip", "precision", METRICS[metric].title, "± (std over seeds)",
                "agreement w/ FP32", "SQNR vs FP32", "ADC conversions", "cycles",
                "energy / inference", "TOPS/W"]
     body, classes = [], []
@@ -83,7 +83,7 @@ def golden_page(result: dict) -> str:
     layers = result["layers"]
     sections = [
         ("Ladder", table(["", "rung", "SQNR",
-                          *(["agreement", "accuracy"] if top1 else [METRICS[metric].title()]),
+                          *(["agreement", "accuracy"] if top1 else [METRICS[metric].title]),
                           "max |diff|", "criterion"], rung_rows)),
         ("Per-layer SQNR against int, and inputs clipped", figure(golden_figure(result))),
         ("Per-layer numbers", table(
