@@ -144,8 +144,9 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
                     for c, i in digital_pairs:
                         mac[:, c, :, i, :] = ideal[:, c, :, i, :]
                 step = pair_step + t * steps_per_tile
-                code = _codes(problem, table, table_rows[t], mac, tile_full_scale[t], pair_alpha, tile_sigmas[t],
-                              plan.rows * fractions[t], step, pair_votes, stream, offset,
+                code = _codes(problem, table, table_rows[t], mac, tile_full_scale[t], pair_alpha,
+                              tile_sigmas[t], plan.rows * fractions[t], step, pair_votes,
+                              stream, offset,
                               column_term(problem.gain, 1.0, t, n0, n1),
                               column_term(problem.offset, 0.0, t, n0, n1))
                 chunk += (code.to(torch.float64) * shift_add).sum(dim=(1, 3)) * fractions[t]
