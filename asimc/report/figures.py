@@ -515,6 +515,9 @@ def _golden_figure(result: dict) -> Figure:
     ax_sqnr.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False,
                    borderaxespad=0.3)
     ax_clip.barh(ys, [100 * l["clipped_inputs"] for l in layers], height=0.6, color=_CLIPPED)
+    for y, layer in zip(ys, layers):      # a zero-length bar reads as missing data: say "none"
+        if layer["clipped_inputs"] == 0:
+            ax_clip.text(0.0, y, " none", va="center", ha="left", fontsize=7, color="#333")
     ax_clip.set_xlim(0, max(5.0, 1.1 * max([100 * l["clipped_inputs"] for l in layers] + [0])))
     ax_clip.set_xlabel("Inputs clipped (%)")
     ax_clip.tick_params(axis="y", left=False)

@@ -157,6 +157,7 @@ def test_golden_figure_marks_exact_layers():
     figure = golden_figure(result)
     texts = [t for _, boxes in _texts(figure) for t, _ in boxes]
     assert any("exact" in t for t in texts)
+    assert sum(t.strip() == "none" for t in texts) == 1      # /a/Conv clips nothing
     labels = [t.get_text() for ax in figure.axes for t in ax.get_yticklabels()]
     assert "/a/Conv" in labels and "/b/Gemm" in labels
 
