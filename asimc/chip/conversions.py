@@ -121,7 +121,8 @@ class ConversionPlan:
     def range_fraction(self, tile_rows: int | None = None) -> float:
         """f, the ADC range as a fraction of the rows-based F
         (docs/numeric-model.md, "ADC range and fixed-pattern mismatch"): 1 for ``rows``,
-        tile_rows / rows for ``used_rows`` (a full tile when not given), the written fraction; ``pow2`` rounds it down to 1 / 2^k.
+        tile_rows / rows for ``used_rows`` (a full tile when not given), the written fraction;
+        ``pow2`` rounds it down to 1 / 2^k.
         ``calibrated`` without a value is refused by the compiler; here it is the rows range."""
         written = self.chip.adc.full_scale
         if written == "used_rows":
