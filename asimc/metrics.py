@@ -38,6 +38,7 @@ class Score:
 @dataclass(frozen=True)
 class Metric:
     name: str
+    title: str                 # the column header in tables and figures
     description: str
     unit: str                  # "%" (a fraction shown in percent), "dB" or ""
     higher_is_better: bool
@@ -57,11 +58,6 @@ class Metric:
                              "them (reference=...)")
         return self._compute(_array(outputs), None if reference is None else _array(reference),
                              None if labels is None else _array(labels))
-
-    def title(self) -> str:
-        """The column header of this metric in tables and figures."""
-        return {"top1": "accuracy", "agreement": "agree w/ fp32", "cosine": "cosine vs fp32",
-                "sqnr": "SQNR vs fp32", "mse": "MSE vs fp32"}[self.name]
 
 
 def _array(values) -> np.ndarray:
@@ -126,14 +122,17 @@ def _mse(outputs, reference, labels) -> Score:
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("top1", "top-1 accuracy against the labels", "%", True, True, True, _top1),
-    Metric("agreement", "top-1 agreement with the FP32 model", "%", True, False, True,
-           _agreement),
-    Metric("cosine", "per-sample cosine similarity with the FP32 output (the mean; the worst "
-                     "sample beside it)",
+    Metric("top1", "accuracy", "top-1 accuracy against the labels", "%", True, True, True, _top1),
+    Metric("agreement", "agree w/ fp32", "top-1 agreement with the FP32 model", "%", True, False,
+           True, _agreement),
+    Metric("cosine", "cosine vs fp32",
+           "per-sample cosine similarity with the FP32 output (the mean; the worst sample "
+           "beside it)",
            "", True, False, False, _cosine),
-    Metric("sqnr", "output SQNR against the FP32 model (dB)", "dB", True, False, False, _sqnr),
-    Metric("mse", "mean squared error against the FP32 output", "", False, False, False, _mse),
+    Metric("sqnr", "SQNR vs fp32", "output SQNR against the FP32 model (dB)", "dB", True, False,
+           False, _sqnr),
+    Metric("mse", "MSE vs fp32", "mean squared error against the FP32 output", "", False, False,
+           False, _mse),
 )}
 
 

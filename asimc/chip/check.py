@@ -143,7 +143,7 @@ def _transfer_problems(spec: ChipSpec) -> list[Problem]:
             "a measured table fixes the ADC range it was measured with (the rows-based full "
             f"scale); `{field}` would change it", (_TRANSFER, ("adc", field)),
             help=f"remove `{field}`, or measure the table at that range"))
-    if spec.domain.kind == "current":
+    if spec.domain.kind == Domain.CURRENT:
         problems.append(Problem(
             "a measured table holds the analog front end as measured; `domain current` would "
             "compress the MAC again", (_TRANSFER, ("domain", "kind")),

@@ -1,4 +1,5 @@
-"""How one chip turns a row-tile MAC into ADC conversions (docs/numeric-model.md, "One conversion" and "Hybrid levels and voting").
+"""How one chip turns a row-tile MAC into ADC conversions
+(docs/numeric-model.md, "One conversion" and "Hybrid levels and voting").
 
 Shared by ``asimc chip show`` (derived facts) and by the kernels, so that both describe the same
 cycles, levels and full scales. Pure integer arithmetic, no torch.
@@ -118,10 +119,11 @@ class ConversionPlan:
         return cycle.max_group_value * self.rows
 
     def range_fraction(self, tile_rows: int | None = None) -> float:
-        """f, the ADC range as a fraction of the rows-based F (docs/numeric-model.md, "ADC range and fixed-pattern mismatch"):
-        1 for ``rows``, tile_rows / rows for ``used_rows`` (a full tile when not given), the
-        written fraction; ``pow2`` rounds it down to 1 / 2^k. ``calibrated`` without a value
-        is refused by the compiler; here it is the rows range."""
+        """f, the ADC range as a fraction of the rows-based F
+        (docs/numeric-model.md, "ADC range and fixed-pattern mismatch"): 1 for ``rows``,
+        tile_rows / rows for ``used_rows`` (a full tile when not given), the written fraction;
+        ``pow2`` rounds it down to 1 / 2^k.
+        ``calibrated`` without a value is refused by the compiler; here it is the rows range."""
         written = self.chip.adc.full_scale
         if written == "used_rows":
             f = (self.rows if tile_rows is None else tile_rows) / self.rows

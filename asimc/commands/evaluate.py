@@ -254,7 +254,7 @@ def render_compare(comparison, args) -> str:
                   _eng(costs and costs.energy_j, "J"),
                   "-" if costs is None or costs.tops_per_w is None else f"{costs.tops_per_w:.3g}"]
         table.append(cells)
-    headers = ["chip", "precision", METRICS[metric].title()] \
+    headers = ["chip", "precision", METRICS[metric].title] \
         + (["worst sample"] if show_worst else []) \
         + (["agree w/ fp32"] if show_agreement else []) \
         + (["SQNR vs fp32"] if metric != "sqnr" else []) \

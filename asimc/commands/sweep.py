@@ -243,8 +243,7 @@ def render_rows(sweep: dict, rows: list[dict], objectives) -> str:
         table.append(cells + [_count(r["adc_conversions"]), _count(r["cycles"]),
                               _eng(r["energy_j"]),
                               ("*" if r["pareto"] else "") + (" best" if r["best"] else "")])
-    headers = ["point", *axes, "precision", "status",
-               "accuracy" if top1 else METRICS[metric].title()] \
+    headers = ["point", *axes, "precision", "status", METRICS[metric].title] \
         + (["worst sample"] if show_worst else []) \
         + (["agree w/ fp32"] if show_agreement else []) \
         + (["SQNR"] if metric != "sqnr" else []) \

@@ -15,7 +15,7 @@ from .images import IMAGE_SUFFIXES, check_image_size, load_image_folder
 
 # The built-in data sets: name -> the loader of one split (train, test or all).
 BUILT_IN = {
-    "digits": lambda split: digits.load_digits_split(split),
+    "digits": digits.load_digits_split,
     "digits32": lambda split: digits.load_digits_split(split, upscaled=True),
     "fashion-mnist": idx.load_fashion_mnist,
 }

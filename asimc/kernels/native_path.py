@@ -34,13 +34,13 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     table = conversion_model.tables(problem)
     # Column ADC errors (T, bw, N): both or neither (gain 1 and offset 0 are exact no-ops);
     # digital conversions take none (``analog``).
-    gain = offset = None
+    gain = column_offset = None
     if problem.column_mismatch:
         shape = (len(problem.tiles), bw, columns)
         gain = (problem.gain if problem.gain is not None else torch.ones(shape)) \
             .to(torch.float32).contiguous()
-        offset = (problem.offset if problem.offset is not None else torch.zeros(shape)) \
-            .to(torch.float32).contiguous()
+        column_offset = (problem.offset if problem.offset is not None
+                         else torch.zeros(shape)).to(torch.float32).contiguous()
     args = dict(
         tiles=problem.tiles, input_bits=chip.input.bits, weight_bits=bw, columns=columns,
         cycle_low=torch.tensor([c.low_bit for c in cycles], dtype=torch.int32),
@@ -51,7 +51,8 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
         tile_step=problem.step(1, 0, 0), elements=noise.elements if noise else 0,
         col_stride=noise.col_stride if noise else 0,
         fraction=torch.tensor(fractions, dtype=torch.float64), gain=gain,
-        column_offset=offset, analog=torch.tensor([not d for d in digital], dtype=torch.int32),
+        column_offset=column_offset,
+        analog=torch.tensor([not d for d in digital], dtype=torch.int32),
         table_base=torch.tensor(table.base, dtype=torch.int64),
         tables=native.native_tables(table), draws_codes=problem.draws_codes,
         levels=plan.adc_levels)

@@ -34,7 +34,6 @@ def _row_chunks(rows: int, conversions_per_row: int, memory_budget: int,
     return [(r, min(rows, r + step)) for r in range(0, rows, step)]
 
 
-
 def _column_blocks(columns: int, per_column: int, device: torch.device) -> list[tuple[int, int]]:
     """Blocks of output columns, so that wide layers still get chunks of many rows (a chunk of
     a few rows would turn the stacked product into many thin matrix products)."""
@@ -144,8 +143,9 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
                     for c, i in digital_pairs:
                         mac[:, c, :, i, :] = ideal[:, c, :, i, :]
                 step = pair_step + t * steps_per_tile
-                code = _codes(problem, table, table_rows[t], mac, tile_full_scale[t], pair_alpha, tile_sigmas[t],
-                              plan.rows * fractions[t], step, pair_votes, stream, offset,
+                code = _codes(problem, table, table_rows[t], mac, tile_full_scale[t], pair_alpha,
+                              tile_sigmas[t], plan.rows * fractions[t], step, pair_votes,
+                              stream, offset,
                               column_term(problem.gain, 1.0, t, n0, n1),
                               column_term(problem.offset, 0.0, t, n0, n1))
                 chunk += (code.to(torch.float64) * shift_add).sum(dim=(1, 3)) * fractions[t]
@@ -165,7 +165,10 @@ def _codes(problem: AcimProblem, table: conversion_model.FlatTables, table_rows,
     levels = plan.adc_levels
     sigma_random, sigma_nonlinear = sigmas
     alpha = pair_alpha.view(1, num_cycles, 1, bw, 1) if plan.alpha else 0.0
-    m = adc.analog_value(mac, full_scale.view(1, num_cycles, 1, 1, 1), alpha)
+    # The analog value: the code without noise, or the mean of a normal draw (a code drawn
+    # from the tables reads only the MAC).
+    m = None if problem.draws_codes else \
+        adc.analog_value(mac, full_scale.view(1, num_cycles, 1, 1, 1), alpha)
     noise = problem.noise
 
     def convert(value, gain=column_gain, offset=column_offset):

@@ -56,7 +56,7 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def _chips(rows: list[dict]) -> list[dict]:
-    return [r for r in rows if r["chip"] not in ("fp32", "int")]
+    return [r for r in rows if row_kind(r) not in ("fp32", "int")]
 
 
 def _finite(value) -> bool:
@@ -97,10 +97,16 @@ def _value(row: dict, axis: _MetricAxis) -> float:
     return math.nan if value is None else axis.scale * value
 
 
+def row_kind(row: dict) -> str:
+    """What a compare row is: ``fp32``, ``int`` or ``chip`` (its ``kind``; rows without one
+    are told by their name), so that a chip named ``int`` or ``fp32`` stays a chip."""
+    return row.get("kind", row["chip"])
+
+
 def _int_baseline(chip: dict, rows: list[dict]) -> dict | None:
     """The ``int`` row quantised like ``chip``: the one that names it, else the only one of
     its precision (several of one precision that do not name it: none, rather than a guess)."""
-    ints = [r for r in rows if r["chip"] == "int"]
+    ints = [r for r in rows if row_kind(r) == "int"]
     named = [r for r in ints if chip["chip"] in (r.get("chips") or ())
              or r.get("source") == f"quantised like {chip['chip']}"]
     if named:
@@ -179,7 +185,7 @@ def _accuracy_bars(subfigure, rows: list[dict]) -> None:
                           color="#f0a030", edgecolor="#222", linewidth=0.5, zorder=3,
                           clip_on=False,              # a baseline at 100 % stays whole
                           label="int baseline of the chip's quantisation (no ADC, no noise)")
-    fp32 = next((r for r in rows if r["chip"] == "fp32"), None)
+    fp32 = next((r for r in rows if row_kind(r) == "fp32"), None)
     if axis.metric == "top1" and fp32 is not None and fp32.get(axis.key) is not None:
         ax_metric.axvline(_value(fp32, axis), color="#b00020", linestyle="--", linewidth=1,
                           label=f"FP32 model (onnxruntime): {_value(fp32, axis):.2f}%")
@@ -509,6 +515,9 @@ def _golden_figure(result: dict) -> Figure:
     ax_sqnr.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False,
                    borderaxespad=0.3)
     ax_clip.barh(ys, [100 * l["clipped_inputs"] for l in layers], height=0.6, color=_CLIPPED)
+    for y, layer in zip(ys, layers):      # a zero-length bar reads as missing data: say "none"
+        if layer["clipped_inputs"] == 0:
+            ax_clip.text(0.0, y, " none", va="center", ha="left", fontsize=7, color="#333")
     ax_clip.set_xlim(0, max(5.0, 1.1 * max([100 * l["clipped_inputs"] for l in layers] + [0])))
     ax_clip.set_xlabel("Inputs clipped (%)")
     ax_clip.tick_params(axis="y", left=False)

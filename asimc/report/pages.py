@@ -22,28 +22,28 @@ def _baseline_of(row: dict) -> str:
 
 
 def compare_page(rows: list[dict], *, model: str, data: str, seeds: int) -> str:
-    from .figures import compare_figure
-    chips = [r for r in rows if r["chip"] not in ("fp32", "int")]
-    fp32 = next((r for r in rows if r["chip"] == "fp32"), None)
+    from .figures import compare_figure, row_kind
+    chips = [r for r in rows if row_kind(r) not in ("fp32", "int")]
+    fp32 = next((r for r in rows if row_kind(r) == "fp32"), None)
     from ..metrics import METRICS
     metric = next((r["metric"] for r in rows if r.get("metric")), "top1")
-    headers = ["chip", "precision", METRICS[metric].title(), "± (std over seeds)",
+    headers = ["chip", "precision", METRICS[metric].title, "± (std over seeds)",
                "agreement w/ FP32", "SQNR vs FP32", "ADC conversions", "cycles",
                "energy / inference", "TOPS/W"]
     body, classes = [], []
     for r in rows:
         name = escape(r["chip"])
-        if r["chip"] == "int":
+        if row_kind(r) == "int":
             name += f"<br><span class='meta'>baseline of {escape(_baseline_of(r))}</span>"
         body.append([name, escape(r["precision"]), score(metric, r.get("score_mean")),
                      score_spread(metric, r.get("score_std"))
-                     if r["chip"] not in ("fp32", "int") else "",
+                     if row_kind(r) not in ("fp32", "int") else "",
                      # (a top-1 figure means nothing on an embedding)
                      percent(r["agreement"]) if metric in ("top1", "agreement") else "-",
                      decibels(r["sqnr_db"]),
                      count(r.get("adc_conversions")), count(r.get("cycles")),
                      engineering(r.get("energy_j"), "J"), _tops(r.get("tops_per_w"))])
-        classes.append("reference" if r["chip"] in ("fp32", "int") else "")
+        classes.append("reference" if row_kind(r) in ("fp32", "int") else "")
     no_energy = [r["chip"] for r in chips
                  if r.get("energy_j") is None and not r.get("energy_figures")]
     unknown = [r["chip"] for r in chips if r.get("energy_j") is None and r.get("energy_figures")]
@@ -83,7 +83,7 @@ def golden_page(result: dict) -> str:
     layers = result["layers"]
     sections = [
         ("Ladder", table(["", "rung", "SQNR",
-                          *(["agreement", "accuracy"] if top1 else [METRICS[metric].title()]),
+                          *(["agreement", "accuracy"] if top1 else [METRICS[metric].title]),
                           "max |diff|", "criterion"], rung_rows)),
         ("Per-layer SQNR against int, and inputs clipped", figure(golden_figure(result))),
         ("Per-layer numbers", table(

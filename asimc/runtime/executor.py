@@ -1,8 +1,9 @@
 """Executing a Program: digital ops on the host, matrix products on the simulated array.
 
 The graph interpreter runs every node; for each matrix product placed on the array, a hook
-quantises the operands (docs/numeric-model.md, "Quantisers"), lowers the product to a (groups, rows, K) x
-(groups, K, N) integer product, hands it to a kernel, and dequantises the result:
+quantises the operands (docs/numeric-model.md, "Quantisers"), lowers the product to a
+(groups, rows, K) x (groups, K, N) integer product, hands it to a kernel, and dequantises the
+result:
 
 * ``float``: no hook, the model in float32 (asimc's own float execution);
 * ``int``:   quantised operands, exact integer products (the ideal digital reference);

@@ -342,18 +342,21 @@ def plot_fit(result: FitResult, table: TransferTable, chip, path: str,
     bits = min(kinds)
     rows = [s for s in result.spreads if s.bits == bits]
     macs = np.array([s.mac for s in rows])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8))
     measured = np.array([s.measured_error for s in rows])
     fitted = np.array([s.fitted_error for s in rows])
+    # One error bar per MAC value: thin and translucent, or a few hundred of them hide the means.
     left.errorbar(macs, measured, yerr=[s.measured_spread for s in rows], fmt=".", ms=3,
-                  lw=0.6, color="tab:blue", label="measured: mean ± sd")
+                  elinewidth=0.4, ecolor=(0.12, 0.47, 0.71, 0.35), color="tab:blue",
+                  label="measured: mean ± sd")
     spread = np.array([s.fitted_spread for s in rows])
     left.plot(macs, fitted, color="tab:red", lw=1, label="fitted: mean ± sd")
     left.fill_between(macs, fitted - spread, fitted + spread, color="tab:red", alpha=0.2)
     left.set_xlabel(f"MAC value ({bits}-bit conversions)")
     left.set_ylabel("code - M·L/F (LSB)")
-    left.set_title(f"G/dof {result.g_per_dof:.3g}")
-    left.legend(fontsize=8)
+    left.set_title(f"code error per MAC value (fit G/dof {result.g_per_dof:.3g})")
+    # Below the axes: the bars fill the whole MAC range, so no corner inside is free.
+    left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     kind = kinds[bits]
     group = table.group(bits, result.columns[0] if per_column else
                         (table.columns[0] if table.per_column else None))
@@ -369,11 +372,11 @@ def plot_fit(result: FitResult, table: TransferTable, chip, path: str,
         seen = np.flatnonzero(counts)
         right.bar(seen - ideal, counts[seen], width=0.8, alpha=0.3, color=line.get_color(),
                   label=f"MAC {mac}")
-    right.set_xlabel("code - round(M·L/F)" + (f", column {group.column}"
+    right.set_xlabel("code - round(M·L/F) (LSB)" + (f", column {group.column}"
                                               if group.column is not None else ""))
     right.set_ylabel("probability")
     right.set_title("measured (bars) and fitted (lines)")
-    right.legend(fontsize=8)
+    right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

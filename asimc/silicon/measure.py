@@ -34,6 +34,8 @@ def measure_chip(chip, repeats: int = 1000, seed: int = 0, per_column: bool = Fa
     plan = ConversionPlan(chip)
     f = plan.range_fraction()
     sr, snl = plan.noise_sigmas(f)
+    offset_sigma, sigma_dnl = plan.offset_sigma(f), chip.mismatch.adc_dnl.value
+    kinds = conversion_kinds(chip)
     rng = np.random.default_rng(seed)
     columns = list(range(chip.array.cols)) if per_column else [None]
     out, offsets, gains = io.StringIO(), [], []
@@ -44,13 +46,12 @@ def measure_chip(chip, repeats: int = 1000, seed: int = 0, per_column: bool = Fa
         offset = gain = 0.0
         dnl = None
         if column is not None:
-            offset = rng.normal(0.0, plan.offset_sigma(f)) if plan.offset_sigma(f) else 0.0
+            offset = rng.normal(0.0, offset_sigma) if offset_sigma else 0.0
             gain = rng.normal(0.0, plan.gain_sigma) if plan.gain_sigma else 0.0
-            sigma_dnl = chip.mismatch.adc_dnl.value
             dnl = dnl_offsets(sigma_dnl, plan.adc_levels, rng) if sigma_dnl else None
         offsets.append(offset * plan.adc_levels)
         gains.append(gain)
-        for kind in conversion_kinds(chip):
+        for kind in kinds:
             step = min(every, kind.max_mac + 1)
             macs = np.unique(np.append(np.arange(0, kind.max_mac + 1, step), kind.max_mac))
             p = code_distributions(kind, macs, sr, snl, offset, gain, dnl)

@@ -20,7 +20,7 @@ def sweep_page(sweep: dict, rows: list[dict], objectives, rule, best, figures) -
     from ..metrics import METRICS
     from ..report.units import score, score_spread
     metric = rows[0]["metric"] if rows else "top1"
-    headers = ["point", *axes, "precision", "status", METRICS[metric].title(),
+    headers = ["point", *axes, "precision", "status", METRICS[metric].title,
                "± (std over seeds)", "agreement", "SQNR (dB)", "ADC conversions", "cycles",
                "energy", "Pareto", "note"]
     body, classes = [], []
@@ -44,7 +44,7 @@ def sweep_page(sweep: dict, rows: list[dict], objectives, rule, best, figures) -
             params = ", ".join(f"{k}={v}" for k, v in best["params"].items())
             text = (f"Cheapest point with <code>{html.escape(rule.text)}</code>: point "
                     f"{best['point']} ({html.escape(params)}), "
-                    f"{METRICS[metric].title()} {score(metric, best['score_mean'])}.")
+                    f"{METRICS[metric].title} {score(metric, best['score_mean'])}.")
         sections.append(("Best point", f"<p>{text}</p>"))
     sections.append(("Points", table(headers, body, classes)))
     for title, fig in figures:

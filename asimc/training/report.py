@@ -15,6 +15,7 @@ def curve_png(result: FinetuneResult) -> bytes:
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(9, 3.4), dpi=100)
     loss_ax, acc_ax = fig.subplots(1, 2)
@@ -35,6 +36,8 @@ def curve_png(result: FinetuneResult) -> bytes:
     acc_ax.set_xlabel("epoch")
     acc_ax.set_ylabel(f"accuracy on {result.eval_description} (%)")
     acc_ax.legend(frameon=False)
+    for ax in (loss_ax, acc_ax):      # epochs are whole: no 0.25-epoch ticks on short runs
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

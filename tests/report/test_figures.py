@@ -157,6 +157,7 @@ def test_golden_figure_marks_exact_layers():
     figure = golden_figure(result)
     texts = [t for _, boxes in _texts(figure) for t, _ in boxes]
     assert any("exact" in t for t in texts)
+    assert sum(t.strip() == "none" for t in texts) == 1      # /a/Conv clips nothing
     labels = [t.get_text() for ax in figure.axes for t in ax.get_yticklabels()]
     assert "/a/Conv" in labels and "/b/Gemm" in labels
 
@@ -242,3 +243,19 @@ def test_a_chip_at_zero_accuracy_is_drawn_whole_with_its_label():
         ticks = [float(t.get_text().replace("−", "-")) for t in ax.get_yticklabels()
                  if t.get_text()]
         assert min(ticks) >= 0 and max(ticks) <= 100
+
+
+def test_a_chip_named_like_a_baseline_stays_a_chip_in_the_compare_page():
+    """Rows are told apart by their kind, not their name: a chip file named ``fp32`` is a chip."""
+    from asimc.report.pages import compare_page
+    from asimc.report.figures import _chips
+    base = {"precision": "int8", "metric": "top1", "score_mean": 0.9, "score_std": 0.01,
+            "accuracy_mean": 0.9, "accuracy_std": 0.01, "agreement": 0.95, "sqnr_db": 20.0,
+            "seeds": 3, "source": ""}
+    rows = [{**base, "chip": "fp32", "kind": "fp32", "precision": "float32", "score_std": 0.0,
+             "seeds": 0},
+            {**base, "chip": "int", "kind": "int", "chips": ["fp32"], "score_std": 0.0,
+             "seeds": 0},
+            {**base, "chip": "fp32", "kind": "chip", "energy_figures": False, "warnings": []}]
+    assert _chips(rows) == [rows[2]]
+    assert compare_page(rows, model="m.onnx", data="d", seeds=3).count('class="reference"') == 2
