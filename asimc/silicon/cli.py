@@ -20,7 +20,7 @@ def register(commands) -> None:
     fit = commands.add_parser(
         "fit", help="fit the parametric noise model to a measured transfer table",
         description="Fit asimc's parametric conversion model (random and non-linear noise, "
-                    "column ADC offset and gain) to a measured transfer table by maximum "
+                    "column ADC offset, gain and threshold offsets) to a measured transfer table by maximum "
                     "likelihood, and write a chip that extends BASE with the fitted values.")
     fit.add_argument("table", metavar="MEASURED.csv",
                      help="CSV mac,code,count[,column][,bits]")
@@ -28,8 +28,9 @@ def register(commands) -> None:
                      help="the chip the table was measured on (its noise is replaced)")
     fit.add_argument("-o", "--output", required=True, metavar="FITTED.acim")
     fit.add_argument("--per-column", action="store_true",
-                     help="fit one ADC offset and gain per measured column (their spread "
-                          "becomes the chip's `mismatch` sigmas)")
+                     help="fit one ADC offset, gain and set of code thresholds per measured "
+                          "column (their spread becomes the chip's `mismatch` sigmas, "
+                          "adc_dnl included)")
     fit.add_argument("--plot", metavar="F.png", help="draw measured against fitted")
     fit.set_defaults(func=run_fit)
 
@@ -125,9 +126,10 @@ MAX_PRINTED = 40
 
 
 def _print_fit(result, table, per_column: bool) -> None:
+    from .fit import dnl_summary
     out = sys.stdout
-    columns = f"{len(result.columns)} columns, one offset and gain each" if per_column else \
-        "one offset and gain for every column"
+    columns = (f"{len(result.columns)} columns, one offset, gain and set of thresholds each"
+               if per_column else "one offset and gain for every column")
     out.write(f"fitted {result.conversions:,} conversions of {table.name} ({columns})\n")
     out.write(f"  noise: random {result.sigma_random:.4g} lsb, nonlinear "
               f"{result.sigma_nonlinear:.4g} lsb\n")
@@ -141,6 +143,8 @@ def _print_fit(result, table, per_column: bool) -> None:
     else:
         out.write(f"  ADC offset {result.offsets[0]:+.4g} lsb, gain "
                   f"{result.gains[0] * 100:+.4g} %\n")
+    for line in dnl_summary(result):
+        out.write(f"  {line}\n")
     out.write(f"  goodness of fit: G/dof {result.g_per_dof:.3f} ({result.degrees_of_freedom:,} "
               "degrees of freedom; about 1 when the model explains the table within sampling "
               "error)\n")

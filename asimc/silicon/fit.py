@@ -13,14 +13,15 @@ error, well above 1 when it cannot (a skewed or bimodal error, an ADC with DNL).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from ..chip.fields import Domain
 from ..errors import UsageError
-from .model import ConversionKind, code_probability, conversion_kinds
+from .dnl import DnlEstimate, converter_data, estimate_dnl, noise_sigma
+from .model import ConversionKind, code_probability, conversion_kinds, threshold_shifts
 from .table import TableError, TransferTable, table_problems
 
 
@@ -38,18 +39,28 @@ class MacSpread:
     fitted_spread: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FitResult:
     sigma_random: float              # LSB of the ADC as configured
     sigma_nonlinear: float           # LSB
     columns: tuple[int | None, ...]  # None: one offset and gain for every column
     offsets: tuple[float, ...]       # LSB, per entry of ``columns``
     gains: tuple[float, ...]         # relative (0.01 = 1 %)
+    dnl: DnlEstimate                 # threshold offsets, per entry of ``columns``
+    threshold_offsets: np.ndarray | None   # (columns, L + 1) d_k in the fitted model (LSB);
+                                           # None: ideal thresholds
     g_per_dof: float
     degrees_of_freedom: int
     log_likelihood: float
     conversions: int
     spreads: tuple[MacSpread, ...]
+
+    @property
+    def adc_dnl(self) -> float | None:
+        """The fitted `adc_dnl` sigma (LSB; 0 when not detected), or None for a table without
+        columns: its one distribution serves every column, so its threshold offsets are one
+        converter's, not a spread over columns."""
+        return self.dnl.sigma if self.columns != (None,) else None
 
     @property
     def offset_sd(self) -> float:
@@ -70,6 +81,14 @@ class _Bins:
     mac: torch.Tensor
     code: torch.Tensor
     count: torch.Tensor
+    shifts: tuple = (0.0, 0.0)    # DNL offsets (LSB) of each bin's lower and upper threshold
+
+    def with_dnl(self, offsets: np.ndarray) -> "_Bins":
+        """The bins with each column's threshold offsets d_k (columns x codes 0..L) fixed."""
+        table = torch.as_tensor(offsets, dtype=torch.float64)
+        top = table.shape[1] - 1
+        return replace(self, shifts=(table[self.column, self.code.clamp(0, top)],
+                                     table[self.column, (self.code + 1).clamp(0, top)]))
 
 
 def fittable_problems(chip) -> list[str]:
@@ -101,16 +120,51 @@ def fit_table(table: TransferTable, chip, per_column: bool = False) -> FitResult
     levels = next(iter(kinds.values())).levels
     start = _start(table, kinds, columns, levels)
     theta = _maximise(bins, start, len(columns), levels)
+    dnl = _threshold_offsets(table, kinds, columns, theta, levels)
+    n_params = len(theta)
+    model_dnl = None
+    if dnl.detected and per_column:
+        # The noise fitted with ideal thresholds absorbs part of their spread: fit it again
+        # with the thresholds where they were found, then the thresholds with that noise.
+        for _ in range(_DNL_ROUNDS):
+            model_dnl = _model_dnl(dnl, theta, len(columns), levels)
+            theta = _gradient_search(bins.with_dnl(model_dnl), theta, len(columns), levels,
+                                     free=2)
+            dnl = _threshold_offsets(table, kinds, columns, theta, levels)
+        model_dnl = _model_dnl(dnl, theta, len(columns), levels)
+        bins = bins.with_dnl(model_dnl)
+        n_params += dnl.thresholds
+    # A table without columns keeps ideal thresholds in the fitted model: its chip cannot
+    # express one converter's offsets for every column (see FitResult.adc_dnl).
     sr, snl = abs(theta[0]), abs(theta[1])
     offsets = theta[2:2 + len(columns)]
     gains = theta[2 + len(columns):] / levels
     log_likelihood = float(-_negative_log_likelihood(torch.tensor(theta), bins, len(columns),
                                                      levels))
-    g_stat, dof = _g_test(table, kinds, columns, sr, snl, offsets, gains, levels, len(theta))
-    spreads = _spreads(table, kinds, columns, sr, snl, offsets, gains, levels)
+    g_stat, dof = _g_test(table, kinds, columns, sr, snl, offsets, gains, levels, n_params,
+                          model_dnl)
+    spreads = _spreads(table, kinds, columns, sr, snl, offsets, gains, levels, model_dnl)
     return FitResult(float(sr), float(snl), tuple(columns), tuple(float(o) for o in offsets),
-                     tuple(float(g) for g in gains), g_stat / max(dof, 1), dof, log_likelihood,
-                     table.observations, spreads)
+                     tuple(float(g) for g in gains), dnl, model_dnl, g_stat / max(dof, 1), dof,
+                     log_likelihood, table.observations, spreads)
+
+
+def _model_dnl(dnl: DnlEstimate, theta, n_columns: int, levels: int) -> np.ndarray:
+    """Each column's threshold offsets d_0..d_L for its fitted offset and gain."""
+    return dnl.offsets(theta[2:2 + n_columns], theta[2 + n_columns:] / levels, levels)
+
+
+_DNL_ROUNDS = 2       # noise given the thresholds, thresholds given the noise
+
+
+def _threshold_offsets(table, kinds, columns, theta, levels) -> DnlEstimate:
+    """Each column's threshold offsets given the fitted noise (asimc/silicon/dnl.py)."""
+    sr, snl = abs(theta[0]), abs(theta[1])
+    parts = [[] for _ in columns]
+    for index, kind, group in _used_groups(table, kinds, columns):
+        parts[index].append((kind, group.macs, group.counts,
+                             noise_sigma(kind, group.macs, sr, snl, levels)))
+    return estimate_dnl([converter_data(p, levels) for p in parts], levels)
 
 
 def _used_groups(table: TransferTable, kinds, columns):
@@ -143,8 +197,8 @@ def _probabilities(theta: torch.Tensor, bins: _Bins, n_columns: int, levels: int
     p = torch.zeros_like(bins.mac)
     for i, kind in enumerate(bins.kind):
         sel = bins.kind_index == i
-        p = torch.where(sel, code_probability(kind, bins.mac, bins.code, sr, snl, offset, gain),
-                        p)
+        p = torch.where(sel, code_probability(kind, bins.mac, bins.code, sr, snl, offset, gain,
+                                              bins.shifts), p)
     return p
 
 
@@ -154,25 +208,31 @@ def _negative_log_likelihood(theta, bins, n_columns, levels) -> torch.Tensor:
 
 
 def _maximise(bins: _Bins, start: np.ndarray, n_columns: int, levels: int) -> np.ndarray:
+    x = _polish_columns(_gradient_search(bins, start, n_columns, levels), bins, n_columns,
+                        levels)
+    return _gradient_search(bins, x, n_columns, levels)
+
+
+def _gradient_search(bins: _Bins, x: np.ndarray, n_columns: int, levels: int,
+                     free: int | None = None) -> np.ndarray:
+    """L-BFGS on the first ``free`` parameters (all by default), the others held."""
     scale = float(bins.count.sum())
+    free = len(x) if free is None else free
+    varied = torch.tensor(x[:free], dtype=torch.float64, requires_grad=True)
+    held = torch.tensor(x[free:], dtype=torch.float64)
+    optimizer = torch.optim.LBFGS([varied], lr=1.0, max_iter=1000, history_size=20,
+                                  tolerance_grad=1e-10, tolerance_change=1e-15,
+                                  line_search_fn="strong_wolfe")
 
-    def gradient_search(x: np.ndarray) -> np.ndarray:
-        theta = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-        optimizer = torch.optim.LBFGS([theta], lr=1.0, max_iter=1000, history_size=20,
-                                      tolerance_grad=1e-10, tolerance_change=1e-15,
-                                      line_search_fn="strong_wolfe")
+    def closure():
+        optimizer.zero_grad()
+        theta = torch.cat([varied, held])
+        value = _negative_log_likelihood(theta, bins, n_columns, levels) / scale
+        value.backward()
+        return value
 
-        def closure():
-            optimizer.zero_grad()
-            value = _negative_log_likelihood(theta, bins, n_columns, levels) / scale
-            value.backward()
-            return value
-
-        optimizer.step(closure)
-        return theta.detach().numpy().copy()
-
-    x = _polish_columns(gradient_search(start), bins, n_columns, levels)
-    return gradient_search(x)
+    optimizer.step(closure)
+    return np.concatenate([varied.detach().numpy(), x[free:]])
 
 
 def _polish_columns(theta: np.ndarray, bins: _Bins, n_columns: int,
@@ -252,18 +312,24 @@ def _start(table, kinds, columns, levels) -> np.ndarray:
     return np.array([math.sqrt(max(sr2, 0.01)), math.sqrt(max(snl2, 0.01))] + offsets + gains)
 
 
-def _fitted(kind: ConversionKind, macs, sr, snl, offset, gain, levels) -> np.ndarray:
+def _fitted(kind: ConversionKind, macs, sr, snl, offset, gain, levels,
+            dnl=None) -> np.ndarray:
     codes = torch.arange(levels + 1)[None, :]
     with torch.no_grad():
         return code_probability(kind, torch.as_tensor(macs, dtype=torch.float64)[:, None],
-                                codes, sr / levels, snl / levels, offset / levels,
-                                gain).numpy()
+                                codes, sr / levels, snl / levels, offset / levels, gain,
+                                threshold_shifts(dnl, codes, levels)).numpy()
 
 
-def _g_test(table, kinds, columns, sr, snl, offsets, gains, levels, n_params):
+def _row(dnl, index):
+    return None if dnl is None else dnl[index]
+
+
+def _g_test(table, kinds, columns, sr, snl, offsets, gains, levels, n_params, dnl=None):
     g_stat, dof = 0.0, -n_params
     for index, kind, group in _used_groups(table, kinds, columns):
-        p = _fitted(kind, group.macs, sr, snl, offsets[index], gains[index], levels)
+        p = _fitted(kind, group.macs, sr, snl, offsets[index], gains[index], levels,
+                    _row(dnl, index))
         counts = group.counts.astype(np.float64)
         counts = np.pad(counts, ((0, 0), (0, p.shape[1] - counts.shape[1])))
         n = counts.sum(axis=1, keepdims=True)
@@ -274,10 +340,12 @@ def _g_test(table, kinds, columns, sr, snl, offsets, gains, levels, n_params):
     return g_stat, dof
 
 
-def _spreads(table, kinds, columns, sr, snl, offsets, gains, levels) -> tuple[MacSpread, ...]:
+def _spreads(table, kinds, columns, sr, snl, offsets, gains, levels,
+             dnl=None) -> tuple[MacSpread, ...]:
     rows: dict[tuple[int, int], list] = {}
     for index, kind, group in _used_groups(table, kinds, columns):
-        p = _fitted(kind, group.macs, sr, snl, offsets[index], gains[index], levels)
+        p = _fitted(kind, group.macs, sr, snl, offsets[index], gains[index], levels,
+                    _row(dnl, index))
         fitted_mean, fitted_sd = _moments(p)
         measured_mean, measured_sd = _moments(group.counts.astype(np.float64))
         ideal = group.macs * levels / kind.full_scale      # the noiseless analog value, LSB
@@ -316,20 +384,42 @@ def fitted_chip_text(result: FitResult, table: TransferTable, base_name: str,
         lines.append(f"# One ADC offset {_sig(offsets[0])} lsb and gain {_sig(gains[0] * 100)} % "
                      "for every column (systematic: not written below, the chip")
         lines.append("# language models column offsets and gains as random mismatch).")
+        lines += ["# " + line for line in dnl_summary(result)]
         mismatch = ""
     else:
         lines.append(f"# {len(offsets)} column offsets: {_sig(offsets.min())} .. "
                      f"{_sig(offsets.max())} lsb, mean {_sig(offsets.mean())}, sd "
                      f"{_sig(result.offset_sd)}; gains sd {_sig(result.gain_sd * 100)} %.")
-        lines.append("# The chip draws new offsets and gains with these sigmas per seed.")
+        lines += ["# " + line for line in dnl_summary(result)]
+        lines.append("# The chip draws new offsets, gains and thresholds with these sigmas per "
+                     "seed.")
         mismatch = (f"    mismatch {{ adc_offset {_sig(result.offset_sd)} lsb  adc_gain "
-                    f"{_sig(result.gain_sd * 100)}% }}\n")
+                    f"{_sig(result.gain_sd * 100)}%  adc_dnl {_sig(result.adc_dnl)} lsb }}\n")
     from ..chip.format import quote
     return ("\n".join(lines) + "\n"
             + f"chip {quote(base_name + '-fitted')} extends {quote(extends)} {{\n"
             + f"    noise {{ random {_sig(result.sigma_random)} lsb  nonlinear "
               f"{_sig(result.sigma_nonlinear)} lsb }}\n"
             + mismatch + "}\n")
+
+
+def dnl_summary(result: FitResult) -> list[str]:
+    """What the fit found of the ADC's threshold offsets, in a few lines."""
+    dnl = result.dnl
+    if not dnl.thresholds:
+        return ["ADC thresholds (adc_dnl): too few identified to estimate their offsets."]
+    found = (f"{dnl.sigma:.4g} lsb" if dnl.detected else
+             f"not detected (below {dnl.detection_limit:.2g} lsb, the detection limit)")
+    lines = [f"ADC thresholds (adc_dnl): {found}, from {dnl.thresholds:,} thresholds whose "
+             f"offsets spread {dnl.measured_sd:.3g} lsb",
+             f"  with {dnl.sampling_sd:.3g} lsb (rms) of sampling error"
+             + (f" (detection limit {dnl.detection_limit:.2g} lsb)." if dnl.detected else ".")]
+    if result.adc_dnl is None:
+        lines += ["  Not written as adc_dnl: a table without `column` is one converter for "
+                  "every column, and one",
+                  "  pooled over columns blurs their thresholds into noise (fit a per-column "
+                  "table with --per-column)."]
+    return lines
 
 
 def plot_fit(result: FitResult, table: TransferTable, chip, path: str,
@@ -342,7 +432,7 @@ def plot_fit(result: FitResult, table: TransferTable, chip, path: str,
     bits = min(kinds)
     rows = [s for s in result.spreads if s.bits == bits]
     macs = np.array([s.mac for s in rows])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8))
+    fig, (left, right, thresholds) = plt.subplots(1, 3, figsize=(16, 4.8))
     measured = np.array([s.measured_error for s in rows])
     fitted = np.array([s.fitted_error for s in rows])
     # One error bar per MAC value: thin and translucent, or a few hundred of them hide the means.
@@ -364,7 +454,8 @@ def plot_fit(result: FitResult, table: TransferTable, chip, path: str,
     for j in np.unique(np.linspace(0, len(group.macs) - 1, 3).round().astype(int)):
         mac = group.macs[j]
         p = _fitted(kind, [mac], result.sigma_random, result.sigma_nonlinear,
-                    result.offsets[index], result.gains[index], kind.levels)[0]
+                    result.offsets[index], result.gains[index], kind.levels,
+                    _row(result.threshold_offsets, index))[0]
         counts = group.counts[j] / group.counts[j].sum()
         ideal = int(np.rint(mac * kind.levels / kind.full_scale))
         codes = np.flatnonzero((p > 1e-4) | (np.pad(counts, (0, len(p) - len(counts))) > 0))
@@ -377,6 +468,35 @@ def plot_fit(result: FitResult, table: TransferTable, chip, path: str,
     right.set_ylabel("probability")
     right.set_title("measured (bars) and fitted (lines)")
     right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
+    _plot_thresholds(thresholds, result)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _plot_thresholds(axes, result: FitResult) -> None:
+    """The threshold offsets found, against their sampling error alone and with the fitted
+    adc_dnl."""
+    dnl = result.dnl
+    axes.set_xlabel("threshold offset d_k, estimated (LSB)")
+    axes.set_title("ADC thresholds: " + (f"adc_dnl {dnl.sigma:.3g} lsb" if dnl.detected else
+                                         "no DNL detected"))
+    if not dnl.thresholds:
+        return
+    heights = axes.hist(dnl.estimates, bins=60, density=True, color="tab:blue", alpha=0.5,
+                        label=f"{dnl.thresholds:,} thresholds")[0]
+    x = np.linspace(dnl.estimates.min(), dnl.estimates.max(), 400)
+    # The sampling error alone (no DNL), and with the fitted adc_dnl when there is one: the
+    # y range is the histogram's and the expected curve's, the other may leave it.
+    curves = [(dnl.sampling_sd, "sampling error alone", "tab:gray")]
+    if dnl.detected:
+        curves.append((math.hypot(dnl.sigma, dnl.sampling_sd), "with the fitted adc_dnl",
+                       "tab:red"))
+    for sd, label, color in curves:
+        if sd > 0:
+            axes.plot(x, np.exp(-0.5 * (x / sd) ** 2) / (sd * math.sqrt(2 * math.pi)),
+                      color=color, lw=1.2, label=label)
+    expected = 1.0 / (curves[-1][0] * math.sqrt(2 * math.pi)) if curves[-1][0] > 0 else 0.0
+    axes.set_ylim(0, 1.2 * max(heights.max(), expected))
+    axes.set_ylabel("density")
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)

@@ -56,17 +56,15 @@ def _as64(x) -> torch.Tensor:
 
 
 def threshold_z(kind: ConversionKind, mac, code, sigma_random, sigma_nonlinear,
-                offset=0.0, gain=0.0, dnl=None) -> torch.Tensor:
+                offset=0.0, gain=0.0, shift=0.0) -> torch.Tensor:
     """z with P(D >= code) = Phi(z), broadcasting over mac, code and the parameters (sigmas and
-    offset in units of the ADC range, gain relative; ``dnl`` the threshold offsets in LSB,
-    indexed by code). Codes <= 0 give +BIG, codes > L give -BIG."""
+    offset in units of the ADC range, gain relative; ``shift`` the threshold's DNL offset d_code
+    in LSB). Codes <= 0 give +BIG, codes > L give -BIG."""
     mac, code = _as64(mac), torch.as_tensor(code)
     m = mac / kind.full_scale
     variance = _as64(sigma_random) ** 2 + _as64(sigma_nonlinear) ** 2 / (m * kind.rows + 1.0)
     sigma = torch.sqrt(variance).clamp_min(_SIGMA_FLOOR)
-    edge = code.to(torch.float64) - 0.5
-    if dnl is not None:
-        edge = edge + _as64(dnl)[..., code.clamp(0, kind.levels)]
+    edge = code.to(torch.float64) - 0.5 + _as64(shift)
     u = (edge / kind.levels - _as64(offset)) / (1.0 + _as64(gain))
     z = ((m - u.clamp(0.0, 1.0)) / sigma).clamp(-_BIG, _BIG)
     z = torch.where(u <= 0.0, torch.full_like(z, _BIG), z)
@@ -75,24 +73,36 @@ def threshold_z(kind: ConversionKind, mac, code, sigma_random, sigma_nonlinear,
 
 
 def code_probability(kind: ConversionKind, mac, code, sigma_random, sigma_nonlinear,
-                     offset=0.0, gain=0.0, dnl=None) -> torch.Tensor:
-    """P(D = code | mac): Phi(z_code) - Phi(z_code+1), computed in the tail it lies in."""
+                     offset=0.0, gain=0.0, shifts=(0.0, 0.0)) -> torch.Tensor:
+    """P(D = code | mac): Phi(z_code) - Phi(z_code+1), computed in the tail it lies in;
+    ``shifts`` the DNL offsets (LSB) of the code's lower and upper threshold."""
     code = torch.as_tensor(code)
-    low = threshold_z(kind, mac, code, sigma_random, sigma_nonlinear, offset, gain, dnl)
-    high = threshold_z(kind, mac, code + 1, sigma_random, sigma_nonlinear, offset, gain, dnl)
+    low = threshold_z(kind, mac, code, sigma_random, sigma_nonlinear, offset, gain, shifts[0])
+    high = threshold_z(kind, mac, code + 1, sigma_random, sigma_nonlinear, offset, gain,
+                       shifts[1])
     upper_tail = torch.special.ndtr(-high) - torch.special.ndtr(-low)
     lower_tail = torch.special.ndtr(low) - torch.special.ndtr(high)
     return torch.where(high > 0, upper_tail, lower_tail).clamp_min(0.0)
 
 
+def threshold_shifts(dnl, code, levels: int) -> tuple:
+    """The (lower, upper) threshold offsets of ``code`` from ``dnl``, the offsets d_k in LSB
+    indexed by k = 0..L along the last axis (None: an ideal ADC)."""
+    if dnl is None:
+        return 0.0, 0.0
+    dnl, code = _as64(dnl), torch.as_tensor(code)
+    return dnl[..., code.clamp(0, levels)], dnl[..., (code + 1).clamp(0, levels)]
+
+
 def code_distributions(kind: ConversionKind, macs, sigma_random, sigma_nonlinear,
                        offset=0.0, gain=0.0, dnl=None) -> np.ndarray:
-    """P(code) for each MAC value in ``macs`` and every code 0..L: (len(macs), L + 1)."""
+    """P(code) for each MAC value in ``macs`` and every code 0..L: (len(macs), L + 1); ``dnl``
+    the threshold offsets d_0..d_L in LSB (None: an ideal ADC)."""
     macs = _as64(np.asarray(macs))[:, None]
     codes = torch.arange(kind.levels + 1)[None, :]
     with torch.no_grad():
         p = code_probability(kind, macs, codes, sigma_random, sigma_nonlinear, offset, gain,
-                             dnl).numpy()
+                             threshold_shifts(dnl, codes, kind.levels)).numpy()
     return p / p.sum(axis=1, keepdims=True)
 
 

@@ -85,6 +85,48 @@ def test_a_table_from_the_parametric_model_is_fitted_back(tmp_path, capsys):
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
+DNL_BENCH = """chip "dnl-bench" {
+    array { rows 255 cols 8 }
+    adc { bits 8 }
+    noise { random 0.5 lsb  nonlinear 1 lsb }
+    mismatch { adc_offset 0.5 lsb  adc_gain 1%%  adc_dnl %s lsb }
+}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dnl", [0.3, 0])
+def test_the_fit_recovers_adc_dnl_per_column(tmp_path, capsys, dnl):
+    """8 columns x 255 thresholds: adc_dnl within 10 %, and a table without DNL fits
+    `adc_dnl 0` (below the detection limit), the sigmas within 10 % and offsets within 0.1 LSB
+    either way."""
+    base = tmp_path / "bench.acim"
+    base.write_text(DNL_BENCH % dnl)
+    table, fitted = tmp_path / "m.csv", tmp_path / "fitted.acim"
+    assert run(capsys, "chip", "measure", base, "-o", table, "--per-column", "--repeats", 2000,
+               "--seed", 3)[0] == 0
+    code, out, _ = run(capsys, "chip", "fit", table, "--chip", base, "-o", fitted,
+                       "--per-column")
+    assert code == 0, out
+    spec = load_chip(fitted)
+    assert spec.noise.random.value == pytest.approx(0.5, rel=0.1)
+    assert spec.noise.nonlinear.value == pytest.approx(1, rel=0.1)
+    assert spec.mismatch.adc_dnl.unit == "lsb"
+    if dnl:
+        assert spec.mismatch.adc_dnl.value == pytest.approx(dnl, rel=0.1)
+        assert re.search(r"ADC thresholds \(adc_dnl\): 0\.[23]\d* lsb, from [\d,]+ "
+                         "thresholds", out)
+    else:
+        assert spec.mismatch.adc_dnl.value == 0
+        assert re.search(r"ADC thresholds \(adc_dnl\): not detected \(below 0\.00\d+ lsb", out)
+    assert "# ADC thresholds (adc_dnl): " in fitted.read_text()
+    truth = measure_chip(load_chip(base), 2000, 3, per_column=True)
+    printed = [float(x) for x in re.findall(r"column \d+: offset ([+-][0-9.]+) lsb", out)]
+    assert len(printed) == 8 and np.abs(np.array(printed) - truth.offsets).max() < 0.1
+    # With the thresholds fitted the model explains the table.
+    assert 0.8 < float(re.search(r"G/dof ([0-9.]+)", out).group(1)) < 1.3
+
+
 def test_a_pooled_fit_over_two_conversion_kinds(tmp_path):
     chip = parse_chip('chip "p" { array { rows 15 } input { bits 3 parallel 2 } '
                       'noise { random 0.8 lsb nonlinear 1.5 lsb } }')
@@ -95,6 +137,9 @@ def test_a_pooled_fit_over_two_conversion_kinds(tmp_path):
     assert result.sigma_nonlinear == pytest.approx(1.5, rel=0.1)
     assert abs(result.offsets[0]) < 0.1 and abs(result.gains[0]) < 0.003
     assert {s.bits for s in result.spreads} == {1, 2}
+    # One converter for every column: its thresholds are ideal (not detected), and a table
+    # without columns never gives the chip an adc_dnl.
+    assert not result.dnl.detected and result.dnl.thresholds > 20 and result.adc_dnl is None
 
 
 def test_a_bimodal_error_is_flagged_by_the_fits_quality(tmp_path, capsys):

@@ -96,6 +96,39 @@ def test_the_drawn_codes_follow_the_measured_distribution(measured):
         assert chi2 < 15, (mac, counts[seen], expected[seen])
 
 
+def test_a_bimodal_table_is_reproduced_and_its_parametric_fit_is_not(measured, tmp_path,
+                                                                      capsys):
+    """The issue's goal, both ways: codes drawn by the chip that uses a bimodal table follow the
+    table (chi-square small), codes drawn by the parametric chip `asimc chip fit` writes for it
+    do not (chi-square huge), through the same code tables every kernel draws from."""
+    from asimc.cli import main
+    base = tmp_path / "base.acim"
+    base.write_text('chip "m" { array { rows 20 cols 16 } weight { bits 4 } input { bits 4 } '
+                    'adc { bits 5 } hybrid { digital_levels 1 } }')
+    assert main(["chip", "fit", str(tmp_path / "bimodal.csv"), "--chip", str(base), "-o",
+                 str(tmp_path / "fitted.acim")]) == 0
+    assert "G/dof" in capsys.readouterr().out
+    fitted = load_chip(tmp_path / "fitted.acim")
+    assert fitted.noise.random.value > 0 and not fitted.adc.transfer
+    words = torch.randint(0, 1 << 32, (200_000,), generator=torch.Generator().manual_seed(2))
+
+    def chi_square(spec, mac: int) -> float:
+        tables = conversion_model.tables(_problem(spec))
+        row = tables.base[0][0]
+        codes = conversion_model.draw(tables, torch.full_like(words, row + mac), words)
+        observed = np.bincount(codes.long().numpy(), minlength=32)
+        ideal = round(mac * 31 / 20)
+        expected = np.zeros(32)
+        expected[max(ideal - 2, 0)] += 0.25 * len(words)
+        expected[min(ideal + 1, 31)] += 0.75 * len(words)
+        # A code the table never shows counts against the chip in full (expected floor 1).
+        return float(((observed - expected) ** 2 / np.maximum(expected, 1.0)).sum())
+
+    for mac in (3, 10, 17):
+        assert chi_square(measured, mac) < 15
+        assert chi_square(fitted, mac) > 10_000
+
+
 @pytest.mark.slow
 def test_a_table_from_the_parametric_model_behaves_as_the_parametric_chip(tmp_path):
     """The issue's goal: the same noise statistics per layer within sampling error."""
@@ -116,6 +149,34 @@ def test_a_table_from_the_parametric_model_behaves_as_the_parametric_chip(tmp_pa
         errors[chip.name] = float(np.std(out - np.tile(exact["logits"], (4, 1))))
     a, b = errors.values()
     assert abs(a - b) / a < 0.05, errors
+
+
+@pytest.mark.slow
+def test_a_table_from_the_parametric_model_gives_its_noise_per_layer(tmp_path, capsys):
+    """The issue's goal, layer by layer: `asimc golden` measures the same array SQNR in each
+    layer of a real model for the parametric chip and for its own table read back (sampling
+    error: about 0.1 dB here), and a chip with 0.5 LSB instead of 0.4 is told apart."""
+    import json
+    from asimc.cli import main
+    parametric = ROOT / "examples" / "chips" / "noisy-0.4lsb.acim"
+    (tmp_path / "model.csv").write_text(
+        measure_chip(load_chip(parametric), repeats=20_000, seed=0).text)
+    (tmp_path / "measured.acim").write_text(
+        f'chip "measured" extends "{ROOT / "chips" / "asim-bitserial-255.acim"}" '
+        '{ adc { transfer "model.csv" } }')
+    (tmp_path / "noisier.acim").write_text(
+        f'chip "noisier" extends "{parametric}" {{ noise {{ random 0.5 lsb }} }}')
+
+    def array_sqnr(chip) -> list[float]:
+        main(["golden", str(ROOT / "examples" / "models" / "digits_mlp.onnx"), "--chip",
+              str(chip), "--data", "digits", "--limit", "128", "--json"])
+        report = json.loads(capsys.readouterr().out)
+        return [layer["array_sqnr_db"] for layer in report["layers"]]
+
+    want = array_sqnr(parametric)
+    assert len(want) == 3
+    assert np.abs(np.subtract(array_sqnr(tmp_path / "measured.acim"), want)).max() < 0.3
+    assert np.subtract(want, array_sqnr(tmp_path / "noisier.acim")).min() > 1.0
 
 
 def test_a_per_column_table_is_refused_by_the_simulator(tmp_path):
