@@ -99,7 +99,10 @@ def _noisy(kind: ConversionKind) -> bool:
 
 def build(kind: ConversionKind) -> CodeTable:
     """The table of one kind: the closed form above, or a measured transfer table's
-    distributions (docs/numeric-model.md, section 8b)."""
+    distributions (docs/numeric-model.md, section 8b). A per-column table's conversions draw
+    from ``ColumnTables`` instead: its kind keeps one unused row (code 0)."""
+    if kind.transfer is not None and _read_transfer(kind).per_column:
+        kind = ConversionKind(1.0, 0.0, 0.0, 0.0, kind.rows, kind.levels, most=0)
     mac = torch.arange(kind.most + 1, dtype=torch.float32)
     analog = adc.analog_value(mac, kind.full_scale, kind.alpha)
     code = adc.adc_code(analog, kind.levels)
@@ -139,16 +142,23 @@ def _thresholds(m: np.ndarray, sigma: np.ndarray, levels: int) -> tuple[np.ndarr
     return _cut(cdf, first, levels)
 
 
-def _measured_cdf(kind: ConversionKind) -> tuple[np.ndarray, np.ndarray]:
-    """P(code <= k) for every M of a measured kind (codes 0..L) and the first code (0)."""
+def _read_transfer(kind: ConversionKind):
+    """The measured table of a kind (``silicon.table.TransferTable``), as the chip pinned it."""
     from ..errors import UsageError
     from ..silicon.table import read_table
-    path, digest, bits = kind.transfer
+    path, digest, _ = kind.transfer
     table = read_table(path)
     if digest and table.digest != digest:
         raise UsageError(f"the transfer table {path} has changed since the chip was loaded "
                          "(its SHA-256 differs): load the chip again")
-    p = table.distributions(bits, int(round(kind.rows)), kind.levels)[:kind.most + 1]
+    return table
+
+
+def _measured_cdf(kind: ConversionKind) -> tuple[np.ndarray, np.ndarray]:
+    """P(code <= k) for every M of a measured kind (codes 0..L) and the first code (0)."""
+    table = _read_transfer(kind)
+    p = table.distributions(kind.transfer[2], int(round(kind.rows)), kind.levels)
+    p = p[:kind.most + 1]
     return np.cumsum(p, axis=1), np.zeros(len(p), np.int64)
 
 
@@ -206,6 +216,117 @@ def draw_guided(table: "FlatTables", row: torch.Tensor, word: torch.Tensor) -> t
 
 
 @dataclass(frozen=True, eq=False)
+class ColumnTables:
+    """A transfer table with one distribution per physical column (docs/numeric-model.md,
+    section 8b), as the kernels draw from it. The rule for MAC values that were not measured is
+    a draw, a shift and a clamp: the conversion of M in physical column p draws D* from the
+    measured distribution of (p, M*), M* the nearest measured MAC value, and reads
+    ``clamp(D* + round(M L / F) - round(M* L / F), 0, L)``, so only MEASURED distributions
+    become table rows (low, thresholds, guide as in ``CodeTable``: memory in proportion to the
+    table, not to columns x MAC values x guide cells); per (M, p) an int32 ``source`` row and
+    ``shift`` say which and how far. The input-bit widths e' lie one after the other in
+    ``source``/``shift``: entry ``start[e'] + M * physical + p``. Built once per table content,
+    bit widths, rows, ADC levels and columns (``column_tables``), shared by every layer."""
+
+    physical: int                   # physical columns P (the map's stride per MAC value)
+    levels: int                     # L (codes are clamped to 0..L)
+    start: tuple[tuple[int, int], ...]   # (e', the first map entry of its M = 0)
+    low: torch.Tensor               # (D,) int64 per measured distribution
+    thresholds: torch.Tensor        # (D, W) int64
+    guide: torch.Tensor             # (D, GUIDE_CELLS) int64
+    source: torch.Tensor            # (sum of (F_e' + 1) P,) int32: a row of the above
+    shift: torch.Tensor             # (same,) int32: ideal code of M minus that of M*
+    _devices: dict = field(default_factory=dict, repr=False)
+
+    def map_start(self, bits: int) -> int:
+        return dict(self.start)[bits]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (
+            self.low, self.thresholds, self.guide, self.source, self.shift))
+
+    def to(self, device: torch.device) -> "ColumnTables":
+        device = torch.device(device)
+        if device.type == "cpu":
+            return self
+        if device not in self._devices:
+            self._devices[device] = ColumnTables(
+                self.physical, self.levels, self.start,
+                *(t.to(device) for t in (self.low, self.thresholds, self.guide, self.source,
+                                         self.shift)))
+        return self._devices[device]
+
+
+_COLUMN_TABLES: dict[tuple, ColumnTables] = {}
+_COLUMN_TABLES_KEPT = 4
+
+
+def column_tables(table, bits: tuple[int, ...], rows: int, levels: int,
+                  physical: int) -> ColumnTables:
+    """The ``ColumnTables`` of a per-column ``TransferTable`` (cached by its content)."""
+    key = (table.digest, bits, rows, levels, physical)
+    if key not in _COLUMN_TABLES:
+        if len(_COLUMN_TABLES) >= _COLUMN_TABLES_KEPT:
+            _COLUMN_TABLES.pop(next(iter(_COLUMN_TABLES)))
+        _COLUMN_TABLES[key] = _build_column_tables(table, bits, rows, levels, physical)
+    return _COLUMN_TABLES[key]
+
+
+def _build_column_tables(table, bits: tuple[int, ...], rows: int, levels: int,
+                         physical: int) -> ColumnTables:
+    from ..silicon.table import TableError, ideal_codes, nearest_measured
+    cdfs, sources, shifts, start = [], [], [], []
+    distributions = entries = 0
+    for b in bits:
+        full_scale = ((1 << b) - 1) * rows
+        macs = np.arange(full_scale + 1)
+        ideal = ideal_codes(macs, full_scale, levels)
+        source = np.empty((full_scale + 1, physical), np.int64)
+        shift = np.empty((full_scale + 1, physical), np.int64)
+        for p in range(physical):
+            group = table.group(b, p)
+            if group is None:
+                raise TableError(f"{table.name}: no data for {b}-bit conversions of column {p}")
+            nearest = nearest_measured(group.macs, macs)
+            source[:, p] = distributions + nearest
+            shift[:, p] = ideal - ideal_codes(group.macs, full_scale, levels)[nearest]
+            counts = group.counts
+            cdfs.append(np.cumsum(counts / counts.sum(axis=1, keepdims=True), axis=1))
+            distributions += len(group.macs)
+        start.append((b, entries))
+        entries += source.size
+        sources.append(source.reshape(-1))
+        shifts.append(shift.reshape(-1))
+    width = max(c.shape[1] for c in cdfs)
+    cdf = np.concatenate([np.pad(c, ((0, 0), (0, width - c.shape[1])), constant_values=1.0)
+                          for c in cdfs])
+    low, thresholds = _cut(cdf, np.zeros(len(cdf), np.int64), levels)
+    return ColumnTables(physical, levels, tuple(start), torch.from_numpy(low),
+                        torch.from_numpy(thresholds), torch.from_numpy(_guide(low, thresholds)),
+                        torch.from_numpy(np.concatenate(sources).astype(np.int32)),
+                        torch.from_numpy(np.concatenate(shifts).astype(np.int32)))
+
+
+def physical_columns(weight_bits: int, array_columns: int, columns: torch.Tensor
+                     ) -> torch.Tensor:
+    """(bw, N) int64: weight bit i of output channel n sits in physical column
+    ``(n mod floor(cols / bw)) * bw + i`` (docs/numeric-model.md, section 8b)."""
+    channels = array_columns // weight_bits
+    bit = torch.arange(weight_bits, dtype=torch.int64, device=columns.device).unsqueeze(1)
+    return (columns.unsqueeze(0) % channels) * weight_bits + bit
+
+
+def draw_measured(columns: ColumnTables, entry: torch.Tensor, word: torch.Tensor,
+                  guided: bool = False) -> torch.Tensor:
+    """The codes of per-column conversions at map entries ``entry`` (int64: start + M P + p)
+    with words ``word``: D* from the measured row, shifted, clamped to 0..L; float32."""
+    row = columns.source[entry].to(torch.int64)
+    drawn = (draw_guided if guided else draw)(columns, row, word).to(torch.int64)
+    return (drawn + columns.shift[entry]).clamp(0, columns.levels).to(torch.float32)
+
+
+@dataclass(frozen=True, eq=False)
 class FlatTables:
     """Every kind's table of one layer, stacked: kind q's row for M is ``start[q] + M``; the
     conversions of tile t and pair p (= c * bw + i, ``ConversionPlan.pairs``) are of kind
@@ -220,6 +341,10 @@ class FlatTables:
     low: torch.Tensor               # (rows,) int64
     thresholds: torch.Tensor        # (rows, W) int64, padded with NEVER
     guide: torch.Tensor             # (rows, GUIDE_CELLS) int64
+    # A per-column transfer table: its draws, and per (tile, pair) the map start of the
+    # pair's input-bit width, or -1 for a pair that draws from the rows above.
+    columns: ColumnTables | None = None
+    column_map: tuple[tuple[int, ...], ...] = ()
     _devices: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -229,7 +354,8 @@ class FlatTables:
     @property
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in (
-            self.analog, self.sigma, self.code, self.low, self.thresholds, self.guide))
+            self.analog, self.sigma, self.code, self.low, self.thresholds, self.guide)) \
+            + (self.columns.nbytes if self.columns is not None else 0)
 
     def to(self, device: torch.device) -> "FlatTables":
         """These tables on ``device`` (copied once per device)."""
@@ -240,7 +366,9 @@ class FlatTables:
             self._devices[device] = FlatTables(
                 self.kinds, self.kind_of, self.start,
                 *(t.to(device) for t in (self.analog, self.sigma, self.code, self.low,
-                                         self.thresholds, self.guide)))
+                                         self.thresholds, self.guide)),
+                columns=None if self.columns is None else self.columns.to(device),
+                column_map=self.column_map)
         return self._devices[device]
 
 
@@ -276,7 +404,7 @@ def kinds_of(plan: ConversionPlan, tile_rows: tuple[int, ...], noisy: bool
 def _tables(plan: ConversionPlan, tile_rows: tuple[int, ...], noisy: bool) -> FlatTables:
     kinds, kind_of = kinds_of(plan, tile_rows, noisy)
     built = [build(k) for k in kinds]
-    start = tuple(int(s) for s in np.cumsum([0] + [k.most + 1 for k in kinds])[:-1])
+    start = tuple(int(s) for s in np.cumsum([0] + [len(t.low) for t in built])[:-1])
     width = max(t.thresholds.shape[1] for t in built)
     thresholds = torch.cat([torch.nn.functional.pad(t.thresholds,
                                                     (0, width - t.thresholds.shape[1]),
@@ -284,7 +412,23 @@ def _tables(plan: ConversionPlan, tile_rows: tuple[int, ...], noisy: bool) -> Fl
     return FlatTables(kinds, kind_of, start,
                       *(torch.cat([getattr(t, name) for t in built])
                         for name in ("analog", "sigma", "code", "low")),
-                      thresholds, torch.cat([t.guide for t in built]))
+                      thresholds, torch.cat([t.guide for t in built]),
+                      *_per_column(plan, kinds, kind_of))
+
+
+def _per_column(plan: ConversionPlan, kinds: tuple[ConversionKind, ...],
+                kind_of: tuple[tuple[int, ...], ...]) -> tuple:
+    """(ColumnTables, column_map) of a layer whose kinds draw from a per-column table, else
+    (None, ())."""
+    measured = [k for k in kinds if k.transfer is not None]
+    if not measured or not _read_transfer(measured[0]).per_column:
+        return None, ()
+    table = _read_transfer(measured[0])
+    bits = tuple(sorted({k.transfer[2] for k in measured}))
+    columns = column_tables(table, bits, plan.rows, plan.adc_levels, plan.chip.array.cols)
+    map_of = [columns.map_start(k.transfer[2]) if k.transfer is not None else -1
+              for k in kinds]
+    return columns, tuple(tuple(map_of[q] for q in row) for row in kind_of)
 
 
 def tables(problem) -> FlatTables:
