@@ -101,16 +101,17 @@ def build(kind: ConversionKind) -> CodeTable:
     """The table of one kind: the closed form above, or a measured transfer table's
     distributions (docs/numeric-model.md, section 8b). A per-column table's conversions draw
     from ``ColumnTables`` instead: its kind keeps one unused row (code 0)."""
-    if kind.transfer is not None and _read_transfer(kind).per_column:
-        kind = ConversionKind(1.0, 0.0, 0.0, 0.0, kind.rows, kind.levels, most=0)
+    table = _read_transfer(kind) if kind.transfer is not None else None
+    if table is not None and table.per_column:
+        kind, table = ConversionKind(1.0, 0.0, 0.0, 0.0, kind.rows, kind.levels), None
     mac = torch.arange(kind.most + 1, dtype=torch.float32)
     analog = adc.analog_value(mac, kind.full_scale, kind.alpha)
     code = adc.adc_code(analog, kind.levels)
     noisy = _noisy(kind)
     sigma = adc.noise_sigma(analog, kind.sigma_random, kind.sigma_nonlinear, kind.rows) \
         if noisy and kind.transfer is None else torch.zeros_like(analog)
-    if kind.transfer is not None:
-        low, thresholds = _cut(*_measured_cdf(kind), kind.levels)
+    if table is not None:
+        low, thresholds = _cut(*_measured_cdf(kind, table), kind.levels)
     elif noisy:
         low, thresholds = _thresholds(*_exact_parameters(kind), kind.levels)
     else:
@@ -154,9 +155,8 @@ def _read_transfer(kind: ConversionKind):
     return table
 
 
-def _measured_cdf(kind: ConversionKind) -> tuple[np.ndarray, np.ndarray]:
+def _measured_cdf(kind: ConversionKind, table) -> tuple[np.ndarray, np.ndarray]:
     """P(code <= k) for every M of a measured kind (codes 0..L) and the first code (0)."""
-    table = _read_transfer(kind)
     p = table.distributions(kind.transfer[2], int(round(kind.rows)), kind.levels)
     p = p[:kind.most + 1]
     return np.cumsum(p, axis=1), np.zeros(len(p), np.int64)
