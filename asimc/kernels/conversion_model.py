@@ -39,7 +39,7 @@ the kernels keep drawing a normal (``rng`` Box-Muller) and use ``analog``/``sigm
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -215,8 +215,34 @@ def draw_guided(table: "FlatTables", row: torch.Tensor, word: torch.Tensor) -> t
     return code.to(torch.float32)
 
 
+class _Tensors:
+    """A frozen dataclass of tensors (their names in ``TENSORS``): their size, and copies on
+    other devices (made once per device)."""
+
+    TENSORS: tuple[str, ...] = ()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(getattr(self, name).numel() * getattr(self, name).element_size()
+                   for name in self.TENSORS)
+
+    def to(self, device: torch.device):
+        """These tables on ``device``."""
+        device = torch.device(device)
+        if device.type == "cpu":
+            return self
+        if device not in self._devices:
+            self._devices[device] = replace(
+                self, _devices={}, **self._moved(device),
+                **{name: getattr(self, name).to(device) for name in self.TENSORS})
+        return self._devices[device]
+
+    def _moved(self, device: torch.device) -> dict:
+        return {}
+
+
 @dataclass(frozen=True, eq=False)
-class ColumnTables:
+class ColumnTables(_Tensors):
     """A transfer table with one distribution per physical column (docs/numeric-model.md,
     section 8b), as the kernels draw from it. The rule for MAC values that were not measured is
     a draw, a shift and a clamp: the conversion of M in physical column p draws D* from the
@@ -238,24 +264,10 @@ class ColumnTables:
     shift: torch.Tensor             # (same,) int32: ideal code of M minus that of M*
     _devices: dict = field(default_factory=dict, repr=False)
 
+    TENSORS = ("low", "thresholds", "guide", "source", "shift")
+
     def map_start(self, bits: int) -> int:
         return dict(self.start)[bits]
-
-    @property
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (
-            self.low, self.thresholds, self.guide, self.source, self.shift))
-
-    def to(self, device: torch.device) -> "ColumnTables":
-        device = torch.device(device)
-        if device.type == "cpu":
-            return self
-        if device not in self._devices:
-            self._devices[device] = ColumnTables(
-                self.physical, self.levels, self.start,
-                *(t.to(device) for t in (self.low, self.thresholds, self.guide, self.source,
-                                         self.shift)))
-        return self._devices[device]
 
 
 _COLUMN_TABLES: dict[tuple, ColumnTables] = {}
@@ -327,7 +339,7 @@ def draw_measured(columns: ColumnTables, entry: torch.Tensor, word: torch.Tensor
 
 
 @dataclass(frozen=True, eq=False)
-class FlatTables:
+class FlatTables(_Tensors):
     """Every kind's table of one layer, stacked: kind q's row for M is ``start[q] + M``; the
     conversions of tile t and pair p (= c * bw + i, ``ConversionPlan.pairs``) are of kind
     ``kind_of[t][p]``, so their row is ``base[t][p] + M``."""
@@ -351,25 +363,14 @@ class FlatTables:
     def base(self) -> tuple[tuple[int, ...], ...]:
         return tuple(tuple(self.start[q] for q in row) for row in self.kind_of)
 
+    TENSORS = ("analog", "sigma", "code", "low", "thresholds", "guide")
+
     @property
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (
-            self.analog, self.sigma, self.code, self.low, self.thresholds, self.guide)) \
-            + (self.columns.nbytes if self.columns is not None else 0)
+        return super().nbytes + (self.columns.nbytes if self.columns is not None else 0)
 
-    def to(self, device: torch.device) -> "FlatTables":
-        """These tables on ``device`` (copied once per device)."""
-        device = torch.device(device)
-        if device.type == "cpu":
-            return self
-        if device not in self._devices:
-            self._devices[device] = FlatTables(
-                self.kinds, self.kind_of, self.start,
-                *(t.to(device) for t in (self.analog, self.sigma, self.code, self.low,
-                                         self.thresholds, self.guide)),
-                columns=None if self.columns is None else self.columns.to(device),
-                column_map=self.column_map)
-        return self._devices[device]
+    def _moved(self, device: torch.device) -> dict:
+        return {} if self.columns is None else {"columns": self.columns.to(device)}
 
 
 def kinds_of(plan: ConversionPlan, tile_rows: tuple[int, ...], noisy: bool
