@@ -248,9 +248,10 @@ class ColumnTables(_Tensors):
     a draw, a shift and a clamp: the conversion of M in physical column p draws D* from the
     measured distribution of (p, M*), M* the nearest measured MAC value, and reads
     ``clamp(D* + round(M L / F) - round(M* L / F), 0, L)``, so only MEASURED distributions
-    become table rows (low, thresholds, guide as in ``CodeTable``: memory in proportion to the
-    table, not to columns x MAC values x guide cells); per (M, p) an int32 ``source`` row and
-    ``shift`` say which and how far. The input-bit widths e' lie one after the other in
+    become table rows, and without a guide: low and thresholds as in ``CodeTable``, drawn by
+    counting the thresholds below the word (``draw``), a few per row (the codes a column was
+    seen to read), so that the tables are in proportion to the measured table and stay in
+    cache; per (M, p) an int32 ``source`` row and ``shift`` say which and how far. The input-bit widths e' lie one after the other in
     ``source``/``shift``: entry ``start[e'] + M * physical + p``. Built once per table content,
     bit widths, rows, ADC levels and columns (``column_tables``), shared by every layer."""
 
@@ -259,12 +260,11 @@ class ColumnTables(_Tensors):
     start: tuple[tuple[int, int], ...]   # (e', the first map entry of its M = 0)
     low: torch.Tensor               # (D,) int64 per measured distribution
     thresholds: torch.Tensor        # (D, W) int64
-    guide: torch.Tensor             # (D, GUIDE_CELLS) int64
     source: torch.Tensor            # (sum of (F_e' + 1) P,) int32: a row of the above
     shift: torch.Tensor             # (same,) int32: ideal code of M minus that of M*
     _devices: dict = field(default_factory=dict, repr=False)
 
-    TENSORS = ("low", "thresholds", "guide", "source", "shift")
+    TENSORS = ("low", "thresholds", "source", "shift")
 
     def map_start(self, bits: int) -> int:
         return dict(self.start)[bits]
@@ -288,7 +288,7 @@ def column_tables(table, bits: tuple[int, ...], rows: int, levels: int,
 def _build_column_tables(table, bits: tuple[int, ...], rows: int, levels: int,
                          physical: int) -> ColumnTables:
     from ..silicon.table import TableError, ideal_codes, nearest_measured
-    cdfs, sources, shifts, start = [], [], [], []
+    cuts, sources, shifts, start = [], [], [], []
     distributions = entries = 0
     for b in bits:
         full_scale = ((1 << b) - 1) * rows
@@ -296,26 +296,26 @@ def _build_column_tables(table, bits: tuple[int, ...], rows: int, levels: int,
         ideal = ideal_codes(macs, full_scale, levels)
         source = np.empty((full_scale + 1, physical), np.int64)
         shift = np.empty((full_scale + 1, physical), np.int64)
-        for p in range(physical):
+        for p in range(physical):          # one column at a time: small temporaries
             group = table.group(b, p)
             if group is None:
                 raise TableError(f"{table.name}: no data for {b}-bit conversions of column {p}")
             nearest = nearest_measured(group.macs, macs)
             source[:, p] = distributions + nearest
             shift[:, p] = ideal - ideal_codes(group.macs, full_scale, levels)[nearest]
-            counts = group.counts
-            cdfs.append(np.cumsum(counts / counts.sum(axis=1, keepdims=True), axis=1))
+            cdf = np.cumsum(group.counts / group.counts.sum(axis=1, keepdims=True), axis=1)
+            cuts.append(_cut(cdf, np.zeros(len(cdf), np.int64), levels))
             distributions += len(group.macs)
         start.append((b, entries))
         entries += source.size
         sources.append(source.reshape(-1))
         shifts.append(shift.reshape(-1))
-    width = max(c.shape[1] for c in cdfs)
-    cdf = np.concatenate([np.pad(c, ((0, 0), (0, width - c.shape[1])), constant_values=1.0)
-                          for c in cdfs])
-    low, thresholds = _cut(cdf, np.zeros(len(cdf), np.int64), levels)
-    return ColumnTables(physical, levels, tuple(start), torch.from_numpy(low),
-                        torch.from_numpy(thresholds), torch.from_numpy(_guide(low, thresholds)),
+    width = max(thresholds.shape[1] for _, thresholds in cuts)
+    thresholds = np.concatenate([np.pad(t, ((0, 0), (0, width - t.shape[1])),
+                                        constant_values=NEVER) for _, t in cuts])
+    return ColumnTables(physical, levels, tuple(start),
+                        torch.from_numpy(np.concatenate([low for low, _ in cuts])),
+                        torch.from_numpy(thresholds),
                         torch.from_numpy(np.concatenate(sources).astype(np.int32)),
                         torch.from_numpy(np.concatenate(shifts).astype(np.int32)))
 
@@ -329,12 +329,12 @@ def physical_columns(weight_bits: int, array_columns: int, columns: torch.Tensor
     return (columns.unsqueeze(0) % channels) * weight_bits + bit
 
 
-def draw_measured(columns: ColumnTables, entry: torch.Tensor, word: torch.Tensor,
-                  guided: bool = False) -> torch.Tensor:
+def draw_measured(columns: ColumnTables, entry: torch.Tensor, word: torch.Tensor
+                  ) -> torch.Tensor:
     """The codes of per-column conversions at map entries ``entry`` (int64: start + M P + p)
-    with words ``word``: D* from the measured row, shifted, clamped to 0..L; float32."""
-    row = columns.source[entry].to(torch.int64)
-    drawn = (draw_guided if guided else draw)(columns, row, word).to(torch.int64)
+    with words ``word``: D* from the measured row (``draw``), shifted, clamped to 0..L;
+    float32."""
+    drawn = draw(columns, columns.source[entry].to(torch.int64), word).to(torch.int64)
     return (drawn + columns.shift[entry]).clamp(0, columns.levels).to(torch.float32)
 
 

@@ -20,8 +20,12 @@ def fits(problem: AcimProblem) -> bool:
 
 
 def _table_rows(table: conversion_model.FlatTables) -> int:
-    """The most rows of the layer's tables and its per-column table's measured ones."""
-    return max(table.low.numel(), 0 if table.columns is None else table.columns.low.numel())
+    """The most rows of the layer's tables and its per-column table's measured ones (whose
+    thresholds and map entries convert.c indexes with 32-bit integers too)."""
+    columns = table.columns
+    if columns is not None and max(columns.thresholds.numel(), columns.source.numel()) >= 1 << 31:
+        return native.MAX_TABLE_ROWS + 1
+    return max(table.low.numel(), 0 if columns is None else columns.low.numel())
 
 
 def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:

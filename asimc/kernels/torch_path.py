@@ -26,8 +26,9 @@ BYTES_PER_CONVERSION = 64
 
 
 def _row_chunks(rows: int, conversions_per_row: int, memory_budget: int,
-                device: torch.device) -> list[tuple[int, int]]:
-    budget = max(1, memory_budget // BYTES_PER_CONVERSION)
+                device: torch.device, per_conversion: int = BYTES_PER_CONVERSION
+                ) -> list[tuple[int, int]]:
+    budget = max(1, memory_budget // per_conversion)
     if device.type == "cpu":
         budget = min(budget, CACHE_FRIENDLY_CONVERSIONS)
     step = max(1, budget // max(1, conversions_per_row))
@@ -117,8 +118,12 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     memory_budget = max(1, memory_budget - weight_bytes)
 
     acc = torch.empty(groups, rows_out, columns, dtype=torch.float64, device=device)
+    # A per-column table draws by counting thresholds: its map entries, rows and W
+    # thresholds per conversion too.
+    per_conversion = BYTES_PER_CONVERSION if table.columns is None else \
+        BYTES_PER_CONVERSION + 24 + 9 * table.columns.thresholds.shape[1]
     for r0, r1 in _row_chunks(rows_out, groups * num_cycles * bw * widest, memory_budget,
-                              device):
+                              device, per_conversion):
         rc = r1 - r0
         # The chunk's input cycle planes on top of each other: (G, C*Rc, K), built once for
         # every column block.
@@ -237,7 +242,7 @@ def _measured_sampler(table: conversion_model.FlatTables, table_rows, mac, colum
 
     def sample(at, word):
         return torch.where(per_column[at],
-                           conversion_model.draw_measured(table.columns, entry[at], word, True),
+                           conversion_model.draw_measured(table.columns, entry[at], word),
                            conversion_model.draw_guided(table, row[at], word))
     return sample
 

@@ -199,7 +199,7 @@ def library():
     lib.asimc_acim.argtypes = [p, p, p, i64, i64, i64, i64, i64, i64, i64, p, i64, i64,
                                i32, i32, i32, p, p, p, p, p, i64, p, p, i64, i64, p, p, p, p,
                                p, p, p, p, p, p, i64, p, i32, f32, i32,
-                               p, p, p, p, p, i64, p, i64]
+                               p, p, p, p, p, i64, i64]
     lib.asimc_acim.restype = None
     lib.asimc_pack_weights.argtypes = [p, i64, i64, i64, i64, i64, p, i64, i32, i64, p, i32]
     lib.asimc_pack_weights.restype = None
@@ -292,16 +292,19 @@ def native_tables(table):
     ``table``)."""
     if table not in _NATIVE_TABLES:
         _check(table.low.numel() <= MAX_TABLE_ROWS, "conversion tables too long")
-        columns = getattr(table, "columns", None)
-        if hasattr(table, "source"):        # every map entry names a measured distribution
+        changes = dict(low=table.low.to(torch.int32).contiguous(),
+                       thresholds=_uint32_bits(table.thresholds), _devices={})
+        if isinstance(table, conversion_model.ColumnTables):
+            # every map entry names a measured distribution (checked once, not per call)
             _check(bool(((table.source >= 0) & (table.source < table.low.numel())).all()),
                    "per-column rows outside the measured distributions")
-        _NATIVE_TABLES[table] = replace(
-            table, low=table.low.to(torch.int32).contiguous(),
-            thresholds=_uint32_bits(table.thresholds), guide=compact_guide(table.guide),
-            _devices={}, **({} if columns is None else {"columns": native_tables(columns)}))
-    if hasattr(table, "source"):
-        _CHECKED_SOURCES.add(_NATIVE_TABLES[table])
+        else:
+            changes["guide"] = compact_guide(table.guide)
+            if table.columns is not None:
+                changes["columns"] = native_tables(table.columns)
+        _NATIVE_TABLES[table] = replace(table, **changes)
+        if isinstance(table, conversion_model.ColumnTables):
+            _CHECKED_SOURCES.add(_NATIVE_TABLES[table])
     return _NATIVE_TABLES[table]
 
 
@@ -373,8 +376,6 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
         _cpu_tensor(measured.low, torch.int32, "columns.low", distributions)
         _cpu_tensor(measured.thresholds, torch.int32, "columns.thresholds",
                     distributions * measured.thresholds.shape[1])
-        _cpu_tensor(measured.guide, torch.int32, "columns.guide",
-                    distributions * conversion_model.GUIDE_CELLS)
         last = column_map.view(t, cycles, weight_bits) + top_mac * measured.physical \
             + measured.physical - 1
         _check(int(torch.where(flat, -1, last).max()) < entries,
@@ -402,10 +403,10 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
         tables.code.data_ptr(), tables.low.data_ptr(), tables.thresholds.data_ptr(),
         threshold_width, tables.guide.data_ptr(), int(draws_codes), float(levels),
         torch.get_num_threads(),
-        *((None,) * 5 + (0, None, 0) if measured is None else (
+        *((None,) * 5 + (0, 0) if measured is None else (
             column_map.data_ptr(), measured.source.data_ptr(), measured.shift.data_ptr(),
             measured.low.data_ptr(), measured.thresholds.data_ptr(),
-            measured.thresholds.shape[1], measured.guide.data_ptr(), measured.physical)))
+            measured.thresholds.shape[1], measured.physical)))
 
 
 def random_words(stream: int, counters: torch.Tensor) -> torch.Tensor:
