@@ -123,6 +123,13 @@ def test_every_path_draws_the_references_codes_per_column(tmp_path, name, path, 
     parts = torch.cat([fast.run(_sub_batch(problem, 0, 5)), fast.run(_sub_batch(problem, 5, 9))],
                       dim=1)
     assert torch.equal(parts, want)
+    threads = torch.get_num_threads()
+    try:                                    # any thread count
+        for count in (1, 3):
+            torch.set_num_threads(count)
+            assert torch.equal(fast.run(problem), want)
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("simd", native.supported_variants())
