@@ -108,6 +108,25 @@ def threshold_positions(converters: list[ConverterData], levels: int):
     return np.concatenate(u_all), np.concatenate(var_all)
 
 
+def _halves(parts: list[list], levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Threshold positions from two random halves of the conversions (binomial thinning, a
+    fixed seed: the same table gives the same fit); NaN where a half leaves one outside the
+    range."""
+    rng = np.random.default_rng(0)
+    first, second = [], []
+    for converter in parts:
+        split = [(kind, macs, rng.binomial(counts, 0.5), sd)
+                 for kind, macs, counts, sd in converter]
+        first.append(split)
+        second.append([(kind, macs, counts - a, sd)
+                       for (kind, macs, counts, sd), (_, _, a, _) in zip(converter, split)])
+    out = []
+    for half in (first, second):
+        u, variance = threshold_positions([converter_data(p, levels) for p in half], levels)
+        out.append(np.where((u > 0) & (u < 1) & np.isfinite(variance), u, np.nan))
+    return out[0], out[1]
+
+
 def _score_block(block: list[ConverterData], rows: int, levels: int):
     def padded(field, fill=0.0):
         out = np.full((len(block), rows) + getattr(block[0], field).shape[1:], fill)
@@ -163,17 +182,19 @@ def _score_block(block: list[ConverterData], rows: int, levels: int):
     return u.numpy(), variance.numpy()
 
 
-def estimate_dnl(converters: list[ConverterData], levels: int) -> DnlEstimate:
-    """Threshold offsets and the DNL sigma of ``converters`` (each with its noise sigmas)."""
-    u, var_u = threshold_positions(converters, levels)
+def estimate_dnl(parts: list[list], levels: int) -> DnlEstimate:
+    """Threshold offsets and the DNL sigma of converters given by their ``parts`` (see
+    ``converter_data``)."""
+    u, var_u = threshold_positions([converter_data(p, levels) for p in parts], levels)
+    halves = _halves(parts, levels)
     x = np.arange(1, levels + 1) - 0.5
     inside = (u > 0) & (u < 1)
     known = inside & (np.sqrt(var_u) * levels < _MAX_STANDARD_ERROR)
-    raw = np.zeros((len(converters), levels))       # d_k, LSB
-    variance = np.full((len(converters), levels), np.inf)
-    slopes = np.full((len(converters), 1), np.nan)
-    residuals, variances, free = [], [], []
-    for c in range(len(converters)):
+    raw = np.zeros((len(parts), levels))       # d_k, LSB
+    variance = np.full((len(parts), levels), np.inf)
+    slopes = np.full((len(parts), 1), np.nan)
+    residuals, variances, free, half_differences = [], [], [], []
+    for c in range(len(parts)):
         if known[c].sum() < 3:
             continue
         slope, intercept = np.polyfit(x[known[c]], levels * u[c, known[c]], 1)
@@ -185,10 +206,19 @@ def estimate_dnl(converters: list[ConverterData], levels: int) -> DnlEstimate:
         residuals.append(raw[c, known[c]])
         variances.append(variance[c, known[c]])
         free.append(1.0 - leverage)
-    positions = np.full((len(converters), levels), np.nan)
+        half_differences.append(levels * (halves[0][c, known[c]] - halves[1][c, known[c]])
+                                / (2 * slope))
+    positions = np.full((len(parts), levels), np.nan)
     if not residuals:
         return DnlEstimate(0.0, 0.0, 0.0, math.inf, 0, np.zeros(0), positions)
     r, v, free = np.concatenate(residuals), np.concatenate(variances), np.concatenate(free)
+    # The Fisher information gives each estimate's sampling variance if the model holds; where
+    # it does not (a skewed error), estimates scatter more. Half the data against the other
+    # half measures the scatter as it is: the variances are scaled up to it (never down).
+    half = np.concatenate(half_differences)
+    both = np.isfinite(half)
+    scale = max(1.0, float((half[both] ** 2).sum() / v[both].sum())) if both.any() else 1.0
+    v, variance = v * scale, variance * scale
     # E[sum r^2] = sum (1 - h) (sigma^2 + v): the line takes 2 degrees of freedom per converter.
     sigma2 = float(((r ** 2).sum() - (free * v).sum()) / free.sum())
     null_error = float(math.sqrt(2.0 * ((free * v) ** 2).sum()) / free.sum())

@@ -20,7 +20,7 @@ import torch
 
 from ..chip.fields import Domain
 from ..errors import UsageError
-from .dnl import DnlEstimate, converter_data, estimate_dnl, noise_sigma
+from .dnl import DnlEstimate, estimate_dnl, noise_sigma
 from .model import ConversionKind, code_probability, conversion_kinds, threshold_shifts
 from .table import TableError, TransferTable, table_problems
 
@@ -164,7 +164,7 @@ def _threshold_offsets(table, kinds, columns, theta, levels) -> DnlEstimate:
     for index, kind, group in _used_groups(table, kinds, columns):
         parts[index].append((kind, group.macs, group.counts,
                              noise_sigma(kind, group.macs, sr, snl, levels)))
-    return estimate_dnl([converter_data(p, levels) for p in parts], levels)
+    return estimate_dnl(parts, levels)
 
 
 def _used_groups(table: TransferTable, kinds, columns):
