@@ -27,8 +27,9 @@ BYTES_PER_CONVERSION = 64
 
 
 def _row_chunks(rows: int, conversions_per_row: int, memory_budget: int,
-                device: torch.device) -> list[tuple[int, int]]:
-    budget = max(1, memory_budget // BYTES_PER_CONVERSION)
+                device: torch.device, per_conversion: int = BYTES_PER_CONVERSION
+                ) -> list[tuple[int, int]]:
+    budget = max(1, memory_budget // per_conversion)
     if device.type == "cpu":
         budget = min(budget, CACHE_FRIENDLY_CONVERSIONS)
     step = max(1, budget // max(1, conversions_per_row))
@@ -98,6 +99,7 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     pair_alpha = torch.tensor(pair.alpha, dtype=torch.float32, device=device)
     table = conversion_model.tables(problem)
     table_rows = [per_pair(base, torch.int64) for base in table.base]
+    column_maps = [per_pair(m, torch.int64) for m in table.column_map]
     # Digital (hybrid) conversions are exact even in the current domain: no cell or driver
     # mismatch.
     digital_pairs = [(c.index, i) for d, (c, i) in zip(digital, pairs) if d]
@@ -118,8 +120,12 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     memory_budget = max(1, memory_budget - weight_bytes)
 
     acc = torch.empty(groups, rows_out, columns, dtype=torch.float64, device=device)
+    # A per-column table draws by counting thresholds: its map entries, rows and W
+    # thresholds per conversion too.
+    per_conversion = BYTES_PER_CONVERSION if table.columns is None else \
+        BYTES_PER_CONVERSION + 24 + 9 * table.columns.thresholds.shape[1]
     for r0, r1 in _row_chunks(rows_out, groups * num_cycles * bw * widest, memory_budget,
-                              device):
+                              device, per_conversion):
         rc = r1 - r0
         # The chunk's input cycle planes on top of each other: (G, C*Rc, K), built once for
         # every column block.
@@ -148,11 +154,15 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
                     for c, i in digital_pairs:
                         mac[:, c, :, i, :] = ideal[:, c, :, i, :]
                 step = pair_step + t * steps_per_tile
+                measured = None if table.columns is None else (
+                    column_maps[t], conversion_model.physical_columns(
+                        bw, chip.array.cols, torch.arange(n0, n1, device=device))
+                    .view(1, 1, 1, bw, n1 - n0))
                 code = _codes(problem, table, table_rows[t], mac, tile_full_scale[t], pair_alpha,
                               tile_sigmas[t], plan.rows * fractions[t], step, pair_votes,
                               stream, offset,
                               column_term(problem.gain, 1.0, t, n0, n1),
-                              column_term(problem.offset, 0.0, t, n0, n1))
+                              column_term(problem.offset, 0.0, t, n0, n1), measured)
                 chunk += (code.to(torch.float64) * shift_add).sum(dim=(1, 3)) * fractions[t]
             acc[:, r0:r1, n0:n1] = chunk
     return acc / levels
@@ -160,11 +170,12 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
 
 def _codes(problem: AcimProblem, table: conversion_model.FlatTables, table_rows, mac,
            full_scale, pair_alpha, sigmas, rows, step, pair_votes, stream, offset,
-           column_gain=None, column_offset=None) -> torch.Tensor:
+           column_gain=None, column_offset=None, measured=None) -> torch.Tensor:
     """ADC codes of every conversion of a chunk of one tile (torch path): (G, C, Rc, bw, Nb).
     ``table_rows``: each pair's first row in ``table`` (M = 0); ``full_scale``: the tile's
     range per cycle; ``sigmas``: (random per pair, non-linear) in units of it; ``rows``:
-    f * rows (M_bin); ``column_gain/offset``: the column ADCs' errors."""
+    f * rows (M_bin); ``column_gain/offset``: the column ADCs' errors; ``measured``: a
+    per-column transfer table's (map start per pair, physical column per bit and column)."""
     plan = problem.plan
     groups, num_cycles, rc, bw, columns = mac.shape
     levels = plan.adc_levels
@@ -192,7 +203,9 @@ def _codes(problem: AcimProblem, table: conversion_model.FlatTables, table_rows,
         counter = pair_step * noise.elements + offset + column_index * noise.col_stride
         return source(stream, counter)
 
-    if problem.draws_codes:             # one word per conversion, its code from the table
+    if problem.draws_codes and measured is not None:
+        sample = _measured_sampler(table, table_rows, mac, *measured)
+    elif problem.draws_codes:           # one word per conversion, its code from the table
         row = table_rows + mac.to(torch.int64)
 
         def sample(at, word):
@@ -220,6 +233,23 @@ def _codes(problem: AcimProblem, table: conversion_model.FlatTables, table_rows,
                                 for v in range(1, count)]
         code[pair] = adc.majority(torch.stack(codes))
     return code
+
+
+def _measured_sampler(table: conversion_model.FlatTables, table_rows, mac, column_map,
+                      physical):
+    """Codes of a chunk whose analog pairs draw from a per-column table (its column's
+    distribution of M, shifted and clamped); the other pairs (digital levels) read their
+    rows of ``table``."""
+    per_column = column_map >= 0
+    mac = mac.to(torch.int64)
+    entry = torch.where(per_column, column_map + mac * table.columns.physical + physical, 0)
+    row = torch.where(per_column, table_rows, table_rows + mac)
+
+    def sample(at, word):
+        return torch.where(per_column[at],
+                           conversion_model.draw_measured(table.columns, entry[at], word),
+                           conversion_model.draw_guided(table, row[at], word))
+    return sample
 
 
 def run_weight_parallel(problem: AcimProblem, memory_budget: int) -> torch.Tensor:

@@ -198,7 +198,8 @@ def library():
     p, i64, i32, f32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_float
     lib.asimc_acim.argtypes = [p, p, p, i64, i64, i64, i64, i64, i64, i64, p, i64, i64,
                                i32, i32, i32, p, p, p, p, p, i64, p, p, i64, i64, p, p, p, p,
-                               p, p, p, p, p, p, i64, p, i32, f32, i32]
+                               p, p, p, p, p, p, i64, p, i32, f32, i32,
+                               p, p, p, p, p, i64, i64]
     lib.asimc_acim.restype = None
     lib.asimc_pack_weights.argtypes = [p, i64, i64, i64, i64, i64, p, i64, i32, i64, p, i32]
     lib.asimc_pack_weights.restype = None
@@ -257,6 +258,7 @@ def pack_weights(w: torch.Tensor, tiles, bits: int, n0: int, n1: int) -> torch.T
 
 
 _NATIVE_TABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CHECKED_SOURCES: "weakref.WeakSet" = weakref.WeakSet()     # ColumnTables with checked maps
 
 
 def _uint32_bits(values: torch.Tensor) -> torch.Tensor:
@@ -283,16 +285,26 @@ def compact_guide(guide: torch.Tensor) -> torch.Tensor:
     return _uint32_bits((code << conversion_model.GUIDE_SHIFT) | low_bits)
 
 
-def native_tables(table: conversion_model.FlatTables) -> conversion_model.FlatTables:
-    """The tables as convert.c reads them (``low`` int32, ``thresholds`` the uint32 bits in
-    int32, ``guide`` in 32 bits: ``compact_guide``), converted once per layer (cached with
+def native_tables(table):
+    """The tables (``conversion_model.FlatTables`` or ``ColumnTables``) as convert.c reads them
+    (``low`` int32, ``thresholds`` the uint32 bits in int32, ``guide`` in 32 bits:
+    ``compact_guide``), converted once per layer, or once per per-column table (cached with
     ``table``)."""
     if table not in _NATIVE_TABLES:
         _check(table.low.numel() <= MAX_TABLE_ROWS, "conversion tables too long")
-        _NATIVE_TABLES[table] = replace(
-            table, low=table.low.to(torch.int32).contiguous(),
-            thresholds=_uint32_bits(table.thresholds), guide=compact_guide(table.guide),
-            _devices={})
+        changes = dict(low=table.low.to(torch.int32).contiguous(),
+                       thresholds=_uint32_bits(table.thresholds), _devices={})
+        if isinstance(table, conversion_model.ColumnTables):
+            # every map entry names a measured distribution (checked once, not per call)
+            _check(bool(((table.source >= 0) & (table.source < table.low.numel())).all()),
+                   "per-column rows outside the measured distributions")
+        else:
+            changes["guide"] = compact_guide(table.guide)
+            if table.columns is not None:
+                changes["columns"] = native_tables(table.columns)
+        _NATIVE_TABLES[table] = replace(table, **changes)
+        if isinstance(table, conversion_model.ColumnTables):
+            _CHECKED_SOURCES.add(_NATIVE_TABLES[table])
     return _NATIVE_TABLES[table]
 
 
@@ -345,10 +357,31 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
     _cpu_tensor(tables.guide, torch.int32, "tables.guide", rows * conversion_model.GUIDE_CELLS)
     # Every MAC a tile can produce stays inside the tables: base + tile rows * (2^bits - 1).
     tile_rows = torch.tensor([k1 - k0 for k0, k1 in tiles], dtype=torch.int64).view(-1, 1, 1)
-    most = (table_base.view(t, cycles, weight_bits)
-            + tile_rows * ((1 << cycle_bits.to(torch.int64)) - 1).view(1, cycles, 1))
-    _check(bool((table_base >= 0).all()) and int(most.max()) < rows,
+    top_mac = tile_rows * ((1 << cycle_bits.to(torch.int64)) - 1).view(1, cycles, 1)
+    most = table_base.view(t, cycles, weight_bits) + top_mac
+    column_map = torch.tensor(tables.column_map or [[-1] * pairs] * t, dtype=torch.int64)
+    _check(column_map.shape == (t, pairs), "column_map must be (tiles, pairs)")
+    flat = column_map.view(t, cycles, weight_bits) < 0
+    _check(bool((table_base >= 0).all()) and int(torch.where(flat, most, -1).max()) < rows,
            "conversion tables do not cover the MAC range")
+    measured = tables.columns
+    if measured is not None:
+        _check(stream is not None and draws_codes, "a per-column table draws codes from words")
+        _check(measured.physical >= weight_bits, "fewer physical columns than weight bits")
+        entries = measured.source.numel()
+        _cpu_tensor(measured.shift, torch.int32, "columns.shift", entries)
+        _cpu_tensor(measured.source, torch.int32, "columns.source", entries)
+        distributions = measured.low.numel()
+        _check(measured in _CHECKED_SOURCES, "per-column tables not from native_tables")
+        _cpu_tensor(measured.low, torch.int32, "columns.low", distributions)
+        _cpu_tensor(measured.thresholds, torch.int32, "columns.thresholds",
+                    distributions * measured.thresholds.shape[1])
+        last = column_map.view(t, cycles, weight_bits) + top_mac * measured.physical \
+            + measured.physical - 1
+        _check(int(torch.where(flat, -1, last).max()) < entries,
+               "the per-column map does not cover the MAC range")
+    else:
+        _check(bool((column_map < 0).all()), "column_map without per-column tables")
     _check((gain is None) == (column_offset is None), "gain and column_offset: both or neither")
     if gain is not None:
         _cpu_tensor(gain, torch.float32, "gain", t * bw * columns)
@@ -369,7 +402,11 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
         table_base.data_ptr(), tables.analog.data_ptr(), tables.sigma.data_ptr(),
         tables.code.data_ptr(), tables.low.data_ptr(), tables.thresholds.data_ptr(),
         threshold_width, tables.guide.data_ptr(), int(draws_codes), float(levels),
-        torch.get_num_threads())
+        torch.get_num_threads(),
+        *((None,) * 5 + (0, 0) if measured is None else (
+            column_map.data_ptr(), measured.source.data_ptr(), measured.shift.data_ptr(),
+            measured.low.data_ptr(), measured.thresholds.data_ptr(),
+            measured.thresholds.shape[1], measured.physical)))
 
 
 def random_words(stream: int, counters: torch.Tensor) -> torch.Tensor:
