@@ -71,10 +71,8 @@ def test_every_path_is_bit_identical_to_the_reference(name, dynamic):
                           weight_groups=3 if dynamic else 1)
     assert problem.tiles == ((0, 37), (37, 74), (74, 100))
     want = reference.run(problem)
-    # Integer MACs only: the native and Triton kernels hand the layer to the torch path (Triton
-    # imported here: tests/kernels/test_triton_kernel.py sets TRITON_INTERPRET before it).
-    from asimc.kernels import triton_kernel
-    assert not native_path.fits(problem) and not triton_kernel.usable(problem)
+    # Integer MACs only: the native kernel hands the layer to the torch path.
+    assert not native_path.fits(problem)
     for budget in (1 << 12, 1 << 30):        # many chunks, one chunk
         assert torch.equal(torch_path.run(problem, budget), want)
         assert torch.equal(fast.run(problem, memory_budget=budget), want)
@@ -185,3 +183,13 @@ def test_static_normals_stay_below_the_bound_of_the_exactness_proof():
     angles = torch.tensor([0, 1 << 22, 2 << 22, 3 << 22], dtype=torch.int64) << 8
     z = torch.cat(rng.normals_from_words(w0, angles))
     assert 5.76 < float(z.abs().max()) < NORMAL_BOUND
+
+
+def test_the_triton_kernel_hands_driver_mismatch_to_the_torch_path(monkeypatch):
+    # Imported here: tests/kernels/test_triton_kernel.py sets TRITON_INTERPRET before Triton
+    # is first imported.
+    from asimc.kernels import triton_kernel
+    monkeypatch.setenv("TRITON_INTERPRET", "1")          # CPU tensors count as Triton's
+    problem = dac_problem(DAC_CHIPS["serial-noisy"])
+    assert not triton_kernel.usable(problem)
+    assert triton_kernel.usable(replace(problem, drivers=None)) == triton_kernel.available()
