@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from .conversions import ConversionPlan, input_cycles
+from .conversions import FLOAT64_BITS, ConversionPlan, input_cycles
 from .fields import Domain, FieldKind
 from .schema import BLOCK, CHIP, RULE, RULES, FieldRule
 from .spec import ChipSpec, Quantity
@@ -101,6 +101,7 @@ def cross_field_problems(spec: ChipSpec, written: set[FieldKey] | None = None) -
 
     problems += _domain_problems(spec, written)
     problems += _static_mismatch_problems(spec)
+    problems += _driver_problems(spec) if cycles_ok else []
     if spec.adc.transfer:
         problems += _transfer_problems(spec)
     elif spec.adc.transfer_sha256:
@@ -121,6 +122,22 @@ def _static_mismatch_problems(spec: ChipSpec) -> list[Problem]:
                     "products with a signed ADC", (("mismatch", field), ("weight", "parallel")),
                     help="use `adc_offset` and `adc_gain` mismatch, or bit-serial weights"))
     return problems
+
+
+def _driver_problems(spec: ChipSpec) -> list[Problem]:
+    """Driver mismatch makes MACs sums of non-integers; every kernel computes them exactly
+    (so bit-identically) only while they fit float64 (docs/numeric-model.md, 8c)."""
+    plan = ConversionPlan(spec)
+    if not plan.dac_sigma or plan.perturbed_mac_bits <= FLOAT64_BITS:
+        return []
+    cell = " cell" if plan.cell_sigma else ""
+    fields = (("mismatch", "dac"), ("array", "rows"), ("input", "bits_per_cycle")) \
+        + ((("mismatch", "cell"),) if plan.cell_sigma else ())
+    return [Problem(
+        f"`mismatch {{ dac{cell} }}` with {spec.array.rows} rows and {spec.input.bits_per_cycle} "
+        f"input bits per cycle gives MAC values float64 cannot sum exactly (they need "
+        f"{math.ceil(plan.perturbed_mac_bits)} bits, float64 has {FLOAT64_BITS})", fields,
+        help="use fewer rows or fewer input bits per cycle, or smaller sigmas")]
 
 
 _TRANSFER = ("adc", "transfer")
@@ -323,8 +340,7 @@ def validate(spec: ChipSpec) -> list[str]:
 
 # Chip fields the language and `chip fit` know but the kernels do not simulate yet (they wait
 # for the kernels that draw each code from a per-MAC table; docs/numeric-model.md, 8b and 8c).
-NOT_SIMULATED = (("mismatch", "adc_dnl", "ADC threshold mismatch (`mismatch { adc_dnl }`)"),
-                 ("mismatch", "dac", "input-driver mismatch (`mismatch { dac }`)"))
+NOT_SIMULATED = (("mismatch", "adc_dnl", "ADC threshold mismatch (`mismatch { adc_dnl }`)"),)
 
 
 def refuse_unsimulated(spec: ChipSpec) -> None:

@@ -44,6 +44,7 @@ CONVERSION_SALT = 0x636F6E76   # "conv"
 CELL_SALT = 0x63656C6C         # "cell"
 GAIN_SALT = 0x6761696E         # "gain"
 OFFSET_SALT = 0x6F666673       # "offs"
+DRIVER_SALT = 0x64726976       # "driv"
 
 
 def _signed(value: int) -> int:
