@@ -75,20 +75,29 @@ def test_every_path_draws_the_references_codes_from_the_table(measured, tmp_path
     assert torch.equal(fast.run(problem), want)
 
 
+def _drawn_codes(spec, mac: int, words: torch.Tensor) -> np.ndarray:
+    """Counts per code of the codes the kernels' tables draw for ``mac`` (first row tile)."""
+    tables = conversion_model.tables(_problem(spec))
+    codes = conversion_model.draw(tables, torch.full_like(words, tables.base[0][0] + mac), words)
+    return np.bincount(codes.long().numpy(), minlength=32)
+
+
+def _bimodal_expected(mac: int, n: int) -> np.ndarray:
+    """The bimodal table's counts per code at ``mac`` for n conversions (rows 20, 5-bit ADC)."""
+    ideal = round(mac * 31 / 20)
+    expected = np.zeros(32)
+    expected[max(ideal - 2, 0)] += 0.25 * n
+    expected[min(ideal + 1, 31)] += 0.75 * n
+    return expected
+
+
 def test_the_drawn_codes_follow_the_measured_distribution(measured):
     """A non-Gaussian (bimodal) table is reproduced: the code drawn for each MAC value has the
     table's distribution (chi-square over 200,000 words per MAC value)."""
-    problem = _problem(measured)
-    tables = conversion_model.tables(problem)
-    row = tables.base[0][0]
     words = torch.randint(0, 1 << 32, (200_000,), generator=torch.Generator().manual_seed(1))
     for mac in (0, 3, 10, 20):
-        codes = conversion_model.draw(tables, torch.full_like(words, row + mac), words)
-        counts = np.bincount(codes.long().numpy(), minlength=32)
-        ideal = round(mac * 31 / 20)
-        expected = np.zeros(32)
-        expected[max(ideal - 2, 0)] += 0.25 * len(words)
-        expected[min(ideal + 1, 31)] += 0.75 * len(words)
+        counts = _drawn_codes(measured, mac, words)
+        expected = _bimodal_expected(mac, len(words))
         assert counts.sum() == len(words) and (counts[expected == 0] == 0).all()
         seen = expected > 0
         chi2 = ((counts[seen] - expected[seen]) ** 2 / expected[seen]).sum()
@@ -112,14 +121,8 @@ def test_a_bimodal_table_is_reproduced_and_its_parametric_fit_is_not(measured, t
     words = torch.randint(0, 1 << 32, (200_000,), generator=torch.Generator().manual_seed(2))
 
     def chi_square(spec, mac: int) -> float:
-        tables = conversion_model.tables(_problem(spec))
-        row = tables.base[0][0]
-        codes = conversion_model.draw(tables, torch.full_like(words, row + mac), words)
-        observed = np.bincount(codes.long().numpy(), minlength=32)
-        ideal = round(mac * 31 / 20)
-        expected = np.zeros(32)
-        expected[max(ideal - 2, 0)] += 0.25 * len(words)
-        expected[min(ideal + 1, 31)] += 0.75 * len(words)
+        observed = _drawn_codes(spec, mac, words)
+        expected = _bimodal_expected(mac, len(words))
         # A code the table never shows counts against the chip in full (expected floor 1).
         return float(((observed - expected) ** 2 / np.maximum(expected, 1.0)).sum())
 
