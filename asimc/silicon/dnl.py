@@ -54,6 +54,7 @@ class DnlEstimate:
     positions: np.ndarray      # (converters, L) u_k on the analog scale, shrunk towards the
                                # converter's line by their sampling error (empirical Bayes);
                                # NaN where DNL was not detected or the converter not fitted
+    variance_scale: float      # the halves' scatter over the Fisher information's (>= 1)
 
     def offsets(self, offsets_lsb, gains, levels: int) -> np.ndarray:
         """The threshold offsets d_0..d_L (LSB; d_0 unused) that put each converter's
@@ -182,11 +183,12 @@ def _score_block(block: list[ConverterData], rows: int, levels: int):
     return u.numpy(), variance.numpy()
 
 
-def estimate_dnl(parts: list[list], levels: int) -> DnlEstimate:
+def estimate_dnl(parts: list[list], levels: int, scale: float | None = None) -> DnlEstimate:
     """Threshold offsets and the DNL sigma of converters given by their ``parts`` (see
-    ``converter_data``)."""
+    ``converter_data``); ``scale`` the sampling variances' scale from an earlier estimate of
+    the same table (None: measure it)."""
     u, var_u = threshold_positions([converter_data(p, levels) for p in parts], levels)
-    halves = _halves(parts, levels)
+    halves = _halves(parts, levels) if scale is None else None
     x = np.arange(1, levels + 1) - 0.5
     inside = (u > 0) & (u < 1)
     known = inside & (np.sqrt(var_u) * levels < _MAX_STANDARD_ERROR)
@@ -206,18 +208,20 @@ def estimate_dnl(parts: list[list], levels: int) -> DnlEstimate:
         residuals.append(raw[c, known[c]])
         variances.append(variance[c, known[c]])
         free.append(1.0 - leverage)
-        half_differences.append(levels * (halves[0][c, known[c]] - halves[1][c, known[c]])
-                                / (2 * slope))
+        if halves is not None:
+            half_differences.append(levels * (halves[0][c, known[c]] - halves[1][c, known[c]])
+                                    / (2 * slope))
     positions = np.full((len(parts), levels), np.nan)
     if not residuals:
-        return DnlEstimate(0.0, 0.0, 0.0, math.inf, 0, np.zeros(0), positions)
+        return DnlEstimate(0.0, 0.0, 0.0, math.inf, 0, np.zeros(0), positions, 1.0)
     r, v, free = np.concatenate(residuals), np.concatenate(variances), np.concatenate(free)
     # The Fisher information gives each estimate's sampling variance if the model holds; where
     # it does not (a skewed error), estimates scatter more. Half the data against the other
     # half measures the scatter as it is: the variances are scaled up to it (never down).
-    half = np.concatenate(half_differences)
-    both = np.isfinite(half)
-    scale = max(1.0, float((half[both] ** 2).sum() / v[both].sum())) if both.any() else 1.0
+    if scale is None:
+        half = np.concatenate(half_differences)
+        both = np.isfinite(half)
+        scale = max(1.0, float((half[both] ** 2).sum() / v[both].sum())) if both.any() else 1.0
     v, variance = v * scale, variance * scale
     # E[sum r^2] = sum (1 - h) (sigma^2 + v): the line takes 2 degrees of freedom per converter.
     sigma2 = float(((r ** 2).sum() - (free * v).sum()) / free.sum())
@@ -232,4 +236,4 @@ def estimate_dnl(parts: list[list], levels: int) -> DnlEstimate:
         positions = np.where(inside & keeps_side, shrunk, u)
         positions[np.isnan(slopes[:, 0])] = np.nan
     return DnlEstimate(sigma, float(np.sqrt(np.mean(r ** 2))), float(np.sqrt(np.mean(v))),
-                       math.sqrt(_DETECTION_Z * null_error), len(r), r, positions)
+                       math.sqrt(_DETECTION_Z * null_error), len(r), r, positions, scale)
