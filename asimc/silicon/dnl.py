@@ -114,13 +114,10 @@ def _halves(parts: list[list], levels: int) -> tuple[np.ndarray, np.ndarray]:
     fixed seed: the same table gives the same fit); NaN where a half leaves one outside the
     range."""
     rng = np.random.default_rng(0)
-    first, second = [], []
-    for converter in parts:
-        split = [(kind, macs, rng.binomial(counts, 0.5), sd)
-                 for kind, macs, counts, sd in converter]
-        first.append(split)
-        second.append([(kind, macs, counts - a, sd)
-                       for (kind, macs, counts, sd), (_, _, a, _) in zip(converter, split)])
+    first = [[(kind, macs, rng.binomial(counts, 0.5), sd) for kind, macs, counts, sd in parts_c]
+             for parts_c in parts]
+    second = [[(kind, macs, counts - half[2], sd) for (kind, macs, counts, sd), half
+               in zip(parts_c, first_c)] for parts_c, first_c in zip(parts, first)]
     out = []
     for half in (first, second):
         u, variance = threshold_positions([converter_data(p, levels) for p in half], levels)
@@ -143,7 +140,7 @@ def _score_block(block: list[ConverterData], rows: int, levels: int):
     # Start where at least half the conversions reach the threshold; use the MAC rows within
     # 8 sigma (and 2 LSB) of there: further ones carry no information.
     reached = above >= 0.5 * n[:, None, :].clamp_min(1e-300)
-    seen_below, seen_above = ((n[:, None, :] - above) > 0).any(-1), (above > 0).any(-1)
+    seen_below, seen_above = (above < n[:, None, :]).any(-1), (above > 0).any(-1)
     first = reached.to(torch.int8).argmax(-1)
     u = torch.where(reached.any(-1), m.gather(1, first), torch.tensor(1.0 + 1.0 / levels))
     half = 8.0 * float(sigma[n > 0].max()) + 2.0 / levels
