@@ -8,10 +8,11 @@ or above code k at each MAC value are a probit regression with a known slope ``1
 Fisher scoring solves all thresholds of a block of converters at once. A line through each
 converter's thresholds, ``L u_k = a (k - 1/2) + b``, is its gain and offset; what the line
 leaves, ``d_k = residual / a`` LSB, its threshold offsets. Each estimate carries sampling error
-(its variance from the Fisher information), which would make an ideal converter look
+(its variance from the Fisher information, scaled up to the scatter between two random halves
+of the data where the model understates it), which would make an ideal converter look
 non-linear: the DNL sigma is the spread of the d_k less that error (a method-of-moments
 estimate), reported as 0 when it is below the detection limit (three standard errors of the
-estimate under no DNL at all).
+estimate under no DNL at all). docs/numeric-model.md, section 8b, gives the details.
 """
 from __future__ import annotations
 
