@@ -152,6 +152,10 @@ def test_a_bimodal_error_is_flagged_by_the_fits_quality(tmp_path, capsys):
                        tmp_path / "f.acim")
     assert code == 0
     assert float(re.search(r"G/dof ([0-9.]+)", out).group(1)) > 5
+    # Without columns the table's thresholds are reported, never written as adc_dnl.
+    body = [line for line in (tmp_path / "f.acim").read_text().splitlines()
+            if not line.startswith("#")]
+    assert "Not written as adc_dnl" in out and not any("adc_dnl" in line for line in body)
 
 
 def test_fit_refusals_write_nothing(tmp_path, capsys):
