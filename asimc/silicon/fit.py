@@ -5,10 +5,12 @@ The parameters are the random and the non-linear noise sigma (in LSB) and a colu
 (LSB) and gain (relative): one offset and gain for the whole table, or one per measured column
 with ``per_column``. The likelihood of a table is the product over its bins of
 P(code | MAC)^count with P from the closed form of ``model`` (Gaussian on the analog value,
-clamp, round), so the fit uses every observed code, tails included. The quality figure is the
-G statistic against the saturated model (each MAC value its own histogram) divided by its
-degrees of freedom: about 1 when the parametric model explains the table within sampling
-error, well above 1 when it cannot (a skewed or bimodal error, an ADC with DNL).
+clamp, round), so the fit uses every observed code, tails included. Then each column's code
+thresholds (asimc/silicon/dnl.py): with ``per_column`` their spread is the chip's `adc_dnl`,
+and where it is detected the noise is fitted again with the thresholds in place. The quality
+figure is the G statistic against the saturated model (each MAC value its own histogram)
+divided by its degrees of freedom: about 1 when the parametric model explains the table within
+sampling error, well above 1 when it cannot (a skewed or bimodal error, a pooled table's DNL).
 """
 from __future__ import annotations
 
