@@ -120,7 +120,21 @@ def _static_mismatch_problems(spec: ChipSpec) -> list[Problem]:
                     f"`mismatch {field}` models {what}; weight `parallel` converts whole "
                     "products with a signed ADC", (("mismatch", field), ("weight", "parallel")),
                     help="use `adc_offset` and `adc_gain` mismatch, or bit-serial weights"))
+    elif m.adc_dnl.value > 0:
+        columns = spec.array.cols // spec.weight.bits * spec.weight.bits
+        thresholds = columns * ((1 << spec.adc.bits) - 1)
+        if thresholds > MAX_DNL_THRESHOLDS:
+            problems.append(Problem(
+                f"`mismatch adc_dnl` draws every code threshold of every column's ADC: {columns} "
+                f"columns x {(1 << spec.adc.bits) - 1} thresholds = {thresholds:,}, above the "
+                f"{MAX_DNL_THRESHOLDS:,} asimc holds per layer",
+                (("mismatch", "adc_dnl"), ("array", "cols"), ("adc", "bits")),
+                help="use fewer `cols` or ADC bits"))
     return problems
+
+
+# Thresholds of `adc_dnl` per layer (float32: 256 MiB).
+MAX_DNL_THRESHOLDS = 1 << 26
 
 
 _TRANSFER = ("adc", "transfer")
@@ -323,8 +337,7 @@ def validate(spec: ChipSpec) -> list[str]:
 
 # Chip fields the language and `chip fit` know but the kernels do not simulate yet (they wait
 # for the kernels that draw each code from a per-MAC table; docs/numeric-model.md, 8b and 8c).
-NOT_SIMULATED = (("mismatch", "adc_dnl", "ADC threshold mismatch (`mismatch { adc_dnl }`)"),
-                 ("mismatch", "dac", "input-driver mismatch (`mismatch { dac }`)"))
+NOT_SIMULATED = (("mismatch", "dac", "input-driver mismatch (`mismatch { dac }`)"),)
 
 
 def refuse_unsimulated(spec: ChipSpec) -> None:

@@ -8,9 +8,11 @@ seed, and different for another seed:
 - cell errors: counter ``(i * K + k) * N + n`` for weight bit i, row k, column n, rounded to
   multiples of 2^-20;
 - column ADC gain and offset: counter ``(t * B + i) * N + n`` for row tile t (a tile sits on its
-  own columns), weight bit i (B = bw; weight-parallel: B = 1, i = 0) and column n.
+  own columns), weight bit i (B = bw; weight-parallel: B = 1, i = 0) and column n;
+- ADC code thresholds (``adc_dnl``): counter ``p * L + k - 1`` for physical column p and
+  threshold k = 1..L (``thresholds``).
 
-Each kind has its own salt, so the three never share a number.
+Each kind has its own salt, so no two share a number.
 """
 from __future__ import annotations
 
@@ -19,8 +21,8 @@ from dataclasses import dataclass
 import torch
 
 from ..chip.conversions import ConversionPlan
-from . import rng
-from .rng import CELL_SALT, GAIN_SALT, OFFSET_SALT
+from . import rng, thresholds as column_thresholds
+from .rng import CELL_SALT, GAIN_SALT, OFFSET_SALT, THRESHOLD_SALT
 
 # Cell errors are multiples of 2^-20 (1e-6 of a unit cell, far below any sigma one writes), so
 # that a MAC over perturbed cells is an exact float64 sum whatever the summation order: both
@@ -30,11 +32,13 @@ CELL_GRID = float(1 << 20)
 
 @dataclass(frozen=True, eq=False)
 class StaticMismatch:
-    """The kernel inputs of ``AcimProblem``: cells (bw, K, N), gain and offset (T, B, N)."""
+    """The kernel inputs of ``AcimProblem``: cells (bw, K, N), gain and offset (T, B, N),
+    thresholds (per physical column)."""
 
     cells: torch.Tensor | None = None
     gain: torch.Tensor | None = None
     offset: torch.Tensor | None = None
+    thresholds: column_thresholds.ColumnThresholds | None = None
 
 
 def normals(seed: int, layer_key: int, salt: int, count: int,
@@ -63,4 +67,16 @@ def static_mismatch(plan: ConversionPlan, seed: int, layer_key: int,
         sigma = torch.tensor([plan.offset_sigma(plan.range_fraction(k1 - k0))
                               for k0, k1 in tiles], dtype=torch.float32, device=device)
         offset = z * sigma.view(-1, 1, 1)
-    return StaticMismatch(cells, gain, offset)
+    return StaticMismatch(cells, gain, offset, _thresholds(plan, seed, layer_key, n, device))
+
+
+def _thresholds(plan: ConversionPlan, seed: int, layer_key: int, n: int,
+                device: torch.device) -> column_thresholds.ColumnThresholds | None:
+    """Each used physical column's ADC thresholds: offsets d = float32(z * float32(sigma)) LSB."""
+    sigma = plan.chip.mismatch.adc_dnl.value
+    if sigma <= 0:          # (weight-parallel chips refuse adc_dnl: asimc/chip/check.py)
+        return None
+    columns, levels = column_thresholds.physical_columns(plan, n), plan.adc_levels
+    z = normals(seed, layer_key, THRESHOLD_SALT, columns * levels, device).view(columns, levels)
+    return column_thresholds.place(z * torch.tensor(sigma, dtype=torch.float32, device=device),
+                                   plan)

@@ -21,6 +21,7 @@ import torch
 
 from ..chip.conversions import ConversionPlan
 from . import rng
+from .thresholds import ColumnThresholds
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,6 +56,7 @@ class AcimProblem:
     cells: (bw, K, N) static cell errors added to the weight bits of analog conversions, or None.
     gain:  (T, bw, N) float32 1 + g, each column ADC's gain (weight-parallel: (T, 1, N)), or None.
     offset: (T, bw, N) float32 each column ADC's offset in units of the tile's range, or None.
+    thresholds: each physical column ADC's code thresholds (``mismatch { adc_dnl }``), or None.
     The ADC range of tile t is ``fraction(t)`` x the rows-based F (docs/numeric-model.md,
     "ADC range and fixed-pattern mismatch").
     """
@@ -67,6 +69,7 @@ class AcimProblem:
     cells: torch.Tensor | None = None
     gain: torch.Tensor | None = None
     offset: torch.Tensor | None = None
+    thresholds: ColumnThresholds | None = None
 
     def fraction(self, tile: int) -> float:
         """f of tile t: its ADC range over the rows-based full scale."""
@@ -84,13 +87,15 @@ class AcimProblem:
 
     @property
     def column_mismatch(self) -> bool:
-        return self.gain is not None or self.offset is not None
+        """The column ADCs differ (gain, offset or thresholds): analog codes are per column."""
+        return self.gain is not None or self.offset is not None or self.thresholds is not None
 
     @property
     def draws_codes(self) -> bool:
         """Noisy analog conversions draw their code from ``conversion_model``'s tables (one
         32-bit word each); with perturbed cells (non-integer MACs) or column ADC errors (a
-        per-column transform of the noisy value) they draw a normal instead."""
+        per-column transform or code thresholds of the noisy value) they draw a normal
+        instead."""
         return self.noise is not None and self.cells is None and not self.column_mismatch \
             and not self.plan.weight_parallel
 

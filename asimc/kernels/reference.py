@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from . import adc, conversion_model, rng
+from . import adc, conversion_model, rng, thresholds
 from .bitplanes import input_cycle_planes, weight_bit_planes
 from .problem import AcimProblem, quad_part
 
@@ -32,6 +32,8 @@ def run(problem: AcimProblem) -> torch.Tensor:
     column_index = torch.arange(columns, device=x.device)
     levels = plan.adc_levels
     table = conversion_model.tables(problem)
+    # adc_dnl: the physical column of each weight bit and output column (bw, N).
+    physical = None if problem.thresholds is None else problem.thresholds.physical(0, columns)
 
     # Per tile, the sum of sign * D * F * 2^(i + b_c) (F rows-based): an exact integer held in
     # float64; times the tile's range fraction f, summed over the tiles in order.
@@ -61,6 +63,9 @@ def run(problem: AcimProblem) -> torch.Tensor:
                         value = adc.column_errors(
                             value, None if problem.gain is None else problem.gain[t, i],
                             None if problem.offset is None else problem.offset[t, i])
+                        if physical is not None:
+                            return thresholds.count_reached(
+                                value, problem.thresholds.values[physical[i]])
                     return adc.adc_code(value, levels)
 
                 # 3-4. Noise on analog conversions (several times when voted), then the ADC:

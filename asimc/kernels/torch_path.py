@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from . import adc, conversion_model, rng
+from . import adc, conversion_model, rng, thresholds
 from .bitplanes import input_cycle_planes, twos_complement
 from .problem import AcimProblem, PairTables, quad_part
 
@@ -91,6 +91,14 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
             return None
         term = values[t, :, n0:n1].view(1, 1, 1, bw, n1 - n0)
         return torch.where(analog_pair, term, torch.full_like(term, neutral))
+
+    def threshold_term(n0, n1):
+        """adc_dnl: each conversion's column's first threshold in the flat thresholds (-1 on
+        digital levels, which round)."""
+        if problem.thresholds is None:
+            return None
+        first = problem.thresholds.physical(n0, n1) * levels
+        return torch.where(analog_pair, first.view(1, 1, 1, bw, n1 - n0), -1)
     pair_votes = pair.draws
     steps_per_tile = problem.step(1, 0, 0)
     pair_step = per_pair(pair.step, torch.int64)
@@ -147,7 +155,8 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
                               tile_sigmas[t], plan.rows * fractions[t], step, pair_votes,
                               stream, offset,
                               column_term(problem.gain, 1.0, t, n0, n1),
-                              column_term(problem.offset, 0.0, t, n0, n1))
+                              column_term(problem.offset, 0.0, t, n0, n1),
+                              threshold_term(n0, n1))
                 chunk += (code.to(torch.float64) * shift_add).sum(dim=(1, 3)) * fractions[t]
             acc[:, r0:r1, n0:n1] = chunk
     return acc / levels
@@ -155,11 +164,12 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
 
 def _codes(problem: AcimProblem, table: conversion_model.FlatTables, table_rows, mac,
            full_scale, pair_alpha, sigmas, rows, step, pair_votes, stream, offset,
-           column_gain=None, column_offset=None) -> torch.Tensor:
+           column_gain=None, column_offset=None, column_first=None) -> torch.Tensor:
     """ADC codes of every conversion of a chunk of one tile (torch path): (G, C, Rc, bw, Nb).
     ``table_rows``: each pair's first row in ``table`` (M = 0); ``full_scale``: the tile's
     range per cycle; ``sigmas``: (random per pair, non-linear) in units of it; ``rows``:
-    f * rows (M_bin); ``column_gain/offset``: the column ADCs' errors."""
+    f * rows (M_bin); ``column_gain/offset``: the column ADCs' errors; ``column_first``: where
+    each conversion's column's thresholds start in the flat thresholds (-1: rounds)."""
     plan = problem.plan
     groups, num_cycles, rc, bw, columns = mac.shape
     levels = plan.adc_levels
@@ -171,10 +181,15 @@ def _codes(problem: AcimProblem, table: conversion_model.FlatTables, table_rows,
         adc.analog_value(mac, full_scale.view(1, num_cycles, 1, 1, 1), alpha)
     noise = problem.noise
 
-    def convert(value, gain=column_gain, offset=column_offset):
+    def convert(value, gain=column_gain, offset=column_offset, first=column_first):
         if gain is not None or offset is not None:
             value = adc.column_errors(value, gain, offset)
-        return adc.adc_code(value, levels)
+        code = adc.adc_code(value, levels)
+        if first is None:
+            return code
+        reached = thresholds.walk(value, problem.thresholds.values.view(-1), first.clamp(min=0),
+                                  levels)
+        return torch.where(first >= 0, reached, code)
 
     if noise is None:
         return convert(m)
@@ -201,7 +216,7 @@ def _codes(problem: AcimProblem, table: conversion_model.FlatTables, table_rows,
         def sample(at, z):
             part = (lambda t: None if t is None else t[at])
             noisy = adc.add_noise(m[at], z * analog[at], sigma[at])
-            return convert(noisy, part(column_gain), part(column_offset))
+            return convert(noisy, part(column_gain), part(column_offset), part(column_first))
 
     # Weight bits 4j..4j+3 share Philox call j: its four words (or normals) in order.
     drawn = torch.stack(draws(step[:, :, :, 0::4, :]), dim=4).flatten(3, 4)[:, :, :, :bw, :]

@@ -10,10 +10,10 @@
  * A noisy conversion draws its code from the tables of asimc/kernels/conversion_model.py (built
  * once per layer in Python and passed in): one Philox4x32-10 word per conversion, one guide
  * table look-up and one comparison (a count over the thresholds in the rare flagged cells).
- * Where the column ADCs' gain and offset act on the noisy value, a Box-Muller normal is drawn
- * instead and added to the tabulated analog value with the tabulated sigma, in float32 with
- * -ffp-contract=off, operation by operation as asimc/kernels/{adc,rng}.py do, so that the codes
- * are the reference kernel's, bit for bit.
+ * Where the column ADCs' gain, offset or code thresholds act on the noisy value, a Box-Muller
+ * normal is drawn instead and added to the tabulated analog value with the tabulated sigma, in
+ * float32 with -ffp-contract=off, operation by operation as asimc/kernels/{adc,rng}.py do, so
+ * that the codes are the reference kernel's, bit for bit.
  *
  * The same source is built three times (native/__init__.py): for the baseline instruction set
  * (scalar), for AVX2 and for AVX-512; the generator, the guided draw and the bit packing have
@@ -347,6 +347,29 @@ static inline float column(float u, const float *g, const float *o, int n) {
     return g ? clamp01(u * g[n] + o[n]) : u;
 }
 
+/* mismatch { adc_dnl } (asimc/kernels/thresholds.py): each physical column's code thresholds,
+ * float32 in units of the range, ascending along the codes. */
+typedef struct {
+    const float *values;        /* physical columns x levels: threshold k at [p * levels + k-1] */
+    int64_t per_tile;           /* floor(cols / bw): output columns of one column tile */
+    int32_t bw, levels;
+} Thresholds;
+
+/* The thresholds of weight bit ``bit`` of output column n: physical column
+ * (n mod per_tile) * bw + bit. */
+static inline const float *column_thresholds(const Thresholds *d, int64_t n, int bit) {
+    return d->values + ((n % d->per_tile) * d->bw + bit) * (int64_t)d->levels;
+}
+
+/* #{k : v >= theta[k - 1]} for v in [0, 1]: from round(v L) up while the next threshold is
+ * reached, else down while the code's own is not (exact: the thresholds are sorted). */
+static inline float threshold_code(const float *theta, int levels, float v) {
+    int code = (int)nearbyintf(v * (float)levels);
+    while (code < levels && v >= theta[code]) code++;
+    while (code > 0 && v < theta[code - 1]) code--;
+    return (float)code;
+}
+
 static float majority(const float *codes, int n, int stride) {
     float best = codes[0];
     int best_count = 0;
@@ -390,10 +413,11 @@ static inline uint32_t drawn_code(const Tables *tb, int64_t row, uint32_t w) {
 
 /* code[n] of the conversions with MAC mac[n] (rows base + mac[n]): drawn from words w (noisy,
  * tabulated), or m + z sigma then the column errors g, o (normal draws), or noiseless (w and z
- * NULL). */
+ * NULL). With thresholds d (g then given too), the code of weight bit ``bit`` of output column
+ * column0 + n counts its column's thresholds instead of rounding. */
 static inline __attribute__((always_inline)) void block_codes(const Tables *tb, int64_t base, const int32_t *mac, const uint32_t *w,
                         const float *z, const float *g, const float *o, int count, float levels,
-                        float *code) {
+                        const Thresholds *d, int64_t column0, int bit, float *code) {
     int n = 0;
     if (w) {
 #if defined(__AVX512F__)
@@ -422,12 +446,23 @@ static inline __attribute__((always_inline)) void block_codes(const Tables *tb, 
         }
 #endif
         for (; n < count; n++) code[n] = (float)drawn_code(tb, base + mac[n], w[n]);
+    } else if (z && d) {
+        for (; n < count; n++) {
+            const int64_t row = base + mac[n];
+            const float u = clamp01(tb->analog[row] + z[n] * tb->sigma[row]);
+            code[n] = threshold_code(column_thresholds(d, column0 + n, bit), d->levels,
+                                     column(u, g, o, n));
+        }
     } else if (z) {
         for (; n < count; n++) {
             const int64_t row = base + mac[n];
             const float u = clamp01(tb->analog[row] + z[n] * tb->sigma[row]);
             code[n] = nearbyintf(column(u, g, o, n) * levels);
         }
+    } else if (d) {
+        for (; n < count; n++)
+            code[n] = threshold_code(column_thresholds(d, column0 + n, bit), d->levels,
+                                     column(tb->analog[base + mac[n]], g, o, n));
     } else if (g) {
         for (; n < count; n++)
             code[n] = nearbyintf(column(tb->analog[base + mac[n]], g, o, n) * levels);
@@ -614,7 +649,9 @@ static void block_macs(const uint64_t *x, const uint64_t *w, int64_t width, int 
  *   voted), step[p] (counter step of vote 0, tile 0), analog_pair[p] (whether the column
  *   errors apply). Per tile t: fraction[t] (f_t), table_base[t * pairs + p] (the row of M = 0
  *   in the tables). gain, offset ((T, bw, columns) float32, both or neither): the column ADCs'
- *   errors. Tile t adds t * tile_step to every step. Weight bits 4j..4j+3 share one Philox
+ *   errors. dnl ((P, levels) float32 or NULL): each physical column's code thresholds, output
+ *   column n's weight bit i in physical column (n mod dnl_per_tile) * bw + i; analog
+ *   conversions count them instead of rounding. Tile t adds t * tile_step to every step. Weight bits 4j..4j+3 share one Philox
  *   call (its four words, or normals where draws_codes is 0, in order).
  *   stream/offset: (G, R) int64 keys (NULL when noiseless); a conversion's counter is
  *   (step + vote) * elements + offset + n * col_stride.
@@ -630,7 +667,8 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                 const double *shift_add, const int32_t *votes, const int64_t *step,
                 int64_t tile_step, const int64_t *stream, const int64_t *offset,
                 int64_t elements, int64_t col_stride, const double *fraction,
-                const float *gain, const float *column_offset, const int32_t *analog_pair,
+                const float *gain, const float *column_offset, const float *dnl,
+                int64_t dnl_per_tile, const int32_t *analog_pair,
                 const int64_t *table_base, const float *t_analog, const float *t_sigma,
                 const float *t_code, const int32_t *t_low, const uint32_t *t_thresholds,
                 int64_t t_width, const uint32_t *t_guide, int32_t draws_codes, float levels,
@@ -641,6 +679,7 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
     const int quads = (bw + 3) / 4;
     const int noisy = stream != NULL;
     const Tables tb = {t_analog, t_sigma, t_code, t_low, t_thresholds, t_guide, t_width};
+    const Thresholds dnl_columns = {dnl, dnl_per_tile, bw, (int32_t)levels};
     int serial = cycles == bx;                   /* one bit per cycle, cycle c = input bit c */
     for (int c = 0; c < cycles; c++) serial = serial && cycle_bits[c] == 1 && cycle_low[c] == c;
     /* Per cycle whether its codes can be summed in float32: each pair's shift-add is +-2^e
@@ -744,6 +783,8 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                                     const int64_t at = (t * bw + i) * columns + n0 + nb;
                                     const float *cg = gain && analog_pair[p] ? gain + at : NULL;
                                     const float *co = cg ? column_offset + at : NULL;
+                                    const Thresholds *cd = dnl && analog_pair[p]
+                                        ? &dnl_columns : NULL;
                                     const uint32_t *wi = pv && draws_codes
                                         ? wq + (i - i0) * BLOCK : NULL;
                                     const float *zi = pv && !draws_codes
@@ -752,11 +793,12 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                                     const int32_t *m = macs + p * BLOCK;
                                     if (pv <= 1) {
                                         block_codes(&tb, base, m, wi, zi, cg, co, count, levels,
-                                                    code);
+                                                    cd, n0 + nb, i, code);
                                         accumulate(code, count, pair_scale[p],
                                                    summed ? accf : NULL, shift_add[p], tile_out);
                                     } else {
                                         block_codes(&tb, base, m, wi, zi, cg, co, count, levels,
+                                                    cd, n0 + nb, i,
                                                     codes + ((i - i0) * MAX_VOTES + v) * BLOCK);
                                     }
                                 }
