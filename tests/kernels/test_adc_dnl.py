@@ -47,6 +47,8 @@ DNL_CHIPS = {
                                "mismatch { adc_offset 0.4 lsb adc_dnl 0.5 lsb }",
     "wide-dnl-ranged": "array { rows 37 cols 24 } adc { bits 5 full_scale 30% pow2 } "
                        "noise { random 0.5 lsb } mismatch { adc_dnl 2 lsb }",
+    "adc-1-bit": "array { rows 37 cols 24 } adc { bits 1 } noise { random 0.3 lsb } "
+                 "mismatch { adc_dnl 0.4 lsb }",
 }
 
 

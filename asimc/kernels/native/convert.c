@@ -347,27 +347,93 @@ static inline float column(float u, const float *g, const float *o, int n) {
     return g ? clamp01(u * g[n] + o[n]) : u;
 }
 
-/* mismatch { adc_dnl } (asimc/kernels/thresholds.py): each physical column's code thresholds,
- * float32 in units of the range, ascending along the codes. */
-typedef struct {
-    const float *values;        /* physical columns x levels: threshold k at [p * levels + k-1] */
-    int64_t per_tile;           /* floor(cols / bw): output columns of one column tile */
-    int32_t bw, levels;
-} Thresholds;
-
-/* The thresholds of weight bit ``bit`` of output column n: physical column
- * (n mod per_tile) * bw + bit. */
-static inline const float *column_thresholds(const Thresholds *d, int64_t n, int bit) {
-    return d->values + ((n % d->per_tile) * d->bw + bit) * (int64_t)d->levels;
+/* mismatch { adc_dnl } (asimc/kernels/thresholds.py): code[n] = #{k : v[n] >= theta_k} for
+ * v[n] in [0, 1], with theta_k = theta[column[n] + k - 1] (float32 in units of the range,
+ * ascending in k). Thresholds c - 1 .. c + 2 around c = round(v L) decide it when theta_{c-1}
+ * is reached and theta_{c+2} is not (sorted: all below are reached, all above not), k < 1
+ * counting as reached and k > levels as not: four independent loads (vector gathers) and no
+ * branch. The rest (offsets beyond a LSB or so) walk from c. */
+static inline int threshold_reached(const float *t, int levels, float x, int k) {
+    const int at = k < 1 ? 0 : (k > levels ? levels - 1 : k - 1);     /* a load in bounds */
+    return (k < 1 || x >= t[at]) && k <= levels;
 }
 
-/* #{k : v >= theta[k - 1]} for v in [0, 1]: from round(v L) up while the next threshold is
- * reached, else down while the code's own is not (exact: the thresholds are sorted). */
-static inline float threshold_code(const float *theta, int levels, float v) {
-    int code = (int)nearbyintf(v * (float)levels);
-    while (code < levels && v >= theta[code]) code++;
-    while (code > 0 && v < theta[code - 1]) code--;
-    return (float)code;
+static void threshold_codes(const float *theta, const int32_t *column, int levels,
+                            const float *v, int count, float *code) {
+    uint32_t walk = 0;              /* bit n: code[n] needs the walk (count <= BLOCK = 32) */
+    int n = 0;
+#if defined(__AVX512F__)
+    {
+        const __m512 scale = _mm512_set1_ps((float)levels);
+        const __m512i one = _mm512_set1_epi32(1), top = _mm512_set1_epi32(levels - 1);
+        const __m512i last = _mm512_set1_epi32(levels), zero = _mm512_setzero_si512();
+        for (; n + 16 <= count; n += 16) {
+            const __m512 x = _mm512_loadu_ps(v + n);
+            /* round(x L): the conversion rounds to nearest even, as nearbyintf */
+            const __m512i c = _mm512_cvtps_epi32(_mm512_mul_ps(x, scale));
+            const __m512i col = _mm512_loadu_si512((const void *)(column + n));
+            __m512i sum = _mm512_sub_epi32(c, _mm512_set1_epi32(2));
+            __mmask16 reached[4];
+            for (int j = 0; j < 4; j++) {               /* threshold k = c + j - 1 */
+                const __m512i k = _mm512_add_epi32(c, _mm512_set1_epi32(j - 1));
+                const __m512i at = _mm512_min_epi32(_mm512_max_epi32(
+                    _mm512_sub_epi32(k, one), zero), top);
+                const __m512 t = _mm512_i32gather_ps(_mm512_add_epi32(at, col), theta, 4);
+                reached[j] = (_mm512_cmp_ps_mask(x, t, _CMP_GE_OQ)
+                              | _mm512_cmplt_epi32_mask(k, one))
+                             & _mm512_cmple_epi32_mask(k, last);
+                sum = _mm512_mask_add_epi32(sum, reached[j], sum, one);
+            }
+            _mm512_storeu_ps(code + n, _mm512_cvtepi32_ps(sum));
+            walk |= (uint32_t)(uint16_t)(~reached[0] | reached[3]) << n;
+        }
+    }
+#elif defined(__AVX2__)
+    {
+        const __m256 scale = _mm256_set1_ps((float)levels);
+        const __m256i one = _mm256_set1_epi32(1), top = _mm256_set1_epi32(levels - 1);
+        const __m256i last = _mm256_set1_epi32(levels), zero = _mm256_setzero_si256();
+        for (; n + 8 <= count; n += 8) {
+            const __m256 x = _mm256_loadu_ps(v + n);
+            const __m256i c = _mm256_cvtps_epi32(_mm256_mul_ps(x, scale));
+            const __m256i col = _mm256_loadu_si256((const __m256i *)(column + n));
+            __m256i sum = _mm256_sub_epi32(c, _mm256_set1_epi32(2));
+            __m256i reached[4];                         /* lanes -1 (reached) or 0 */
+            for (int j = 0; j < 4; j++) {
+                const __m256i k = _mm256_add_epi32(c, _mm256_set1_epi32(j - 1));
+                const __m256i at = _mm256_min_epi32(_mm256_max_epi32(
+                    _mm256_sub_epi32(k, one), zero), top);
+                const __m256 t = _mm256_i32gather_ps(theta, _mm256_add_epi32(at, col), 4);
+                reached[j] = _mm256_andnot_si256(
+                    _mm256_cmpgt_epi32(k, last),
+                    _mm256_or_si256(_mm256_castps_si256(_mm256_cmp_ps(x, t, _CMP_GE_OQ)),
+                                    _mm256_cmpgt_epi32(one, k)));
+                sum = _mm256_sub_epi32(sum, reached[j]);
+            }
+            _mm256_storeu_ps(code + n, _mm256_cvtepi32_ps(sum));
+            const __m256i flag = _mm256_or_si256(
+                _mm256_xor_si256(reached[0], _mm256_set1_epi32(-1)), reached[3]);
+            walk |= (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(flag)) << n;
+        }
+    }
+#endif
+    for (; n < count; n++) {
+        const float x = v[n], *t = theta + column[n];
+        const int c = (int)nearbyintf(x * (float)levels);
+        const int low = threshold_reached(t, levels, x, c - 1);
+        const int high = threshold_reached(t, levels, x, c + 2);
+        code[n] = (float)(c - 2 + low + threshold_reached(t, levels, x, c)
+                          + threshold_reached(t, levels, x, c + 1) + high);
+        walk |= (uint32_t)(!low | high) << n;
+    }
+    for (; walk; walk &= walk - 1) {
+        const int k = __builtin_ctz(walk);
+        const float *t = theta + column[k];
+        int c = (int)nearbyintf(v[k] * (float)levels);
+        while (c < levels && v[k] >= t[c]) c++;
+        while (c > 0 && v[k] < t[c - 1]) c--;
+        code[k] = (float)c;
+    }
 }
 
 static float majority(const float *codes, int n, int stride) {
@@ -413,11 +479,11 @@ static inline uint32_t drawn_code(const Tables *tb, int64_t row, uint32_t w) {
 
 /* code[n] of the conversions with MAC mac[n] (rows base + mac[n]): drawn from words w (noisy,
  * tabulated), or m + z sigma then the column errors g, o (normal draws), or noiseless (w and z
- * NULL). With thresholds d (g then given too), the code of weight bit ``bit`` of output column
- * column0 + n counts its column's thresholds instead of rounding. */
+ * NULL). With thresholds d (g then given too: adc_dnl), conversion n counts the thresholds
+ * d + d_column[n] (its physical column's, levels of them) instead of rounding. */
 static inline __attribute__((always_inline)) void block_codes(const Tables *tb, int64_t base, const int32_t *mac, const uint32_t *w,
                         const float *z, const float *g, const float *o, int count, float levels,
-                        const Thresholds *d, int64_t column0, int bit, float *code) {
+                        const float *d, const int32_t *d_column, float *code) {
     int n = 0;
     if (w) {
 #if defined(__AVX512F__)
@@ -447,12 +513,12 @@ static inline __attribute__((always_inline)) void block_codes(const Tables *tb, 
 #endif
         for (; n < count; n++) code[n] = (float)drawn_code(tb, base + mac[n], w[n]);
     } else if (z && d) {
+        float v[BLOCK];
         for (; n < count; n++) {
             const int64_t row = base + mac[n];
-            const float u = clamp01(tb->analog[row] + z[n] * tb->sigma[row]);
-            code[n] = threshold_code(column_thresholds(d, column0 + n, bit), d->levels,
-                                     column(u, g, o, n));
+            v[n] = column(clamp01(tb->analog[row] + z[n] * tb->sigma[row]), g, o, n);
         }
+        threshold_codes(d, d_column, (int)levels, v, count, code);
     } else if (z) {
         for (; n < count; n++) {
             const int64_t row = base + mac[n];
@@ -460,9 +526,9 @@ static inline __attribute__((always_inline)) void block_codes(const Tables *tb, 
             code[n] = nearbyintf(column(u, g, o, n) * levels);
         }
     } else if (d) {
-        for (; n < count; n++)
-            code[n] = threshold_code(column_thresholds(d, column0 + n, bit), d->levels,
-                                     column(tb->analog[base + mac[n]], g, o, n));
+        float v[BLOCK];
+        for (; n < count; n++) v[n] = column(tb->analog[base + mac[n]], g, o, n);
+        threshold_codes(d, d_column, (int)levels, v, count, code);
     } else if (g) {
         for (; n < count; n++)
             code[n] = nearbyintf(column(tb->analog[base + mac[n]], g, o, n) * levels);
@@ -679,7 +745,6 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
     const int quads = (bw + 3) / 4;
     const int noisy = stream != NULL;
     const Tables tb = {t_analog, t_sigma, t_code, t_low, t_thresholds, t_guide, t_width};
-    const Thresholds dnl_columns = {dnl, dnl_per_tile, bw, (int32_t)levels};
     int serial = cycles == bx;                   /* one bit per cycle, cycle c = input bit c */
     for (int c = 0; c < cycles; c++) serial = serial && cycle_bits[c] == 1 && cycle_low[c] == c;
     /* Per cycle whether its codes can be summed in float32: each pair's shift-add is +-2^e
@@ -713,6 +778,7 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
         float z[4 * BLOCK], code[BLOCK];
         uint32_t wq[4 * BLOCK];
         uint32_t lo[BLOCK], hi[BLOCK];
+        int32_t dnl_column[BLOCK];      /* adc_dnl: where each column's bit 0 thresholds start */
         double out[BLOCK], tile_out[BLOCK];
         float accf[BLOCK];
 #pragma omp for schedule(dynamic, 4)
@@ -728,6 +794,10 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
             for (int64_t nb = 0; nb < width; nb += BLOCK) {
                 const int count = (int)(width - nb < BLOCK ? width - nb : BLOCK);
                 for (int n = 0; n < count; n++) out[n] = 0.0;
+                if (dnl)            /* physical column of bit i: (n mod per_tile) * bw + i */
+                    for (int n = 0; n < count; n++)
+                        dnl_column[n] = (int32_t)((n0 + nb + n) % dnl_per_tile * bw
+                                                  * (int64_t)levels);
                 for (int64_t t = 0; t < tiles; t++) {
                     for (int n = 0; n < count; n++) tile_out[n] = 0.0;
                     /* 1. The MACs of every (cycle, weight bit) pair of the block. */
@@ -783,8 +853,8 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                                     const int64_t at = (t * bw + i) * columns + n0 + nb;
                                     const float *cg = gain && analog_pair[p] ? gain + at : NULL;
                                     const float *co = cg ? column_offset + at : NULL;
-                                    const Thresholds *cd = dnl && analog_pair[p]
-                                        ? &dnl_columns : NULL;
+                                    const float *cd = dnl && analog_pair[p]
+                                        ? dnl + i * (int64_t)levels : NULL;
                                     const uint32_t *wi = pv && draws_codes
                                         ? wq + (i - i0) * BLOCK : NULL;
                                     const float *zi = pv && !draws_codes
@@ -793,12 +863,12 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                                     const int32_t *m = macs + p * BLOCK;
                                     if (pv <= 1) {
                                         block_codes(&tb, base, m, wi, zi, cg, co, count, levels,
-                                                    cd, n0 + nb, i, code);
+                                                    cd, dnl_column, code);
                                         accumulate(code, count, pair_scale[p],
                                                    summed ? accf : NULL, shift_add[p], tile_out);
                                     } else {
                                         block_codes(&tb, base, m, wi, zi, cg, co, count, levels,
-                                                    cd, n0 + nb, i,
+                                                    cd, dnl_column,
                                                     codes + ((i - i0) * MAX_VOTES + v) * BLOCK);
                                     }
                                 }
