@@ -5,8 +5,8 @@ written sigma, and asimc.compile, Program.run and `asimc golden` simulate it rep
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +22,9 @@ from asimc.kernels import fast, native, reference, rng, torch_path
 from asimc.kernels.mismatch import static_mismatch
 from asimc.kernels.problem import AcimProblem, NoiseKeys
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+from .test_kernels import backend  # noqa: F401  (the fixture: native and torch paths)
+
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "examples" / "models" / "digits_cnn.onnx"
 LAYER_KEY = 11
 
@@ -75,15 +77,6 @@ def dnl_problem(name: str, *, groups=2, rows_out=11, k=100, n=7, seed=3,
     assert fixed.thresholds is not None
     return AcimProblem(x.float(), w.float(), plan, tiles, keys, fixed.cells, fixed.gain,
                        fixed.offset, thresholds=fixed.thresholds)
-
-
-@pytest.fixture(params=["native", "torch"])
-def backend(request, monkeypatch):
-    if request.param == "torch":
-        monkeypatch.setattr(native, "library", lambda: None)
-    elif not native.available() and os.environ.get("ASIMC_NATIVE") != "0":
-        pytest.fail("the native kernel does not build here; set ASIMC_NATIVE=0 to test torch")
-    return request.param
 
 
 @pytest.mark.parametrize("name", DNL_CHIPS)
@@ -193,7 +186,7 @@ def test_the_fitted_threshold_offsets_have_the_written_sigma():
     assert abs(offsets.mean()) < 0.02
 
 
-def test_noise_on_dnl_thresholds_is_the_reference_and_differs_by_column():
+def test_noise_on_the_thresholds_gives_the_reference_bits_and_differs_from_no_dnl():
     spec = chip("array { rows 60 cols 16 } weight { bits 2 } input { bits 1 } adc { bits 4 } "
                 "hybrid { digital_levels 1 } noise { random 0.5 lsb } "
                 "mismatch { adc_dnl 0.5 lsb }")

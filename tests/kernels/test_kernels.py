@@ -18,7 +18,6 @@ from asimc.kernels.mismatch import static_mismatch
 from asimc.kernels.problem import AcimProblem, NoiseKeys
 
 from .literal_model import literal_acc
-from .test_adc_dnl import dnl_problem
 
 BASE = ChipSpec("kernel-test")
 
@@ -325,6 +324,7 @@ def test_every_native_variant_gives_the_same_bits(simd, monkeypatch, tmp_path):
         for name in ("used-rows-columns", "columns-voting-hybrid-signed"):
             problem = range_problem(name)
             assert torch.equal(fast.run(problem), reference.run(problem)), name
+        from .test_adc_dnl import dnl_problem
         for name in ("noisy-offset-gain", "voting-hybrid-signed", "noiseless-hybrid-offset",
                      "wide-dnl-ranged"):
             problem = dnl_problem(name, n=45, rows_out=5)         # mismatch { adc_dnl }
