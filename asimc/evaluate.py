@@ -156,13 +156,14 @@ def run_onnxruntime(model, data: EvalData, batch_size: int = DEFAULT_BATCH,
 
 def without_noise(program: Program) -> Program:
     """The same program on the chip with its noise switched off (the ideal ACiM rung):
-    no random or non-linear noise, no fixed-pattern mismatch; the ADC (its range too) and gain
-    compression stay."""
+    no random or non-linear noise, no fixed-pattern mismatch, an ideal converter in place of a
+    measured transfer table; the ADC (its bits and range) and gain compression stay."""
     from .chip.spec import MismatchSpec, NoiseSpec, Quantity
 
     def quiet(chip):
         domain = dataclasses.replace(chip.domain, cell_variation=Quantity(0.0, "%"))
-        return dataclasses.replace(chip, noise=NoiseSpec(), domain=domain,
+        adc = dataclasses.replace(chip.adc, transfer="", transfer_sha256="")
+        return dataclasses.replace(chip, noise=NoiseSpec(), domain=domain, adc=adc,
                                    mismatch=MismatchSpec())
 
     layers = {k: dataclasses.replace(l, chip=quiet(l.chip)) for k, l in program.layers.items()}

@@ -346,15 +346,6 @@ def refuse_unsimulated(spec: ChipSpec) -> None:
     from ..errors import UsageError
     chips = [("the chip", spec)] + [(f'layer "{o.pattern}"', spec.apply(o.settings))
                                     for o in spec.layers if not o.digital]
-    for where, chip in chips:
-        if chip.adc.transfer:
-            from ..silicon.table import read_table
-            if read_table(chip.adc.transfer).per_column:
-                raise UsageError(
-                    f"the simulator draws codes from one distribution per MAC value for every "
-                    f"column; the transfer table of {where} has one per column "
-                    f"({chip.adc.transfer}): leave out its `column` field, or use `asimc chip "
-                    "fit --per-column` for a parametric chip")
     for block, field, what in NOT_SIMULATED:
         users = [where for where, chip in chips if _magnitude(getattr(getattr(chip, block),
                                                                         field))]

@@ -39,7 +39,7 @@ the kernels keep drawing a normal (``rng`` Box-Muller) and use ``analog``/``sigm
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -99,15 +99,19 @@ def _noisy(kind: ConversionKind) -> bool:
 
 def build(kind: ConversionKind) -> CodeTable:
     """The table of one kind: the closed form above, or a measured transfer table's
-    distributions (docs/numeric-model.md, section 8b)."""
+    distributions (docs/numeric-model.md, section 8b). A per-column table's conversions draw
+    from ``ColumnTables`` instead: its kind keeps one unused row (code 0)."""
+    table = _read_transfer(kind) if kind.transfer is not None else None
+    if table is not None and table.per_column:
+        kind, table = ConversionKind(1.0, 0.0, 0.0, 0.0, kind.rows, kind.levels), None
     mac = torch.arange(kind.most + 1, dtype=torch.float32)
     analog = adc.analog_value(mac, kind.full_scale, kind.alpha)
     code = adc.adc_code(analog, kind.levels)
     noisy = _noisy(kind)
     sigma = adc.noise_sigma(analog, kind.sigma_random, kind.sigma_nonlinear, kind.rows) \
         if noisy and kind.transfer is None else torch.zeros_like(analog)
-    if kind.transfer is not None:
-        low, thresholds = _cut(*_measured_cdf(kind), kind.levels)
+    if table is not None:
+        low, thresholds = _cut(*_measured_cdf(kind, table), kind.levels)
     elif noisy:
         low, thresholds = _thresholds(*_exact_parameters(kind), kind.levels)
     else:
@@ -139,16 +143,22 @@ def _thresholds(m: np.ndarray, sigma: np.ndarray, levels: int) -> tuple[np.ndarr
     return _cut(cdf, first, levels)
 
 
-def _measured_cdf(kind: ConversionKind) -> tuple[np.ndarray, np.ndarray]:
-    """P(code <= k) for every M of a measured kind (codes 0..L) and the first code (0)."""
+def _read_transfer(kind: ConversionKind):
+    """The measured table of a kind (``silicon.table.TransferTable``), as the chip pinned it."""
     from ..errors import UsageError
     from ..silicon.table import read_table
-    path, digest, bits = kind.transfer
+    path, digest, _ = kind.transfer
     table = read_table(path)
     if digest and table.digest != digest:
         raise UsageError(f"the transfer table {path} has changed since the chip was loaded "
                          "(its SHA-256 differs): load the chip again")
-    p = table.distributions(bits, int(round(kind.rows)), kind.levels)[:kind.most + 1]
+    return table
+
+
+def _measured_cdf(kind: ConversionKind, table) -> tuple[np.ndarray, np.ndarray]:
+    """P(code <= k) for every M of a measured kind (codes 0..L) and the first code (0)."""
+    p = table.distributions(kind.transfer[2], int(round(kind.rows)), kind.levels)
+    p = p[:kind.most + 1]
     return np.cumsum(p, axis=1), np.zeros(len(p), np.int64)
 
 
@@ -205,8 +215,131 @@ def draw_guided(table: "FlatTables", row: torch.Tensor, word: torch.Tensor) -> t
     return code.to(torch.float32)
 
 
+class _Tensors:
+    """A frozen dataclass of tensors (their names in ``TENSORS``): their size, and copies on
+    other devices (made once per device)."""
+
+    TENSORS: tuple[str, ...] = ()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(getattr(self, name).numel() * getattr(self, name).element_size()
+                   for name in self.TENSORS)
+
+    def to(self, device: torch.device):
+        """These tables on ``device``."""
+        device = torch.device(device)
+        if device.type == "cpu":
+            return self
+        if device not in self._devices:
+            self._devices[device] = replace(
+                self, _devices={}, **self._moved(device),
+                **{name: getattr(self, name).to(device) for name in self.TENSORS})
+        return self._devices[device]
+
+    def _moved(self, device: torch.device) -> dict:
+        return {}
+
+
 @dataclass(frozen=True, eq=False)
-class FlatTables:
+class ColumnTables(_Tensors):
+    """A transfer table with one distribution per physical column (docs/numeric-model.md,
+    section 8b), as the kernels draw from it. The rule for MAC values that were not measured is
+    a draw, a shift and a clamp: the conversion of M in physical column p draws D* from the
+    measured distribution of (p, M*), M* the nearest measured MAC value, and reads
+    ``clamp(D* + round(M L / F) - round(M* L / F), 0, L)``, so only MEASURED distributions
+    become table rows, and without a guide: low and thresholds as in ``CodeTable``, drawn by
+    counting the thresholds below the word (``draw``), a few per row (the codes a column was
+    seen to read), so that the tables are in proportion to the measured table and stay in
+    cache; per (M, p) an int32 ``source`` row and ``shift`` say which and how far. The input-bit widths e' lie one after the other in
+    ``source``/``shift``: entry ``start[e'] + M * physical + p``. Built once per table content,
+    bit widths, rows, ADC levels and columns (``column_tables``), shared by every layer."""
+
+    physical: int                   # physical columns P (the map's stride per MAC value)
+    levels: int                     # L (codes are clamped to 0..L)
+    start: tuple[tuple[int, int], ...]   # (e', the first map entry of its M = 0)
+    low: torch.Tensor               # (D,) int64 per measured distribution
+    thresholds: torch.Tensor        # (D, W) int64
+    source: torch.Tensor            # (sum of (F_e' + 1) P,) int32: a row of the above
+    shift: torch.Tensor             # (same,) int32: ideal code of M minus that of M*
+    _devices: dict = field(default_factory=dict, repr=False)
+
+    TENSORS = ("low", "thresholds", "source", "shift")
+
+    def map_start(self, bits: int) -> int:
+        return dict(self.start)[bits]
+
+
+_COLUMN_TABLES: dict[tuple, ColumnTables] = {}
+_COLUMN_TABLES_KEPT = 4
+
+
+def column_tables(table, bits: tuple[int, ...], rows: int, levels: int,
+                  physical: int) -> ColumnTables:
+    """The ``ColumnTables`` of a per-column ``TransferTable`` (cached by its content)."""
+    key = (table.digest, bits, rows, levels, physical)
+    if key not in _COLUMN_TABLES:
+        if len(_COLUMN_TABLES) >= _COLUMN_TABLES_KEPT:
+            _COLUMN_TABLES.pop(next(iter(_COLUMN_TABLES)))
+        _COLUMN_TABLES[key] = _build_column_tables(table, bits, rows, levels, physical)
+    return _COLUMN_TABLES[key]
+
+
+def _build_column_tables(table, bits: tuple[int, ...], rows: int, levels: int,
+                         physical: int) -> ColumnTables:
+    from ..silicon.table import TableError, ideal_codes, nearest_measured
+    cuts, sources, shifts, start = [], [], [], []
+    distributions = entries = 0
+    for b in bits:
+        full_scale = ((1 << b) - 1) * rows
+        macs = np.arange(full_scale + 1)
+        ideal = ideal_codes(macs, full_scale, levels)
+        source = np.empty((full_scale + 1, physical), np.int64)
+        shift = np.empty((full_scale + 1, physical), np.int64)
+        for p in range(physical):          # one column at a time: small temporaries
+            group = table.group(b, p)
+            if group is None:
+                raise TableError(f"{table.name}: no data for {b}-bit conversions of column {p}")
+            nearest = nearest_measured(group.macs, macs)
+            source[:, p] = distributions + nearest
+            shift[:, p] = ideal - ideal_codes(group.macs, full_scale, levels)[nearest]
+            cdf = np.cumsum(group.counts / group.counts.sum(axis=1, keepdims=True), axis=1)
+            cuts.append(_cut(cdf, np.zeros(len(cdf), np.int64), levels))
+            distributions += len(group.macs)
+        start.append((b, entries))
+        entries += source.size
+        sources.append(source.reshape(-1))
+        shifts.append(shift.reshape(-1))
+    width = max(thresholds.shape[1] for _, thresholds in cuts)
+    thresholds = np.concatenate([np.pad(t, ((0, 0), (0, width - t.shape[1])),
+                                        constant_values=NEVER) for _, t in cuts])
+    return ColumnTables(physical, levels, tuple(start),
+                        torch.from_numpy(np.concatenate([low for low, _ in cuts])),
+                        torch.from_numpy(thresholds),
+                        torch.from_numpy(np.concatenate(sources).astype(np.int32)),
+                        torch.from_numpy(np.concatenate(shifts).astype(np.int32)))
+
+
+def physical_columns(weight_bits: int, array_columns: int, columns: torch.Tensor
+                     ) -> torch.Tensor:
+    """(bw, N) int64: weight bit i of output channel n sits in physical column
+    ``(n mod floor(cols / bw)) * bw + i`` (docs/numeric-model.md, section 8b)."""
+    channels = array_columns // weight_bits
+    bit = torch.arange(weight_bits, dtype=torch.int64, device=columns.device).unsqueeze(1)
+    return (columns.unsqueeze(0) % channels) * weight_bits + bit
+
+
+def draw_measured(columns: ColumnTables, entry: torch.Tensor, word: torch.Tensor
+                  ) -> torch.Tensor:
+    """The codes of per-column conversions at map entries ``entry`` (int64: start + M P + p)
+    with words ``word``: D* from the measured row (``draw``), shifted, clamped to 0..L;
+    float32."""
+    drawn = draw(columns, columns.source[entry].to(torch.int64), word).to(torch.int64)
+    return (drawn + columns.shift[entry]).clamp(0, columns.levels).to(torch.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class FlatTables(_Tensors):
     """Every kind's table of one layer, stacked: kind q's row for M is ``start[q] + M``; the
     conversions of tile t and pair p (= c * bw + i, ``ConversionPlan.pairs``) are of kind
     ``kind_of[t][p]``, so their row is ``base[t][p] + M``."""
@@ -220,28 +353,24 @@ class FlatTables:
     low: torch.Tensor               # (rows,) int64
     thresholds: torch.Tensor        # (rows, W) int64, padded with NEVER
     guide: torch.Tensor             # (rows, GUIDE_CELLS) int64
+    # A per-column transfer table: its draws, and per (tile, pair) the map start of the
+    # pair's input-bit width, or -1 for a pair that draws from the rows above.
+    columns: ColumnTables | None = None
+    column_map: tuple[tuple[int, ...], ...] = ()
     _devices: dict = field(default_factory=dict, repr=False)
 
     @property
     def base(self) -> tuple[tuple[int, ...], ...]:
         return tuple(tuple(self.start[q] for q in row) for row in self.kind_of)
 
+    TENSORS = ("analog", "sigma", "code", "low", "thresholds", "guide")
+
     @property
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (
-            self.analog, self.sigma, self.code, self.low, self.thresholds, self.guide))
+        return super().nbytes + (self.columns.nbytes if self.columns is not None else 0)
 
-    def to(self, device: torch.device) -> "FlatTables":
-        """These tables on ``device`` (copied once per device)."""
-        device = torch.device(device)
-        if device.type == "cpu":
-            return self
-        if device not in self._devices:
-            self._devices[device] = FlatTables(
-                self.kinds, self.kind_of, self.start,
-                *(t.to(device) for t in (self.analog, self.sigma, self.code, self.low,
-                                         self.thresholds, self.guide)))
-        return self._devices[device]
+    def _moved(self, device: torch.device) -> dict:
+        return {} if self.columns is None else {"columns": self.columns.to(device)}
 
 
 def kinds_of(plan: ConversionPlan, tile_rows: tuple[int, ...], noisy: bool
@@ -276,7 +405,7 @@ def kinds_of(plan: ConversionPlan, tile_rows: tuple[int, ...], noisy: bool
 def _tables(plan: ConversionPlan, tile_rows: tuple[int, ...], noisy: bool) -> FlatTables:
     kinds, kind_of = kinds_of(plan, tile_rows, noisy)
     built = [build(k) for k in kinds]
-    start = tuple(int(s) for s in np.cumsum([0] + [k.most + 1 for k in kinds])[:-1])
+    start = tuple(int(s) for s in np.cumsum([0] + [len(t.low) for t in built])[:-1])
     width = max(t.thresholds.shape[1] for t in built)
     thresholds = torch.cat([torch.nn.functional.pad(t.thresholds,
                                                     (0, width - t.thresholds.shape[1]),
@@ -284,7 +413,23 @@ def _tables(plan: ConversionPlan, tile_rows: tuple[int, ...], noisy: bool) -> Fl
     return FlatTables(kinds, kind_of, start,
                       *(torch.cat([getattr(t, name) for t in built])
                         for name in ("analog", "sigma", "code", "low")),
-                      thresholds, torch.cat([t.guide for t in built]))
+                      thresholds, torch.cat([t.guide for t in built]),
+                      *_per_column(plan, kinds, kind_of))
+
+
+def _per_column(plan: ConversionPlan, kinds: tuple[ConversionKind, ...],
+                kind_of: tuple[tuple[int, ...], ...]) -> tuple:
+    """(ColumnTables, column_map) of a layer whose kinds draw from a per-column table, else
+    (None, ())."""
+    measured = [k for k in kinds if k.transfer is not None]
+    if not measured or not _read_transfer(measured[0]).per_column:
+        return None, ()
+    table = _read_transfer(measured[0])
+    bits = tuple(sorted({k.transfer[2] for k in measured}))
+    columns = column_tables(table, bits, plan.rows, plan.adc_levels, plan.chip.array.cols)
+    map_of = [columns.map_start(k.transfer[2]) if k.transfer is not None else -1
+              for k in kinds]
+    return columns, tuple(tuple(map_of[q] for q in row) for row in kind_of)
 
 
 def tables(problem) -> FlatTables:

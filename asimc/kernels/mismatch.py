@@ -38,7 +38,7 @@ class StaticMismatch:
     cells: torch.Tensor | None = None
     gain: torch.Tensor | None = None
     offset: torch.Tensor | None = None
-    thresholds: column_thresholds.ColumnThresholds | None = None
+    thresholds: torch.Tensor | None = None
 
 
 def normals(seed: int, layer_key: int, salt: int, count: int,
@@ -71,12 +71,12 @@ def static_mismatch(plan: ConversionPlan, seed: int, layer_key: int,
 
 
 def _thresholds(plan: ConversionPlan, seed: int, layer_key: int, n: int,
-                device: torch.device) -> column_thresholds.ColumnThresholds | None:
+                device: torch.device) -> torch.Tensor | None:
     """Each used physical column's ADC thresholds: offsets d = float32(z * float32(sigma)) LSB."""
     sigma = plan.chip.mismatch.adc_dnl.value
     if sigma <= 0:          # (weight-parallel chips refuse adc_dnl: asimc/chip/check.py)
         return None
-    columns, levels = column_thresholds.physical_columns(plan, n), plan.adc_levels
+    columns, levels = column_thresholds.used_columns(plan, n), plan.adc_levels
     z = normals(seed, layer_key, THRESHOLD_SALT, columns * levels, device).view(columns, levels)
     return column_thresholds.place(z * torch.tensor(sigma, dtype=torch.float32, device=device),
-                                   plan)
+                                   levels)

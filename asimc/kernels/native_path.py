@@ -16,7 +16,16 @@ def fits(problem: AcimProblem) -> bool:
     return problem.cells is None and problem.num_votes <= native.MAX_VOTES \
         and plan.chip.input.bits <= native.MAX_INPUT_BITS \
         and plan.chip.input.bits * plan.weight_bits <= native.MAX_PLANE_PAIRS \
-        and conversion_model.tables(problem).low.numel() <= native.MAX_TABLE_ROWS
+        and _table_rows(conversion_model.tables(problem)) <= native.MAX_TABLE_ROWS
+
+
+def _table_rows(table: conversion_model.FlatTables) -> int:
+    """The most rows of the layer's tables and its per-column table's measured ones (whose
+    thresholds and map entries convert.c indexes with 32-bit integers too)."""
+    columns = table.columns
+    if columns is not None and max(columns.thresholds.numel(), columns.source.numel()) >= 1 << 31:
+        return native.MAX_TABLE_ROWS + 1
+    return max(table.low.numel(), 0 if columns is None else columns.low.numel())
 
 
 def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:

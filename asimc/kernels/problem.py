@@ -21,7 +21,6 @@ import torch
 
 from ..chip.conversions import ConversionPlan
 from . import rng
-from .thresholds import ColumnThresholds
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,7 +55,8 @@ class AcimProblem:
     cells: (bw, K, N) static cell errors added to the weight bits of analog conversions, or None.
     gain:  (T, bw, N) float32 1 + g, each column ADC's gain (weight-parallel: (T, 1, N)), or None.
     offset: (T, bw, N) float32 each column ADC's offset in units of the tile's range, or None.
-    thresholds: each physical column ADC's code thresholds (``mismatch { adc_dnl }``), or None.
+    thresholds: (P, L) float32 each physical column ADC's code thresholds (``mismatch
+            { adc_dnl }``, asimc/kernels/thresholds.py), or None.
     The ADC range of tile t is ``fraction(t)`` x the rows-based F (docs/numeric-model.md,
     "ADC range and fixed-pattern mismatch").
     """
@@ -69,7 +69,7 @@ class AcimProblem:
     cells: torch.Tensor | None = None
     gain: torch.Tensor | None = None
     offset: torch.Tensor | None = None
-    thresholds: ColumnThresholds | None = None
+    thresholds: torch.Tensor | None = None
 
     def fraction(self, tile: int) -> float:
         """f of tile t: its ADC range over the rows-based full scale."""

@@ -32,8 +32,10 @@ def run(problem: AcimProblem) -> torch.Tensor:
     column_index = torch.arange(columns, device=x.device)
     levels = plan.adc_levels
     table = conversion_model.tables(problem)
-    # adc_dnl: the physical column of each weight bit and output column (bw, N).
-    physical = None if problem.thresholds is None else problem.thresholds.physical(0, columns)
+    if table.columns is not None or problem.thresholds is not None:
+        # per-column transfer table or ADC thresholds (adc_dnl): each bit's physical column
+        physical = conversion_model.physical_columns(plan.weight_bits, chip.array.cols,
+                                                     column_index)
 
     # Per tile, the sum of sign * D * F * 2^(i + b_c) (F rows-based): an exact integer held in
     # float64; times the tile's range fraction f, summed over the tiles in order.
@@ -63,9 +65,9 @@ def run(problem: AcimProblem) -> torch.Tensor:
                         value = adc.column_errors(
                             value, None if problem.gain is None else problem.gain[t, i],
                             None if problem.offset is None else problem.offset[t, i])
-                        if physical is not None:
-                            return thresholds.count_reached(
-                                value, problem.thresholds.values[physical[i]])
+                        if problem.thresholds is not None:
+                            return thresholds.count_reached(value,
+                                                            problem.thresholds[physical[i]])
                     return adc.adc_code(value, levels)
 
                 # 3-4. Noise on analog conversions (several times when voted), then the ADC:
@@ -75,7 +77,9 @@ def run(problem: AcimProblem) -> torch.Tensor:
                     code = convert(m)
                 else:
                     votes = problem.num_votes if plan.is_voted(i, cycle) else 1
-                    row = table.base[t][cycle.index * plan.weight_bits + i]
+                    pair = cycle.index * plan.weight_bits + i
+                    row = table.base[t][pair]
+                    column_map = table.column_map[t][pair] if table.column_map else -1
                     codes = []
                     for v in range(votes):
                         counters = problem.noise.counters(problem.step(t, i, cycle.index, v),
@@ -83,7 +87,14 @@ def run(problem: AcimProblem) -> torch.Tensor:
                         stream = problem.noise.stream.unsqueeze(-1)
                         if problem.draws_codes:
                             word = quad_part(rng.random_words(stream, counters), i)
-                            codes.append(conversion_model.draw(table, row + mac.long(), word))
+                            if column_map >= 0:     # the distribution of M and its column
+                                entry = column_map + mac.long() * table.columns.physical \
+                                    + physical[i]
+                                codes.append(conversion_model.draw_measured(
+                                    table.columns, entry, word))
+                            else:
+                                codes.append(conversion_model.draw(table, row + mac.long(),
+                                                                   word))
                         else:
                             z = quad_part(rng.standard_normal_quad(stream, counters), i)
                             sigma = adc.noise_sigma(m, sigma_random, sigma_nonlinear,

@@ -8,55 +8,30 @@ code is the number of thresholds its value v (after noise, column gain and offse
 reaches, ``#{k : v >= theta_k}``, instead of ``round(v * L)``.
 
 Weight bit i of output column n of a product sits in physical column
-``(n mod floor(cols / bw)) * bw + i`` (column tiles of ``floor(cols / bw)`` channels), so only
-``min(N, floor(cols / bw)) * bw`` columns' thresholds exist per layer: (P, L), never per
-conversion.
+``(n mod floor(cols / bw)) * bw + i`` (``conversion_model.physical_columns``), so a layer holds
+the thresholds of its first ``P = min(N, floor(cols / bw)) * bw`` columns, (P, L), never one
+set per conversion; column n's bit i is then also ``(n mod (P / bw)) * bw + i``.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 
 from ..chip.conversions import ConversionPlan
 
 
-@dataclass(frozen=True, eq=False)
-class ColumnThresholds:
-    """values: (P, L) float32 thresholds per physical column, non-decreasing along L (column
-    p's threshold k at [p, k - 1]); per_tile: floor(cols / bw), the output columns of one
-    column tile; weight_bits: bw."""
-
-    values: torch.Tensor
-    per_tile: int
-    weight_bits: int
-
-    @property
-    def levels(self) -> int:
-        return self.values.shape[1]
-
-    def physical(self, n0: int, n1: int) -> torch.Tensor:
-        """(bw, n1 - n0) int64: the physical column of weight bit i of output column n."""
-        n = torch.arange(n0, n1, dtype=torch.int64, device=self.values.device)
-        bits = torch.arange(self.weight_bits, dtype=torch.int64, device=n.device)
-        return (n % self.per_tile).unsqueeze(0) * self.weight_bits + bits.unsqueeze(1)
-
-
-def physical_columns(plan: ConversionPlan, columns: int) -> int:
-    """P: the physical columns a product with ``columns`` outputs uses."""
+def used_columns(plan: ConversionPlan, columns: int) -> int:
+    """P: the physical columns a product with ``columns`` outputs uses (the first P)."""
     per_tile = plan.chip.array.cols // plan.weight_bits
     return min(columns, per_tile) * plan.weight_bits
 
 
-def place(offsets: torch.Tensor, plan: ConversionPlan) -> ColumnThresholds:
-    """The thresholds from each column's offsets d (P, L) float32 in LSB:
+def place(offsets: torch.Tensor, levels: int) -> torch.Tensor:
+    """The thresholds (P, L) float32 from each column's offsets d (P, L) float32 in LSB:
     theta_k = float32(((k - 1/2) + d_k) / L) with the sum and the quotient in float64, then
     theta_k = max(theta_k, theta_{k-1}) (crossing thresholds keep their order)."""
-    levels = plan.adc_levels
     k = torch.arange(1, levels + 1, dtype=torch.float64, device=offsets.device)
     theta = (((k - 0.5) + offsets.double()) / levels).float()
-    theta = torch.cummax(theta, dim=1).values.contiguous()
-    return ColumnThresholds(theta, plan.chip.array.cols // plan.weight_bits, plan.weight_bits)
+    return torch.cummax(theta, dim=1).values.contiguous()
 
 
 def count_reached(value: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:

@@ -26,8 +26,9 @@ BYTES_PER_CONVERSION = 64
 
 
 def _row_chunks(rows: int, conversions_per_row: int, memory_budget: int,
-                device: torch.device) -> list[tuple[int, int]]:
-    budget = max(1, memory_budget // BYTES_PER_CONVERSION)
+                device: torch.device, per_conversion: int = BYTES_PER_CONVERSION
+                ) -> list[tuple[int, int]]:
+    budget = max(1, memory_budget // per_conversion)
     if device.type == "cpu":
         budget = min(budget, CACHE_FRIENDLY_CONVERSIONS)
     step = max(1, budget // max(1, conversions_per_row))
@@ -92,19 +93,19 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
         term = values[t, :, n0:n1].view(1, 1, 1, bw, n1 - n0)
         return torch.where(analog_pair, term, torch.full_like(term, neutral))
 
-    def threshold_term(n0, n1):
-        """adc_dnl: each conversion's column's first threshold in the flat thresholds (-1 on
-        digital levels, which round)."""
+    def threshold_term(physical):
+        """adc_dnl: where each conversion's column's thresholds start in the flat thresholds
+        (-1 on digital levels, which round)."""
         if problem.thresholds is None:
             return None
-        first = problem.thresholds.physical(n0, n1) * levels
-        return torch.where(analog_pair, first.view(1, 1, 1, bw, n1 - n0), -1)
+        return torch.where(analog_pair, physical * levels, -1)
     pair_votes = pair.draws
     steps_per_tile = problem.step(1, 0, 0)
     pair_step = per_pair(pair.step, torch.int64)
     pair_alpha = torch.tensor(pair.alpha, dtype=torch.float32, device=device)
     table = conversion_model.tables(problem)
     table_rows = [per_pair(base, torch.int64) for base in table.base]
+    column_maps = [per_pair(m, torch.int64) for m in table.column_map]
     # Digital (hybrid) conversions are exact even in the current domain: no cell mismatch.
     digital_pairs = [(c.index, i) for d, (c, i) in zip(digital, pairs) if d]
     weight_bits = twos_complement(w, bw)                      # (Gw, K, N) int32
@@ -124,8 +125,12 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     memory_budget = max(1, memory_budget - weight_bytes)
 
     acc = torch.empty(groups, rows_out, columns, dtype=torch.float64, device=device)
+    # A per-column table draws by counting thresholds: its map entries, rows and W
+    # thresholds per conversion too.
+    per_conversion = BYTES_PER_CONVERSION if table.columns is None else \
+        BYTES_PER_CONVERSION + 24 + 9 * table.columns.thresholds.shape[1]
     for r0, r1 in _row_chunks(rows_out, groups * num_cycles * bw * widest, memory_budget,
-                              device):
+                              device, per_conversion):
         rc = r1 - r0
         # The chunk's input cycle planes on top of each other: (G, C*Rc, K), built once for
         # every column block.
@@ -138,6 +143,11 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
             if noise is not None:
                 stream = noise.stream[:, r0:r1].contiguous()
                 offset = (noise.offset[:, r0:r1] + n0 * noise.col_stride).contiguous()
+            physical = None          # per-column table or thresholds: each bit's column
+            if table.columns is not None or problem.thresholds is not None:
+                physical = conversion_model.physical_columns(
+                    bw, chip.array.cols, torch.arange(n0, n1, device=device)) \
+                    .view(1, 1, 1, bw, n1 - n0)
             for t, (k0, k1) in enumerate(problem.tiles):
                 if problem.cells is None:
                     mac = torch.matmul(stacked_inputs[:, :, k0:k1], stacked[t])
@@ -151,12 +161,13 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
                     for c, i in digital_pairs:
                         mac[:, c, :, i, :] = ideal[:, c, :, i, :]
                 step = pair_step + t * steps_per_tile
+                measured = None if table.columns is None else (column_maps[t], physical)
                 code = _codes(problem, table, table_rows[t], mac, tile_full_scale[t], pair_alpha,
                               tile_sigmas[t], plan.rows * fractions[t], step, pair_votes,
                               stream, offset,
                               column_term(problem.gain, 1.0, t, n0, n1),
-                              column_term(problem.offset, 0.0, t, n0, n1),
-                              threshold_term(n0, n1))
+                              column_term(problem.offset, 0.0, t, n0, n1), measured,
+                              threshold_term(physical))
                 chunk += (code.to(torch.float64) * shift_add).sum(dim=(1, 3)) * fractions[t]
             acc[:, r0:r1, n0:n1] = chunk
     return acc / levels
@@ -164,12 +175,15 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
 
 def _codes(problem: AcimProblem, table: conversion_model.FlatTables, table_rows, mac,
            full_scale, pair_alpha, sigmas, rows, step, pair_votes, stream, offset,
-           column_gain=None, column_offset=None, column_first=None) -> torch.Tensor:
+           column_gain=None, column_offset=None, measured=None,
+           column_first=None) -> torch.Tensor:
     """ADC codes of every conversion of a chunk of one tile (torch path): (G, C, Rc, bw, Nb).
     ``table_rows``: each pair's first row in ``table`` (M = 0); ``full_scale``: the tile's
     range per cycle; ``sigmas``: (random per pair, non-linear) in units of it; ``rows``:
-    f * rows (M_bin); ``column_gain/offset``: the column ADCs' errors; ``column_first``: where
-    each conversion's column's thresholds start in the flat thresholds (-1: rounds)."""
+    f * rows (M_bin); ``column_gain/offset``: the column ADCs' errors; ``measured``: a
+    per-column transfer table's (map start per pair, physical column per bit and column);
+    ``column_first``: where each conversion's column's thresholds start in the flat
+    thresholds (-1: rounds)."""
     plan = problem.plan
     groups, num_cycles, rc, bw, columns = mac.shape
     levels = plan.adc_levels
@@ -187,8 +201,7 @@ def _codes(problem: AcimProblem, table: conversion_model.FlatTables, table_rows,
         code = adc.adc_code(value, levels)
         if first is None:
             return code
-        reached = thresholds.walk(value, problem.thresholds.values.view(-1), first.clamp(min=0),
-                                  levels)
+        reached = thresholds.walk(value, problem.thresholds.view(-1), first.clamp(min=0), levels)
         return torch.where(first >= 0, reached, code)
 
     if noise is None:
@@ -202,7 +215,9 @@ def _codes(problem: AcimProblem, table: conversion_model.FlatTables, table_rows,
         counter = pair_step * noise.elements + offset + column_index * noise.col_stride
         return source(stream, counter)
 
-    if problem.draws_codes:             # one word per conversion, its code from the table
+    if problem.draws_codes and measured is not None:
+        sample = _measured_sampler(table, table_rows, mac, *measured)
+    elif problem.draws_codes:           # one word per conversion, its code from the table
         row = table_rows + mac.to(torch.int64)
 
         def sample(at, word):
@@ -230,6 +245,23 @@ def _codes(problem: AcimProblem, table: conversion_model.FlatTables, table_rows,
                                 for v in range(1, count)]
         code[pair] = adc.majority(torch.stack(codes))
     return code
+
+
+def _measured_sampler(table: conversion_model.FlatTables, table_rows, mac, column_map,
+                      physical):
+    """Codes of a chunk whose analog pairs draw from a per-column table (its column's
+    distribution of M, shifted and clamped); the other pairs (digital levels) read their
+    rows of ``table``."""
+    per_column = column_map >= 0
+    mac = mac.to(torch.int64)
+    entry = torch.where(per_column, column_map + mac * table.columns.physical + physical, 0)
+    row = torch.where(per_column, table_rows, table_rows + mac)
+
+    def sample(at, word):
+        return torch.where(per_column[at],
+                           conversion_model.draw_measured(table.columns, entry[at], word),
+                           conversion_model.draw_guided(table, row[at], word))
+    return sample
 
 
 def run_weight_parallel(problem: AcimProblem, memory_budget: int) -> torch.Tensor:

@@ -22,6 +22,7 @@ th { white-space: normal; vertical-align: bottom; }
 td .meta { display: block; white-space: normal; max-width: 24em; }
 th:first-child, td:first-child { text-align: left; }
 th:nth-child(2), td:nth-child(2) { text-align: left; }
+td.text, th.text { text-align: left; white-space: normal; min-width: 16em; }
 tr.reference td { color: #666; font-style: italic; }
 .pass { color: #176617; font-weight: bold; } .fail { color: #b00020; font-weight: bold; }
 .meta { color: #666; font-size: 0.85em; } p.note { color: #444; font-size: 0.85em; }
@@ -33,13 +34,19 @@ def escape(value) -> str:
     return html.escape(str(value))
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], row_classes=None) -> str:
-    """A table; ``rows`` hold HTML (escape text cells with :func:`escape`)."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], row_classes=None,
+          text_columns: Sequence[int] = ()) -> str:
+    """A table; ``rows`` hold HTML (escape text cells with :func:`escape`). Numbers align
+    right; the first two columns and ``text_columns`` (prose) align left and wrap."""
+    def cell(tag: str, j: int, content: str) -> str:
+        cls = " class='text'" if j in text_columns else ""
+        return f"<{tag}{cls}>{content}</{tag}>"
+    head = "".join(cell("th", j, escape(h)) for j, h in enumerate(headers))
     body = []
     for k, row in enumerate(rows):
         cls = f' class="{row_classes[k]}"' if row_classes and row_classes[k] else ""
-        body.append(f"<tr{cls}>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>")
+        body.append(f"<tr{cls}>" + "".join(cell("td", j, c) for j, c in enumerate(row))
+                    + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 

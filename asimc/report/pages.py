@@ -84,7 +84,8 @@ def golden_page(result: dict) -> str:
     sections = [
         ("Ladder", table(["", "rung", "SQNR",
                           *(["agreement", "accuracy"] if top1 else [METRICS[metric].title]),
-                          "max |diff|", "criterion"], rung_rows)),
+                          "max |diff|", "criterion"], rung_rows,
+                         text_columns=(len(rung_rows[0]) - 1,) if rung_rows else ())),
         ("Per-layer SQNR against int, and inputs clipped", figure(golden_figure(result))),
         ("Per-layer numbers", table(
             ["layer", "op", "SQNR ideal ACiM", "SQNR noisy ACiM", "inputs clipped",

@@ -65,7 +65,7 @@ def finetune_page(result: FinetuneResult) -> str:
         ["training data", result.train_description],
         ["evaluation data", result.eval_description],
         ["noise mode", o.noise], ["optimizer", f"{o.optimizer}, lr {o.lr}"],
-        ["epochs x batch", f"{o.epochs} x {o.batch_size}"], ["seed", o.seed],
+        ["epochs", o.epochs], ["batch size", o.batch_size], ["seed", o.seed],
         ["epoch kept", f"{result.best_epoch}" + (" (the weights before fine-tuning)"
                                                  if result.best_epoch == 0 else "")],
         ["BatchNorm", "frozen" if o.freeze_bn else "scale and bias trained"],

@@ -76,6 +76,9 @@ def test_golden_plot_png_and_report(tmp_path):
     text = page.read_text()
     assert text.count("<svg") == 1 and "int vs ideal acim" in text
     assert "/fc1/Gemm" in _svg_text(text) or "Gemm" in _svg_text(text)
+    # The criterion is prose: it aligns left (numbers align right), header and cells alike.
+    assert "<th class='text'>criterion</th>" in text
+    assert re.search(r"<td class='text'>bit-identical</td>", text)
 
 
 def test_compare_plot_pdf(tmp_path):

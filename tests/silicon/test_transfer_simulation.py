@@ -12,7 +12,6 @@ import asimc.errors
 from asimc.chip import load_chip, parse_chip
 from asimc.chip.conversions import ConversionPlan
 from asimc.data import load_dataset
-from asimc.errors import UsageError
 from asimc.kernels import conversion_model, fast, native, reference
 from asimc.kernels.problem import AcimProblem, NoiseKeys
 from asimc.silicon.measure import measure_chip
@@ -116,15 +115,6 @@ def test_a_table_from_the_parametric_model_behaves_as_the_parametric_chip(tmp_pa
         errors[chip.name] = float(np.std(out - np.tile(exact["logits"], (4, 1))))
     a, b = errors.values()
     assert abs(a - b) / a < 0.05, errors
-
-
-def test_a_per_column_table_is_refused_by_the_simulator(tmp_path):
-    rows = "\n".join(f"{m},{m},1,{c}" for c in range(8) for m in range(32))
-    (tmp_path / "cols.csv").write_text(f"mac,code,count,column\n{rows}\n")
-    spec = parse_chip('chip "c" { array { rows 31 cols 8 } adc { bits 5 transfer "cols.csv" } }',
-                      base_dir=tmp_path)
-    with pytest.raises(UsageError, match="one per column"):
-        asimc.compile(ROOT / "examples" / "models" / "digits_mlp.onnx", spec)
 
 
 def test_an_artifact_keeps_the_tables_identity(measured, tmp_path):

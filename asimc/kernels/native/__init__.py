@@ -35,7 +35,6 @@ from pathlib import Path
 import torch
 
 from .. import conversion_model, rng
-from ..thresholds import ColumnThresholds
 
 SOURCE = Path(__file__).with_name("convert.c")
 FLAGS = ["-O3", "-std=gnu99", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
@@ -199,7 +198,8 @@ def library():
     p, i64, i32, f32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_float
     lib.asimc_acim.argtypes = [p, p, p, i64, i64, i64, i64, i64, i64, i64, p, i64, i64,
                                i32, i32, i32, p, p, p, p, p, i64, p, p, i64, i64, p, p, p, p,
-                               i64, p, p, p, p, p, p, p, i64, p, i32, f32, i32]
+                               i64, p, p, p, p, p, p, p, i64, p, i32, f32, i32,
+                               p, p, p, p, p, i64, i64]
     lib.asimc_acim.restype = None
     lib.asimc_pack_weights.argtypes = [p, i64, i64, i64, i64, i64, p, i64, i32, i64, p, i32]
     lib.asimc_pack_weights.restype = None
@@ -258,6 +258,7 @@ def pack_weights(w: torch.Tensor, tiles, bits: int, n0: int, n1: int) -> torch.T
 
 
 _NATIVE_TABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CHECKED_SOURCES: "weakref.WeakSet" = weakref.WeakSet()     # ColumnTables with checked maps
 
 
 def _uint32_bits(values: torch.Tensor) -> torch.Tensor:
@@ -284,16 +285,26 @@ def compact_guide(guide: torch.Tensor) -> torch.Tensor:
     return _uint32_bits((code << conversion_model.GUIDE_SHIFT) | low_bits)
 
 
-def native_tables(table: conversion_model.FlatTables) -> conversion_model.FlatTables:
-    """The tables as convert.c reads them (``low`` int32, ``thresholds`` the uint32 bits in
-    int32, ``guide`` in 32 bits: ``compact_guide``), converted once per layer (cached with
+def native_tables(table):
+    """The tables (``conversion_model.FlatTables`` or ``ColumnTables``) as convert.c reads them
+    (``low`` int32, ``thresholds`` the uint32 bits in int32, ``guide`` in 32 bits:
+    ``compact_guide``), converted once per layer, or once per per-column table (cached with
     ``table``)."""
     if table not in _NATIVE_TABLES:
         _check(table.low.numel() <= MAX_TABLE_ROWS, "conversion tables too long")
-        _NATIVE_TABLES[table] = replace(
-            table, low=table.low.to(torch.int32).contiguous(),
-            thresholds=_uint32_bits(table.thresholds), guide=compact_guide(table.guide),
-            _devices={})
+        changes = dict(low=table.low.to(torch.int32).contiguous(),
+                       thresholds=_uint32_bits(table.thresholds), _devices={})
+        if isinstance(table, conversion_model.ColumnTables):
+            # every map entry names a measured distribution (checked once, not per call)
+            _check(bool(((table.source >= 0) & (table.source < table.low.numel())).all()),
+                   "per-column rows outside the measured distributions")
+        else:
+            changes["guide"] = compact_guide(table.guide)
+            if table.columns is not None:
+                changes["columns"] = native_tables(table.columns)
+        _NATIVE_TABLES[table] = replace(table, **changes)
+        if isinstance(table, conversion_model.ColumnTables):
+            _CHECKED_SOURCES.add(_NATIVE_TABLES[table])
     return _NATIVE_TABLES[table]
 
 
@@ -303,14 +314,15 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
          step: torch.Tensor, tile_step: int, stream: torch.Tensor | None,
          offset: torch.Tensor | None, elements: int, col_stride: int, fraction: torch.Tensor,
          gain: torch.Tensor | None, column_offset: torch.Tensor | None,
-         thresholds: ColumnThresholds | None, analog: torch.Tensor,
+         thresholds: torch.Tensor | None, analog: torch.Tensor,
          table_base: torch.Tensor, tables: conversion_model.FlatTables, draws_codes: bool,
          levels: int) -> None:
     """acc (G, R, n1 - n0) float64 = the shift-added codes of x (G, R, K) float32 against the
     packed weight columns [n0, n1) (see convert.c, ``asimc_acim``). Per tile t: fraction (T,)
     float64, table_base (T, C*bw) int64 (the tables' row of M = 0 of each pair); gain and
-    column_offset (T, bw, columns) float32, both or neither (and both with thresholds: the
-    physical columns' ADC thresholds, whose analog conversions count them); analog (C*bw,)
+    column_offset (T, bw, columns) float32, both or neither (and both with thresholds: (P, L)
+    float32, the ADC thresholds of the first P physical columns, which analog conversions
+    count; column n's bit i is column (n mod (P / bw)) * bw + i); analog (C*bw,)
     int32: whether a pair's conversion takes the column errors; draws_codes: noisy conversions draw their code
     from the tables (else a normal, added to the tabulated analog value)."""
     _cpu_tensor(x, torch.float32, "x")
@@ -348,20 +360,41 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
     _cpu_tensor(tables.guide, torch.int32, "tables.guide", rows * conversion_model.GUIDE_CELLS)
     # Every MAC a tile can produce stays inside the tables: base + tile rows * (2^bits - 1).
     tile_rows = torch.tensor([k1 - k0 for k0, k1 in tiles], dtype=torch.int64).view(-1, 1, 1)
-    most = (table_base.view(t, cycles, weight_bits)
-            + tile_rows * ((1 << cycle_bits.to(torch.int64)) - 1).view(1, cycles, 1))
-    _check(bool((table_base >= 0).all()) and int(most.max()) < rows,
+    top_mac = tile_rows * ((1 << cycle_bits.to(torch.int64)) - 1).view(1, cycles, 1)
+    most = table_base.view(t, cycles, weight_bits) + top_mac
+    column_map = torch.tensor(tables.column_map or [[-1] * pairs] * t, dtype=torch.int64)
+    _check(column_map.shape == (t, pairs), "column_map must be (tiles, pairs)")
+    flat = column_map.view(t, cycles, weight_bits) < 0
+    _check(bool((table_base >= 0).all()) and int(torch.where(flat, most, -1).max()) < rows,
            "conversion tables do not cover the MAC range")
+    measured = tables.columns
+    if measured is not None:
+        _check(stream is not None and draws_codes, "a per-column table draws codes from words")
+        _check(measured.physical >= weight_bits, "fewer physical columns than weight bits")
+        entries = measured.source.numel()
+        _cpu_tensor(measured.shift, torch.int32, "columns.shift", entries)
+        _cpu_tensor(measured.source, torch.int32, "columns.source", entries)
+        distributions = measured.low.numel()
+        _check(measured in _CHECKED_SOURCES, "per-column tables not from native_tables")
+        _cpu_tensor(measured.low, torch.int32, "columns.low", distributions)
+        _cpu_tensor(measured.thresholds, torch.int32, "columns.thresholds",
+                    distributions * measured.thresholds.shape[1])
+        last = column_map.view(t, cycles, weight_bits) + top_mac * measured.physical \
+            + measured.physical - 1
+        _check(int(torch.where(flat, -1, last).max()) < entries,
+               "the per-column map does not cover the MAC range")
+    else:
+        _check(bool((column_map < 0).all()), "column_map without per-column tables")
     _check((gain is None) == (column_offset is None), "gain and column_offset: both or neither")
     if gain is not None:
         _cpu_tensor(gain, torch.float32, "gain", t * bw * columns)
         _cpu_tensor(column_offset, torch.float32, "column_offset", t * bw * columns)
     if thresholds is not None:
         _check(gain is not None, "thresholds need gain and column_offset")
-        _check(thresholds.weight_bits == bw and thresholds.levels == levels
-               and thresholds.values.shape[0] >= min(columns, thresholds.per_tile) * bw,
-               "thresholds of another chip or layer")
-        _cpu_tensor(thresholds.values, torch.float32, "thresholds.values")
+        _cpu_tensor(thresholds, torch.float32, "thresholds")
+        _check(thresholds.dim() == 2 and thresholds.shape[1] == levels
+               and thresholds.shape[0] >= bw and thresholds.shape[0] % bw == 0
+               and thresholds.numel() < 1 << 31, "thresholds of another chip or layer")
     noisy = stream is not None
     if noisy:
         _cpu_tensor(stream, torch.int64, "stream", groups * rows_out)
@@ -375,12 +408,16 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
         offset.data_ptr() if noisy else None, elements, col_stride, fraction.data_ptr(),
         gain.data_ptr() if gain is not None else None,
         column_offset.data_ptr() if gain is not None else None,
-        thresholds.values.data_ptr() if thresholds is not None else None,
-        thresholds.per_tile if thresholds is not None else 1, analog.data_ptr(),
+        thresholds.data_ptr() if thresholds is not None else None,
+        thresholds.shape[0] // bw if thresholds is not None else 1, analog.data_ptr(),
         table_base.data_ptr(), tables.analog.data_ptr(), tables.sigma.data_ptr(),
         tables.code.data_ptr(), tables.low.data_ptr(), tables.thresholds.data_ptr(),
         threshold_width, tables.guide.data_ptr(), int(draws_codes), float(levels),
-        torch.get_num_threads())
+        torch.get_num_threads(),
+        *((None,) * 5 + (0, 0) if measured is None else (
+            column_map.data_ptr(), measured.source.data_ptr(), measured.shift.data_ptr(),
+            measured.low.data_ptr(), measured.thresholds.data_ptr(),
+            measured.thresholds.shape[1], measured.physical)))
 
 
 def random_words(stream: int, counters: torch.Tensor) -> torch.Tensor:

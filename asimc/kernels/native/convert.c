@@ -477,6 +477,65 @@ static inline uint32_t drawn_code(const Tables *tb, int64_t row, uint32_t w) {
     return code + ((w & LOW_MASK) > (e & LOW_MASK));
 }
 
+/* A transfer table with one distribution per physical column (conversion_model.ColumnTables):
+ * the measured distributions (rows of ``rows``: low and thresholds, no guide, so that they stay
+ * in cache; a row has a few thresholds) and per map entry start + M * physical + p the measured
+ * row to draw from and the shift of the drawn code; map[t * pairs + p] is the start of pair p's
+ * input width in tile t, or -1 where the pair draws from the layer's tables. */
+typedef struct {
+    Tables rows;
+    const int32_t *source, *shift;
+    const int64_t *map;
+    int64_t physical;               /* physical columns P */
+    int64_t channels;               /* output channels per column tile: floor(P / bw) */
+    int32_t bw;
+} ColumnTables;
+
+/* code[n] of the per-column conversions of weight bit i, output columns first + n, MAC mac[n]
+ * (docs/numeric-model.md, section 8b): D* drawn from the measured distribution of its physical
+ * column (n mod channels) * bw + i and the nearest measured MAC value (a count over the row's
+ * thresholds, as scan_code), shifted and clamped. Map entries and rows * width fit in int32
+ * (native_path.fits). AVX-512 gathers sixteen at a time (AVX2's gathers were slower than the
+ * scalar loop on the machine this was measured on). */
+static void column_codes(const ColumnTables *ct, int64_t start, int64_t first, int i,
+                         const int32_t *mac, const uint32_t *w, int count, float levels,
+                         float *code) {
+    const int32_t top = (int32_t)levels;
+    const Tables *tb = &ct->rows;
+    int32_t at[BLOCK];
+    int64_t channel = first % ct->channels;
+    for (int n = 0; n < count; n++) {
+        at[n] = (int32_t)(start + (int64_t)mac[n] * ct->physical + channel * ct->bw + i);
+        if (++channel == ct->channels) channel = 0;
+    }
+    int n = 0;
+#if defined(__AVX512F__)
+    for (; n + 16 <= count; n += 16) {
+        const __m512i entry = _mm512_loadu_si512((const void *)(at + n));
+        const __m512i words = _mm512_loadu_si512((const void *)(w + n));
+        const __m512i row = _mm512_i32gather_epi32(entry, (const void *)ct->source, 4);
+        const __m512i first_threshold = _mm512_mullo_epi32(
+            row, _mm512_set1_epi32((int32_t)tb->width));
+        __m512i d = _mm512_i32gather_epi32(row, (const void *)tb->low, 4);
+        for (int32_t j = 0; j < (int32_t)tb->width; j++) {
+            const __m512i threshold = _mm512_i32gather_epi32(
+                _mm512_add_epi32(first_threshold, _mm512_set1_epi32(j)),
+                (const void *)tb->thresholds, 4);
+            d = _mm512_mask_add_epi32(d, _mm512_cmpgt_epu32_mask(words, threshold), d,
+                                      _mm512_set1_epi32(1));
+        }
+        d = _mm512_add_epi32(d, _mm512_i32gather_epi32(entry, (const void *)ct->shift, 4));
+        d = _mm512_min_epi32(_mm512_max_epi32(d, _mm512_setzero_si512()),
+                             _mm512_set1_epi32(top));
+        _mm512_storeu_ps(code + n, _mm512_cvtepi32_ps(d));
+    }
+#endif
+    for (; n < count; n++) {
+        const int32_t d = (int32_t)scan_code(tb, ct->source[at[n]], w[n]) + ct->shift[at[n]];
+        code[n] = (float)(d < 0 ? 0 : (d > top ? top : d));
+    }
+}
+
 /* code[n] of the conversions with MAC mac[n] (rows base + mac[n]): drawn from words w (noisy,
  * tabulated), or m + z sigma then the column errors g, o (normal draws), or noiseless (w and z
  * NULL). With thresholds d (g then given too: adc_dnl), conversion n counts the thresholds
@@ -715,14 +774,18 @@ static void block_macs(const uint64_t *x, const uint64_t *w, int64_t width, int 
  *   voted), step[p] (counter step of vote 0, tile 0), analog_pair[p] (whether the column
  *   errors apply). Per tile t: fraction[t] (f_t), table_base[t * pairs + p] (the row of M = 0
  *   in the tables). gain, offset ((T, bw, columns) float32, both or neither): the column ADCs'
- *   errors. dnl ((P, levels) float32 or NULL): each physical column's code thresholds, output
- *   column n's weight bit i in physical column (n mod dnl_per_tile) * bw + i; analog
- *   conversions count them instead of rounding. Tile t adds t * tile_step to every step. Weight bits 4j..4j+3 share one Philox
- *   call (its four words, or normals where draws_codes is 0, in order).
+ *   errors. dnl ((P, levels) float32 or NULL): the code thresholds of the first P physical
+ *   columns (adc_dnl), output column n's weight bit i in column (n mod dnl_per_tile) * bw + i
+ *   (dnl_per_tile = P / bw); analog conversions count them instead of rounding. Tile t adds
+ *   t * tile_step to every step. Weight bits 4j..4j+3 share one Philox call (its four words,
+ *   or normals where draws_codes is 0, in order).
  *   stream/offset: (G, R) int64 keys (NULL when noiseless); a conversion's counter is
  *   (step + vote) * elements + offset + n * col_stride.
  *   t_*: conversion_model.FlatTables (analog, sigma, code, low, thresholds rows x t_width,
  *   guide rows x 2^GUIDE_BITS in 32 bits: native.compact_guide).
+ *   c_*: a per-column transfer table (ColumnTables above; c_map NULL without one): c_map
+ *   (T * pairs), c_source and c_shift (map entries), the measured rows' c_low and
+ *   c_thresholds (x c_width) as t_*, c_physical physical columns.
  */
 void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                 int64_t groups, int64_t rows_out, int64_t k_total, int64_t wgroups,
@@ -738,13 +801,18 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                 const int64_t *table_base, const float *t_analog, const float *t_sigma,
                 const float *t_code, const int32_t *t_low, const uint32_t *t_thresholds,
                 int64_t t_width, const uint32_t *t_guide, int32_t draws_codes, float levels,
-                int32_t threads) {
+                int32_t threads, const int64_t *c_map, const int32_t *c_source,
+                const int32_t *c_shift, const int32_t *c_low, const uint32_t *c_thresholds,
+                int64_t c_width, int64_t c_physical) {
     const int64_t total_rows = groups * rows_out;
     const int64_t width = n1 - n0;
     const int pairs = cycles * bw;
     const int quads = (bw + 3) / 4;
     const int noisy = stream != NULL;
     const Tables tb = {t_analog, t_sigma, t_code, t_low, t_thresholds, t_guide, t_width};
+    const ColumnTables ct = {{NULL, NULL, NULL, c_low, c_thresholds, NULL, c_width},
+                             c_source, c_shift, c_map, c_physical, c_physical / (bw ? bw : 1),
+                             bw};
     int serial = cycles == bx;                   /* one bit per cycle, cycle c = input bit c */
     for (int c = 0; c < cycles; c++) serial = serial && cycle_bits[c] == 1 && cycle_low[c] == c;
     /* Per cycle whether its codes can be summed in float32: each pair's shift-add is +-2^e
@@ -861,16 +929,19 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                                         ? z + (i - i0) * BLOCK : NULL;
                                     const int64_t base = table_base[t * pairs + p];
                                     const int32_t *m = macs + p * BLOCK;
-                                    if (pv <= 1) {
+                                    float *dst = pv <= 1 ? code
+                                        : codes + ((i - i0) * MAX_VOTES + v) * BLOCK;
+                                    /* a per-column table (c_map is NULL for other chips) */
+                                    const int64_t cstart = c_map ? c_map[t * pairs + p] : -1;
+                                    if (cstart >= 0)
+                                        column_codes(&ct, cstart, n0 + nb, i, m, wi, count,
+                                                     levels, dst);
+                                    else
                                         block_codes(&tb, base, m, wi, zi, cg, co, count, levels,
-                                                    cd, dnl_column, code);
+                                                    cd, dnl_column, dst);
+                                    if (pv <= 1)
                                         accumulate(code, count, pair_scale[p],
                                                    summed ? accf : NULL, shift_add[p], tile_out);
-                                    } else {
-                                        block_codes(&tb, base, m, wi, zi, cg, co, count, levels,
-                                                    cd, dnl_column,
-                                                    codes + ((i - i0) * MAX_VOTES + v) * BLOCK);
-                                    }
                                 }
                             }
                             for (int i = i0; i < i1; i++) {
