@@ -358,8 +358,10 @@ static inline int threshold_reached(const float *t, int levels, float x, int k) 
     return (k < 1 || x >= t[at]) && k <= levels;
 }
 
-static void threshold_codes(const float *theta, const int32_t *column, int levels,
-                            const float *v, int count, float *code) {
+/* Not inlined: it would grow the fused loop of every chip. */
+static __attribute__((noinline)) void threshold_codes(const float *theta, const int32_t *column,
+                                                     int levels, const float *v, int count,
+                                                     float *code) {
     uint32_t walk = 0;              /* bit n: code[n] needs the walk (count <= BLOCK = 32) */
     int n = 0;
 #if defined(__AVX512F__)
@@ -842,11 +844,12 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
         uint64_t *xrow = malloc(sizeof(uint64_t) * tiles * bx * words);
         int32_t *mac = malloc(sizeof(int32_t) * pairs * BLOCK);
         float *codes = malloc(sizeof(float) * 4 * MAX_VOTES * BLOCK);
+        /* adc_dnl: where each column's bit 0 thresholds start */
+        int32_t *dnl_column = dnl ? malloc(sizeof(int32_t) * BLOCK) : NULL;
         int32_t *P = malloc(sizeof(int32_t) * bx * bw * BLOCK);
         float z[4 * BLOCK], code[BLOCK];
         uint32_t wq[4 * BLOCK];
         uint32_t lo[BLOCK], hi[BLOCK];
-        int32_t dnl_column[BLOCK];      /* adc_dnl: where each column's bit 0 thresholds start */
         double out[BLOCK], tile_out[BLOCK];
         float accf[BLOCK];
 #pragma omp for schedule(dynamic, 4)
@@ -968,6 +971,7 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
         free(P);
         free(mac);
         free(codes);
+        free(dnl_column);
     }
 }
 
