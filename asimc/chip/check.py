@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from .conversions import ConversionPlan, input_cycles
+from .conversions import FLOAT64_BITS, ConversionPlan, input_cycles
 from .fields import Domain, FieldKind
 from .schema import BLOCK, CHIP, RULE, RULES, FieldRule
 from .spec import ChipSpec, Quantity
@@ -101,6 +101,7 @@ def cross_field_problems(spec: ChipSpec, written: set[FieldKey] | None = None) -
 
     problems += _domain_problems(spec, written)
     problems += _static_mismatch_problems(spec)
+    problems += _driver_problems(spec) if cycles_ok else []
     if spec.adc.transfer:
         problems += _transfer_problems(spec)
     elif spec.adc.transfer_sha256:
@@ -108,6 +109,10 @@ def cross_field_problems(spec: ChipSpec, written: set[FieldKey] | None = None) -
                                 "has no `transfer`", (("adc", "transfer_sha256"),),
                                 help='write `transfer "measured.csv"` beside it, or remove it'))
     return problems
+
+
+# Thresholds of `adc_dnl` per layer (float32: 256 MiB).
+MAX_DNL_THRESHOLDS = 1 << 26
 
 
 def _static_mismatch_problems(spec: ChipSpec) -> list[Problem]:
@@ -133,8 +138,20 @@ def _static_mismatch_problems(spec: ChipSpec) -> list[Problem]:
     return problems
 
 
-# Thresholds of `adc_dnl` per layer (float32: 256 MiB).
-MAX_DNL_THRESHOLDS = 1 << 26
+def _driver_problems(spec: ChipSpec) -> list[Problem]:
+    """Driver mismatch makes MACs sums of non-integers; every kernel computes them exactly
+    (so bit-identically) only while they fit float64 (docs/numeric-model.md, 8c)."""
+    plan = ConversionPlan(spec)
+    if not plan.dac_sigma or plan.perturbed_mac_bits <= FLOAT64_BITS:
+        return []
+    cell = " cell" if plan.cell_sigma else ""
+    fields = (("mismatch", "dac"), ("array", "rows"), ("input", "bits_per_cycle")) \
+        + ((("mismatch", "cell"),) if plan.cell_sigma else ())
+    return [Problem(
+        f"`mismatch {{ dac{cell} }}` with {spec.array.rows} rows and {spec.input.bits_per_cycle} "
+        f"input bits per cycle gives MAC values float64 cannot sum exactly (they need "
+        f"{math.ceil(plan.perturbed_mac_bits)} bits, float64 has {FLOAT64_BITS})", fields,
+        help="use fewer rows or fewer input bits per cycle, or smaller sigmas")]
 
 
 _TRANSFER = ("adc", "transfer")
@@ -331,26 +348,3 @@ def validate(spec: ChipSpec) -> list[str]:
             messages += [where + p.message for p in
                          override_problems(base, override.settings, base_problems, failed)]
     return messages
-
-
-# ---- what the simulator does not model yet -------------------------------------------------------
-
-# Chip fields the language and `chip fit` know but the kernels do not simulate yet (they wait
-# for the kernels that draw each code from a per-MAC table; docs/numeric-model.md, 8b and 8c).
-NOT_SIMULATED = (("mismatch", "dac", "input-driver mismatch (`mismatch { dac }`)"),)
-
-
-def refuse_unsimulated(spec: ChipSpec) -> None:
-    """Raise UsageError when the chip, or one of its layer overrides, sets a field the
-    simulator does not model yet (rather than simulate the chip without it)."""
-    from ..errors import UsageError
-    chips = [("the chip", spec)] + [(f'layer "{o.pattern}"', spec.apply(o.settings))
-                                    for o in spec.layers if not o.digital]
-    for block, field, what in NOT_SIMULATED:
-        users = [where for where, chip in chips if _magnitude(getattr(getattr(chip, block),
-                                                                        field))]
-        if users:
-            hint = ("use `asimc chip fit` to turn the table into a parametric chip"
-                    if field == "transfer" else f"set `{field}` to 0")
-            raise UsageError(f"the simulator does not model {what} yet, and {users[0]} uses "
-                             f"it: {hint}")

@@ -15,6 +15,14 @@ import numpy as np
 from .fields import Domain
 from .spec import ChipSpec
 
+# Perturbed MACs are exact float64 sums (docs/numeric-model.md, 8c): cell errors are multiples
+# of 2^-20 (kernels/mismatch.py), driven input levels multiples of 2^-14, and no static draw
+# exceeds 6 sigma (the Box-Muller normal of kernels/rng.py is at most sqrt(48 ln 2) = 5.77).
+CELL_GRID_BITS = 20
+DRIVER_GRID_BITS = 14
+NORMAL_BOUND = 6.0
+FLOAT64_BITS = 53
+
 
 def weight_levels(bits: int) -> int:
     """2^(bw-1) - 1: the largest quantised weight magnitude (symmetric, two's complement)."""
@@ -220,10 +228,30 @@ class ConversionPlan:
         return self.chip.mismatch.cell.si() or legacy
 
     @property
+    def dac_sigma(self) -> float:
+        """Sigma of each input driver's relative level error (``mismatch { dac }``); bit-level
+        conversions only."""
+        return 0.0 if self.weight_parallel else self.chip.mismatch.dac.si()
+
+    @property
+    def perturbed_mac_bits(self) -> float:
+        """log2 of the largest |MAC| a tile can reach under driver mismatch, in units of its
+        grid (2^-14, times 2^-20 with cell mismatch): at most 53, every partial sum of a
+        perturbed MAC is an integer multiple of the grid below 2^53, so the float64 sum is
+        exact in any order (docs/numeric-model.md, 8c)."""
+        top = max(c.max_group_value for c in self.cycles)
+        level = top * (1 + NORMAL_BOUND * self.dac_sigma) + 2.0 ** -(DRIVER_GRID_BITS + 1)
+        cell, grid = 1.0, DRIVER_GRID_BITS
+        if self.cell_sigma:
+            cell += NORMAL_BOUND * self.cell_sigma + 2.0 ** -(CELL_GRID_BITS + 1)
+            grid += CELL_GRID_BITS
+        return math.log2(self.rows * level * cell) + grid
+
+    @property
     def has_static_mismatch(self) -> bool:
-        """Some draw is fixed per chip instance (seed): cells or column ADCs (gain, offset,
-        code thresholds)."""
-        return self.cell_sigma > 0 or self.has_column_mismatch \
+        """Some draw is fixed per chip instance (seed): cells, input drivers or column ADCs
+        (gain, offset, code thresholds)."""
+        return self.cell_sigma > 0 or self.dac_sigma > 0 or self.has_column_mismatch \
             or self.chip.mismatch.adc_dnl.value > 0
 
     @property

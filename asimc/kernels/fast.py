@@ -6,7 +6,7 @@ Which implementation runs a layer (``backend``):
   popcount MACs, Philox words, codes from the layer's conversion tables, shift-add), threaded
   over rows; the weight bit planes are packed once per layer (``packing``).
 - ``triton_kernel``: on CUDA with asimc[gpu], one fused launch per weight group.
-- ``torch_path``: everywhere else (and for cell mismatch), batched tensor operations.
+- ``torch_path``: everywhere else (and for cell or driver mismatch), batched tensor operations.
 
 When every conversion is provably exact (lossless ADC, no noise or only on digital levels, no
 current-domain effects) the whole product collapses into one integer matrix product. Every path
@@ -47,7 +47,7 @@ def merges_exactly(problem: AcimProblem) -> bool:
 
 def _all_exact(problem: AcimProblem) -> bool:
     plan = problem.plan
-    if problem.cells is not None or problem.column_mismatch or plan.alpha:
+    if problem.perturbed or problem.column_mismatch or plan.alpha:
         return False
     # Losslessness depends on (tile length, cycle) only, digital levels on (bit, cycle) only:
     # one tile per length (the Python checks cost 15 us each, tens per layer and run).

@@ -9,6 +9,9 @@ seed, and different for another seed:
   multiples of 2^-20;
 - column ADC gain and offset: counter ``(t * B + i) * N + n`` for row tile t (a tile sits on its
   own columns), weight bit i (B = bw; weight-parallel: B = 1, i = 0) and column n;
+- input drivers: counter ``r * G + g - 1`` for array row r and driven level g = 1..G
+  (G = 2^bits_per_cycle - 1), the level rounded to multiples of 2^-14 (docs/numeric-model.md,
+  section 8c).
 - ADC code thresholds (``adc_dnl``): counter ``p * L + k - 1`` for physical column p and
   threshold k = 1..L (``thresholds``).
 
@@ -20,24 +23,28 @@ from dataclasses import dataclass
 
 import torch
 
-from ..chip.conversions import ConversionPlan
+from ..chip.conversions import CELL_GRID_BITS, DRIVER_GRID_BITS, ConversionPlan
 from . import rng, thresholds as column_thresholds
-from .rng import CELL_SALT, GAIN_SALT, OFFSET_SALT, THRESHOLD_SALT
+from .rng import CELL_SALT, DRIVER_SALT, GAIN_SALT, OFFSET_SALT, THRESHOLD_SALT
 
 # Cell errors are multiples of 2^-20 (1e-6 of a unit cell, far below any sigma one writes), so
 # that a MAC over perturbed cells is an exact float64 sum whatever the summation order: both
-# kernels then get the same MAC from matrix products of different shapes.
-CELL_GRID = float(1 << 20)
+# kernels then get the same MAC from matrix products of different shapes. Driven input levels
+# are multiples of 2^-14 for the same reason (the chip check bounds the sum:
+# ``ConversionPlan.perturbed_mac_bits``).
+CELL_GRID = float(1 << CELL_GRID_BITS)
+DRIVER_GRID = float(1 << DRIVER_GRID_BITS)
 
 
 @dataclass(frozen=True, eq=False)
 class StaticMismatch:
     """The kernel inputs of ``AcimProblem``: cells (bw, K, N), gain and offset (T, B, N),
-    thresholds (per physical column)."""
+    drivers (rows, G + 1), thresholds (P, L)."""
 
     cells: torch.Tensor | None = None
     gain: torch.Tensor | None = None
     offset: torch.Tensor | None = None
+    drivers: torch.Tensor | None = None
     thresholds: torch.Tensor | None = None
 
 
@@ -67,7 +74,34 @@ def static_mismatch(plan: ConversionPlan, seed: int, layer_key: int,
         sigma = torch.tensor([plan.offset_sigma(plan.range_fraction(k1 - k0))
                               for k0, k1 in tiles], dtype=torch.float32, device=device)
         offset = z * sigma.view(-1, 1, 1)
-    return StaticMismatch(cells, gain, offset, _thresholds(plan, seed, layer_key, n, device))
+    drivers = None
+    if plan.dac_sigma > 0:
+        drivers = driven_levels(plan, seed, layer_key, max(k1 - k0 for k0, k1 in tiles), device)
+    return StaticMismatch(cells, gain, offset, drivers,
+                          _thresholds(plan, seed, layer_key, n, device))
+
+
+def driven_levels(plan: ConversionPlan, seed: int, layer_key: int, rows: int,
+                  device: torch.device) -> torch.Tensor:
+    """(rows, G + 1) float64: what the drivers of array rows 0..rows-1 drive for group value
+    g = 0..G, ``max(0, round(g (1 + eps) 2^14) / 2^14)`` with ``eps = sigma z`` (float32);
+    0 drives 0."""
+    top = max(c.max_group_value for c in plan.cycles)
+    eps = normals(seed, layer_key, DRIVER_SALT, rows * top, device).view(rows, top) \
+        * plan.dac_sigma
+    g = torch.arange(1, top + 1, dtype=torch.float64, device=device)
+    levels = torch.clamp(torch.round(g * (1.0 + eps.double()) * DRIVER_GRID) / DRIVER_GRID,
+                         min=0.0)
+    return torch.cat([torch.zeros(rows, 1, dtype=torch.float64, device=device), levels], dim=1)
+
+
+def driven_planes(planes: torch.Tensor, drivers: torch.Tensor,
+                  tiles: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """float64 planes of the levels the drivers drive for the group values in ``planes``
+    (..., K): input row k of tile [k0, k1) is array row k - k0 (every tile is mapped onto the
+    same array rows)."""
+    array_row = torch.cat([torch.arange(k1 - k0, device=planes.device) for k0, k1 in tiles])
+    return drivers.flatten()[array_row * drivers.shape[1] + planes.long()]
 
 
 def _thresholds(plan: ConversionPlan, seed: int, layer_key: int, n: int,

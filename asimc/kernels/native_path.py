@@ -11,9 +11,10 @@ from .problem import AcimProblem, PairTables
 
 
 def fits(problem: AcimProblem) -> bool:
-    """Within the native kernel's limits; cell mismatch makes MACs non-integer (torch path)."""
+    """Within the native kernel's limits; cell or driver mismatch makes MACs non-integer
+    (torch path)."""
     plan = problem.plan
-    return problem.cells is None and problem.num_votes <= native.MAX_VOTES \
+    return not problem.perturbed and problem.num_votes <= native.MAX_VOTES \
         and plan.chip.input.bits <= native.MAX_INPUT_BITS \
         and plan.chip.input.bits * plan.weight_bits <= native.MAX_PLANE_PAIRS \
         and _table_rows(conversion_model.tables(problem)) <= native.MAX_TABLE_ROWS

@@ -55,6 +55,8 @@ class AcimProblem:
     cells: (bw, K, N) static cell errors added to the weight bits of analog conversions, or None.
     gain:  (T, bw, N) float32 1 + g, each column ADC's gain (weight-parallel: (T, 1, N)), or None.
     offset: (T, bw, N) float32 each column ADC's offset in units of the tile's range, or None.
+    drivers: (rows, G + 1) float64 the level array row r's input driver drives for group value
+           g (``mismatch.driven_levels``), seen by analog conversions; or None (ideal drivers).
     thresholds: (P, L) float32 each physical column ADC's code thresholds (``mismatch
             { adc_dnl }``, asimc/kernels/thresholds.py), or None.
     The ADC range of tile t is ``fraction(t)`` x the rows-based F (docs/numeric-model.md,
@@ -69,6 +71,7 @@ class AcimProblem:
     cells: torch.Tensor | None = None
     gain: torch.Tensor | None = None
     offset: torch.Tensor | None = None
+    drivers: torch.Tensor | None = None
     thresholds: torch.Tensor | None = None
 
     def fraction(self, tile: int) -> float:
@@ -91,12 +94,17 @@ class AcimProblem:
         return self.gain is not None or self.offset is not None or self.thresholds is not None
 
     @property
+    def perturbed(self) -> bool:
+        """Analog conversions see perturbed cells or drivers: their MACs are not integers."""
+        return self.cells is not None or self.drivers is not None
+
+    @property
     def draws_codes(self) -> bool:
         """Noisy analog conversions draw their code from ``conversion_model``'s tables (one
-        32-bit word each); with perturbed cells (non-integer MACs) or column ADC errors (a
-        per-column transform or code thresholds of the noisy value) they draw a normal
-        instead."""
-        return self.noise is not None and self.cells is None and not self.column_mismatch \
+        32-bit word each); with perturbed cells or drivers (non-integer MACs) or column ADC
+        errors (a per-column transform or code thresholds of the noisy value) they draw a
+        normal instead."""
+        return self.noise is not None and not self.perturbed and not self.column_mismatch \
             and not self.plan.weight_parallel
 
     def is_lossless(self, tile: int, cycle) -> bool:

@@ -12,6 +12,7 @@ import torch
 
 from . import adc, conversion_model, rng, thresholds
 from .bitplanes import input_cycle_planes, weight_bit_planes
+from .mismatch import driven_planes
 from .problem import AcimProblem, quad_part
 
 
@@ -26,9 +27,12 @@ def run(problem: AcimProblem) -> torch.Tensor:
     columns = w.shape[-1]
     input_planes = input_cycle_planes(x, chip.input.bits, chip.input.signed, plan.cycles)
     exact_planes = weight_bit_planes(w, plan.weight_bits)
-    # Analog conversions see the cells' static mismatch; digital ones the exact bits.
+    # Analog conversions see the cells' and drivers' static mismatch; digital ones the exact
+    # bits and group values.
     analog_planes = exact_planes if problem.cells is None \
         else exact_planes + problem.cells.unsqueeze(1)
+    analog_inputs = input_planes if problem.drivers is None \
+        else driven_planes(input_planes, problem.drivers, problem.tiles)
     column_index = torch.arange(columns, device=x.device)
     levels = plan.adc_levels
     table = conversion_model.tables(problem)
@@ -48,11 +52,11 @@ def run(problem: AcimProblem) -> torch.Tensor:
             for cycle in plan.cycles:
                 digital = plan.is_digital(i, cycle)
                 # 1. The MAC of this tile, weight bit and input cycle.
-                if digital or problem.cells is None:
+                if digital or not problem.perturbed:
                     mac = torch.matmul(input_planes[cycle.index, :, :, k0:k1],
                                        exact_planes[i, :, k0:k1, :])
-                else:       # perturbed cells: an exact float64 sum (see mismatch.CELL_GRID)
-                    mac = torch.matmul(input_planes[cycle.index, :, :, k0:k1].double(),
+                else:       # perturbed cells or drivers: an exact float64 sum (see mismatch)
+                    mac = torch.matmul(analog_inputs[cycle.index, :, :, k0:k1].double(),
                                        analog_planes[i, :, k0:k1, :].double()).float()
                 # 2. Normalise to the ADC range (current domain, analog conversions: gain
                 #    compression first).

@@ -5,8 +5,8 @@ bit planes along the columns (bw*N columns), so ONE matrix product gives the MAC
 (cycle, weight bit) pair; the conversions (``conversion_model``'s codes, or normal draws where
 the analog value is not a function of the MAC) and the shift-add are then applied chunk by
 chunk so that no more than ``memory_budget`` bytes of temporaries exist at once. It runs where
-the native and Triton kernels do not (GPU tensors without Triton, no C compiler, cell
-mismatch), with the reference's elementwise steps in the same order: bit-identical to it.
+the native and Triton kernels do not (GPU tensors without Triton, no C compiler, cell or
+driver mismatch), with the reference's elementwise steps in the same order: bit-identical to it.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import torch
 
 from . import adc, conversion_model, rng, thresholds
 from .bitplanes import input_cycle_planes, twos_complement
+from .mismatch import driven_planes
 from .problem import AcimProblem, PairTables, quad_part
 
 # Chunks above this many conversions stop fitting in cache and run slower on CPU.
@@ -106,7 +107,8 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     table = conversion_model.tables(problem)
     table_rows = [per_pair(base, torch.int64) for base in table.base]
     column_maps = [per_pair(m, torch.int64) for m in table.column_map]
-    # Digital (hybrid) conversions are exact even in the current domain: no cell mismatch.
+    # Digital (hybrid) conversions are exact even in the current domain: no cell or driver
+    # mismatch.
     digital_pairs = [(c.index, i) for d, (c, i) in zip(digital, pairs) if d]
     weight_bits = twos_complement(w, bw)                      # (Gw, K, N) int32
 
@@ -137,6 +139,8 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
         stacked_inputs = input_cycle_planes(x[:, r0:r1, :], chip.input.bits,
                                             chip.input.signed, cycles, dim=1) \
             .view(groups, num_cycles * rc, -1)
+        analog_inputs = stacked_inputs if problem.drivers is None \
+            else driven_planes(stacked_inputs, problem.drivers, problem.tiles)
         for n0, n1, stacked, exact in blocks:
             chunk = torch.zeros(groups, rc, n1 - n0, dtype=torch.float64, device=device)
             stream = offset = None
@@ -149,14 +153,15 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
                     bw, chip.array.cols, torch.arange(n0, n1, device=device)) \
                     .view(1, 1, 1, bw, n1 - n0)
             for t, (k0, k1) in enumerate(problem.tiles):
-                if problem.cells is None:
+                if not problem.perturbed:
                     mac = torch.matmul(stacked_inputs[:, :, k0:k1], stacked[t])
-                else:       # perturbed cells: an exact float64 sum (see mismatch.CELL_GRID)
-                    mac = torch.matmul(stacked_inputs[:, :, k0:k1].double(),
+                else:       # perturbed cells or drivers: an exact float64 sum (see mismatch)
+                    mac = torch.matmul(analog_inputs[:, :, k0:k1].double(),
                                        stacked[t].double()).float()
                 mac = mac.view(groups, num_cycles, rc, bw, n1 - n0)
-                if exact is not None:
-                    ideal = torch.matmul(stacked_inputs[:, :, k0:k1], exact[t]) \
+                if problem.perturbed and digital_pairs:
+                    ideal = torch.matmul(stacked_inputs[:, :, k0:k1],
+                                         (exact or stacked)[t]) \
                         .view(groups, num_cycles, rc, bw, n1 - n0)
                     for c, i in digital_pairs:
                         mac[:, c, :, i, :] = ideal[:, c, :, i, :]

@@ -39,7 +39,7 @@ def available() -> bool:
 def usable(problem: AcimProblem) -> bool:
     """Whether this kernel runs the problem: bit-level, integer MACs drawn from the tables, and
     a CUDA device (or CPU tensors under TRITON_INTERPRET=1)."""
-    if not available() or problem.plan.weight_parallel or problem.cells is not None \
+    if not available() or problem.plan.weight_parallel or problem.perturbed \
             or problem.column_mismatch or conversion_model.tables(problem).columns is not None:
         return False        # a per-column transfer table: the torch path
     device = problem.x.device.type

@@ -51,6 +51,8 @@ DNL_CHIPS = {
                        "noise { random 0.5 lsb } mismatch { adc_dnl 2 lsb }",
     "adc-1-bit": "array { rows 37 cols 24 } adc { bits 1 } noise { random 0.3 lsb } "
                  "mismatch { adc_dnl 0.4 lsb }",
+    "dac-cells-noisy": "array { rows 37 cols 24 } input { parallel 2 } noise { random 1 lsb } "
+                       "mismatch { adc_dnl 0.4 lsb dac 1% cell 1% }",
 }
 
 
@@ -76,7 +78,7 @@ def dnl_problem(name: str, *, groups=2, rows_out=11, k=100, n=7, seed=3,
     fixed = static_mismatch(plan, mismatch_seed, LAYER_KEY, tiles, k, n, torch.device("cpu"))
     assert fixed.thresholds is not None
     return AcimProblem(x.float(), w.float(), plan, tiles, keys, fixed.cells, fixed.gain,
-                       fixed.offset, thresholds=fixed.thresholds)
+                       fixed.offset, drivers=fixed.drivers, thresholds=fixed.thresholds)
 
 
 @pytest.mark.parametrize("name", DNL_CHIPS)
