@@ -111,6 +111,10 @@ def cross_field_problems(spec: ChipSpec, written: set[FieldKey] | None = None) -
     return problems
 
 
+# Thresholds of `adc_dnl` per layer (float32: 256 MiB).
+MAX_DNL_THRESHOLDS = 1 << 26
+
+
 def _static_mismatch_problems(spec: ChipSpec) -> list[Problem]:
     m, problems = spec.mismatch, []
     if spec.weight.parallel:
@@ -121,6 +125,16 @@ def _static_mismatch_problems(spec: ChipSpec) -> list[Problem]:
                     f"`mismatch {field}` models {what}; weight `parallel` converts whole "
                     "products with a signed ADC", (("mismatch", field), ("weight", "parallel")),
                     help="use `adc_offset` and `adc_gain` mismatch, or bit-serial weights"))
+    elif m.adc_dnl.value > 0:
+        columns = spec.array.cols // spec.weight.bits * spec.weight.bits
+        thresholds = columns * ((1 << spec.adc.bits) - 1)
+        if thresholds > MAX_DNL_THRESHOLDS:
+            problems.append(Problem(
+                f"`mismatch adc_dnl` draws every code threshold of every column's ADC: {columns} "
+                f"columns x {(1 << spec.adc.bits) - 1} thresholds = {thresholds:,}, above the "
+                f"{MAX_DNL_THRESHOLDS:,} asimc holds per layer",
+                (("mismatch", "adc_dnl"), ("array", "cols"), ("adc", "bits")),
+                help="use fewer `cols` or ADC bits"))
     return problems
 
 
@@ -334,26 +348,3 @@ def validate(spec: ChipSpec) -> list[str]:
             messages += [where + p.message for p in
                          override_problems(base, override.settings, base_problems, failed)]
     return messages
-
-
-# ---- what the simulator does not model yet -------------------------------------------------------
-
-# Chip fields the language and `chip fit` know but the kernels do not simulate yet (they wait
-# for the kernels that draw each code from a per-MAC table; docs/numeric-model.md, 8b and 8c).
-NOT_SIMULATED = (("mismatch", "adc_dnl", "ADC threshold mismatch (`mismatch { adc_dnl }`)"),)
-
-
-def refuse_unsimulated(spec: ChipSpec) -> None:
-    """Raise UsageError when the chip, or one of its layer overrides, sets a field the
-    simulator does not model yet (rather than simulate the chip without it)."""
-    from ..errors import UsageError
-    chips = [("the chip", spec)] + [(f'layer "{o.pattern}"', spec.apply(o.settings))
-                                    for o in spec.layers if not o.digital]
-    for block, field, what in NOT_SIMULATED:
-        users = [where for where, chip in chips if _magnitude(getattr(getattr(chip, block),
-                                                                        field))]
-        if users:
-            hint = ("use `asimc chip fit` to turn the table into a parametric chip"
-                    if field == "transfer" else f"set `{field}` to 0")
-            raise UsageError(f"the simulator does not model {what} yet, and {users[0]} uses "
-                             f"it: {hint}")

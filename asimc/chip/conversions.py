@@ -249,8 +249,10 @@ class ConversionPlan:
 
     @property
     def has_static_mismatch(self) -> bool:
-        """Some draw is fixed per chip instance (seed): cells, input drivers or column ADCs."""
-        return self.cell_sigma > 0 or self.dac_sigma > 0 or self.has_column_mismatch
+        """Some draw is fixed per chip instance (seed): cells, input drivers or column ADCs
+        (gain, offset, code thresholds)."""
+        return self.cell_sigma > 0 or self.dac_sigma > 0 or self.has_column_mismatch \
+            or self.chip.mismatch.adc_dnl.value > 0
 
     @property
     def alpha(self) -> float:

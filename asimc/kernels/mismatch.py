@@ -12,6 +12,8 @@ seed, and different for another seed:
 - input drivers: counter ``r * G + g - 1`` for array row r and driven level g = 1..G
   (G = 2^bits_per_cycle - 1), the level rounded to multiples of 2^-14 (docs/numeric-model.md,
   section 8c).
+- ADC code thresholds (``adc_dnl``): counter ``p * L + k - 1`` for physical column p and
+  threshold k = 1..L (``thresholds``).
 
 Each kind has its own salt, so no two share a number.
 """
@@ -22,8 +24,8 @@ from dataclasses import dataclass
 import torch
 
 from ..chip.conversions import CELL_GRID_BITS, DRIVER_GRID_BITS, ConversionPlan
-from . import rng
-from .rng import CELL_SALT, DRIVER_SALT, GAIN_SALT, OFFSET_SALT
+from . import rng, thresholds as column_thresholds
+from .rng import CELL_SALT, DRIVER_SALT, GAIN_SALT, OFFSET_SALT, THRESHOLD_SALT
 
 # Cell errors are multiples of 2^-20 (1e-6 of a unit cell, far below any sigma one writes), so
 # that a MAC over perturbed cells is an exact float64 sum whatever the summation order: both
@@ -37,12 +39,13 @@ DRIVER_GRID = float(1 << DRIVER_GRID_BITS)
 @dataclass(frozen=True, eq=False)
 class StaticMismatch:
     """The kernel inputs of ``AcimProblem``: cells (bw, K, N), gain and offset (T, B, N),
-    drivers (rows, G + 1)."""
+    drivers (rows, G + 1), thresholds (P, L)."""
 
     cells: torch.Tensor | None = None
     gain: torch.Tensor | None = None
     offset: torch.Tensor | None = None
     drivers: torch.Tensor | None = None
+    thresholds: torch.Tensor | None = None
 
 
 def normals(seed: int, layer_key: int, salt: int, count: int,
@@ -74,7 +77,8 @@ def static_mismatch(plan: ConversionPlan, seed: int, layer_key: int,
     drivers = None
     if plan.dac_sigma > 0:
         drivers = driven_levels(plan, seed, layer_key, max(k1 - k0 for k0, k1 in tiles), device)
-    return StaticMismatch(cells, gain, offset, drivers)
+    return StaticMismatch(cells, gain, offset, drivers,
+                          _thresholds(plan, seed, layer_key, n, device))
 
 
 def driven_levels(plan: ConversionPlan, seed: int, layer_key: int, rows: int,
@@ -98,3 +102,15 @@ def driven_planes(planes: torch.Tensor, drivers: torch.Tensor,
     same array rows)."""
     array_row = torch.cat([torch.arange(k1 - k0, device=planes.device) for k0, k1 in tiles])
     return drivers.flatten()[array_row * drivers.shape[1] + planes.long()]
+
+
+def _thresholds(plan: ConversionPlan, seed: int, layer_key: int, n: int,
+                device: torch.device) -> torch.Tensor | None:
+    """Each used physical column's ADC thresholds: offsets d = float32(z * float32(sigma)) LSB."""
+    sigma = plan.chip.mismatch.adc_dnl.value
+    if sigma <= 0:          # (weight-parallel chips refuse adc_dnl: asimc/chip/check.py)
+        return None
+    columns, levels = column_thresholds.used_columns(plan, n), plan.adc_levels
+    z = normals(seed, layer_key, THRESHOLD_SALT, columns * levels, device).view(columns, levels)
+    return column_thresholds.place(z * torch.tensor(sigma, dtype=torch.float32, device=device),
+                                   levels)

@@ -42,8 +42,8 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     tiles = range(len(problem.tiles))
     fractions = [problem.fraction(t) for t in tiles]
     table = conversion_model.tables(problem)
-    # Column ADC errors (T, bw, N): both or neither (gain 1 and offset 0 are exact no-ops);
-    # digital conversions take none (``analog``).
+    # Column ADC errors (T, bw, N): both or neither (gain 1 and offset 0 are exact no-ops; the
+    # thresholds of adc_dnl come with both); digital conversions take none (``analog``).
     gain = column_offset = None
     if problem.column_mismatch:
         shape = (len(problem.tiles), bw, columns)
@@ -61,7 +61,7 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
         tile_step=problem.step(1, 0, 0), elements=noise.elements if noise else 0,
         col_stride=noise.col_stride if noise else 0,
         fraction=torch.tensor(fractions, dtype=torch.float64), gain=gain,
-        column_offset=column_offset,
+        column_offset=column_offset, thresholds=problem.thresholds,
         analog=torch.tensor([not d for d in digital], dtype=torch.int32),
         table_base=torch.tensor(table.base, dtype=torch.int64),
         tables=native.native_tables(table), draws_codes=problem.draws_codes,

@@ -57,6 +57,8 @@ class AcimProblem:
     offset: (T, bw, N) float32 each column ADC's offset in units of the tile's range, or None.
     drivers: (rows, G + 1) float64 the level array row r's input driver drives for group value
            g (``mismatch.driven_levels``), seen by analog conversions; or None (ideal drivers).
+    thresholds: (P, L) float32 each physical column ADC's code thresholds (``mismatch
+            { adc_dnl }``, asimc/kernels/thresholds.py), or None.
     The ADC range of tile t is ``fraction(t)`` x the rows-based F (docs/numeric-model.md,
     "ADC range and fixed-pattern mismatch").
     """
@@ -70,6 +72,7 @@ class AcimProblem:
     gain: torch.Tensor | None = None
     offset: torch.Tensor | None = None
     drivers: torch.Tensor | None = None
+    thresholds: torch.Tensor | None = None
 
     def fraction(self, tile: int) -> float:
         """f of tile t: its ADC range over the rows-based full scale."""
@@ -87,7 +90,8 @@ class AcimProblem:
 
     @property
     def column_mismatch(self) -> bool:
-        return self.gain is not None or self.offset is not None
+        """The column ADCs differ (gain, offset or thresholds): analog codes are per column."""
+        return self.gain is not None or self.offset is not None or self.thresholds is not None
 
     @property
     def perturbed(self) -> bool:
@@ -98,7 +102,8 @@ class AcimProblem:
     def draws_codes(self) -> bool:
         """Noisy analog conversions draw their code from ``conversion_model``'s tables (one
         32-bit word each); with perturbed cells or drivers (non-integer MACs) or column ADC
-        errors (a per-column transform of the noisy value) they draw a normal instead."""
+        errors (a per-column transform or code thresholds of the noisy value) they draw a
+        normal instead."""
         return self.noise is not None and not self.perturbed and not self.column_mismatch \
             and not self.plan.weight_parallel
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from . import adc, conversion_model, rng
+from . import adc, conversion_model, rng, thresholds
 from .bitplanes import input_cycle_planes, weight_bit_planes
 from .mismatch import driven_planes
 from .problem import AcimProblem, quad_part
@@ -36,7 +36,8 @@ def run(problem: AcimProblem) -> torch.Tensor:
     column_index = torch.arange(columns, device=x.device)
     levels = plan.adc_levels
     table = conversion_model.tables(problem)
-    if table.columns is not None:       # a per-column transfer table: each bit's column
+    if table.columns is not None or problem.thresholds is not None:
+        # per-column transfer table or ADC thresholds (adc_dnl): each bit's physical column
         physical = conversion_model.physical_columns(plan.weight_bits, chip.array.cols,
                                                      column_index)
 
@@ -68,6 +69,9 @@ def run(problem: AcimProblem) -> torch.Tensor:
                         value = adc.column_errors(
                             value, None if problem.gain is None else problem.gain[t, i],
                             None if problem.offset is None else problem.offset[t, i])
+                        if problem.thresholds is not None:
+                            return thresholds.count_reached(value,
+                                                            problem.thresholds[physical[i]])
                     return adc.adc_code(value, levels)
 
                 # 3-4. Noise on analog conversions (several times when voted), then the ADC:

@@ -39,12 +39,14 @@ import torch
 _MASK64 = (1 << 64) - 1
 
 # Salts that keep the streams of different kinds of draws apart: per-conversion noise
-# (``problem``), and the static per-chip errors of ``mismatch`` (cells, ADC gain, ADC offset).
+# (``problem``), and the static per-chip errors of ``mismatch`` (cells, ADC gain, ADC offset,
+# input drivers, and the ADC code thresholds of ``mismatch { adc_dnl }``).
 CONVERSION_SALT = 0x636F6E76   # "conv"
 CELL_SALT = 0x63656C6C         # "cell"
 GAIN_SALT = 0x6761696E         # "gain"
 OFFSET_SALT = 0x6F666673       # "offs"
 DRIVER_SALT = 0x64726976       # "driv"
+THRESHOLD_SALT = 0x74687273    # "thrs"
 
 
 def _signed(value: int) -> int:

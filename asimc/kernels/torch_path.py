@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from . import adc, conversion_model, rng
+from . import adc, conversion_model, rng, thresholds
 from .bitplanes import input_cycle_planes, twos_complement
 from .mismatch import driven_planes
 from .problem import AcimProblem, PairTables, quad_part
@@ -93,6 +93,13 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
             return None
         term = values[t, :, n0:n1].view(1, 1, 1, bw, n1 - n0)
         return torch.where(analog_pair, term, torch.full_like(term, neutral))
+
+    def threshold_term(physical):
+        """adc_dnl: where each conversion's column's thresholds start in the flat thresholds
+        (-1 on digital levels, which round)."""
+        if problem.thresholds is None:
+            return None
+        return torch.where(analog_pair, physical * levels, -1)
     pair_votes = pair.draws
     steps_per_tile = problem.step(1, 0, 0)
     pair_step = per_pair(pair.step, torch.int64)
@@ -140,6 +147,11 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
             if noise is not None:
                 stream = noise.stream[:, r0:r1].contiguous()
                 offset = (noise.offset[:, r0:r1] + n0 * noise.col_stride).contiguous()
+            physical = None          # per-column table or thresholds: each bit's column
+            if table.columns is not None or problem.thresholds is not None:
+                physical = conversion_model.physical_columns(
+                    bw, chip.array.cols, torch.arange(n0, n1, device=device)) \
+                    .view(1, 1, 1, bw, n1 - n0)
             for t, (k0, k1) in enumerate(problem.tiles):
                 if not problem.perturbed:
                     mac = torch.matmul(stacked_inputs[:, :, k0:k1], stacked[t])
@@ -154,15 +166,13 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
                     for c, i in digital_pairs:
                         mac[:, c, :, i, :] = ideal[:, c, :, i, :]
                 step = pair_step + t * steps_per_tile
-                measured = None if table.columns is None else (
-                    column_maps[t], conversion_model.physical_columns(
-                        bw, chip.array.cols, torch.arange(n0, n1, device=device))
-                    .view(1, 1, 1, bw, n1 - n0))
+                measured = None if table.columns is None else (column_maps[t], physical)
                 code = _codes(problem, table, table_rows[t], mac, tile_full_scale[t], pair_alpha,
                               tile_sigmas[t], plan.rows * fractions[t], step, pair_votes,
                               stream, offset,
                               column_term(problem.gain, 1.0, t, n0, n1),
-                              column_term(problem.offset, 0.0, t, n0, n1), measured)
+                              column_term(problem.offset, 0.0, t, n0, n1), measured,
+                              threshold_term(physical))
                 chunk += (code.to(torch.float64) * shift_add).sum(dim=(1, 3)) * fractions[t]
             acc[:, r0:r1, n0:n1] = chunk
     return acc / levels
@@ -170,12 +180,15 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
 
 def _codes(problem: AcimProblem, table: conversion_model.FlatTables, table_rows, mac,
            full_scale, pair_alpha, sigmas, rows, step, pair_votes, stream, offset,
-           column_gain=None, column_offset=None, measured=None) -> torch.Tensor:
+           column_gain=None, column_offset=None, measured=None,
+           column_first=None) -> torch.Tensor:
     """ADC codes of every conversion of a chunk of one tile (torch path): (G, C, Rc, bw, Nb).
     ``table_rows``: each pair's first row in ``table`` (M = 0); ``full_scale``: the tile's
     range per cycle; ``sigmas``: (random per pair, non-linear) in units of it; ``rows``:
     f * rows (M_bin); ``column_gain/offset``: the column ADCs' errors; ``measured``: a
-    per-column transfer table's (map start per pair, physical column per bit and column)."""
+    per-column transfer table's (map start per pair, physical column per bit and column);
+    ``column_first``: where each conversion's column's thresholds start in the flat
+    thresholds (-1: rounds)."""
     plan = problem.plan
     groups, num_cycles, rc, bw, columns = mac.shape
     levels = plan.adc_levels
@@ -187,10 +200,14 @@ def _codes(problem: AcimProblem, table: conversion_model.FlatTables, table_rows,
         adc.analog_value(mac, full_scale.view(1, num_cycles, 1, 1, 1), alpha)
     noise = problem.noise
 
-    def convert(value, gain=column_gain, offset=column_offset):
+    def convert(value, gain=column_gain, offset=column_offset, first=column_first):
         if gain is not None or offset is not None:
             value = adc.column_errors(value, gain, offset)
-        return adc.adc_code(value, levels)
+        code = adc.adc_code(value, levels)
+        if first is None:
+            return code
+        reached = thresholds.walk(value, problem.thresholds.view(-1), first.clamp(min=0), levels)
+        return torch.where(first >= 0, reached, code)
 
     if noise is None:
         return convert(m)
@@ -219,7 +236,7 @@ def _codes(problem: AcimProblem, table: conversion_model.FlatTables, table_rows,
         def sample(at, z):
             part = (lambda t: None if t is None else t[at])
             noisy = adc.add_noise(m[at], z * analog[at], sigma[at])
-            return convert(noisy, part(column_gain), part(column_offset))
+            return convert(noisy, part(column_gain), part(column_offset), part(column_first))
 
     # Weight bits 4j..4j+3 share Philox call j: its four words (or normals) in order.
     drawn = torch.stack(draws(step[:, :, :, 0::4, :]), dim=4).flatten(3, 4)[:, :, :, :bw, :]

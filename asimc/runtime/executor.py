@@ -247,7 +247,7 @@ class _MatrixHook:
                               offset.view(x.shape[0], x.shape[1]), col_stride, elements)
         fixed = self._static_mismatch(layer, plan, tiles, w.shape[1], w.shape[2])
         problem = AcimProblem(x, w, plan, tiles, noise, fixed.cells, fixed.gain, fixed.offset,
-                              fixed.drivers)
+                              fixed.drivers, fixed.thresholds)
         acc = self.kernel(problem, memory_budget=self.memory_budget)
         if self.measure:
             self._record_error(layer, acc, exact.matmul(x, w))
@@ -337,7 +337,8 @@ class _MatrixHook:
         none = torch.empty(0, dtype=torch.int64)
         noise = NoiseKeys(none, none, 1, 0) if plan.has_noise else None
         probe = AcimProblem(torch.empty(layer.groups, 0, k), torch.empty(1, k, n), plan, tiles,
-                            noise, fixed.cells, fixed.gain, fixed.offset, fixed.drivers)
+                            noise, fixed.cells, fixed.gain, fixed.offset, fixed.drivers,
+                            fixed.thresholds)
         return fast.merges_exactly(probe)
 
     def _exact_conv(self, layer: MatrixLayer, padded: torch.Tensor, w: torch.Tensor,

@@ -7,7 +7,7 @@ from dataclasses import replace
 from hypothesis import strategies as st
 
 from asimc.chip import schema
-from asimc.chip.check import cross_field_problems
+from asimc.chip.check import MAX_DNL_THRESHOLDS, cross_field_problems
 from asimc.chip.conversions import FLOAT64_BITS, ConversionPlan, input_cycles
 from asimc.chip.spec import (AdcSpec, ArraySpec, ChipSpec, DomainSpec, EnergySpec, HybridSpec,
                              InputSpec, LayerOverride, MismatchSpec, NoiseSpec, Quantity,
@@ -58,10 +58,12 @@ def chip_specs(draw, with_layers: bool = True) -> ChipSpec:
                       | quantities(positive, ["%"]))
     adc = AdcSpec(draw(st.integers(1, 16)), full_scale, draw(st.booleans()))
     no_cells = weight.parallel or domain.cell_variation.value > 0
+    thresholds = array.cols // weight.bits * weight.bits * ((1 << adc.bits) - 1)
+    no_dnl = weight.parallel or thresholds > MAX_DNL_THRESHOLDS
     mismatch = MismatchSpec(draw(quantities(non_negative, ["%", "lsb"])),
                             draw(quantities(non_negative, ["%"])),
                             draw(quantities(st.just(0.0) if no_cells else non_negative, ["%"])),
-                            draw(quantities(st.just(0.0) if weight.parallel else non_negative,
+                            draw(quantities(st.just(0.0) if no_dnl else non_negative,
                                             ["lsb"])),
                             draw(quantities(st.just(0.0) if weight.parallel else non_negative,
                                             ["%"])))
@@ -100,6 +102,6 @@ def layer_overrides(draw, base: ChipSpec) -> LayerOverride:
     return LayerOverride(pattern, settings)
 
 
-# Fields no cross-field rule involves.
-_HARMLESS = {("array", "macros"), ("array", "mapping"), ("adc", "bits"),
+# Fields no cross-field rule involves (adc bits do: `adc_dnl`'s thresholds per layer).
+_HARMLESS = {("array", "macros"), ("array", "mapping"),
              ("noise", "random"), ("quant", "weight"), ("quant", "input")}

@@ -324,6 +324,11 @@ def test_every_native_variant_gives_the_same_bits(simd, monkeypatch, tmp_path):
         for name in ("used-rows-columns", "columns-voting-hybrid-signed"):
             problem = range_problem(name)
             assert torch.equal(fast.run(problem), reference.run(problem)), name
+        from .test_adc_dnl import dnl_problem
+        for name in ("noisy-offset-gain", "voting-hybrid-signed", "noiseless-hybrid-offset",
+                     "wide-dnl-ranged"):
+            problem = dnl_problem(name, n=45, rows_out=5)         # mismatch { adc_dnl }
+            assert torch.equal(fast.run(problem), reference.run(problem)), name
         counters = torch.arange(0, 7 * 1000, 7, dtype=torch.int64)
         want = torch.stack(rng.random_words(torch.tensor(77), counters), dim=-1)
         assert torch.equal(native.random_words(77, counters), want)

@@ -1,17 +1,19 @@
 """`adc { transfer "measured.csv" }` in the chip language, through `asimc chip ...` and the API:
 paths relative to the chip file, located errors, the table's content as the chip's identity,
-`chip show`, and the fields the simulator does not model yet."""
+`chip show`, and the mismatch fields of measured converters."""
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import asimc
 from asimc.chip import format_chip, load_chip, parse_chip
 from asimc.chip.serialize import chip_from_dict, chip_to_dict
 from asimc.cli import main
-from asimc.errors import ChipError, UsageError
+from asimc.data import load_dataset
+from asimc.errors import ChipError
 
 BASE = 'chip "bench" {\n    array { rows 31 cols 8 }\n    adc { bits 5 }\n}\n'
 
@@ -111,14 +113,17 @@ def test_chip_show_says_how_unmeasured_mac_values_are_simulated(bench, capsys):
     assert facts["sha256"] == load_chip(bench / "measured.acim").adc.transfer_sha256
 
 
-def test_the_simulator_refuses_what_it_does_not_model_yet(bench):
-    model = "examples/models/digits_cnn.onnx"
-    for body, name in (("mismatch { adc_dnl 0.3 lsb }", "adc_dnl"),):
-        chip = parse_chip(f'chip "x" {{ {body} }}')
-        with pytest.raises(UsageError, match=f"set `{name}` to 0"):
-            asimc.compile(model, chip)
-    # At 0 they change nothing: the chip compiles as before.
-    asimc.compile(model, parse_chip('chip "x" { mismatch { adc_dnl 0 lsb dac 0% } }'))
+def test_dnl_and_dac_mismatch_compile_and_change_the_numbers():
+    model = "examples/models/digits_mlp.onnx"
+    x = load_dataset("digits", limit=4).x.reshape(4, -1)
+    plain = asimc.compile(model, parse_chip('chip "x" { }')).run(x, seed=1).outputs
+    both = asimc.compile(model, parse_chip(
+        'chip "x" { mismatch { adc_dnl 0.3 lsb dac 1% } }')).run(x, seed=1).outputs
+    zero = asimc.compile(model, parse_chip(
+        'chip "x" { mismatch { adc_dnl 0 lsb dac 0% } }')).run(x, seed=1).outputs
+    for name in plain:
+        assert not np.array_equal(both[name], plain[name])
+        assert np.array_equal(zero[name], plain[name])
 
 
 def test_dnl_and_dac_mismatch_are_chip_fields_with_checks():

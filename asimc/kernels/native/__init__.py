@@ -198,7 +198,7 @@ def library():
     p, i64, i32, f32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_float
     lib.asimc_acim.argtypes = [p, p, p, i64, i64, i64, i64, i64, i64, i64, p, i64, i64,
                                i32, i32, i32, p, p, p, p, p, i64, p, p, i64, i64, p, p, p, p,
-                               p, p, p, p, p, p, i64, p, i32, f32, i32,
+                               i64, p, p, p, p, p, p, p, i64, p, i32, f32, i32,
                                p, p, p, p, p, i64, i64]
     lib.asimc_acim.restype = None
     lib.asimc_pack_weights.argtypes = [p, i64, i64, i64, i64, i64, p, i64, i32, i64, p, i32]
@@ -313,14 +313,17 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
          cycle_bits: torch.Tensor, shift_add: torch.Tensor, votes: torch.Tensor,
          step: torch.Tensor, tile_step: int, stream: torch.Tensor | None,
          offset: torch.Tensor | None, elements: int, col_stride: int, fraction: torch.Tensor,
-         gain: torch.Tensor | None, column_offset: torch.Tensor | None, analog: torch.Tensor,
+         gain: torch.Tensor | None, column_offset: torch.Tensor | None,
+         thresholds: torch.Tensor | None, analog: torch.Tensor,
          table_base: torch.Tensor, tables: conversion_model.FlatTables, draws_codes: bool,
          levels: int) -> None:
     """acc (G, R, n1 - n0) float64 = the shift-added codes of x (G, R, K) float32 against the
     packed weight columns [n0, n1) (see convert.c, ``asimc_acim``). Per tile t: fraction (T,)
     float64, table_base (T, C*bw) int64 (the tables' row of M = 0 of each pair); gain and
-    column_offset (T, bw, columns) float32, both or neither; analog (C*bw,) int32: whether a
-    pair's conversion takes the column errors; draws_codes: noisy conversions draw their code
+    column_offset (T, bw, columns) float32, both or neither (and both with thresholds: (P, L)
+    float32, the ADC thresholds of the first P physical columns, which analog conversions
+    count; column n's bit i is column (n mod (P / bw)) * bw + i); analog (C*bw,)
+    int32: whether a pair's conversion takes the column errors; draws_codes: noisy conversions draw their code
     from the tables (else a normal, added to the tabulated analog value)."""
     _cpu_tensor(x, torch.float32, "x")
     _check(x.dim() == 3, "x must be (groups, rows, K)")
@@ -386,6 +389,12 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
     if gain is not None:
         _cpu_tensor(gain, torch.float32, "gain", t * bw * columns)
         _cpu_tensor(column_offset, torch.float32, "column_offset", t * bw * columns)
+    if thresholds is not None:
+        _check(gain is not None, "thresholds need gain and column_offset")
+        _cpu_tensor(thresholds, torch.float32, "thresholds")
+        _check(thresholds.dim() == 2 and thresholds.shape[1] == levels
+               and thresholds.shape[0] >= bw and thresholds.shape[0] % bw == 0
+               and thresholds.numel() < 1 << 31, "thresholds of another chip or layer")
     noisy = stream is not None
     if noisy:
         _cpu_tensor(stream, torch.int64, "stream", groups * rows_out)
@@ -398,7 +407,9 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
         step.data_ptr(), tile_step, stream.data_ptr() if noisy else None,
         offset.data_ptr() if noisy else None, elements, col_stride, fraction.data_ptr(),
         gain.data_ptr() if gain is not None else None,
-        column_offset.data_ptr() if gain is not None else None, analog.data_ptr(),
+        column_offset.data_ptr() if gain is not None else None,
+        thresholds.data_ptr() if thresholds is not None else None,
+        thresholds.shape[0] // bw if thresholds is not None else 1, analog.data_ptr(),
         table_base.data_ptr(), tables.analog.data_ptr(), tables.sigma.data_ptr(),
         tables.code.data_ptr(), tables.low.data_ptr(), tables.thresholds.data_ptr(),
         threshold_width, tables.guide.data_ptr(), int(draws_codes), float(levels),

@@ -10,10 +10,10 @@
  * A noisy conversion draws its code from the tables of asimc/kernels/conversion_model.py (built
  * once per layer in Python and passed in): one Philox4x32-10 word per conversion, one guide
  * table look-up and one comparison (a count over the thresholds in the rare flagged cells).
- * Where the column ADCs' gain and offset act on the noisy value, a Box-Muller normal is drawn
- * instead and added to the tabulated analog value with the tabulated sigma, in float32 with
- * -ffp-contract=off, operation by operation as asimc/kernels/{adc,rng}.py do, so that the codes
- * are the reference kernel's, bit for bit.
+ * Where the column ADCs' gain, offset or code thresholds act on the noisy value, a Box-Muller
+ * normal is drawn instead and added to the tabulated analog value with the tabulated sigma, in
+ * float32 with -ffp-contract=off, operation by operation as asimc/kernels/{adc,rng}.py do, so
+ * that the codes are the reference kernel's, bit for bit.
  *
  * The same source is built three times (native/__init__.py): for the baseline instruction set
  * (scalar), for AVX2 and for AVX-512; the generator, the guided draw and the bit packing have
@@ -347,6 +347,97 @@ static inline float column(float u, const float *g, const float *o, int n) {
     return g ? clamp01(u * g[n] + o[n]) : u;
 }
 
+/* mismatch { adc_dnl } (asimc/kernels/thresholds.py): code[n] = #{k : v[n] >= theta_k} for
+ * v[n] in [0, 1], with theta_k = theta[column[n] + k - 1] (float32 in units of the range,
+ * ascending in k). Thresholds c - 1 .. c + 2 around c = round(v L) decide it when theta_{c-1}
+ * is reached and theta_{c+2} is not (sorted: all below are reached, all above not), k < 1
+ * counting as reached and k > levels as not: four independent loads (vector gathers) and no
+ * branch. The rest (offsets beyond a LSB or so) walk from c. */
+static inline int threshold_reached(const float *t, int levels, float x, int k) {
+    const int at = k < 1 ? 0 : (k > levels ? levels - 1 : k - 1);     /* a load in bounds */
+    return (k < 1 || x >= t[at]) && k <= levels;
+}
+
+/* Not inlined: it would grow the fused loop of every chip. */
+static __attribute__((noinline)) void threshold_codes(const float *theta, const int32_t *column,
+                                                     int levels, const float *v, int count,
+                                                     float *code) {
+    uint32_t walk = 0;              /* bit n: code[n] needs the walk (count <= BLOCK = 32) */
+    int n = 0;
+#if defined(__AVX512F__)
+    {
+        const __m512 scale = _mm512_set1_ps((float)levels);
+        const __m512i one = _mm512_set1_epi32(1), top = _mm512_set1_epi32(levels - 1);
+        const __m512i last = _mm512_set1_epi32(levels), zero = _mm512_setzero_si512();
+        for (; n + 16 <= count; n += 16) {
+            const __m512 x = _mm512_loadu_ps(v + n);
+            /* round(x L): the conversion rounds to nearest even, as nearbyintf */
+            const __m512i c = _mm512_cvtps_epi32(_mm512_mul_ps(x, scale));
+            const __m512i col = _mm512_loadu_si512((const void *)(column + n));
+            __m512i sum = _mm512_sub_epi32(c, _mm512_set1_epi32(2));
+            __mmask16 reached[4];
+            for (int j = 0; j < 4; j++) {               /* threshold k = c + j - 1 */
+                const __m512i k = _mm512_add_epi32(c, _mm512_set1_epi32(j - 1));
+                const __m512i at = _mm512_min_epi32(_mm512_max_epi32(
+                    _mm512_sub_epi32(k, one), zero), top);
+                const __m512 t = _mm512_i32gather_ps(_mm512_add_epi32(at, col), theta, 4);
+                reached[j] = (_mm512_cmp_ps_mask(x, t, _CMP_GE_OQ)
+                              | _mm512_cmplt_epi32_mask(k, one))
+                             & _mm512_cmple_epi32_mask(k, last);
+                sum = _mm512_mask_add_epi32(sum, reached[j], sum, one);
+            }
+            _mm512_storeu_ps(code + n, _mm512_cvtepi32_ps(sum));
+            walk |= (uint32_t)(uint16_t)(~reached[0] | reached[3]) << n;
+        }
+    }
+#elif defined(__AVX2__)
+    {
+        const __m256 scale = _mm256_set1_ps((float)levels);
+        const __m256i one = _mm256_set1_epi32(1), top = _mm256_set1_epi32(levels - 1);
+        const __m256i last = _mm256_set1_epi32(levels), zero = _mm256_setzero_si256();
+        for (; n + 8 <= count; n += 8) {
+            const __m256 x = _mm256_loadu_ps(v + n);
+            const __m256i c = _mm256_cvtps_epi32(_mm256_mul_ps(x, scale));
+            const __m256i col = _mm256_loadu_si256((const __m256i *)(column + n));
+            __m256i sum = _mm256_sub_epi32(c, _mm256_set1_epi32(2));
+            __m256i reached[4];                         /* lanes -1 (reached) or 0 */
+            for (int j = 0; j < 4; j++) {
+                const __m256i k = _mm256_add_epi32(c, _mm256_set1_epi32(j - 1));
+                const __m256i at = _mm256_min_epi32(_mm256_max_epi32(
+                    _mm256_sub_epi32(k, one), zero), top);
+                const __m256 t = _mm256_i32gather_ps(theta, _mm256_add_epi32(at, col), 4);
+                reached[j] = _mm256_andnot_si256(
+                    _mm256_cmpgt_epi32(k, last),
+                    _mm256_or_si256(_mm256_castps_si256(_mm256_cmp_ps(x, t, _CMP_GE_OQ)),
+                                    _mm256_cmpgt_epi32(one, k)));
+                sum = _mm256_sub_epi32(sum, reached[j]);
+            }
+            _mm256_storeu_ps(code + n, _mm256_cvtepi32_ps(sum));
+            const __m256i flag = _mm256_or_si256(
+                _mm256_xor_si256(reached[0], _mm256_set1_epi32(-1)), reached[3]);
+            walk |= (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(flag)) << n;
+        }
+    }
+#endif
+    for (; n < count; n++) {
+        const float x = v[n], *t = theta + column[n];
+        const int c = (int)nearbyintf(x * (float)levels);
+        const int low = threshold_reached(t, levels, x, c - 1);
+        const int high = threshold_reached(t, levels, x, c + 2);
+        code[n] = (float)(c - 2 + low + threshold_reached(t, levels, x, c)
+                          + threshold_reached(t, levels, x, c + 1) + high);
+        walk |= (uint32_t)(!low | high) << n;
+    }
+    for (; walk; walk &= walk - 1) {
+        const int k = __builtin_ctz(walk);
+        const float *t = theta + column[k];
+        int c = (int)nearbyintf(v[k] * (float)levels);
+        while (c < levels && v[k] >= t[c]) c++;
+        while (c > 0 && v[k] < t[c - 1]) c--;
+        code[k] = (float)c;
+    }
+}
+
 static float majority(const float *codes, int n, int stride) {
     float best = codes[0];
     int best_count = 0;
@@ -449,10 +540,11 @@ static void column_codes(const ColumnTables *ct, int64_t start, int64_t first, i
 
 /* code[n] of the conversions with MAC mac[n] (rows base + mac[n]): drawn from words w (noisy,
  * tabulated), or m + z sigma then the column errors g, o (normal draws), or noiseless (w and z
- * NULL). */
+ * NULL). With thresholds d (g then given too: adc_dnl), conversion n counts the thresholds
+ * d + d_column[n] (its physical column's, levels of them) instead of rounding. */
 static inline __attribute__((always_inline)) void block_codes(const Tables *tb, int64_t base, const int32_t *mac, const uint32_t *w,
                         const float *z, const float *g, const float *o, int count, float levels,
-                        float *code) {
+                        const float *d, const int32_t *d_column, float *code) {
     int n = 0;
     if (w) {
 #if defined(__AVX512F__)
@@ -481,12 +573,23 @@ static inline __attribute__((always_inline)) void block_codes(const Tables *tb, 
         }
 #endif
         for (; n < count; n++) code[n] = (float)drawn_code(tb, base + mac[n], w[n]);
+    } else if (z && d) {
+        float v[BLOCK];
+        for (; n < count; n++) {
+            const int64_t row = base + mac[n];
+            v[n] = column(clamp01(tb->analog[row] + z[n] * tb->sigma[row]), g, o, n);
+        }
+        threshold_codes(d, d_column, (int)levels, v, count, code);
     } else if (z) {
         for (; n < count; n++) {
             const int64_t row = base + mac[n];
             const float u = clamp01(tb->analog[row] + z[n] * tb->sigma[row]);
             code[n] = nearbyintf(column(u, g, o, n) * levels);
         }
+    } else if (d) {
+        float v[BLOCK];
+        for (; n < count; n++) v[n] = column(tb->analog[base + mac[n]], g, o, n);
+        threshold_codes(d, d_column, (int)levels, v, count, code);
     } else if (g) {
         for (; n < count; n++)
             code[n] = nearbyintf(column(tb->analog[base + mac[n]], g, o, n) * levels);
@@ -673,8 +776,11 @@ static void block_macs(const uint64_t *x, const uint64_t *w, int64_t width, int 
  *   voted), step[p] (counter step of vote 0, tile 0), analog_pair[p] (whether the column
  *   errors apply). Per tile t: fraction[t] (f_t), table_base[t * pairs + p] (the row of M = 0
  *   in the tables). gain, offset ((T, bw, columns) float32, both or neither): the column ADCs'
- *   errors. Tile t adds t * tile_step to every step. Weight bits 4j..4j+3 share one Philox
- *   call (its four words, or normals where draws_codes is 0, in order).
+ *   errors. dnl ((P, levels) float32 or NULL): the code thresholds of the first P physical
+ *   columns (adc_dnl), output column n's weight bit i in column (n mod dnl_per_tile) * bw + i
+ *   (dnl_per_tile = P / bw); analog conversions count them instead of rounding. Tile t adds
+ *   t * tile_step to every step. Weight bits 4j..4j+3 share one Philox call (its four words,
+ *   or normals where draws_codes is 0, in order).
  *   stream/offset: (G, R) int64 keys (NULL when noiseless); a conversion's counter is
  *   (step + vote) * elements + offset + n * col_stride.
  *   t_*: conversion_model.FlatTables (analog, sigma, code, low, thresholds rows x t_width,
@@ -692,7 +798,8 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                 const double *shift_add, const int32_t *votes, const int64_t *step,
                 int64_t tile_step, const int64_t *stream, const int64_t *offset,
                 int64_t elements, int64_t col_stride, const double *fraction,
-                const float *gain, const float *column_offset, const int32_t *analog_pair,
+                const float *gain, const float *column_offset, const float *dnl,
+                int64_t dnl_per_tile, const int32_t *analog_pair,
                 const int64_t *table_base, const float *t_analog, const float *t_sigma,
                 const float *t_code, const int32_t *t_low, const uint32_t *t_thresholds,
                 int64_t t_width, const uint32_t *t_guide, int32_t draws_codes, float levels,
@@ -737,6 +844,8 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
         uint64_t *xrow = malloc(sizeof(uint64_t) * tiles * bx * words);
         int32_t *mac = malloc(sizeof(int32_t) * pairs * BLOCK);
         float *codes = malloc(sizeof(float) * 4 * MAX_VOTES * BLOCK);
+        /* adc_dnl: where each column's bit 0 thresholds start */
+        int32_t *dnl_column = dnl ? malloc(sizeof(int32_t) * BLOCK) : NULL;
         int32_t *P = malloc(sizeof(int32_t) * bx * bw * BLOCK);
         float z[4 * BLOCK], code[BLOCK];
         uint32_t wq[4 * BLOCK];
@@ -756,6 +865,10 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
             for (int64_t nb = 0; nb < width; nb += BLOCK) {
                 const int count = (int)(width - nb < BLOCK ? width - nb : BLOCK);
                 for (int n = 0; n < count; n++) out[n] = 0.0;
+                if (dnl)            /* physical column of bit i: (n mod per_tile) * bw + i */
+                    for (int n = 0; n < count; n++)
+                        dnl_column[n] = (int32_t)((n0 + nb + n) % dnl_per_tile * bw
+                                                  * (int64_t)levels);
                 for (int64_t t = 0; t < tiles; t++) {
                     for (int n = 0; n < count; n++) tile_out[n] = 0.0;
                     /* 1. The MACs of every (cycle, weight bit) pair of the block. */
@@ -811,6 +924,8 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                                     const int64_t at = (t * bw + i) * columns + n0 + nb;
                                     const float *cg = gain && analog_pair[p] ? gain + at : NULL;
                                     const float *co = cg ? column_offset + at : NULL;
+                                    const float *cd = dnl && analog_pair[p]
+                                        ? dnl + i * (int64_t)levels : NULL;
                                     const uint32_t *wi = pv && draws_codes
                                         ? wq + (i - i0) * BLOCK : NULL;
                                     const float *zi = pv && !draws_codes
@@ -826,7 +941,7 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                                                      levels, dst);
                                     else
                                         block_codes(&tb, base, m, wi, zi, cg, co, count, levels,
-                                                    dst);
+                                                    cd, dnl_column, dst);
                                     if (pv <= 1)
                                         accumulate(code, count, pair_scale[p],
                                                    summed ? accf : NULL, shift_add[p], tile_out);
@@ -856,6 +971,7 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
         free(P);
         free(mac);
         free(codes);
+        free(dnl_column);
     }
 }
 
