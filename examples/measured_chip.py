@@ -6,8 +6,9 @@ to it, and the three chips compared on a trained Fashion-MNIST ResNet.
 
 1. The original (DIR/original.acim): the ASiM reference macro (chips/asim-bitserial-255.acim,
    lossless: 255 rows, 8-bit ADC) with 0.2 LSB of random noise and column mismatch,
-   `mismatch { adc_offset 0.1 lsb  adc_gain 0.1%  adc_dnl 0.1 lsb }`. The ResNet loses a few
-   points on it; twice that noise or mismatch costs it most of its accuracy.
+   `mismatch { adc_offset 0.1 lsb  adc_gain 0.1%  adc_dnl 0.1 lsb }`: near the edge of what
+   the ResNet tolerates (94 % -> 76 % on 300 images; 0.3 LSB of column offsets alone leave it
+   under 30 %).
 2. "Measure" it the way a test bench would (`asimc chip measure --per-column`): every MAC value
    0..255 of each of its 256 columns converted ``--repeats`` times, each column with its own
    ADC offset, gain and code thresholds; then one non-Gaussian twist a parametric chip cannot
@@ -70,7 +71,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="measured-chip", help="folder for the files written")
     parser.add_argument("--limit", type=int, default=300, help="Fashion-MNIST test images")
-    parser.add_argument("--seeds", type=int, default=2, help="noise seeds per chip")
+    parser.add_argument("--seeds", type=int, default=3, help="noise seeds per chip")
     parser.add_argument("--repeats", type=int, default=1000,
                         help="conversions per MAC value and column")
     parser.add_argument("--adc-dnl", type=float, default=0.1,

@@ -20,8 +20,9 @@ def register(commands) -> None:
     fit = commands.add_parser(
         "fit", help="fit the parametric noise model to a measured transfer table",
         description="Fit asimc's parametric conversion model (random and non-linear noise, "
-                    "column ADC offset, gain and threshold offsets) to a measured transfer table by maximum "
-                    "likelihood, and write a chip that extends BASE with the fitted values.")
+                    "column ADC offset, gain and threshold offsets) to a measured transfer "
+                    "table by maximum likelihood, and write a chip that extends BASE with the "
+                    "fitted values.")
     fit.add_argument("table", metavar="MEASURED.csv",
                      help="CSV mac,code,count[,column][,bits]")
     fit.add_argument("--chip", required=True, metavar="BASE.acim",
