@@ -405,17 +405,19 @@ def fitted_chip_text(result: FitResult, table: TransferTable, base_name: str,
 def dnl_summary(result: FitResult) -> list[str]:
     """What the fit found of the ADC's threshold offsets, in a few lines."""
     dnl = result.dnl
+    label = ("ADC thresholds (adc_dnl)" if result.adc_dnl is not None else
+             "ADC thresholds of the table's one converter")
     if not dnl.thresholds:
-        return ["ADC thresholds (adc_dnl): too few identified to estimate their offsets."]
+        return [f"{label}: too few identified to estimate their offsets."]
     found = (f"{dnl.sigma:.4g} lsb" if dnl.detected else
              f"not detected (below {dnl.detection_limit:.2g} lsb, the detection limit)")
-    lines = [f"ADC thresholds (adc_dnl): {found}, from {dnl.thresholds:,} thresholds whose "
+    lines = [f"{label}: {found}, from {dnl.thresholds:,} thresholds whose "
              f"offsets spread {dnl.measured_sd:.3g} lsb",
              f"  with {dnl.sampling_sd:.3g} lsb (rms) of sampling error"
              + (f" (detection limit {dnl.detection_limit:.2g} lsb)." if dnl.detected else ".")]
     if result.adc_dnl is None:
-        lines += ["  Not written as adc_dnl: a table without `column` is one converter for "
-                  "every column, and one",
+        lines += ["  Not written as adc_dnl: this fit takes the table as one converter for "
+                  "every column, and a table",
                   "  pooled over columns blurs their thresholds into noise (fit a per-column "
                   "table with --per-column)."]
     return lines
