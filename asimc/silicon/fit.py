@@ -480,18 +480,19 @@ def _plot_thresholds(axes, result: FitResult) -> None:
     adc_dnl."""
     dnl = result.dnl
     axes.set_xlabel("threshold offset d_k, estimated (LSB)")
-    axes.set_title("ADC thresholds: " + (f"adc_dnl {dnl.sigma:.3g} lsb" if dnl.detected else
+    name = "adc_dnl" if result.adc_dnl is not None else "one converter's offsets, sd"
+    axes.set_title("ADC thresholds: " + (f"{name} {dnl.sigma:.3g} lsb" if dnl.detected else
                                          "no DNL detected"))
     if not dnl.thresholds:
         return
     heights = axes.hist(dnl.estimates, bins=60, density=True, color="tab:blue", alpha=0.5,
                         label=f"{dnl.thresholds:,} thresholds")[0]
     x = np.linspace(dnl.estimates.min(), dnl.estimates.max(), 400)
-    # The sampling error alone (no DNL), and with the fitted adc_dnl when there is one: the
+    # The sampling error alone (no DNL), and with the fitted spread when there is one: the
     # y range is the histogram's and the expected curve's, the other may leave it.
     curves = [(dnl.sampling_sd, "sampling error alone", "tab:gray")]
     if dnl.detected:
-        curves.append((math.hypot(dnl.sigma, dnl.sampling_sd), "with the fitted adc_dnl",
+        curves.append((math.hypot(dnl.sigma, dnl.sampling_sd), "with the fitted spread",
                        "tab:red"))
     for sd, label, color in curves:
         if sd > 0:
