@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import torch
 
-from . import conversion_model, native
+from . import adc, conversion_model, native, torch_path
 from .packing import packed_weight_bytes, packed_weights
 from .problem import AcimProblem, PairTables
 
 
 def fits(problem: AcimProblem) -> bool:
-    """Within the native kernel's limits; cell or driver mismatch makes MACs non-integer
-    (torch path)."""
+    """Within the native kernel's limits (cell or driver mismatch included: ``run`` converts
+    their non-integer MACs natively)."""
     plan = problem.plan
-    return not problem.perturbed and problem.num_votes <= native.MAX_VOTES \
+    return problem.num_votes <= native.MAX_VOTES \
         and plan.chip.input.bits <= native.MAX_INPUT_BITS \
         and plan.chip.input.bits * plan.weight_bits <= native.MAX_PLANE_PAIRS \
         and _table_rows(conversion_model.tables(problem)) <= native.MAX_TABLE_ROWS
@@ -30,6 +30,8 @@ def _table_rows(table: conversion_model.FlatTables) -> int:
 
 
 def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
+    if problem.perturbed:
+        return _run_perturbed(problem, memory_budget)
     plan = problem.plan
     chip = plan.chip
     x, w = problem.x.contiguous(), problem.w
@@ -42,15 +44,8 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     tiles = range(len(problem.tiles))
     fractions = [problem.fraction(t) for t in tiles]
     table = conversion_model.tables(problem)
-    # Column ADC errors (T, bw, N): both or neither (gain 1 and offset 0 are exact no-ops; the
-    # thresholds of adc_dnl come with both); digital conversions take none (``analog``).
-    gain = column_offset = None
-    if problem.column_mismatch:
-        shape = (len(problem.tiles), bw, columns)
-        gain = (problem.gain if problem.gain is not None else torch.ones(shape)) \
-            .to(torch.float32).contiguous()
-        column_offset = (problem.offset if problem.offset is not None
-                         else torch.zeros(shape)).to(torch.float32).contiguous()
+    # digital conversions take no column errors (``analog``)
+    gain, column_offset = _column_errors(problem)
     args = dict(
         tiles=problem.tiles, input_bits=chip.input.bits, weight_bits=bw, columns=columns,
         cycle_low=torch.tensor([c.low_bit for c in cycles], dtype=torch.int32),
@@ -96,4 +91,65 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
                         n0=n0, stream=stream, offset=offset, **args)
             if out is not acc:
                 acc[g, r0:r1, n0:n1] = out
+    return acc / plan.adc_levels
+
+
+def _column_errors(problem: AcimProblem) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Column ADC errors (T, bw, N): both or neither (gain 1 and offset 0 are exact no-ops; the
+    thresholds of adc_dnl come with both)."""
+    if not problem.column_mismatch:
+        return None, None
+    shape = (len(problem.tiles), problem.plan.weight_bits, problem.w.shape[-1])
+    gain = problem.gain if problem.gain is not None else torch.ones(shape)
+    offset = problem.offset if problem.offset is not None else torch.zeros(shape)
+    return gain.to(torch.float32).contiguous(), offset.to(torch.float32).contiguous()
+
+
+# Bytes of temporaries per conversion of a chunk: the float64 MAC product, its float32 copy
+# and the exact MACs of digital pairs.
+MAC_BYTES_PER_CONVERSION = 16
+
+
+def _run_perturbed(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
+    """Cell or driver mismatch: the MACs (not integers) of the torch path's exact float64
+    products, chunk by chunk, converted and shift-added by ``native.convert_macs`` (a normal
+    drawn per noisy conversion, as the reference)."""
+    plan = problem.plan
+    x, noise = problem.x, problem.noise
+    groups, rows_out, _ = x.shape
+    columns = problem.w.shape[-1]
+    pair = PairTables.of(problem)
+    gain, column_offset = _column_errors(problem)
+    args = dict(
+        columns=columns, shift_add=torch.tensor(pair.shift_add, dtype=torch.float64),
+        votes=torch.tensor(pair.draws, dtype=torch.int32),
+        step=torch.tensor(pair.step, dtype=torch.int64), tile_step=problem.step(1, 0, 0),
+        elements=noise.elements if noise else 0, col_stride=noise.col_stride if noise else 0,
+        gain=gain, column_offset=column_offset, thresholds=problem.thresholds,
+        analog=torch.tensor([not d for d in pair.digital], dtype=torch.int32),
+        alpha=torch.tensor(pair.alpha, dtype=torch.float32), levels=plan.adc_levels)
+    tiles = []                  # per tile: its ranges, sigmas and the rows of its M_bin
+    for t in range(len(problem.tiles)):
+        fraction = problem.fraction(t)
+        sigma_random, sigma_nonlinear = plan.noise_sigmas(fraction)
+        tiles.append(dict(
+            fraction=fraction,
+            full_scale=torch.tensor([problem.full_scale(t, c) for c in plan.cycles],
+                                    dtype=torch.float32),
+            sigma_random=torch.tensor([0.0 if d else sigma_random for d in pair.digital],
+                                      dtype=torch.float32),
+            nonlinear2=float(adc.nonlinear_square(sigma_nonlinear)) if sigma_nonlinear
+            else -1.0, rows=plan.rows * fraction))
+    acc = torch.zeros(groups, rows_out, columns, dtype=torch.float64)
+    for r0, r1, n0, n1, tile_macs in torch_path.mac_chunks(problem, memory_budget,
+                                                           MAC_BYTES_PER_CONVERSION):
+        out = torch.zeros(groups, r1 - r0, n1 - n0, dtype=torch.float64)
+        stream = offset = None
+        if noise is not None:
+            stream = noise.stream[:, r0:r1].contiguous()
+            offset = noise.offset[:, r0:r1].contiguous()
+        for t, mac in tile_macs:
+            native.convert_macs(mac.contiguous(), out, n0=n0, tile=t, stream=stream,
+                                offset=offset, **args, **tiles[t])
+        acc[:, r0:r1, n0:n1] = out
     return acc / plan.adc_levels

@@ -70,8 +70,7 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     num_cycles = len(cycles)
     levels = plan.adc_levels
     noise = problem.noise
-    pairs = plan.pairs                                         # p = c * bw + i
-    pair = PairTables.of(problem)
+    pair = PairTables.of(problem)                              # p = c * bw + i
 
     def per_pair(values, dtype):
         return torch.tensor(values, dtype=dtype, device=device).view(1, num_cycles, 1, bw, 1)
@@ -107,9 +106,55 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
     table = conversion_model.tables(problem)
     table_rows = [per_pair(base, torch.int64) for base in table.base]
     column_maps = [per_pair(m, torch.int64) for m in table.column_map]
+    acc = torch.empty(groups, rows_out, columns, dtype=torch.float64, device=device)
+    # A per-column table draws by counting thresholds: its map entries, rows and W
+    # thresholds per conversion too.
+    per_conversion = BYTES_PER_CONVERSION if table.columns is None else \
+        BYTES_PER_CONVERSION + 24 + 9 * table.columns.thresholds.shape[1]
+    for r0, r1, n0, n1, tile_macs in mac_chunks(problem, memory_budget, per_conversion):
+        chunk = torch.zeros(groups, r1 - r0, n1 - n0, dtype=torch.float64, device=device)
+        stream = offset = None
+        if noise is not None:
+            stream = noise.stream[:, r0:r1].contiguous()
+            offset = (noise.offset[:, r0:r1] + n0 * noise.col_stride).contiguous()
+        physical = None          # per-column table or thresholds: each bit's column
+        if table.columns is not None or problem.thresholds is not None:
+            physical = conversion_model.physical_columns(
+                bw, chip.array.cols, torch.arange(n0, n1, device=device)) \
+                .view(1, 1, 1, bw, n1 - n0)
+        for t, mac in tile_macs:
+            step = pair_step + t * steps_per_tile
+            measured = None if table.columns is None else (column_maps[t], physical)
+            code = _codes(problem, table, table_rows[t], mac, tile_full_scale[t], pair_alpha,
+                          tile_sigmas[t], plan.rows * fractions[t], step, pair_votes,
+                          stream, offset,
+                          column_term(problem.gain, 1.0, t, n0, n1),
+                          column_term(problem.offset, 0.0, t, n0, n1), measured,
+                          threshold_term(physical))
+            chunk += (code.to(torch.float64) * shift_add).sum(dim=(1, 3)) * fractions[t]
+        acc[:, r0:r1, n0:n1] = chunk
+    return acc / levels
+
+
+def mac_chunks(problem: AcimProblem, memory_budget: int,
+               per_conversion: int = BYTES_PER_CONVERSION):
+    """The MACs of every (cycle, weight bit) pair, chunk by chunk within ``memory_budget``
+    (``per_conversion`` bytes of temporaries per conversion): yields (r0, r1, n0, n1, tiles)
+    for rows [r0, r1) and output columns [n0, n1), ``tiles`` yielding (t, mac) with mac
+    (G, C, r1 - r0, bw, n1 - n0) float32 of row tile t, consumed before the next chunk.
+    Analog pairs see the cells' and drivers' static mismatch (an exact float64 sum rounded to
+    float32, as the reference); digital (hybrid) pairs the exact integer MAC."""
+    plan = problem.plan
+    chip = plan.chip
+    x, w = problem.x, problem.w
+    device = x.device
+    groups, rows_out, _ = x.shape
+    columns = w.shape[-1]
+    bw, cycles = plan.weight_bits, plan.cycles
+    num_cycles = len(cycles)
     # Digital (hybrid) conversions are exact even in the current domain: no cell or driver
     # mismatch.
-    digital_pairs = [(c.index, i) for d, (c, i) in zip(digital, pairs) if d]
+    digital_pairs = [(c.index, i) for c, i in plan.pairs if plan.is_digital(i, c)]
     weight_bits = twos_complement(w, bw)                      # (Gw, K, N) int32
 
     blocks = []                                  # (n0, n1, stacked weights, exact weights)
@@ -126,11 +171,21 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
                        for p in stacked + (exact or []))
     memory_budget = max(1, memory_budget - weight_bytes)
 
-    acc = torch.empty(groups, rows_out, columns, dtype=torch.float64, device=device)
-    # A per-column table draws by counting thresholds: its map entries, rows and W
-    # thresholds per conversion too.
-    per_conversion = BYTES_PER_CONVERSION if table.columns is None else \
-        BYTES_PER_CONVERSION + 24 + 9 * table.columns.thresholds.shape[1]
+    def tile_macs(stacked_inputs, analog_inputs, stacked, exact, rc, width):
+        for t, (k0, k1) in enumerate(problem.tiles):
+            if not problem.perturbed:
+                mac = torch.matmul(stacked_inputs[:, :, k0:k1], stacked[t])
+            else:       # perturbed cells or drivers: an exact float64 sum (see mismatch)
+                mac = torch.matmul(analog_inputs[:, :, k0:k1].double(),
+                                   stacked[t].double()).float()
+            mac = mac.view(groups, num_cycles, rc, bw, width)
+            if problem.perturbed and digital_pairs:
+                ideal = torch.matmul(stacked_inputs[:, :, k0:k1], (exact or stacked)[t]) \
+                    .view(groups, num_cycles, rc, bw, width)
+                for c, i in digital_pairs:
+                    mac[:, c, :, i, :] = ideal[:, c, :, i, :]
+            yield t, mac
+
     for r0, r1 in _row_chunks(rows_out, groups * num_cycles * bw * widest, memory_budget,
                               device, per_conversion):
         rc = r1 - r0
@@ -142,40 +197,8 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
         analog_inputs = stacked_inputs if problem.drivers is None \
             else driven_planes(stacked_inputs, problem.drivers, problem.tiles)
         for n0, n1, stacked, exact in blocks:
-            chunk = torch.zeros(groups, rc, n1 - n0, dtype=torch.float64, device=device)
-            stream = offset = None
-            if noise is not None:
-                stream = noise.stream[:, r0:r1].contiguous()
-                offset = (noise.offset[:, r0:r1] + n0 * noise.col_stride).contiguous()
-            physical = None          # per-column table or thresholds: each bit's column
-            if table.columns is not None or problem.thresholds is not None:
-                physical = conversion_model.physical_columns(
-                    bw, chip.array.cols, torch.arange(n0, n1, device=device)) \
-                    .view(1, 1, 1, bw, n1 - n0)
-            for t, (k0, k1) in enumerate(problem.tiles):
-                if not problem.perturbed:
-                    mac = torch.matmul(stacked_inputs[:, :, k0:k1], stacked[t])
-                else:       # perturbed cells or drivers: an exact float64 sum (see mismatch)
-                    mac = torch.matmul(analog_inputs[:, :, k0:k1].double(),
-                                       stacked[t].double()).float()
-                mac = mac.view(groups, num_cycles, rc, bw, n1 - n0)
-                if problem.perturbed and digital_pairs:
-                    ideal = torch.matmul(stacked_inputs[:, :, k0:k1],
-                                         (exact or stacked)[t]) \
-                        .view(groups, num_cycles, rc, bw, n1 - n0)
-                    for c, i in digital_pairs:
-                        mac[:, c, :, i, :] = ideal[:, c, :, i, :]
-                step = pair_step + t * steps_per_tile
-                measured = None if table.columns is None else (column_maps[t], physical)
-                code = _codes(problem, table, table_rows[t], mac, tile_full_scale[t], pair_alpha,
-                              tile_sigmas[t], plan.rows * fractions[t], step, pair_votes,
-                              stream, offset,
-                              column_term(problem.gain, 1.0, t, n0, n1),
-                              column_term(problem.offset, 0.0, t, n0, n1), measured,
-                              threshold_term(physical))
-                chunk += (code.to(torch.float64) * shift_add).sum(dim=(1, 3)) * fractions[t]
-            acc[:, r0:r1, n0:n1] = chunk
-    return acc / levels
+            yield r0, r1, n0, n1, tile_macs(stacked_inputs, analog_inputs, stacked, exact, rc,
+                                            n1 - n0)
 
 
 def _codes(problem: AcimProblem, table: conversion_model.FlatTables, table_rows, mac,

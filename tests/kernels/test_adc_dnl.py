@@ -53,6 +53,12 @@ DNL_CHIPS = {
                  "mismatch { adc_dnl 0.4 lsb }",
     "dac-cells-noisy": "array { rows 37 cols 24 } input { parallel 2 } noise { random 1 lsb } "
                        "mismatch { adc_dnl 0.4 lsb dac 1% cell 1% }",
+    "dac-current-voting-hybrid": "array { rows 37 cols 24 } input { bits 8 signed parallel 2 } "
+                                 "adc { bits 6 } noise { random 0.8 lsb } "
+                                 "voting { levels 2 samples 3 } hybrid { digital_levels 1 } "
+                                 "domain current { alpha 0.003 cell_variation 1% } "
+                                 "mismatch { adc_offset 0.3 lsb adc_gain 1% adc_dnl 0.6 lsb "
+                                 "dac 1% }",
 }
 
 
@@ -92,7 +98,8 @@ def test_fast_kernel_gives_the_reference_bits(name, backend):
     assert not torch.equal(reference.run(replace(problem, thresholds=None)), want)
 
 
-@pytest.mark.parametrize("name", ["noisy-offset-gain", "voting-hybrid-signed", "noiseless"])
+@pytest.mark.parametrize("name", ["noisy-offset-gain", "voting-hybrid-signed", "noiseless",
+                                  "dac-cells-noisy", "dac-current-voting-hybrid"])
 def test_the_native_path_runs_adc_dnl(name, monkeypatch):
     if not native.available():
         pytest.fail("the native kernel does not build here (no C compiler?)")

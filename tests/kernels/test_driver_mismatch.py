@@ -16,7 +16,7 @@ from asimc.kernels import fast, native, native_path, reference, rng, torch_path
 from asimc.kernels.mismatch import static_mismatch
 from asimc.kernels.problem import AcimProblem
 
-from .test_kernels import chip, random_problem
+from .test_kernels import backend, chip, random_problem  # noqa: F401 (a fixture)
 
 CPU = torch.device("cpu")
 LSB = NoiseSpec(Quantity(1, "lsb"))
@@ -49,6 +49,12 @@ DAC_CHIPS = {
     "columns-range": chip(adc=AdcSpec(7, "used_rows"), noise=LSB,
                           mismatch=dac(adc_offset=Quantity(0.5, "lsb"), adc_gain=pct(1.0))),
     "current": chip(domain=DomainSpec("current", 0.003, pct(1.0)), noise=LSB, mismatch=dac()),
+    "nonlinear-ranged-cells": chip(adc=AdcSpec(8, pct(40.0)), noise=NoiseSpec(pct(0.4), pct(1.0)),
+                                   mismatch=dac(cell=pct(1.0))),
+    "current-voting-hybrid-columns": chip(
+        domain=DomainSpec("current", 0.003, pct(1.0)), input=InputSpec(8, True, 2),
+        voting=VotingSpec(2, 3), hybrid=HybridSpec(1), noise=NoiseSpec(pct(0.3)),
+        mismatch=dac(adc_offset=Quantity(0.5, "lsb"), adc_gain=pct(1.0))),
 }
 
 
@@ -66,16 +72,37 @@ def dac_problem(spec, *, groups=1, weight_groups=1, rows_out=11, k=100, n=7, see
 
 @pytest.mark.parametrize("name", DAC_CHIPS)
 @pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
-def test_every_path_is_bit_identical_to_the_reference(name, dynamic):
+def test_every_path_is_bit_identical_to_the_reference(name, dynamic, backend):
     problem = dac_problem(DAC_CHIPS[name], groups=3 if dynamic else 1,
                           weight_groups=3 if dynamic else 1)
     assert problem.tiles == ((0, 37), (37, 74), (74, 100))
     want = reference.run(problem)
-    # Integer MACs only: the native kernel hands the layer to the torch path.
-    assert not native_path.fits(problem)
     for budget in (1 << 12, 1 << 30):        # many chunks, one chunk
         assert torch.equal(torch_path.run(problem, budget), want)
         assert torch.equal(fast.run(problem, memory_budget=budget), want)
+
+
+@pytest.mark.parametrize("name", DAC_CHIPS)
+def test_the_native_kernel_converts_non_integer_macs(name, monkeypatch):
+    """Driver (and cell) mismatch runs on the native kernel, not the torch path, and gives the
+    reference's bits whatever the thread count."""
+    if not native.available():
+        pytest.fail("the native kernel does not build here (no C compiler?)")
+    problem = dac_problem(DAC_CHIPS[name], groups=2, rows_out=13, n=45)
+    want = reference.run(problem)
+    assert native_path.fits(problem)
+
+    def no_torch_path(*args, **kwargs):
+        raise AssertionError("took the torch path")
+    monkeypatch.setattr(torch_path, "run", no_torch_path)
+    threads = torch.get_num_threads()
+    try:
+        for count in (1, max(2, threads)):
+            torch.set_num_threads(count)
+            for budget in (1 << 12, 1 << 16, 1 << 30):
+                assert torch.equal(fast.run(problem, memory_budget=budget), want)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_the_result_does_not_depend_on_the_batch():

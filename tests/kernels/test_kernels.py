@@ -326,8 +326,13 @@ def test_every_native_variant_gives_the_same_bits(simd, monkeypatch, tmp_path):
             assert torch.equal(fast.run(problem), reference.run(problem)), name
         from .test_adc_dnl import dnl_problem
         for name in ("noisy-offset-gain", "voting-hybrid-signed", "noiseless-hybrid-offset",
-                     "wide-dnl-ranged"):
+                     "wide-dnl-ranged", "dac-cells-noisy", "dac-current-voting-hybrid"):
             problem = dnl_problem(name, n=45, rows_out=5)         # mismatch { adc_dnl }
+            assert torch.equal(fast.run(problem), reference.run(problem)), name
+        from .test_driver_mismatch import DAC_CHIPS, dac_problem
+        for name in ("voting", "cells-hybrid", "nonlinear-ranged-cells",
+                     "current-voting-hybrid-columns"):
+            problem = dac_problem(DAC_CHIPS[name], rows_out=5, n=45)   # mismatch { dac }
             assert torch.equal(fast.run(problem), reference.run(problem)), name
         counters = torch.arange(0, 7 * 1000, 7, dtype=torch.int64)
         want = torch.stack(rng.random_words(torch.tensor(77), counters), dim=-1)

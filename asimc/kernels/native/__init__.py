@@ -201,6 +201,10 @@ def library():
                                i64, p, p, p, p, p, p, p, i64, p, i32, f32, i32,
                                p, p, p, p, p, i64, i64]
     lib.asimc_acim.restype = None
+    lib.asimc_convert_macs.argtypes = [p, p, i64, i64, i64, i64, i64, i64, i32, i32, p, p, p,
+                                       i64, p, p, i64, i64, ctypes.c_double, p, p, p, i64, p,
+                                       p, p, p, f32, f32, f32, i32]
+    lib.asimc_convert_macs.restype = None
     lib.asimc_pack_weights.argtypes = [p, i64, i64, i64, i64, i64, p, i64, i32, i64, p, i32]
     lib.asimc_pack_weights.restype = None
     lib.asimc_standard_normal_quads.argtypes = [i64, p, i64, p]
@@ -418,6 +422,64 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
             column_map.data_ptr(), measured.source.data_ptr(), measured.shift.data_ptr(),
             measured.low.data_ptr(), measured.thresholds.data_ptr(),
             measured.thresholds.shape[1], measured.physical)))
+
+
+def convert_macs(mac: torch.Tensor, acc: torch.Tensor, *, columns: int, n0: int, tile: int,
+                 shift_add: torch.Tensor, votes: torch.Tensor, step: torch.Tensor,
+                 tile_step: int, stream: torch.Tensor | None, offset: torch.Tensor | None,
+                 elements: int, col_stride: int, fraction: float, gain: torch.Tensor | None,
+                 column_offset: torch.Tensor | None, thresholds: torch.Tensor | None,
+                 analog: torch.Tensor, full_scale: torch.Tensor, alpha: torch.Tensor,
+                 sigma_random: torch.Tensor, nonlinear2: float, rows: float,
+                 levels: int) -> None:
+    """acc (G, R, width) float64 += fraction x the shift-added codes of one row tile's MACs
+    mac (G, C, R, bw, width) float32 of output columns [n0, n0 + width) (see convert.c,
+    ``asimc_convert_macs``): cell or driver mismatch, a normal drawn per noisy conversion.
+    Per pair (C*bw): shift_add float64, votes and analog int32, step int64, alpha and
+    sigma_random float32 (0 on digital pairs); full_scale (C,) float32 the tile's ranges;
+    gain, column_offset and thresholds as ``acim``; nonlinear2 snl^2 (negative: no
+    non-linear term) and rows (f * rows) of the non-linear noise."""
+    _cpu_tensor(mac, torch.float32, "mac")
+    _check(mac.dim() == 5, "mac must be (groups, cycles, rows, weight bits, columns)")
+    groups, cycles, rows_out, bw, width = mac.shape
+    pairs = cycles * bw
+    _check(0 <= n0 and n0 + width <= columns, f"columns [{n0}, {n0 + width}) outside 0..{columns}")
+    _cpu_tensor(acc, torch.float64, "acc", groups * rows_out * width)
+    _cpu_tensor(shift_add, torch.float64, "shift_add", pairs)
+    _cpu_tensor(votes, torch.int32, "votes", pairs)
+    _check(bool(((votes >= 0) & (votes <= MAX_VOTES)).all()), f"votes outside 0..{MAX_VOTES}")
+    _cpu_tensor(step, torch.int64, "step", pairs)
+    _cpu_tensor(analog, torch.int32, "analog", pairs)
+    _cpu_tensor(full_scale, torch.float32, "full_scale", cycles)
+    _cpu_tensor(alpha, torch.float32, "alpha", pairs)
+    _cpu_tensor(sigma_random, torch.float32, "sigma_random", pairs)
+    _check((gain is None) == (column_offset is None), "gain and column_offset: both or neither")
+    _check(tile >= 0, "negative tile")
+    if gain is not None:
+        _cpu_tensor(gain, torch.float32, "gain")
+        _check(gain.dim() == 3 and gain.shape[1:] == (bw, columns) and tile < gain.shape[0],
+               "gain of another layer")
+        _cpu_tensor(column_offset, torch.float32, "column_offset", gain.numel())
+    if thresholds is not None:
+        _check(gain is not None, "thresholds need gain and column_offset")
+        _cpu_tensor(thresholds, torch.float32, "thresholds")
+        _check(thresholds.dim() == 2 and thresholds.shape[1] == levels
+               and thresholds.shape[0] >= bw and thresholds.shape[0] % bw == 0
+               and thresholds.numel() < 1 << 31, "thresholds of another chip or layer")
+    noisy = stream is not None
+    if noisy:
+        _cpu_tensor(stream, torch.int64, "stream", groups * rows_out)
+        _cpu_tensor(offset, torch.int64, "offset", groups * rows_out)
+    library().asimc_convert_macs(
+        mac.data_ptr(), acc.data_ptr(), groups, rows_out, columns, n0, width, tile, bw, cycles,
+        shift_add.data_ptr(), votes.data_ptr(), step.data_ptr(), tile_step,
+        stream.data_ptr() if noisy else None, offset.data_ptr() if noisy else None, elements,
+        col_stride, float(fraction), gain.data_ptr() if gain is not None else None,
+        column_offset.data_ptr() if gain is not None else None,
+        thresholds.data_ptr() if thresholds is not None else None,
+        thresholds.shape[0] // bw if thresholds is not None else 1, analog.data_ptr(),
+        full_scale.data_ptr(), alpha.data_ptr(), sigma_random.data_ptr(), float(nonlinear2),
+        float(rows), float(levels), torch.get_num_threads())
 
 
 def random_words(stream: int, counters: torch.Tensor) -> torch.Tensor:

@@ -975,6 +975,134 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
     }
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Conversions of given MACs (cell or driver mismatch: the MACs are not integers)
+ * ------------------------------------------------------------------------------------------ */
+
+/* code[n] of the conversions of one pair with float32 MACs mac[n] (adc.py, operation by
+ * operation as the reference): m = clamp(M' / F, 0, 1) with M' = M / (1 + alpha M) where alpha
+ * is not 0; with a normal z (noisy), clamp(m + z sigma, 0, 1), sigma = sr alone or
+ * sqrt(sr^2 + snl2 / (m rows + 1)) (snl2 >= 0; negative: no non-linear term); then the column errors g, o and the thresholds
+ * d (as block_codes) or the rounding. */
+static void mac_codes(const float *mac, const float *z, float full_scale, float alpha,
+                      float sigma_random, float nonlinear2, float rows, const float *g,
+                      const float *o, const float *d, const int32_t *d_column, int count,
+                      float levels, float *code) {
+    float v[BLOCK];
+    for (int n = 0; n < count; n++) {
+        float u = mac[n];
+        if (alpha != 0.0f) u = u / (1.0f + alpha * u);
+        float m = clamp01(u / full_scale);
+        if (z) {
+            const float sigma = nonlinear2 >= 0.0f
+                ? sqrtf(sigma_random * sigma_random + nonlinear2 / (m * rows + 1.0f))
+                : sigma_random;
+            m = clamp01(m + z[n] * sigma);
+        }
+        v[n] = column(m, g, o, n);
+    }
+    if (d)
+        threshold_codes(d, d_column, (int)levels, v, count, code);
+    else
+        for (int n = 0; n < count; n++) code[n] = nearbyintf(v[n] * levels);
+}
+
+/* acc[gr][n] += f * (sum over cycles and weight bits of shift_add[p] * D) for one row tile
+ * with the MACs given: mac (G, cycles, R, bw, width) float32 of columns [n0, n0 + width) of
+ * ``columns`` (digital pairs: the exact integer MAC). The draws, votes, column errors and
+ * thresholds as asimc_acim with draws_codes 0, ``tile`` the tile's index; per cycle its range
+ * full_scale[c] (float32), per pair alpha[p] (0 on digital pairs) and sigma_random[p];
+ * nonlinear2 = snl^2 (negative: none) and rows = f * rows (float32) of the non-linear term. */
+void asimc_convert_macs(const float *mac, double *acc, int64_t groups, int64_t rows_out,
+                        int64_t columns, int64_t n0, int64_t width, int64_t tile, int32_t bw,
+                        int32_t cycles, const double *shift_add, const int32_t *votes,
+                        const int64_t *step, int64_t tile_step, const int64_t *stream,
+                        const int64_t *offset, int64_t elements, int64_t col_stride,
+                        double fraction, const float *gain, const float *column_offset,
+                        const float *dnl, int64_t dnl_per_tile, const int32_t *analog_pair,
+                        const float *full_scale, const float *alpha, const float *sigma_random,
+                        float nonlinear2, float rows, float levels, int32_t threads) {
+    const int64_t total_rows = groups * rows_out;
+    const int quads = (bw + 3) / 4;
+    const int noisy = stream != NULL;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        float *codes = malloc(sizeof(float) * 4 * MAX_VOTES * BLOCK);
+        int32_t dnl_column[BLOCK];
+        float z[4 * BLOCK], code[BLOCK];
+        uint32_t lo[BLOCK], hi[BLOCK];
+        double tile_out[BLOCK];
+#pragma omp for schedule(dynamic, 4)
+        for (int64_t gr = 0; gr < total_rows; gr++) {
+            const int64_t g = gr / rows_out, r = gr % rows_out;
+            const uint64_t row_stream = noisy ? (uint64_t)stream[gr] : 0;
+            const uint64_t row_offset = noisy ? (uint64_t)offset[gr] : 0;
+            const uint32_t k0 = (uint32_t)row_stream, k1 = (uint32_t)(row_stream >> 32);
+            for (int64_t nb = 0; nb < width; nb += BLOCK) {
+                const int count = (int)(width - nb < BLOCK ? width - nb : BLOCK);
+                for (int n = 0; n < count; n++) tile_out[n] = 0.0;
+                if (dnl)            /* physical column of bit i: (n mod per_tile) * bw + i */
+                    for (int n = 0; n < count; n++)
+                        dnl_column[n] = (int32_t)((n0 + nb + n) % dnl_per_tile * bw
+                                                  * (int64_t)levels);
+                for (int c = 0; c < cycles; c++) {
+                    const float *mc = mac + ((g * cycles + c) * rows_out + r) * bw * width + nb;
+                    for (int j = 0; j < quads; j++) {
+                        const int i0 = 4 * j, i1 = bw < i0 + 4 ? bw : i0 + 4;
+                        int most = 0;
+                        for (int i = i0; i < i1; i++)
+                            if (votes[c * bw + i] > most) most = votes[c * bw + i];
+                        if (!noisy) most = 0;
+                        for (int v = 0; v < (most ? most : 1); v++) {
+                            if (most) {
+                                const uint64_t s = (uint64_t)(step[c * bw + i0]
+                                                              + tile * tile_step + v);
+                                const uint64_t first = s * (uint64_t)elements + row_offset
+                                    + (uint64_t)(n0 + nb) * (uint64_t)col_stride;
+                                for (int n = 0; n < count; n++) {
+                                    uint64_t counter = first + (uint64_t)n * (uint64_t)col_stride;
+                                    lo[n] = (uint32_t)counter;
+                                    hi[n] = (uint32_t)(counter >> 32);
+                                }
+                                normal_quads(k0, k1, lo, hi, count, z);
+                            }
+                            for (int i = i0; i < i1; i++) {
+                                const int p = c * bw + i;
+                                const int pv = noisy ? votes[p] : 0;
+                                if ((pv <= 1 && v > 0) || (pv > 1 && v >= pv)) continue;
+                                const int64_t at = (tile * bw + i) * columns + n0 + nb;
+                                const float *cg = gain && analog_pair[p] ? gain + at : NULL;
+                                const float *co = cg ? column_offset + at : NULL;
+                                const float *cd = dnl && analog_pair[p]
+                                    ? dnl + i * (int64_t)levels : NULL;
+                                float *dst = pv <= 1 ? code
+                                    : codes + ((i - i0) * MAX_VOTES + v) * BLOCK;
+                                mac_codes(mc + i * width, pv ? z + (i - i0) * BLOCK : NULL,
+                                          full_scale[c], alpha[p], sigma_random[p], nonlinear2,
+                                          rows, cg, co, cd, dnl_column, count, levels, dst);
+                                if (pv <= 1)
+                                    accumulate(code, count, 0.0f, NULL, shift_add[p], tile_out);
+                            }
+                        }
+                        for (int i = i0; i < i1; i++) {
+                            const int p = c * bw + i;
+                            if (!noisy || votes[p] <= 1) continue;
+                            const float *cb = codes + (i - i0) * MAX_VOTES * BLOCK;
+                            for (int n = 0; n < count; n++)
+                                tile_out[n] += (double)majority(cb + n, votes[p], BLOCK)
+                                               * shift_add[p];
+                        }
+                    }
+                }
+                /* as the torch path: the tile's exact sum times f, then added */
+                double *dst = acc + gr * width + nb;
+                for (int n = 0; n < count; n++) dst[n] += tile_out[n] * fraction;
+            }
+        }
+        free(codes);
+    }
+}
+
 /* The four words of (stream, counters[k]), for tests that hold the torch path to the same
  * bits: out[4 k + q]. */
 void asimc_random_words(int64_t stream, const int64_t *counters, int64_t count, uint32_t *out) {
