@@ -4,9 +4,12 @@ Which implementation runs a layer (``backend``):
 
 - ``native_path``: on CPU with a C compiler, one fused pass per row (bit-packed planes,
   popcount MACs, Philox words, codes from the layer's conversion tables, shift-add), threaded
-  over rows; the weight bit planes are packed once per layer (``packing``).
+  over rows; the weight bit planes are packed once per layer (``packing``). With cell or
+  driver mismatch (non-integer MACs) it takes the torch path's exact float64 MAC products and
+  converts them in C.
 - ``triton_kernel``: on CUDA with asimc[gpu], one fused launch per weight group.
-- ``torch_path``: everywhere else (and for cell or driver mismatch), batched tensor operations.
+- ``torch_path``: everywhere else (and for cell or driver mismatch on CUDA), batched tensor
+  operations.
 
 When every conversion is provably exact (lossless ADC, no noise or only on digital levels, no
 current-domain effects) the whole product collapses into one integer matrix product. Every path

@@ -1,5 +1,7 @@
 """The native path of the fast kernel: drives ``native.acim`` (convert.c) over column blocks
 and row chunks within the memory budget, with the layer's conversion tables and packed weights.
+With cell or driver mismatch (MACs that are not integers) it converts the torch path's exact
+float64 MAC products with ``native.convert_macs`` instead (docs/numeric-model.md, 8c).
 """
 from __future__ import annotations
 

@@ -6,7 +6,9 @@ bit planes along the columns (bw*N columns), so ONE matrix product gives the MAC
 the analog value is not a function of the MAC) and the shift-add are then applied chunk by
 chunk so that no more than ``memory_budget`` bytes of temporaries exist at once. It runs where
 the native and Triton kernels do not (GPU tensors without Triton, no C compiler, cell or
-driver mismatch), with the reference's elementwise steps in the same order: bit-identical to it.
+driver mismatch on CUDA), with the reference's elementwise steps in the same order:
+bit-identical to it. The native path converts the MACs of ``mac_chunks`` for cell or driver
+mismatch on the CPU.
 """
 from __future__ import annotations
 
@@ -60,16 +62,12 @@ def _stacked_weights(bits_u: torch.Tensor, cells: torch.Tensor | None, bw: int,
 
 
 def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
-    plan = problem.plan
-    chip = plan.chip
-    x, w = problem.x, problem.w
-    device = x.device
-    groups, rows_out, _ = x.shape
-    columns = w.shape[-1]
+    plan, noise = problem.plan, problem.noise
+    device = problem.x.device
+    groups, rows_out, _ = problem.x.shape
+    columns, levels = problem.w.shape[-1], plan.adc_levels
     bw, cycles = plan.weight_bits, plan.cycles
     num_cycles = len(cycles)
-    levels = plan.adc_levels
-    noise = problem.noise
     pair = PairTables.of(problem)                              # p = c * bw + i
 
     def per_pair(values, dtype):
@@ -120,7 +118,7 @@ def run(problem: AcimProblem, memory_budget: int) -> torch.Tensor:
         physical = None          # per-column table or thresholds: each bit's column
         if table.columns is not None or problem.thresholds is not None:
             physical = conversion_model.physical_columns(
-                bw, chip.array.cols, torch.arange(n0, n1, device=device)) \
+                bw, plan.chip.array.cols, torch.arange(n0, n1, device=device)) \
                 .view(1, 1, 1, bw, n1 - n0)
         for t, mac in tile_macs:
             step = pair_step + t * steps_per_tile

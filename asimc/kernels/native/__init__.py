@@ -348,12 +348,8 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
     _cpu_tensor(cycle_bits, torch.int32, "cycle_bits", cycles)
     _check(bool(((cycle_low >= 0) & (cycle_bits > 0)
                  & (cycle_low + cycle_bits <= input_bits)).all()), "cycles outside the input bits")
-    _cpu_tensor(shift_add, torch.float64, "shift_add", pairs)
-    _cpu_tensor(votes, torch.int32, "votes", pairs)
-    _check(bool(((votes >= 0) & (votes <= MAX_VOTES)).all()), f"votes outside 0..{MAX_VOTES}")
-    _cpu_tensor(step, torch.int64, "step", pairs)
+    _check_pairs(pairs, shift_add, votes, step, analog)
     _cpu_tensor(fraction, torch.float64, "fraction", t)
-    _cpu_tensor(analog, torch.int32, "analog", pairs)
     _cpu_tensor(table_base, torch.int64, "table_base", t * pairs)
     rows = tables.low.numel()
     for name in ("analog", "sigma", "code"):
@@ -389,20 +385,8 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
                "the per-column map does not cover the MAC range")
     else:
         _check(bool((column_map < 0).all()), "column_map without per-column tables")
-    _check((gain is None) == (column_offset is None), "gain and column_offset: both or neither")
-    if gain is not None:
-        _cpu_tensor(gain, torch.float32, "gain", t * bw * columns)
-        _cpu_tensor(column_offset, torch.float32, "column_offset", t * bw * columns)
-    if thresholds is not None:
-        _check(gain is not None, "thresholds need gain and column_offset")
-        _cpu_tensor(thresholds, torch.float32, "thresholds")
-        _check(thresholds.dim() == 2 and thresholds.shape[1] == levels
-               and thresholds.shape[0] >= bw and thresholds.shape[0] % bw == 0
-               and thresholds.numel() < 1 << 31, "thresholds of another chip or layer")
-    noisy = stream is not None
-    if noisy:
-        _cpu_tensor(stream, torch.int64, "stream", groups * rows_out)
-        _cpu_tensor(offset, torch.int64, "offset", groups * rows_out)
+    _check_column_errors(gain, column_offset, thresholds, t, bw, columns, levels)
+    noisy = _check_noise_keys(stream, offset, groups * rows_out)
     bounds = _tile_bounds(tiles, k)
     library().asimc_acim(
         x.data_ptr(), wpack.data_ptr(), acc.data_ptr(), groups, rows_out, k, gw, columns, n0,
@@ -422,6 +406,44 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
             column_map.data_ptr(), measured.source.data_ptr(), measured.shift.data_ptr(),
             measured.low.data_ptr(), measured.thresholds.data_ptr(),
             measured.thresholds.shape[1], measured.physical)))
+
+
+def _check_pairs(pairs: int, shift_add: torch.Tensor, votes: torch.Tensor, step: torch.Tensor,
+                 analog: torch.Tensor) -> None:
+    """Per (cycle, weight bit) pair: shift_add float64, votes (0..MAX_VOTES) and analog int32,
+    step int64."""
+    _cpu_tensor(shift_add, torch.float64, "shift_add", pairs)
+    _cpu_tensor(votes, torch.int32, "votes", pairs)
+    _check(bool(((votes >= 0) & (votes <= MAX_VOTES)).all()), f"votes outside 0..{MAX_VOTES}")
+    _cpu_tensor(step, torch.int64, "step", pairs)
+    _cpu_tensor(analog, torch.int32, "analog", pairs)
+
+
+def _check_column_errors(gain: torch.Tensor | None, column_offset: torch.Tensor | None,
+                         thresholds: torch.Tensor | None, tiles: int, bw: int, columns: int,
+                         levels: int) -> None:
+    """gain and column_offset (T, bw, columns) float32, both or neither; thresholds (P, L)
+    float32 with both."""
+    _check((gain is None) == (column_offset is None), "gain and column_offset: both or neither")
+    if gain is not None:
+        _cpu_tensor(gain, torch.float32, "gain", tiles * bw * columns)
+        _cpu_tensor(column_offset, torch.float32, "column_offset", tiles * bw * columns)
+    if thresholds is not None:
+        _check(gain is not None, "thresholds need gain and column_offset")
+        _cpu_tensor(thresholds, torch.float32, "thresholds")
+        _check(thresholds.dim() == 2 and thresholds.shape[1] == levels
+               and thresholds.shape[0] >= bw and thresholds.shape[0] % bw == 0
+               and thresholds.numel() < 1 << 31, "thresholds of another chip or layer")
+
+
+def _check_noise_keys(stream: torch.Tensor | None, offset: torch.Tensor | None,
+                      rows: int) -> bool:
+    """Whether the call is noisy; its keys (rows,) int64 each."""
+    if stream is None:
+        return False
+    _cpu_tensor(stream, torch.int64, "stream", rows)
+    _cpu_tensor(offset, torch.int64, "offset", rows)
+    return True
 
 
 def convert_macs(mac: torch.Tensor, acc: torch.Tensor, *, columns: int, n0: int, tile: int,
@@ -445,31 +467,16 @@ def convert_macs(mac: torch.Tensor, acc: torch.Tensor, *, columns: int, n0: int,
     pairs = cycles * bw
     _check(0 <= n0 and n0 + width <= columns, f"columns [{n0}, {n0 + width}) outside 0..{columns}")
     _cpu_tensor(acc, torch.float64, "acc", groups * rows_out * width)
-    _cpu_tensor(shift_add, torch.float64, "shift_add", pairs)
-    _cpu_tensor(votes, torch.int32, "votes", pairs)
-    _check(bool(((votes >= 0) & (votes <= MAX_VOTES)).all()), f"votes outside 0..{MAX_VOTES}")
-    _cpu_tensor(step, torch.int64, "step", pairs)
-    _cpu_tensor(analog, torch.int32, "analog", pairs)
+    _check_pairs(pairs, shift_add, votes, step, analog)
     _cpu_tensor(full_scale, torch.float32, "full_scale", cycles)
     _cpu_tensor(alpha, torch.float32, "alpha", pairs)
     _cpu_tensor(sigma_random, torch.float32, "sigma_random", pairs)
-    _check((gain is None) == (column_offset is None), "gain and column_offset: both or neither")
     _check(tile >= 0, "negative tile")
     if gain is not None:
-        _cpu_tensor(gain, torch.float32, "gain")
-        _check(gain.dim() == 3 and gain.shape[1:] == (bw, columns) and tile < gain.shape[0],
-               "gain of another layer")
-        _cpu_tensor(column_offset, torch.float32, "column_offset", gain.numel())
-    if thresholds is not None:
-        _check(gain is not None, "thresholds need gain and column_offset")
-        _cpu_tensor(thresholds, torch.float32, "thresholds")
-        _check(thresholds.dim() == 2 and thresholds.shape[1] == levels
-               and thresholds.shape[0] >= bw and thresholds.shape[0] % bw == 0
-               and thresholds.numel() < 1 << 31, "thresholds of another chip or layer")
-    noisy = stream is not None
-    if noisy:
-        _cpu_tensor(stream, torch.int64, "stream", groups * rows_out)
-        _cpu_tensor(offset, torch.int64, "offset", groups * rows_out)
+        _check(gain.dim() == 3 and tile < gain.shape[0], "gain of another layer")
+    _check_column_errors(gain, column_offset, thresholds, gain.shape[0] if gain is not None
+                         else 0, bw, columns, levels)
+    noisy = _check_noise_keys(stream, offset, groups * rows_out)
     library().asimc_convert_macs(
         mac.data_ptr(), acc.data_ptr(), groups, rows_out, columns, n0, width, tile, bw, cycles,
         shift_add.data_ptr(), votes.data_ptr(), step.data_ptr(), tile_step,

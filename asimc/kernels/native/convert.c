@@ -762,6 +762,85 @@ static void block_macs(const uint64_t *x, const uint64_t *w, int64_t width, int 
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Steps shared by the fused kernel and the conversion of given MACs
+ * ------------------------------------------------------------------------------------------ */
+
+/* The most votes of the pairs of weight bits [i0, i1) of cycle c (0 noiseless): how many
+ * Philox calls their quad takes. */
+static inline __attribute__((always_inline)) int quad_draws(const int32_t *votes, int c, int bw,
+                                                            int i0, int i1, int noisy) {
+    int most = 0;
+    for (int i = i0; i < i1; i++)
+        if (votes[c * bw + i] > most) most = votes[c * bw + i];
+    return noisy ? most : 0;
+}
+
+/* The draws of ``count`` columns from the block's first, col_stride apart, at counters
+ * (step + vote) * elements + row offset + n * col_stride (``s`` = step + vote) in the row's
+ * stream ``key``: the Philox words into wq, or (wq NULL) the normals into z. */
+static inline __attribute__((always_inline)) void draw_block(
+        uint64_t key, uint64_t s, int64_t elements, uint64_t row_offset,
+        int64_t column, int64_t col_stride, int count, uint32_t *wq, float *z) {
+    uint32_t lo[BLOCK], hi[BLOCK];
+    const uint64_t first = s * (uint64_t)elements + row_offset
+        + (uint64_t)column * (uint64_t)col_stride;
+    for (int n = 0; n < count; n++) {
+        uint64_t counter = first + (uint64_t)n * (uint64_t)col_stride;
+        lo[n] = (uint32_t)counter;
+        hi[n] = (uint32_t)(counter >> 32);
+    }
+    const uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    if (wq)
+        random_quads(k0, k1, lo, hi, count, wq);
+    else
+        normal_quads(k0, k1, lo, hi, count, z);
+}
+
+/* out[n] += majority of the voted pairs' codes (codes[((i - i0) * MAX_VOTES + v) * BLOCK + n])
+ * times their shift-add. */
+static inline __attribute__((always_inline)) void add_majorities(
+        const float *codes, const int32_t *votes, const double *shift_add, int c, int bw,
+        int i0, int i1, int noisy, int count, double *out) {
+    for (int i = i0; i < i1; i++) {
+        const int p = c * bw + i;
+        if (!noisy || votes[p] <= 1) continue;
+        const float *cb = codes + (i - i0) * MAX_VOTES * BLOCK;
+        for (int n = 0; n < count; n++)
+            out[n] += (double)majority(cb + n, votes[p], BLOCK) * shift_add[p];
+    }
+}
+
+/* adc_dnl: where the thresholds of bit 0 of output columns first + n start, bit i of column n
+ * sitting in physical column (n mod per_tile) * bw + i. */
+static inline __attribute__((always_inline)) void threshold_columns(
+        int64_t first, int count, int64_t per_tile, int bw, float levels, int32_t *column) {
+    for (int n = 0; n < count; n++)
+        column[n] = (int32_t)((first + n) % per_tile * bw * (int64_t)levels);
+}
+
+/* The column errors of a pair's conversions (none on digital pairs): gain and offset from
+ * at = (t * bw + i) * columns + the block's first column, weight bit i's thresholds. */
+typedef struct { const float *gain, *offset, *thresholds; } PairErrors;
+
+static inline __attribute__((always_inline)) PairErrors pair_errors(
+        const float *gain, const float *column_offset, const float *dnl, int analog, int64_t at,
+        int i, float levels) {
+    PairErrors e = {NULL, NULL, NULL};
+    if (analog && gain) {
+        e.gain = gain + at;
+        e.offset = column_offset + at;
+    }
+    if (analog && dnl) e.thresholds = dnl + i * (int64_t)levels;
+    return e;
+}
+
+/* Whether vote v of a pair with pv draws (0: one noiseless conversion) converts: the voted
+ * pairs of a quad draw ``most`` times, the others once. */
+static inline __attribute__((always_inline)) int converts(int pv, int v) {
+    return !((pv <= 1 && v > 0) || (pv > 1 && v >= pv));
+}
+
+/* ---------------------------------------------------------------------------------------------
  * The fused kernel
  * ------------------------------------------------------------------------------------------ */
 
@@ -849,7 +928,6 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
         int32_t *P = malloc(sizeof(int32_t) * bx * bw * BLOCK);
         float z[4 * BLOCK], code[BLOCK];
         uint32_t wq[4 * BLOCK];
-        uint32_t lo[BLOCK], hi[BLOCK];
         double out[BLOCK], tile_out[BLOCK];
         float accf[BLOCK];
 #pragma omp for schedule(dynamic, 4)
@@ -861,14 +939,10 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                             words, xrow + t * bx * words);
             const uint64_t row_stream = noisy ? (uint64_t)stream[gr] : 0;
             const uint64_t row_offset = noisy ? (uint64_t)offset[gr] : 0;
-            const uint32_t k0 = (uint32_t)row_stream, k1 = (uint32_t)(row_stream >> 32);
             for (int64_t nb = 0; nb < width; nb += BLOCK) {
                 const int count = (int)(width - nb < BLOCK ? width - nb : BLOCK);
                 for (int n = 0; n < count; n++) out[n] = 0.0;
-                if (dnl)            /* physical column of bit i: (n mod per_tile) * bw + i */
-                    for (int n = 0; n < count; n++)
-                        dnl_column[n] = (int32_t)((n0 + nb + n) % dnl_per_tile * bw
-                                                  * (int64_t)levels);
+                if (dnl) threshold_columns(n0 + nb, count, dnl_per_tile, bw, levels, dnl_column);
                 for (int64_t t = 0; t < tiles; t++) {
                     for (int n = 0; n < count; n++) tile_out[n] = 0.0;
                     /* 1. The MACs of every (cycle, weight bit) pair of the block. */
@@ -896,36 +970,21 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                             for (int n = 0; n < count; n++) accf[n] = 0.0f;
                         for (int j = 0; j < quads; j++) {
                             const int i0 = 4 * j, i1 = bw < i0 + 4 ? bw : i0 + 4;
-                            int most = 0;
-                            for (int i = i0; i < i1; i++)
-                                if (votes[c * bw + i] > most) most = votes[c * bw + i];
-                            if (!noisy) most = 0;
+                            const int most = quad_draws(votes, c, bw, i0, i1, noisy);
                             for (int v = 0; v < (most ? most : 1); v++) {
-                                if (most) {
-                                    const uint64_t s = (uint64_t)(step[c * bw + i0]
-                                                                  + t * tile_step + v);
-                                    const uint64_t first = s * (uint64_t)elements + row_offset
-                                        + (uint64_t)(n0 + nb) * (uint64_t)col_stride;
-                                    for (int n = 0; n < count; n++) {
-                                        uint64_t counter = first + (uint64_t)n
-                                            * (uint64_t)col_stride;
-                                        lo[n] = (uint32_t)counter;
-                                        hi[n] = (uint32_t)(counter >> 32);
-                                    }
-                                    if (draws_codes)
-                                        random_quads(k0, k1, lo, hi, count, wq);
-                                    else
-                                        normal_quads(k0, k1, lo, hi, count, z);
-                                }
+                                if (most)
+                                    draw_block(row_stream, (uint64_t)(step[c * bw + i0]
+                                                                  + t * tile_step + v),
+                                               elements, row_offset, n0 + nb, col_stride, count,
+                                               draws_codes ? wq : NULL, z);
                                 for (int i = i0; i < i1; i++) {
                                     const int p = c * bw + i;
                                     const int pv = noisy ? votes[p] : 0;
-                                    if ((pv <= 1 && v > 0) || (pv > 1 && v >= pv)) continue;
-                                    const int64_t at = (t * bw + i) * columns + n0 + nb;
-                                    const float *cg = gain && analog_pair[p] ? gain + at : NULL;
-                                    const float *co = cg ? column_offset + at : NULL;
-                                    const float *cd = dnl && analog_pair[p]
-                                        ? dnl + i * (int64_t)levels : NULL;
+                                    if (!converts(pv, v)) continue;
+                                    const PairErrors e = pair_errors(
+                                        gain, column_offset, dnl, analog_pair[p],
+                                        (t * bw + i) * columns + n0 + nb, i, levels);
+                                    const float *cg = e.gain, *co = e.offset, *cd = e.thresholds;
                                     const uint32_t *wi = pv && draws_codes
                                         ? wq + (i - i0) * BLOCK : NULL;
                                     const float *zi = pv && !draws_codes
@@ -947,14 +1006,8 @@ void asimc_acim(const float *x, const uint64_t *wpack, double *acc,
                                                    summed ? accf : NULL, shift_add[p], tile_out);
                                 }
                             }
-                            for (int i = i0; i < i1; i++) {
-                                const int p = c * bw + i;
-                                if (!noisy || votes[p] <= 1) continue;
-                                const float *cb = codes + (i - i0) * MAX_VOTES * BLOCK;
-                                for (int n = 0; n < count; n++)
-                                    tile_out[n] += (double)majority(cb + n, votes[p], BLOCK)
-                                                   * shift_add[p];
-                            }
+                            add_majorities(codes, votes, shift_add, c, bw, i0, i1, noisy,
+                                           count, tile_out);
                         }
                         if (summed)
                             for (int n = 0; n < count; n++)
@@ -1030,68 +1083,45 @@ void asimc_convert_macs(const float *mac, double *acc, int64_t groups, int64_t r
         float *codes = malloc(sizeof(float) * 4 * MAX_VOTES * BLOCK);
         int32_t dnl_column[BLOCK];
         float z[4 * BLOCK], code[BLOCK];
-        uint32_t lo[BLOCK], hi[BLOCK];
         double tile_out[BLOCK];
 #pragma omp for schedule(dynamic, 4)
         for (int64_t gr = 0; gr < total_rows; gr++) {
             const int64_t g = gr / rows_out, r = gr % rows_out;
             const uint64_t row_stream = noisy ? (uint64_t)stream[gr] : 0;
             const uint64_t row_offset = noisy ? (uint64_t)offset[gr] : 0;
-            const uint32_t k0 = (uint32_t)row_stream, k1 = (uint32_t)(row_stream >> 32);
             for (int64_t nb = 0; nb < width; nb += BLOCK) {
                 const int count = (int)(width - nb < BLOCK ? width - nb : BLOCK);
-                for (int n = 0; n < count; n++) tile_out[n] = 0.0;
-                if (dnl)            /* physical column of bit i: (n mod per_tile) * bw + i */
-                    for (int n = 0; n < count; n++)
-                        dnl_column[n] = (int32_t)((n0 + nb + n) % dnl_per_tile * bw
-                                                  * (int64_t)levels);
+                memset(tile_out, 0, sizeof(tile_out));
+                if (dnl) threshold_columns(n0 + nb, count, dnl_per_tile, bw, levels, dnl_column);
                 for (int c = 0; c < cycles; c++) {
                     const float *mc = mac + ((g * cycles + c) * rows_out + r) * bw * width + nb;
                     for (int j = 0; j < quads; j++) {
                         const int i0 = 4 * j, i1 = bw < i0 + 4 ? bw : i0 + 4;
-                        int most = 0;
-                        for (int i = i0; i < i1; i++)
-                            if (votes[c * bw + i] > most) most = votes[c * bw + i];
-                        if (!noisy) most = 0;
+                        const int most = quad_draws(votes, c, bw, i0, i1, noisy);
                         for (int v = 0; v < (most ? most : 1); v++) {
-                            if (most) {
-                                const uint64_t s = (uint64_t)(step[c * bw + i0]
-                                                              + tile * tile_step + v);
-                                const uint64_t first = s * (uint64_t)elements + row_offset
-                                    + (uint64_t)(n0 + nb) * (uint64_t)col_stride;
-                                for (int n = 0; n < count; n++) {
-                                    uint64_t counter = first + (uint64_t)n * (uint64_t)col_stride;
-                                    lo[n] = (uint32_t)counter;
-                                    hi[n] = (uint32_t)(counter >> 32);
-                                }
-                                normal_quads(k0, k1, lo, hi, count, z);
-                            }
-                            for (int i = i0; i < i1; i++) {
-                                const int p = c * bw + i;
+                            if (most)
+                                draw_block(row_stream,
+                                           (uint64_t)(step[c * bw + i0] + tile * tile_step + v),
+                                           elements, row_offset, n0 + nb, col_stride, count,
+                                           NULL, z);
+                            for (int i = i0, p = c * bw + i0; i < i1; i++, p++) {
                                 const int pv = noisy ? votes[p] : 0;
-                                if ((pv <= 1 && v > 0) || (pv > 1 && v >= pv)) continue;
                                 const int64_t at = (tile * bw + i) * columns + n0 + nb;
-                                const float *cg = gain && analog_pair[p] ? gain + at : NULL;
-                                const float *co = cg ? column_offset + at : NULL;
-                                const float *cd = dnl && analog_pair[p]
-                                    ? dnl + i * (int64_t)levels : NULL;
+                                if (!converts(pv, v)) continue;
+                                const PairErrors e = pair_errors(gain, column_offset, dnl,
+                                                                 analog_pair[p], at, i, levels);
                                 float *dst = pv <= 1 ? code
                                     : codes + ((i - i0) * MAX_VOTES + v) * BLOCK;
                                 mac_codes(mc + i * width, pv ? z + (i - i0) * BLOCK : NULL,
                                           full_scale[c], alpha[p], sigma_random[p], nonlinear2,
-                                          rows, cg, co, cd, dnl_column, count, levels, dst);
+                                          rows, e.gain, e.offset, e.thresholds, dnl_column, count,
+                                          levels, dst);
                                 if (pv <= 1)
                                     accumulate(code, count, 0.0f, NULL, shift_add[p], tile_out);
                             }
                         }
-                        for (int i = i0; i < i1; i++) {
-                            const int p = c * bw + i;
-                            if (!noisy || votes[p] <= 1) continue;
-                            const float *cb = codes + (i - i0) * MAX_VOTES * BLOCK;
-                            for (int n = 0; n < count; n++)
-                                tile_out[n] += (double)majority(cb + n, votes[p], BLOCK)
-                                               * shift_add[p];
-                        }
+                        add_majorities(codes, votes, shift_add, c, bw, i0, i1, noisy, count,
+                                       tile_out);
                     }
                 }
                 /* as the torch path: the tile's exact sum times f, then added */
