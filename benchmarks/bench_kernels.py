@@ -97,13 +97,17 @@ NOISES = {"1lsb": ("noise random 1 lsb", ((1, "lsb"), (0, "%"))),
           "asim": ("noise random 0.4 % + nonlinear 0.4 %", ((0.4, "%"), (0.4, "%")))}
 
 
-def benchmark_chip(signed: bool, noise: str = "1lsb"):
-    """The reference chip with the chosen noise (and signed inputs where asked)."""
+def benchmark_chip(signed: bool, noise: str = "1lsb", chip_file: str | None = None):
+    """The reference chip with the chosen noise, or ``chip_file`` as written (its noise,
+    mismatch, transfer table); signed inputs where the shape asks."""
     import asimc
     from asimc.chip.spec import NoiseSpec, Quantity
-    chip = asimc.load_chip(CHIP_FILE)
-    (random, nonlinear) = NOISES[noise][1]
-    chip = replace(chip, noise=NoiseSpec(Quantity(*random), Quantity(*nonlinear)))
+    if chip_file:
+        chip = asimc.load_chip(chip_file)
+    else:
+        chip = asimc.load_chip(CHIP_FILE)
+        (random, nonlinear) = NOISES[noise][1]
+        chip = replace(chip, noise=NoiseSpec(Quantity(*random), Quantity(*nonlinear)))
     if signed:
         chip = replace(chip, input=replace(chip.input, signed=True))
     return chip
@@ -194,16 +198,17 @@ def machine_info(device: str) -> dict:
 # ------------------------------------------------------------------------------------------
 
 def build_problem(shape: Shape, batch: int, device: torch.device, seed: int = 0,
-                  noise: str = "1lsb"):
+                  noise: str = "1lsb", chip_file: str | None = None):
     """The AcimProblem of one shape: random operands in range, noise keys like the executor's."""
     from asimc.chip.conversions import ConversionPlan
     from asimc.kernels import rng
+    from asimc.kernels.mismatch import static_mismatch
     from asimc.kernels.problem import AcimProblem, NoiseKeys
     from asimc.passes.tile import row_tiles
     from asimc.runtime.batch import BatchLayout
     from asimc.runtime.samples import SampleKeys, row_noise_keys
 
-    chip = benchmark_chip(shape.signed, noise)
+    chip = benchmark_chip(shape.signed, noise, chip_file)
     plan = ConversionPlan(chip)
     rows, k, n = batch * shape.positions, shape.k, shape.n
     gen = torch.Generator().manual_seed(seed)
@@ -231,12 +236,14 @@ def build_problem(shape: Shape, batch: int, device: torch.device, seed: int = 0,
     else:                          # matmul output (batch, tokens, N); row = (sample, token)
         out_shape = (batch, shape.positions, n)
         first, col_stride = row * n, 1
+    layer_key = rng.name_key(f"bench/{shape.name}")
     stream, offset, elements = row_noise_keys(
-        out_shape, BatchLayout(0), first, col_stride, n, sample_keys, seed,
-        rng.name_key(f"bench/{shape.name}"))
+        out_shape, BatchLayout(0), first, col_stride, n, sample_keys, seed, layer_key)
     noise = NoiseKeys(stream.view(1, rows).to(device), offset.view(1, rows).to(device),
-                      col_stride, elements)
-    problem = AcimProblem(x.to(device), w.to(device), plan, tiles, noise)
+                      col_stride, elements) if plan.has_noise else None
+    mismatch = static_mismatch(plan, seed, layer_key, tiles, k, n, device)
+    problem = AcimProblem(x.to(device), w.to(device), plan, tiles, noise, mismatch.cells,
+                          mismatch.gain, mismatch.offset, mismatch.drivers, mismatch.thresholds)
     return problem
 
 
@@ -291,10 +298,10 @@ def matmul_baseline(problem, repeats: int, device: torch.device) -> tuple[list[f
 
 def measure_shape(shape: Shape, batch: int, device: torch.device, memory_budget: int,
                   repeats: int, skip_reference: bool, profile: bool,
-                  noise: str = "1lsb") -> dict:
+                  noise: str = "1lsb", chip_file: str | None = None) -> dict:
     from asimc.kernels import fast, reference
 
-    problem = build_problem(shape, batch, device, noise=noise)
+    problem = build_problem(shape, batch, device, noise=noise, chip_file=chip_file)
     plan = problem.plan
     rows = problem.x.shape[1]
     conversions = plan.conversions_per_tile_column * len(problem.tiles) * rows * shape.n
@@ -393,7 +400,7 @@ def child_main(args) -> None:
     device = torch.device(args.device)
     shape = SHAPES[args.child]
     result = measure_shape(shape, args.batch, device, args.memory_budget_bytes, args.repeats,
-                           args.skip_reference, args.profile, args.noise)
+                           args.skip_reference, args.profile, args.noise, args.chip)
     print(RESULT_MARK + json.dumps(result), flush=True)
 
 
@@ -406,6 +413,8 @@ def run_child(shape: Shape, batch: int, args) -> dict:
                "--batch", str(batch), "--device", args.device,
                "--memory-budget", str(args.memory_budget_bytes), "--repeats", str(args.repeats),
                "--noise", args.noise]
+    if args.chip:
+        command += ["--chip", args.chip]
     env = dict(os.environ)
     if args.threads:
         command += ["--threads", str(args.threads)]
@@ -507,6 +516,9 @@ def parse_args(argv=None):
     parser.add_argument("--noise", choices=list(NOISES), default="1lsb",
                         help="1lsb: 1 LSB random (default); asim: 0.4 %% random + 0.4 %% "
                              "non-linear, ASiM's setting of issue 8")
+    parser.add_argument("--chip", metavar="FILE.acim",
+                        help="run the shapes on this chip as written (noise, mismatch, "
+                             "transfer table) instead of the reference chip with --noise")
     parser.add_argument("--five-layers", action="store_true",
                         help="issue 8's five layers: the conv shapes at batch 8, the MLP at "
                              "394 tokens (batch 2), with --noise asim")
@@ -516,7 +528,7 @@ def parse_args(argv=None):
     parser.add_argument("--child", choices=list(SHAPES), help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.five_layers:
+    if args.five_layers and not args.chip:
         args.noise = "asim"
     if args.repeats < 1 or args.threads < 0:
         parser.error("--repeats must be at least 1 and --threads at least 0")
@@ -528,6 +540,13 @@ def parse_args(argv=None):
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device")
     return args
+
+
+def chip_description(args) -> str:
+    if args.chip:
+        return f"{args.chip} as written"
+    return (f"asim-bitserial-255 + {NOISES[args.noise][0]} (W8A8 bit-serial, 255 rows, "
+            "ADC 8)")
 
 
 def main(argv=None) -> None:
@@ -549,8 +568,8 @@ def main(argv=None) -> None:
         print(f"# generator alone (native Philox, 1 thread, CPU time): "
               f"{info['generator_ns_per_word']:.2f} ns per word (one per noisy conversion), "
               f"{1e3 / info['generator_ns_per_word']:.0f} M words/s")
-    print(f"# chip: asim-bitserial-255 + {NOISES[args.noise][0]} (W8A8 bit-serial, 255 rows, "
-          f"ADC 8), memory budget {args.memory_budget_bytes / 2 ** 20:.0f} MB, "
+    print(f"# chip: {chip_description(args)}, memory budget "
+          f"{args.memory_budget_bytes / 2 ** 20:.0f} MB, "
           f"median of {args.repeats} after a warm-up", flush=True)
     results = []
     start = time.perf_counter()
@@ -585,7 +604,7 @@ def main(argv=None) -> None:
           f"{info['load_average_after'][0]:.2f}")
     if args.json:
         report = {"benchmark": "kernels", "mode": mode, "machine": info,
-                  "chip": "asim-bitserial-255 + noise random 1 lsb",
+                  "chip": chip_description(args),
                   "memory_budget_bytes": args.memory_budget_bytes, "repeats": args.repeats,
                   "total_wall_s": total, "targets": targets(results), "shapes": results}
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

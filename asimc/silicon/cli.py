@@ -67,6 +67,10 @@ def _write_atomically(path: str, text: str, check=None) -> None:
     except OSError as error:
         raise UsageError(f"{path}: cannot write it ({error.strerror})") from None
     try:
+        # A temporary file is private (0600); the output gets a new file's usual permissions.
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(out.name, 0o666 & ~mask)
         if check is not None:
             check(out.name)
         os.replace(out.name, path)

@@ -3,7 +3,9 @@ fitted back (the issue's goal: sigmas within 10 %, offsets within 0.1 LSB), the 
 fit uses is the simulator's conversion, and a table no parametric chip can produce is flagged."""
 from __future__ import annotations
 
+import os
 import re
+import stat
 
 import numpy as np
 import pytest
@@ -67,6 +69,10 @@ def test_a_table_from_the_parametric_model_is_fitted_back(tmp_path, capsys):
     code, out, _ = run(capsys, "chip", "measure", base, "-o", table, "--per-column",
                        "--repeats", 2000, "--seed", 1)
     assert code == 0 and "8 columns" in out
+    # Written through a private temporary file, the table still gets a new file's usual mode.
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(table.stat().st_mode) == 0o666 & ~mask
     code, out, _ = run(capsys, "chip", "fit", table, "--chip", base, "-o", fitted,
                        "--per-column", "--plot", plot)
     assert code == 0, out
