@@ -155,30 +155,32 @@ def mac_chunks(problem: AcimProblem, memory_budget: int,
     digital_pairs = [(c.index, i) for c, i in plan.pairs if plan.is_digital(i, c)]
     weight_bits = twos_complement(w, bw)                      # (Gw, K, N) int32
 
+    # Perturbed MACs are exact float64 sums (see mismatch): their weight planes are float64,
+    # converted once per call.
+    analog_dtype = torch.float64 if problem.perturbed else torch.float32
     blocks = []                                  # (n0, n1, stacked weights, exact weights)
     for n0, n1 in _column_blocks(columns, num_cycles * bw, device):
         block = weight_bits[:, :, n0:n1]
         cells = None if problem.cells is None else problem.cells[:, :, n0:n1]
-        stacked = [_stacked_weights(block, cells, bw, k0, k1) for k0, k1 in problem.tiles]
+        stacked = [_stacked_weights(block, cells, bw, k0, k1).to(analog_dtype)
+                   for k0, k1 in problem.tiles]
         exact = [_stacked_weights(block, None, bw, k0, k1) for k0, k1 in problem.tiles] \
-            if cells is not None and digital_pairs else None
+            if problem.perturbed and digital_pairs else None
         blocks.append((n0, n1, stacked, exact))
     widest = max(n1 - n0 for n0, n1, _, _ in blocks)
     # The stacked weight planes are temporaries of this call too.
-    weight_bytes = sum(p.numel() * 4 for _, _, stacked, exact in blocks
+    weight_bytes = sum(p.numel() * p.element_size() for _, _, stacked, exact in blocks
                        for p in stacked + (exact or []))
     memory_budget = max(1, memory_budget - weight_bytes)
 
     def tile_macs(stacked_inputs, analog_inputs, stacked, exact, rc, width):
         for t, (k0, k1) in enumerate(problem.tiles):
-            if not problem.perturbed:
-                mac = torch.matmul(stacked_inputs[:, :, k0:k1], stacked[t])
-            else:       # perturbed cells or drivers: an exact float64 sum (see mismatch)
-                mac = torch.matmul(analog_inputs[:, :, k0:k1].double(),
-                                   stacked[t].double()).float()
+            mac = torch.matmul(analog_inputs[:, :, k0:k1], stacked[t])
+            if problem.perturbed:   # an exact float64 sum, rounded as the reference does
+                mac = mac.float()
             mac = mac.view(groups, num_cycles, rc, bw, width)
-            if problem.perturbed and digital_pairs:
-                ideal = torch.matmul(stacked_inputs[:, :, k0:k1], (exact or stacked)[t]) \
+            if exact is not None:
+                ideal = torch.matmul(stacked_inputs[:, :, k0:k1], exact[t]) \
                     .view(groups, num_cycles, rc, bw, width)
                 for c, i in digital_pairs:
                     mac[:, c, :, i, :] = ideal[:, c, :, i, :]
@@ -192,7 +194,7 @@ def mac_chunks(problem: AcimProblem, memory_budget: int,
         stacked_inputs = input_cycle_planes(x[:, r0:r1, :], chip.input.bits,
                                             chip.input.signed, cycles, dim=1) \
             .view(groups, num_cycles * rc, -1)
-        analog_inputs = stacked_inputs if problem.drivers is None \
+        analog_inputs = stacked_inputs.to(analog_dtype) if problem.drivers is None \
             else driven_planes(stacked_inputs, problem.drivers, problem.tiles)
         for n0, n1, stacked, exact in blocks:
             yield r0, r1, n0, n1, tile_macs(stacked_inputs, analog_inputs, stacked, exact, rc,
