@@ -125,6 +125,24 @@ def test_fast_kernel_is_bit_identical_to_reference(name, dynamic, backend):
         assert torch.equal(fast.run(problem, memory_budget=budget), want)
 
 
+@pytest.mark.parametrize("name", ["current", "current-hybrid"])
+def test_native_kernel_converts_cell_mismatch(name, monkeypatch):
+    """Cell mismatch (non-integer MACs) runs on the native kernel, not the torch path."""
+    if not native.available():
+        pytest.fail("the native kernel does not build here (no C compiler?)")
+    spec = KERNEL_CHIPS[name]
+    problem = random_problem(spec, groups=2, rows_out=13, k=300, n=45,
+                             noise=ConversionPlan(spec).has_noise, seed=2)
+    assert problem.cells is not None
+    want = reference.run(problem)
+
+    def no_torch_path(*args, **kwargs):
+        raise AssertionError("took the torch path")
+    monkeypatch.setattr(torch_path, "run", no_torch_path)
+    for budget in (1 << 12, 1 << 30):
+        assert torch.equal(fast.run(problem, memory_budget=budget), want)
+
+
 def test_lossless_noiseless_chip_equals_the_integer_product():
     spec = chip(array=ArraySpec(rows=255), adc=AdcSpec(8))     # F = 255 = L: lossless
     problem = random_problem(spec, rows_out=17, k=600, n=9)

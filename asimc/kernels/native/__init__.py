@@ -2,7 +2,8 @@
 
 Binary MACs by popcount over bit-packed planes, Philox4x32-10 words, the codes drawn from the
 layer's conversion tables (``conversion_model``) and the shift-add fused in one pass, threaded
-over rows. It is an accelerator only: it computes exactly what the reference computes (the
+over rows; ``convert_macs`` converts given non-integer MACs (cell or driver mismatch) the same
+way. It is an accelerator only: it computes exactly what the reference computes (the
 same draws, and the same float32 operations in the same order where a normal is drawn, see
 convert.c), and asimc falls back to the torch path (with one warning saying why) when no
 compiler is available or the build fails; ``ASIMC_NATIVE=0`` turns it off silently.

@@ -13,7 +13,9 @@
  * Where the column ADCs' gain, offset or code thresholds act on the noisy value, a Box-Muller
  * normal is drawn instead and added to the tabulated analog value with the tabulated sigma, in
  * float32 with -ffp-contract=off, operation by operation as asimc/kernels/{adc,rng}.py do, so
- * that the codes are the reference kernel's, bit for bit.
+ * that the codes are the reference kernel's, bit for bit. Cell or driver mismatch makes the MACs
+ * non-integer: asimc_convert_macs converts such MACs, computed outside (exact float64 products
+ * rounded to float32), with the same draws and steps.
  *
  * The same source is built three times (native/__init__.py): for the baseline instruction set
  * (scalar), for AVX2 and for AVX-512; the generator, the guided draw and the bit packing have
