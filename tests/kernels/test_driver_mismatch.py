@@ -16,7 +16,8 @@ from asimc.kernels import fast, native, native_path, reference, rng, torch_path
 from asimc.kernels.mismatch import static_mismatch
 from asimc.kernels.problem import AcimProblem
 
-from .test_kernels import backend, chip, random_problem  # noqa: F401 (a fixture)
+from .test_kernels import (assert_native_gives_the_reference_bits, backend,  # noqa: F401
+                           chip, random_problem)
 
 CPU = torch.device("cpu")
 LSB = NoiseSpec(Quantity(1, "lsb"))
@@ -86,21 +87,14 @@ def test_every_path_is_bit_identical_to_the_reference(name, dynamic, backend):
 def test_the_native_kernel_converts_non_integer_macs(name, monkeypatch):
     """Driver (and cell) mismatch runs on the native kernel, not the torch path, and gives the
     reference's bits whatever the thread count."""
-    if not native.available():
-        pytest.fail("the native kernel does not build here (no C compiler?)")
     problem = dac_problem(DAC_CHIPS[name], groups=2, rows_out=13, n=45)
-    want = reference.run(problem)
     assert native_path.fits(problem)
-
-    def no_torch_path(*args, **kwargs):
-        raise AssertionError("took the torch path")
-    monkeypatch.setattr(torch_path, "run", no_torch_path)
     threads = torch.get_num_threads()
     try:
         for count in (1, max(2, threads)):
             torch.set_num_threads(count)
-            for budget in (1 << 12, 1 << 16, 1 << 30):
-                assert torch.equal(fast.run(problem, memory_budget=budget), want)
+            assert_native_gives_the_reference_bits(problem, monkeypatch,
+                                                   (1 << 12, 1 << 16, 1 << 30))
     finally:
         torch.set_num_threads(threads)
 

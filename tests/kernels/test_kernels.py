@@ -128,18 +128,24 @@ def test_fast_kernel_is_bit_identical_to_reference(name, dynamic, backend):
 @pytest.mark.parametrize("name", ["current", "current-hybrid"])
 def test_native_kernel_converts_cell_mismatch(name, monkeypatch):
     """Cell mismatch (non-integer MACs) runs on the native kernel, not the torch path."""
-    if not native.available():
-        pytest.fail("the native kernel does not build here (no C compiler?)")
     spec = KERNEL_CHIPS[name]
     problem = random_problem(spec, groups=2, rows_out=13, k=300, n=45,
                              noise=ConversionPlan(spec).has_noise, seed=2)
     assert problem.cells is not None
+    assert_native_gives_the_reference_bits(problem, monkeypatch)
+
+
+def assert_native_gives_the_reference_bits(problem: AcimProblem, monkeypatch,
+                                           budgets=(1 << 12, 1 << 30)) -> None:
+    """fast.run gives the reference's bits without the torch path, whatever the budget."""
+    if not native.available():
+        pytest.fail("the native kernel does not build here (no C compiler?)")
     want = reference.run(problem)
 
     def no_torch_path(*args, **kwargs):
         raise AssertionError("took the torch path")
     monkeypatch.setattr(torch_path, "run", no_torch_path)
-    for budget in (1 << 12, 1 << 30):
+    for budget in budgets:
         assert torch.equal(fast.run(problem, memory_budget=budget), want)
 
 
@@ -410,13 +416,4 @@ def range_problem(name: str) -> AcimProblem:
 
 @pytest.mark.parametrize("name", NATIVE_RANGE_CHIPS)
 def test_native_kernel_takes_adc_ranges_and_column_errors(name, monkeypatch):
-    if not native.available():
-        pytest.fail("the native kernel does not build here (no C compiler?)")
-    problem = range_problem(name)
-    want = reference.run(problem)
-
-    def no_torch_path(*args, **kwargs):
-        raise AssertionError("took the torch path")
-    monkeypatch.setattr(torch_path, "run", no_torch_path)
-    for budget in (1 << 12, 1 << 30):
-        assert torch.equal(fast.run(problem, memory_budget=budget), want)
+    assert_native_gives_the_reference_bits(range_problem(name), monkeypatch)
