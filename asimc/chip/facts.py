@@ -86,6 +86,7 @@ def _core_facts(spec: ChipSpec) -> dict[str, Any]:
         "conversions_per_tile_column": plan.conversions_per_tile_column,
         "digital_per_tile_column": plan.digital_per_tile_column,
         "noise": _noise(plan),
+        "mismatch": _mismatch(spec, plan),
         "transfer": _transfer(spec),
         "performance": performance(spec),
     }
@@ -165,6 +166,23 @@ def _noise(plan: ConversionPlan) -> dict[str, float]:
     return {"random_percent": 100.0 * random,
             "random_lsb": plan.noise_sigmas(plan.range_fraction())[0] / plan.lsb_fraction,
             "nonlinear_percent": 100.0 * nonlinear}
+
+
+# What each mismatch field fixes per chip instance (seed), in the words of chip show.
+MISMATCH_SCOPES = (("adc_offset", "ADC offset per column"), ("adc_gain", "ADC gain per column"),
+                   ("adc_dnl", "ADC code thresholds per physical column"),
+                   ("dac", "input driver levels per row"), ("cell", "weight cells"))
+
+
+def _mismatch(spec: ChipSpec, plan: ConversionPlan) -> list[dict[str, Any]]:
+    """The static errors a seed draws (docs/numeric-model.md, sections 8a and 8c): one entry per
+    field in use, its sigma as written."""
+    written = {field: getattr(spec.mismatch, field) for field, _ in MISMATCH_SCOPES}
+    if not written["cell"].value and plan.cell_sigma:       # the current domain's spelling
+        written["cell"] = spec.domain.cell_variation
+    return [{"field": field, "what": what, "sigma": written[field].value,
+             "unit": written[field].unit}
+            for field, what in MISMATCH_SCOPES if written[field].value > 0]
 
 
 def performance(spec: ChipSpec) -> dict[str, float | None]:

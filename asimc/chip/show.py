@@ -101,6 +101,10 @@ def _summary_rows(facts: dict[str, Any]) -> list[tuple[str, str]]:
     rows.append(("noise", f"random {_g(n['random_percent'])} % of full scale "
                           f"({_g(n['random_lsb'])} lsb), nonlinear "
                           f"{_g(n['nonlinear_percent'])} %"))
+    mismatch = facts["mismatch"]
+    rows.append(("mismatch", "; ".join(
+        f"{m['what']} (σ {_g(m['sigma'])} {m['unit']})" for m in mismatch) + ", drawn per seed"
+        if mismatch else "none"))
     return rows
 
 
