@@ -27,6 +27,9 @@ kernels use) or from the definitions below.
 - ``noise``: ``random_percent`` and ``nonlinear_percent`` of the rows-based full scale (bit
   conversions; the nonlinear term is zero where the model ignores it), and ``random_lsb`` (LSBs
   of the ADC as configured, for a full tile).
+- ``mismatch``: the static errors each seed draws, one entry per field in use: ``field``,
+  ``what`` (what it fixes), ``sigma`` and ``unit`` as written (sections 8a and 8c of
+  docs/numeric-model.md); empty when the chip has none.
 - ``performance`` (each entry null when the figures it needs are not given):
     * a full-precision MAC is one ``bw x bx`` multiply-accumulate; one OP is half a MAC
       (OPS = 2 x MACs).
