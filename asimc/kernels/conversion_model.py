@@ -251,9 +251,10 @@ class ColumnTables(_Tensors):
     become table rows, and without a guide: low and thresholds as in ``CodeTable``, drawn by
     counting the thresholds below the word (``draw``), a few per row (the codes a column was
     seen to read), so that the tables are in proportion to the measured table and stay in
-    cache; per (M, p) an int32 ``source`` row and ``shift`` say which and how far. The input-bit widths e' lie one after the other in
-    ``source``/``shift``: entry ``start[e'] + M * physical + p``. Built once per table content,
-    bit widths, rows, ADC levels and columns (``column_tables``), shared by every layer."""
+    cache; per (M, p) an int32 ``source`` row and ``shift`` say which and how far. The
+    input-bit widths e' lie one after the other in ``source``/``shift``: entry
+    ``start[e'] + M * physical + p``. Built once per table content, bit widths, rows, ADC
+    levels and columns (``column_tables``), shared by every layer."""
 
     physical: int                   # physical columns P (the map's stride per MAC value)
     levels: int                     # L (codes are clamped to 0..L)
@@ -422,9 +423,9 @@ def _per_column(plan: ConversionPlan, kinds: tuple[ConversionKind, ...],
     """(ColumnTables, column_map) of a layer whose kinds draw from a per-column table, else
     (None, ())."""
     measured = [k for k in kinds if k.transfer is not None]
-    if not measured or not _read_transfer(measured[0]).per_column:
+    table = _read_transfer(measured[0]) if measured else None
+    if table is None or not table.per_column:
         return None, ()
-    table = _read_transfer(measured[0])
     bits = tuple(sorted({k.transfer[2] for k in measured}))
     columns = column_tables(table, bits, plan.rows, plan.adc_levels, plan.chip.array.cols)
     map_of = [columns.map_start(k.transfer[2]) if k.transfer is not None else -1

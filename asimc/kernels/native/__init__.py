@@ -327,9 +327,9 @@ def acim(x: torch.Tensor, wpack: torch.Tensor, acc: torch.Tensor, *, columns: in
     float64, table_base (T, C*bw) int64 (the tables' row of M = 0 of each pair); gain and
     column_offset (T, bw, columns) float32, both or neither (and both with thresholds: (P, L)
     float32, the ADC thresholds of the first P physical columns, which analog conversions
-    count; column n's bit i is column (n mod (P / bw)) * bw + i); analog (C*bw,)
-    int32: whether a pair's conversion takes the column errors; draws_codes: noisy conversions draw their code
-    from the tables (else a normal, added to the tabulated analog value)."""
+    count; column n's bit i is column (n mod (P / bw)) * bw + i); analog (C*bw,) int32:
+    whether a pair's conversion takes the column errors; draws_codes: noisy conversions draw
+    their code from the tables (else a normal, added to the tabulated analog value)."""
     _cpu_tensor(x, torch.float32, "x")
     _check(x.dim() == 3, "x must be (groups, rows, K)")
     groups, rows_out, k = x.shape
